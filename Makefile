@@ -1,0 +1,43 @@
+# The README's two commands are `make run` and `make test`; everything else is a helper.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PGHOST ?= 127.0.0.1
+PGUSER ?= postgres
+export HUB_TEST_POSTGRES_URL ?= postgresql://$(PGUSER)@$(PGHOST):5432/hub_test
+
+.PHONY: install run test lint services bench docs clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start the hub on its embedded defaults (SQLite in ./hub-data) with the demo dataset.
+run: install
+	$(BIN)/hub serve --demo
+
+## Make sure the services the tests talk to are running, then run every test.
+test: install services
+	$(BIN)/python -m pytest -q
+
+services:
+	@scripts/ensure-postgres.sh
+
+lint: install
+	$(BIN)/ruff check hub tests bench
+	$(BIN)/ruff format --check hub tests bench
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python -m bench
+
+docs: install
+	$(BIN)/hub schema catalogue > docs/events.md
+
+clean:
+	rm -rf $(VENV) hub-data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,130 @@
+"""Typed configuration: the one place the hub reads its environment (prefix ``HUB_``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Effective configuration of one hub process.
+
+    Nested models (``HUB_X__Y``) come with the connectors; the core keeps flat names.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="HUB_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    data_dir: Path = Field(
+        default=Path("hub-data"),
+        description="Directory for the embedded runtime's SQLite files and generated keys.",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+
+    store_url: str | None = Field(
+        default=None,
+        description="Event store: sqlite:///path or postgresql://user:pass@host:port/db. "
+        "Default: a SQLite file in the data directory.",
+    )
+    views_url: str | None = Field(
+        default=None,
+        description="Read models: same URL forms. Default: a second SQLite file in the data "
+        "directory (embedded), or the store's database (PostgreSQL).",
+    )
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL"] = Field(
+        default="NORMAL",
+        description="SQLite WAL durability: NORMAL survives a process crash, "
+        "FULL also a power cut.",
+    )
+
+    admin_token: SecretStr | None = Field(
+        default=None, description="An admin bearer token accepted from start-up."
+    )
+    master_key: SecretStr | None = Field(
+        default=None,
+        description="Base64 of 32 bytes wrapping every customer data key. Embedded default: "
+        "generated once into <data_dir>/master.key.",
+    )
+    address_pepper: SecretStr | None = Field(
+        default=None,
+        description="Secret for deriving address ids (so ids do not reveal phone numbers). "
+        "Embedded default: generated once into <data_dir>/pepper.key.",
+    )
+
+    default_region: str | None = Field(
+        default=None,
+        description="ISO country code for phone numbers written without a +country prefix.",
+    )
+    conversation_window: timedelta = Field(
+        default=timedelta(hours=24),
+        description="A message on a non-email channel joins the open conversation of its address "
+        "when that conversation saw activity within this window.",
+    )
+    max_clock_skew: timedelta = Field(
+        default=timedelta(minutes=5),
+        description="How far in the future an occurred_at may be before it is refused.",
+    )
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    max_batch_items: int = Field(default=1000, gt=0)
+    projection_batch_size: int = Field(default=1000, gt=0)
+    projection_poll_interval: float = Field(
+        default=0.5, gt=0, description="Seconds between polls for writes by other processes."
+    )
+    aggregate_cache_size: int = Field(
+        default=100_000, ge=0, description="Aggregates kept in memory between commands."
+    )
+    log_level: str = "INFO"
+
+    @field_validator("default_region")
+    @classmethod
+    def _upper_region(cls, value: str | None) -> str | None:
+        return value.upper() if value else value
+
+    def resolved_store_url(self) -> str:
+        return self.store_url or f"sqlite:///{(self.data_dir / 'events.db').resolve()}"
+
+    def resolved_views_url(self) -> str:
+        if self.views_url:
+            return self.views_url
+        store = self.resolved_store_url()
+        if store.startswith("postgresql"):
+            return store
+        return f"sqlite:///{(self.data_dir / 'views.db').resolve()}"
+
+    def masked(self) -> dict[str, Any]:
+        """The effective configuration with every secret (and URL password) masked."""
+        shown: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                shown[name] = "**********" if value.get_secret_value() else None
+            elif name.endswith("_url") and isinstance(value, str):
+                shown[name] = mask_url(value)
+            else:
+                shown[name] = value
+        shown["resolved_store_url"] = mask_url(self.resolved_store_url())
+        shown["resolved_views_url"] = mask_url(self.resolved_views_url())
+        return shown
+
+
+def mask_url(url: str) -> str:
+    """Hide the password part of a database URL."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # a malformed URL is shown as-is minus nothing secret to hide
+        return url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once; tests build their own ``Settings``."""
+    return Settings()

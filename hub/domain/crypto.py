@@ -1,0 +1,105 @@
+"""Crypto-shredding: personal data in stored events is encrypted with a per-customer data key.
+
+Destroying a customer's key (erasure) makes every copy of their personal data unreadable,
+including in old events and replays. The domain sees keys through the :class:`KeyStore` port;
+an adapter in ``hub.store.keys`` keeps them wrapped by a master key.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+from typing import Any, Protocol
+from uuid import UUID
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+_PREFIX = "pd1:"
+
+
+class KeyStore(Protocol):
+    """Where per-customer data keys live."""
+
+    def load(self, key_id: UUID) -> bytes | None:
+        """The key, or None when it never existed or was destroyed."""
+
+    def save(self, keys: dict[UUID, bytes]) -> None:
+        """Keep new keys (in one transaction); an id that has a key already keeps its own."""
+
+    def destroy(self, key_id: UUID) -> None:
+        """Forget the key for good."""
+
+
+class PersonalDataCipher:
+    """Encrypts and decrypts personal fields with the key of the customer they belong to."""
+
+    def __init__(self, keys: KeyStore, cache_size: int = 100_000) -> None:
+        self._keys = keys
+        self._cache: dict[UUID, AESGCM | None] = {}
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def new_key(self, key_id: UUID) -> bytes:
+        """A fresh key for a new customer, usable at once; the caller saves it with
+        :meth:`save_keys` before saving events encrypted with it."""
+        raw = AESGCM.generate_key(bit_length=256)
+        with self._lock:
+            self._cache[key_id] = AESGCM(raw)
+        return raw
+
+    def save_keys(self, keys: dict[UUID, bytes]) -> None:
+        if keys:
+            self._keys.save(keys)
+
+    def forget(self, key_id: UUID) -> None:
+        """Drop a cached key (after erasure)."""
+        with self._lock:
+            self._cache.pop(key_id, None)
+
+    def _aead(self, key_id: UUID) -> AESGCM | None:
+        try:
+            return self._cache[key_id]
+        except KeyError:
+            pass
+        raw = self._keys.load(key_id)
+        aead = AESGCM(raw) if raw is not None else None
+        if aead is not None:  # a missing key may be created later; do not cache its absence
+            with self._lock:
+                if len(self._cache) >= self._cache_size:
+                    self._cache.clear()
+                self._cache[key_id] = aead
+        return aead
+
+    def encrypt(self, key_id: UUID, value: str | None) -> str | None:
+        if value is None:
+            return None
+        aead = self._aead(key_id)
+        if aead is None:
+            raise LookupError(f"no data key for {key_id}")
+        nonce = os.urandom(12)
+        sealed = aead.encrypt(nonce, value.encode(), key_id.bytes)
+        return _PREFIX + base64.b64encode(nonce + sealed).decode()
+
+    def decrypt(self, key_id: UUID, token: str | None) -> str | None:
+        """The plaintext, or None when the value is absent or its key was destroyed."""
+        if token is None:
+            return None
+        aead = self._aead(key_id)
+        if aead is None:
+            return None
+        raw = base64.b64decode(token.removeprefix(_PREFIX))
+        return aead.decrypt(raw[:12], raw[12:], key_id.bytes).decode()
+
+    def is_erased(self, key_id: UUID) -> bool:
+        return self._aead(key_id) is None
+
+    def encrypt_json(self, key_id: UUID, value: Any) -> str | None:
+        if not value:
+            return None
+        return self.encrypt(key_id, json.dumps(value, separators=(",", ":")))
+
+    def decrypt_json(self, key_id: UUID, token: str | None) -> Any:
+        plain = self.decrypt(key_id, token)
+        return json.loads(plain) if plain is not None else None

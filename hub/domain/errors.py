@@ -1,0 +1,34 @@
+"""Domain errors: each carries a machine-readable code; the API maps them to responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+    code = "domain_error"
+    status = 400
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status = 404
+
+
+class InvalidCommand(DomainError):
+    code = "invalid_command"
+    status = 422
+
+
+class StoreUnavailable(DomainError):
+    """The event store or a view database could not be reached; retrying may work."""
+
+    code = "store_unavailable"
+    status = 503

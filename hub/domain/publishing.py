@@ -1,0 +1,181 @@
+"""From stored aggregate events to published contract events (``hub.events``).
+
+A pure function of one stored event and its store position: the relay, the ``/v1/events`` API and
+the projections all see the same envelopes, with the same ids, on every replay. Personal fields
+are decrypted here; when the customer's key is gone the envelope says ``erased`` and carries
+none of them. Internal bookkeeping events (address claims, message counters) are not published.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from hub.domain import model
+from hub.domain.crypto import PersonalDataCipher
+from hub.domain.ids import uuid7
+from hub.events import (
+    Attachment,
+    ConversationAssigned,
+    ConversationOpened,
+    ConversationStatusChanged,
+    CustomerCreated,
+    CustomerIdentityLinked,
+    CustomerProfileUpdated,
+    Envelope,
+    InteractionDeliveryUpdated,
+    InteractionReceived,
+    InteractionSent,
+    NoteAdded,
+)
+
+
+def _customer_registered(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
+    cid = e.originator_id
+    return (
+        CustomerCreated,
+        cid,
+        e.first_seen_at,
+        {"display_name": c.decrypt(cid, e.display_name), "address": c.decrypt(cid, e.address)},
+    )
+
+
+def _identity_linked(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
+    cid = e.originator_id
+    data = {
+        "address": c.decrypt(cid, e.address),
+        "address_kind": e.address_kind,
+        "verified": e.verified,
+        "reason": e.reason,
+    }
+    return CustomerIdentityLinked, cid, e.timestamp, data
+
+
+def _profile_updated(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
+    cid = e.originator_id
+    return (
+        CustomerProfileUpdated,
+        cid,
+        e.timestamp,
+        {"display_name": c.decrypt(cid, e.display_name)},
+    )
+
+
+def _conversation_opened(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
+    cid = e.customer_id
+    data = {
+        "conversation_id": e.originator_id,
+        "channel": e.channel,
+        "address": c.decrypt(cid, e.address),
+        "subject": c.decrypt(cid, e.subject),
+    }
+    return ConversationOpened, cid, e.opened_at, data
+
+
+def _status_changed(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
+    data = {
+        "conversation_id": e.originator_id,
+        "status": e.status,
+        "previous_status": e.previous_status,
+        "actor": e.actor,
+        "reason": e.reason,
+    }
+    return ConversationStatusChanged, e.customer_id, e.timestamp, data
+
+
+def _assigned(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
+    data = {"conversation_id": e.originator_id, "assignee": e.assignee, "actor": e.actor}
+    return ConversationAssigned, e.customer_id, e.timestamp, data
+
+
+def _note_added(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
+    data = {
+        "note_id": e.note_id,
+        "conversation_id": e.originator_id,
+        "text": c.decrypt(e.customer_id, e.text),
+        "author": e.author,
+    }
+    return NoteAdded, e.customer_id, e.timestamp, data
+
+
+def _message_recorded(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
+    cid = e.customer_id
+    attachments = [
+        Attachment(
+            name=c.decrypt(cid, a["name"]) or "[erased]",
+            content_type=a["content_type"],
+            size=a["size"],
+            url=c.decrypt(cid, a["url"]),
+        )
+        for a in e.attachments
+    ]
+    data = {
+        "message_id": e.originator_id,
+        "conversation_id": e.conversation_id,
+        "channel": e.channel,
+        "direction": e.direction,
+        "address": c.decrypt(cid, e.address),
+        "provider_message_id": e.provider_message_id,
+        "text": c.decrypt(cid, e.text),
+        "subject": c.decrypt(cid, e.subject),
+        "thread_ref": e.thread_ref,
+        "contact_name": c.decrypt(cid, e.contact_name),
+        "attachments": attachments,
+        "metadata": c.decrypt_json(cid, e.metadata) or {},
+    }
+    cls = InteractionReceived if e.direction == "inbound" else InteractionSent
+    return cls, cid, e.occurred_at, data
+
+
+def _delivery_updated(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
+    data = {
+        "message_id": e.originator_id,
+        "conversation_id": e.conversation_id,
+        "status": e.status,
+        "error_code": e.error_code,
+        "error_message": e.error_message,
+    }
+    return InteractionDeliveryUpdated, e.customer_id, e.occurred_at, data
+
+
+# Keyed by the stored event class's qualified name (the classes are made by ``@event``).
+_BUILDERS: dict[str, Callable[[Any, PersonalDataCipher], tuple[Any, ...]]] = {
+    "Customer.Registered": _customer_registered,
+    "Customer.IdentityLinked": _identity_linked,
+    "Customer.ProfileUpdated": _profile_updated,
+    "Conversation.Opened": _conversation_opened,
+    "Conversation.StatusChanged": _status_changed,
+    "Conversation.Assigned": _assigned,
+    "Conversation.NoteAdded": _note_added,
+    "Message.Recorded": _message_recorded,
+    "Message.DeliveryUpdated": _delivery_updated,
+}
+
+#: Store topics of the events that are published; the rest are internal.
+PUBLISHED_TOPICS: tuple[str, ...] = tuple(f"{model.__name__}:{name}" for name in _BUILDERS)
+
+
+def to_envelope(event: Any, position: int, cipher: PersonalDataCipher) -> Envelope | None:
+    """The published form of a stored event, or None for an internal one."""
+    builder = _BUILDERS.get(type(event).__qualname__)
+    if builder is None:
+        return None
+    cls, customer_id, occurred_at, data = builder(event, cipher)
+    correlation_id = getattr(event, "correlation_id", None)
+    envelope: Envelope = cls.model_validate(
+        {
+            "id": uuid7(
+                event.timestamp,
+                seed=event.originator_id.bytes + event.originator_version.to_bytes(8, "big"),
+            ),
+            "occurred_at": occurred_at,
+            "recorded_at": event.timestamp,
+            "customer_id": customer_id,
+            "position": position,
+            "causation_id": correlation_id,
+            "correlation_id": correlation_id,
+            "erased": cipher.is_erased(customer_id),
+            "data": data,
+        }
+    )
+    return envelope

@@ -1,0 +1,111 @@
+"""Follows the store's notification log and feeds the projections, in a thread of its own.
+
+Woken at once by writes in this process, and every ``poll_interval`` for writes by others.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+
+from hub.domain.publishing import PUBLISHED_TOPICS, to_envelope
+from hub.events import Envelope
+from hub.projections import Views
+from hub.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def read_envelopes(store: Store, after: int, limit: int) -> tuple[list[Envelope], int]:
+    """Published events after ``after``; also the last position read (``after`` if none)."""
+    app = store.app
+    notifications = app.recorder.select_notifications(
+        start=after, limit=limit, topics=PUBLISHED_TOPICS, inclusive_of_start=False
+    )
+    envelopes = []
+    for notification in notifications:
+        envelope = to_envelope(
+            app.mapper.to_domain_event(notification), notification.id, store.cipher
+        )
+        if envelope is not None:
+            envelopes.append(envelope)
+    return envelopes, (notifications[-1].id if notifications else after)
+
+
+class LogFollower:
+    """Applies new events to the views until stopped; errors are retried with backoff."""
+
+    def __init__(
+        self,
+        store: Store,
+        views: Views,
+        *,
+        batch_size: int = 1000,
+        poll_interval: float = 0.5,
+        only: Iterable[str] | None = None,
+    ) -> None:
+        self._store = store
+        self._views = views
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._only = list(only) if only is not None else None
+        self._wakeup = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.position = views.low_water_mark(self._only)
+        self.error: str | None = None
+        self.applied_events = 0
+
+    def wake(self, _position: int = 0) -> None:
+        self._wakeup.set()
+
+    def run_once(self) -> int:
+        """Apply one batch; returns how many notifications it covered (0: caught up)."""
+        start = self._views.low_water_mark(self._only)
+        envelopes, last = read_envelopes(self._store, start, self._batch_size)
+        if last == start:
+            self.position = start
+            return 0
+        self.applied_events += self._views.apply(envelopes, up_to=last, only=self._only)
+        self.position = last
+        return len(envelopes) or 1
+
+    def catch_up(self) -> int:
+        """Apply until nothing is left; returns the number of events applied."""
+        before = self.applied_events
+        while self.run_once():
+            pass
+        return self.applied_events - before
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="log-follower", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        self._wakeup.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        backoff = 0.1
+        while not self._stopping.is_set():
+            self._wakeup.clear()
+            try:
+                while self.run_once() and not self._stopping.is_set():
+                    pass
+                self.error = None
+                backoff = 0.1
+            except Exception as exc:  # the loop must survive a database outage
+                self.error = f"{type(exc).__name__}: {exc}"
+                log.exception("projection follower failed; retrying in %.1fs", backoff)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            self._wakeup.wait(self._poll_interval)
+        log.info("projection follower stopped at position %d", self.position)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()

@@ -1,0 +1,64 @@
+"""The hub's contracts: the inbound interaction and the published domain events.
+
+Everything a connector produces and a downstream service consumes is defined here, as frozen
+pydantic v2 models. This package imports nothing else of the hub.
+"""
+
+from __future__ import annotations
+
+from hub.events.addresses import Address, AddressError, AddressKind, normalise_address
+from hub.events.common import (
+    CHANNEL_ADDRESS_KINDS,
+    Attachment,
+    Channel,
+    ConversationStatus,
+    DeliveryStatus,
+    Direction,
+)
+from hub.events.inbound import InboundInteraction
+from hub.events.published import (
+    EVENT_TYPES,
+    ConversationAssigned,
+    ConversationOpened,
+    ConversationStatusChanged,
+    CustomerCreated,
+    CustomerIdentityLinked,
+    CustomerProfileUpdated,
+    Envelope,
+    InteractionDeliveryUpdated,
+    InteractionReceived,
+    InteractionSent,
+    NoteAdded,
+    PublishedEvent,
+    decode_event,
+    encode_event,
+)
+
+__all__ = [
+    "CHANNEL_ADDRESS_KINDS",
+    "EVENT_TYPES",
+    "Address",
+    "AddressError",
+    "AddressKind",
+    "Attachment",
+    "Channel",
+    "ConversationAssigned",
+    "ConversationOpened",
+    "ConversationStatus",
+    "ConversationStatusChanged",
+    "CustomerCreated",
+    "CustomerIdentityLinked",
+    "CustomerProfileUpdated",
+    "DeliveryStatus",
+    "Direction",
+    "Envelope",
+    "InboundInteraction",
+    "InteractionDeliveryUpdated",
+    "InteractionReceived",
+    "InteractionSent",
+    "NoteAdded",
+    "PublishedEvent",
+    "decode_event",
+    "encode_event",
+    "normalise_address",
+]

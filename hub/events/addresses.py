@@ -1,0 +1,96 @@
+"""Channel identities: ``kind:value`` strings normalised so one person has one spelling.
+
+``email:alice@example.com``, ``phone:+4915112345678`` (E.164; SMS, WhatsApp and voice share it),
+``chat:<visitor id>``, ``messenger:<psid>``, ``instagram:<igsid>``, ``telegram:<user id>``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from hub.events.common import AddressKind
+
+__all__ = ["Address", "AddressError", "AddressKind", "normalise_address"]
+
+_OPAQUE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+_TELEGRAM_ID = re.compile(r"^-?[0-9]{1,20}$")
+_KINDS: frozenset[str] = frozenset({"email", "phone", "chat", "messenger", "instagram", "telegram"})
+
+
+class AddressError(ValueError):
+    """An address that cannot be normalised; ``reason`` says why in words."""
+
+    def __init__(self, raw: str, reason: str) -> None:
+        super().__init__(f"cannot normalise address {raw!r}: {reason}")
+        self.raw = raw
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """A normalised channel identity."""
+
+    kind: AddressKind
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+    @property
+    def search_digits(self) -> str:
+        """Digits of a phone number, for fragment search; empty for other kinds."""
+        return self.value.lstrip("+") if self.kind == "phone" else ""
+
+
+def normalise_address(raw: str, *, default_region: str | None = None) -> Address:
+    """Parse ``kind:value`` (or a bare email / ``+``-prefixed phone) into its canonical form."""
+    text = raw.strip()
+    if not text:
+        raise AddressError(raw, "it is empty")
+    kind, sep, value = text.partition(":")
+    kind = kind.lower()
+    if not sep or kind not in _KINDS:
+        if "@" in text:
+            kind, value = "email", text
+        elif text.startswith("+"):
+            kind, value = "phone", text
+        else:
+            raise AddressError(
+                raw, "expected kind:value with kind one of " + ", ".join(sorted(_KINDS))
+            )
+    value = value.strip()
+    if kind == "email":
+        return Address("email", _normalise_email(raw, value))
+    if kind == "phone":
+        return Address("phone", _normalise_phone(raw, value, default_region))
+    if kind == "telegram":
+        if not _TELEGRAM_ID.match(value):
+            raise AddressError(raw, "a Telegram address is a numeric user id")
+        return Address("telegram", value)
+    if not _OPAQUE_ID.match(value):
+        raise AddressError(raw, f"a {kind} id is 1-128 letters, digits, '.', '_' or '-'")
+    return Address(kind, value)  # type: ignore[arg-type]
+
+
+def _normalise_email(raw: str, value: str) -> str:
+    try:
+        checked = validate_email(value, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError as exc:
+        raise AddressError(raw, str(exc)) from None
+    # Mailboxes are case-insensitive in practice; one spelling per person matters more here.
+    return checked.normalized.lower()
+
+
+def _normalise_phone(raw: str, value: str, default_region: str | None) -> str:
+    try:
+        number = phonenumbers.parse(value, default_region)
+    except phonenumbers.NumberParseException as exc:
+        hint = "" if value.startswith("+") or default_region else " (no +country prefix)"
+        raise AddressError(raw, f"not a phone number{hint}: {exc}") from None
+    if not phonenumbers.is_possible_number(number):
+        raise AddressError(raw, "not a possible phone number for its country")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -1,0 +1,50 @@
+"""Vocabulary shared by every contract: channels, directions, statuses, attachments."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Channel = Literal[
+    "email", "sms", "whatsapp", "chat", "messenger", "instagram", "telegram", "voice", "api"
+]
+Direction = Literal["inbound", "outbound"]
+ConversationStatus = Literal["open", "pending", "resolved"]
+DeliveryStatus = Literal[
+    "received", "accepted", "queued", "sent", "delivered", "read", "undelivered", "failed"
+]
+AddressKind = Literal["email", "phone", "chat", "messenger", "instagram", "telegram"]
+
+#: Which address kinds a channel can carry. SMS, WhatsApp and voice share the phone identity;
+#: the generic API channel accepts any kind.
+CHANNEL_ADDRESS_KINDS: dict[str, frozenset[str]] = {
+    "email": frozenset({"email"}),
+    "sms": frozenset({"phone"}),
+    "whatsapp": frozenset({"phone"}),
+    "voice": frozenset({"phone"}),
+    "chat": frozenset({"chat", "email"}),
+    "messenger": frozenset({"messenger"}),
+    "instagram": frozenset({"instagram"}),
+    "telegram": frozenset({"telegram"}),
+    "api": frozenset({"email", "phone", "chat", "messenger", "instagram", "telegram"}),
+}
+
+
+class Frozen(BaseModel):
+    """Base of every contract model: immutable, unknown fields refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Attachment(Frozen):
+    """Metadata of a file that came with a message; the hub stores no file content."""
+
+    name: str = Field(min_length=1, max_length=255, description="File name as sent.")
+    content_type: str = Field(
+        min_length=3, max_length=255, pattern=r"^[\w.+-]+/[\w.+-]+", description="MIME type."
+    )
+    size: int = Field(ge=0, description="Size in bytes.")
+    url: str | None = Field(
+        default=None, max_length=2048, description="Where the provider serves the file, if known."
+    )

@@ -1,0 +1,237 @@
+"""Published domain events: what downstream services read from ``hub.events`` or ``/v1/events``.
+
+Every event is an :class:`Envelope` whose ``type`` names the event and its version
+(``interaction.received.v1``) and whose ``data`` holds the event's own fields. Within a version,
+changes are additive only; a breaking change is a new versioned type. Decode any event with
+:func:`decode_event`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, Field, JsonValue, TypeAdapter
+
+from hub.events.common import (
+    Attachment,
+    Channel,
+    ConversationStatus,
+    DeliveryStatus,
+    Direction,
+    Frozen,
+)
+
+
+class Envelope(Frozen):
+    """Fields every published event carries."""
+
+    id: UUID = Field(description="Event id (UUIDv7), stable across replays: dedupe on it.")
+    type: str = Field(description="Event type with its version.")
+    occurred_at: AwareDatetime = Field(
+        description="When it happened: the provider's time for interactions."
+    )
+    recorded_at: AwareDatetime = Field(description="When the hub recorded it.")
+    customer_id: UUID = Field(description="The customer whose timeline this event belongs to.")
+    position: int = Field(
+        ge=1, description="Position in the hub's event store; increases in recording order."
+    )
+    causation_id: UUID | None = Field(
+        default=None, description="Id of the interaction or command that caused this event."
+    )
+    correlation_id: UUID | None = Field(
+        default=None, description="Id shared by every event of one request or interaction."
+    )
+    erased: bool = Field(
+        default=False,
+        description="True when the customer's personal data was erased: personal fields are "
+        "then null or empty.",
+    )
+
+
+# -- data models ---------------------------------------------------------------------------
+
+
+class CustomerCreatedData(Frozen):
+    display_name: str | None = Field(description="Name as first seen, if any.")
+    address: str | None = Field(description="The address of the first contact (kind:value).")
+
+
+class CustomerIdentityLinkedData(Frozen):
+    address: str | None = Field(description="The linked address (kind:value).")
+    address_kind: str = Field(description="email, phone, chat, messenger, instagram, telegram.")
+    verified: bool = Field(description="Whether the customer proved control of the address.")
+    reason: str = Field(description="Why it was linked: first_contact, agent, verification.")
+
+
+class CustomerProfileUpdatedData(Frozen):
+    display_name: str | None
+
+
+class ConversationOpenedData(Frozen):
+    conversation_id: UUID
+    channel: Channel
+    address: str | None = Field(description="The customer's address on this conversation.")
+    subject: str | None = None
+
+
+class ConversationStatusChangedData(Frozen):
+    conversation_id: UUID
+    status: ConversationStatus
+    previous_status: ConversationStatus
+    actor: str | None = Field(description="Who changed it: an agent token name, or null.")
+    reason: str | None = Field(default=None, description="e.g. customer_replied, agent.")
+
+
+class ConversationAssignedData(Frozen):
+    conversation_id: UUID
+    assignee: str | None = Field(description="Agent now responsible, or null when unassigned.")
+    actor: str | None
+
+
+class InteractionData(Frozen):
+    message_id: UUID = Field(description="Derived from (channel, provider_message_id).")
+    conversation_id: UUID
+    channel: Channel
+    direction: Direction
+    address: str | None = Field(description="The customer's address (kind:value).")
+    provider_message_id: str
+    text: str | None
+    subject: str | None = None
+    thread_ref: str | None = None
+    contact_name: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class InteractionDeliveryUpdatedData(Frozen):
+    message_id: UUID
+    conversation_id: UUID
+    status: DeliveryStatus
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+class NoteAddedData(Frozen):
+    note_id: UUID
+    conversation_id: UUID
+    text: str | None
+    author: str | None
+
+
+# -- events --------------------------------------------------------------------------------
+
+
+class CustomerCreated(Envelope):
+    """A customer appeared: the first contact from an address no customer had."""
+
+    type: Literal["customer.created.v1"] = "customer.created.v1"
+    data: CustomerCreatedData
+
+
+class CustomerIdentityLinked(Envelope):
+    """An address now belongs to this customer."""
+
+    type: Literal["customer.identity_linked.v1"] = "customer.identity_linked.v1"
+    data: CustomerIdentityLinkedData
+
+
+class CustomerProfileUpdated(Envelope):
+    """The customer's profile changed (e.g. a name learnt from a later message)."""
+
+    type: Literal["customer.profile_updated.v1"] = "customer.profile_updated.v1"
+    data: CustomerProfileUpdatedData
+
+
+class ConversationOpened(Envelope):
+    """A new conversation (thread) started on a channel."""
+
+    type: Literal["conversation.opened.v1"] = "conversation.opened.v1"
+    data: ConversationOpenedData
+
+
+class ConversationStatusChanged(Envelope):
+    """A conversation moved between open, pending and resolved."""
+
+    type: Literal["conversation.status_changed.v1"] = "conversation.status_changed.v1"
+    data: ConversationStatusChangedData
+
+
+class ConversationAssigned(Envelope):
+    """A conversation was assigned to an agent, or unassigned."""
+
+    type: Literal["conversation.assigned.v1"] = "conversation.assigned.v1"
+    data: ConversationAssignedData
+
+
+class InteractionReceived(Envelope):
+    """A customer wrote to the company on some channel."""
+
+    type: Literal["interaction.received.v1"] = "interaction.received.v1"
+    data: InteractionData
+
+
+class InteractionSent(Envelope):
+    """The company wrote to a customer (recorded when it was sent or handed to the channel)."""
+
+    type: Literal["interaction.sent.v1"] = "interaction.sent.v1"
+    data: InteractionData
+
+
+class InteractionDeliveryUpdated(Envelope):
+    """A message's delivery status changed (sent, delivered, read, failed, ...)."""
+
+    type: Literal["interaction.delivery_updated.v1"] = "interaction.delivery_updated.v1"
+    data: InteractionDeliveryUpdatedData
+
+
+class NoteAdded(Envelope):
+    """An agent added an internal note to a conversation (never sent to the customer)."""
+
+    type: Literal["note.added.v1"] = "note.added.v1"
+    data: NoteAddedData
+
+
+EVENT_CLASSES: tuple[type[Envelope], ...] = (
+    CustomerCreated,
+    CustomerIdentityLinked,
+    CustomerProfileUpdated,
+    ConversationOpened,
+    ConversationStatusChanged,
+    ConversationAssigned,
+    InteractionReceived,
+    InteractionSent,
+    InteractionDeliveryUpdated,
+    NoteAdded,
+)
+#: Event type name -> model class.
+EVENT_TYPES: dict[str, type[Envelope]] = {
+    cls.model_fields["type"].default: cls for cls in EVENT_CLASSES
+}
+
+PublishedEvent = Annotated[
+    CustomerCreated
+    | CustomerIdentityLinked
+    | CustomerProfileUpdated
+    | ConversationOpened
+    | ConversationStatusChanged
+    | ConversationAssigned
+    | InteractionReceived
+    | InteractionSent
+    | InteractionDeliveryUpdated
+    | NoteAdded,
+    Field(discriminator="type"),
+]
+_ADAPTER: TypeAdapter[PublishedEvent] = TypeAdapter(PublishedEvent)
+
+
+def decode_event(raw: bytes | str | dict[str, Any]) -> PublishedEvent:
+    """Decode any published event from JSON (bytes/str) or a parsed dict."""
+    if isinstance(raw, dict):
+        return _ADAPTER.validate_python(raw)
+    return _ADAPTER.validate_json(raw)
+
+
+def encode_event(event: Envelope) -> bytes:
+    """The JSON form of a published event, as it goes on the wire."""
+    return event.model_dump_json().encode()

@@ -1,0 +1,175 @@
+"""Conversations: per thread its channel, status, assignee, activity and message count."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+    bindparam,
+    case,
+    select,
+)
+
+from hub.events import (
+    ConversationAssigned,
+    ConversationOpened,
+    ConversationStatusChanged,
+    Envelope,
+    InteractionReceived,
+    InteractionSent,
+)
+from hub.projections.base import Projection, as_utc, insert_ignoring_duplicates, utc
+
+metadata = MetaData()
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("conversation_id", Uuid, primary_key=True),
+    Column("customer_id", Uuid, nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("address", String(300)),
+    Column("subject", Text),
+    Column("status", String(16), nullable=False),
+    Column("assignee", String(200)),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("last_activity_at", DateTime(timezone=True), nullable=False),
+    Column("message_count", Integer, nullable=False),
+    Index("ix_conversations_customer", "customer_id", "status"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRecord:
+    conversation_id: UUID
+    customer_id: UUID
+    channel: str
+    address: str | None
+    subject: str | None
+    status: str
+    assignee: str | None
+    opened_at: datetime
+    last_activity_at: datetime
+    message_count: int
+
+
+class ConversationsProjection(Projection):
+    name = "conversations"
+    handles = frozenset(
+        {
+            "conversation.opened.v1",
+            "conversation.status_changed.v1",
+            "conversation.assigned.v1",
+            "interaction.received.v1",
+            "interaction.sent.v1",
+        }
+    )
+    tables = (conversations,)
+
+    def apply(self, conn: Connection, events: Sequence[Envelope]) -> None:
+        new: dict[UUID, dict[str, Any]] = {}
+        changes: dict[UUID, dict[str, Any]] = {}  # for rows written by earlier batches
+        for event in events:
+            if isinstance(event, ConversationOpened):
+                d = event.data
+                new.setdefault(
+                    d.conversation_id,
+                    {
+                        "conversation_id": d.conversation_id,
+                        "customer_id": event.customer_id,
+                        "channel": d.channel,
+                        "address": d.address,
+                        "subject": d.subject,
+                        "status": "open",
+                        "assignee": None,
+                        "opened_at": utc(event.occurred_at),
+                        "last_activity_at": utc(event.occurred_at),
+                        "message_count": 0,
+                    },
+                )
+                continue
+            conversation_id = event.data.conversation_id  # type: ignore[attr-defined]
+            target = new.get(conversation_id)
+            fresh = target is not None
+            if target is None:
+                target = changes.setdefault(conversation_id, {"b_id": conversation_id})
+            count, at_key, status, assignee = (
+                ("message_count", "last_activity_at", "status", "assignee")
+                if fresh
+                else ("b_count", "b_at", "b_status", "b_assignee")
+            )
+            if isinstance(event, InteractionReceived | InteractionSent):
+                at = utc(event.occurred_at)
+                target[count] = target.get(count, 0) + 1
+                target[at_key] = max(at, target.get(at_key, at))
+            elif isinstance(event, ConversationStatusChanged):
+                target[status] = event.data.status
+            elif isinstance(event, ConversationAssigned):
+                target[assignee] = event.data.assignee
+        insert_ignoring_duplicates(conn, conversations, list(new.values()))
+        self._update(conn, list(changes.values()))
+
+    def _update(self, conn: Connection, changes: list[dict[str, Any]]) -> None:
+        """One executemany per shape of change (counters add, statuses overwrite)."""
+        by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for change in changes:
+            by_shape.setdefault(tuple(sorted(change)), []).append(change)
+        c = conversations.c
+        for shape, rows in by_shape.items():
+            values: dict[str, Any] = {}
+            if "b_count" in shape:
+                at = bindparam("b_at", type_=DateTime(timezone=True))
+                values["message_count"] = c.message_count + bindparam("b_count")
+                values["last_activity_at"] = case(
+                    (c.last_activity_at < at, at), else_=c.last_activity_at
+                )
+            for column in ("status", "assignee"):
+                if f"b_{column}" in shape:
+                    values[column] = bindparam(f"b_{column}")
+            conn.execute(
+                conversations.update().where(c.conversation_id == bindparam("b_id")).values(values),
+                rows,
+            )
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def for_customer(
+        self, conn: Connection, customer_id: UUID, statuses: Sequence[str] = ("open", "pending")
+    ) -> list[ConversationRecord]:
+        c = conversations.c
+        rows = conn.execute(
+            select(conversations)
+            .where(c.customer_id == customer_id, c.status.in_(list(statuses)))
+            .order_by(c.last_activity_at.desc())
+        ).mappings()
+        return [_record(r) for r in rows]
+
+    def get(self, conn: Connection, conversation_id: UUID) -> ConversationRecord | None:
+        row = (
+            conn.execute(
+                select(conversations).where(conversations.c.conversation_id == conversation_id)
+            )
+            .mappings()
+            .first()
+        )
+        return _record(row) if row else None
+
+
+def _record(row: Any) -> ConversationRecord:
+    values = dict(row)
+    values["opened_at"] = as_utc(values["opened_at"])
+    values["last_activity_at"] = as_utc(values["last_activity_at"])
+    return ConversationRecord(**values)

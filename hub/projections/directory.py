@@ -1,0 +1,265 @@
+"""The customer directory: who each customer is, their addresses, and search over both."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+    bindparam,
+    case,
+    or_,
+    select,
+)
+
+from hub.events import (
+    CustomerCreated,
+    CustomerIdentityLinked,
+    CustomerProfileUpdated,
+    Envelope,
+    InteractionReceived,
+    InteractionSent,
+)
+from hub.projections.base import Projection, as_utc, insert_ignoring_duplicates, utc
+
+metadata = MetaData()
+customers = Table(
+    "directory_customers",
+    metadata,
+    Column("customer_id", Uuid, primary_key=True),
+    Column("display_name", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_activity_at", DateTime(timezone=True)),
+    Column("search_text", Text, nullable=False, default=""),
+)
+identities = Table(
+    "directory_identities",
+    metadata,
+    Column("address", String(300), primary_key=True),
+    Column("customer_id", Uuid, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("verified", Boolean, nullable=False),
+    Column("linked_at", DateTime(timezone=True), nullable=False),
+    Index("ix_identities_customer", "customer_id"),
+)
+
+_NON_DIGITS = re.compile(r"\D")
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    address: str
+    kind: str
+    verified: bool
+    linked_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRecord:
+    customer_id: UUID
+    display_name: str | None
+    created_at: datetime
+    last_activity_at: datetime | None
+    identities: tuple[Identity, ...]
+
+
+class DirectoryProjection(Projection):
+    name = "directory"
+    handles = frozenset(
+        {
+            "customer.created.v1",
+            "customer.identity_linked.v1",
+            "customer.profile_updated.v1",
+            "interaction.received.v1",
+            "interaction.sent.v1",
+        }
+    )
+    tables = (customers, identities)
+
+    def apply(self, conn: Connection, events: Sequence[Envelope]) -> None:
+        new_customers: dict[UUID, dict[str, Any]] = {}
+        new_identities: list[dict[str, Any]] = []
+        names: dict[UUID, str | None] = {}
+        activity: dict[UUID, datetime] = {}
+        for event in events:
+            if isinstance(event, CustomerCreated):
+                new_customers.setdefault(
+                    event.customer_id,
+                    {
+                        "customer_id": event.customer_id,
+                        "display_name": event.data.display_name,
+                        "created_at": utc(event.occurred_at),
+                        "last_activity_at": None,
+                        "search_text": "",
+                    },
+                )
+                if event.data.address:
+                    new_identities.append(
+                        _identity(event.customer_id, event.data.address, False, event)
+                    )
+            elif isinstance(event, CustomerIdentityLinked):
+                if event.data.address:
+                    new_identities.append(
+                        _identity(event.customer_id, event.data.address, event.data.verified, event)
+                    )
+            elif isinstance(event, CustomerProfileUpdated):
+                names[event.customer_id] = event.data.display_name
+            elif isinstance(event, InteractionReceived | InteractionSent):
+                at = utc(event.occurred_at)
+                activity[event.customer_id] = max(at, activity.get(event.customer_id, at))
+
+        for customer_id, at in activity.items():
+            if customer_id in new_customers:
+                new_customers[customer_id]["last_activity_at"] = at
+        insert_ignoring_duplicates(conn, customers, list(new_customers.values()))
+        insert_ignoring_duplicates(conn, identities, new_identities)
+        c = customers.c
+        if names:
+            conn.execute(
+                customers.update().where(c.customer_id == bindparam("b_id")),
+                [{"b_id": k, "display_name": v} for k, v in names.items()],
+            )
+        updates = [{"b_id": k, "b_at": v} for k, v in activity.items() if k not in new_customers]
+        if updates:
+            at_param = bindparam("b_at", type_=DateTime(timezone=True))
+            conn.execute(
+                customers.update()
+                .where(c.customer_id == bindparam("b_id"))
+                .values(
+                    last_activity_at=case(
+                        (c.last_activity_at.is_(None), at_param),
+                        (c.last_activity_at < at_param, at_param),
+                        else_=c.last_activity_at,
+                    )
+                ),
+                updates,
+            )
+        changed = set(names) | {i["customer_id"] for i in new_identities}
+        if changed:
+            self._refresh_search_text(conn, changed)
+
+    def _refresh_search_text(self, conn: Connection, customer_ids: set[UUID]) -> None:
+        ids = list(customer_ids)
+        names: dict[UUID, str | None] = dict(
+            conn.execute(  # type: ignore[arg-type]
+                select(customers.c.customer_id, customers.c.display_name).where(
+                    customers.c.customer_id.in_(ids)
+                )
+            ).all()
+        )
+        addresses: dict[UUID, list[str]] = {}
+        for customer_id, address in conn.execute(
+            select(identities.c.customer_id, identities.c.address).where(
+                identities.c.customer_id.in_(ids)
+            )
+        ):
+            addresses.setdefault(customer_id, []).append(address)
+        conn.execute(
+            customers.update().where(customers.c.customer_id == bindparam("b_id")),
+            [
+                {"b_id": cid, "search_text": search_text(name, addresses.get(cid, []))}
+                for cid, name in names.items()
+            ],
+        )
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def by_address(self, conn: Connection, address: str) -> CustomerRecord | None:
+        customer_id = conn.scalar(
+            select(identities.c.customer_id).where(identities.c.address == address)
+        )
+        return self.get(conn, customer_id) if customer_id is not None else None
+
+    def get(self, conn: Connection, customer_id: UUID) -> CustomerRecord | None:
+        found = self.get_many(conn, [customer_id])
+        return found[0] if found else None
+
+    def get_many(self, conn: Connection, customer_ids: Sequence[UUID]) -> list[CustomerRecord]:
+        if not customer_ids:
+            return []
+        rows = conn.execute(
+            select(customers).where(customers.c.customer_id.in_(list(customer_ids)))
+        ).mappings()
+        by_id = {r["customer_id"]: r for r in rows}
+        linked: dict[UUID, list[Identity]] = {}
+        for r in conn.execute(
+            select(identities)
+            .where(identities.c.customer_id.in_(list(by_id)))
+            .order_by(identities.c.linked_at, identities.c.address)
+        ).mappings():
+            linked.setdefault(r["customer_id"], []).append(
+                Identity(r["address"], r["kind"], r["verified"], as_utc(r["linked_at"]))
+            )
+        return [
+            CustomerRecord(
+                customer_id=cid,
+                display_name=by_id[cid]["display_name"],
+                created_at=as_utc(by_id[cid]["created_at"]),
+                last_activity_at=(
+                    as_utc(by_id[cid]["last_activity_at"])
+                    if by_id[cid]["last_activity_at"]
+                    else None
+                ),
+                identities=tuple(linked.get(cid, [])),
+            )
+            for cid in customer_ids
+            if cid in by_id
+        ]
+
+    def search(
+        self, conn: Connection, q: str, limit: int, after: UUID | None
+    ) -> tuple[list[CustomerRecord], UUID | None]:
+        """Customers whose name or any address contains ``q`` (phone digits match too)."""
+        text = q.strip().lower()
+        terms = [customers.c.search_text.contains(text, autoescape=True)]
+        digits = _NON_DIGITS.sub("", text)
+        if len(digits) >= 3 and digits != text:
+            terms.append(customers.c.search_text.contains(digits, autoescape=True))
+        query = (
+            select(customers.c.customer_id)
+            .where(or_(*terms))
+            .order_by(customers.c.customer_id)
+            .limit(limit + 1)
+        )
+        if after is not None:
+            query = query.where(customers.c.customer_id > after)
+        ids = list(conn.scalars(query))
+        more = len(ids) > limit
+        ids = ids[:limit]
+        return self.get_many(conn, ids), (ids[-1] if more else None)
+
+
+def search_text(name: str | None, addresses: list[str]) -> str:
+    """What search matches against: the name, every address, phone numbers as bare digits."""
+    parts = [name.lower()] if name else []
+    for address in addresses:
+        parts.append(address.lower())
+        kind, _, value = address.partition(":")
+        parts.append(value.lower())
+        if kind == "phone":
+            parts.append(_NON_DIGITS.sub("", value))
+    return " ".join(parts)
+
+
+def _identity(customer_id: UUID, address: str, verified: bool, event: Envelope) -> dict[str, Any]:
+    return {
+        "address": address,
+        "customer_id": customer_id,
+        "kind": address.partition(":")[0],
+        "verified": verified,
+        "linked_at": utc(event.occurred_at),
+    }

@@ -1,0 +1,270 @@
+"""The unified timeline: every message in and out, notes, status changes and identity links of a
+customer, on every channel, interleaved by the time they happened."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+    bindparam,
+    literal,
+    select,
+    tuple_,
+)
+
+from hub.events import (
+    ConversationAssigned,
+    ConversationStatusChanged,
+    CustomerCreated,
+    CustomerIdentityLinked,
+    Envelope,
+    InteractionDeliveryUpdated,
+    InteractionReceived,
+    InteractionSent,
+    NoteAdded,
+)
+from hub.projections.base import Projection, as_utc, insert_ignoring_duplicates, utc
+
+metadata = MetaData()
+timeline_items = Table(
+    "timeline_items",
+    metadata,
+    Column("item_id", Uuid, primary_key=True),
+    Column("customer_id", Uuid, nullable=False),
+    Column("conversation_id", Uuid),
+    Column("kind", String(32), nullable=False),
+    Column("channel", String(32)),
+    Column("direction", String(16)),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("text", Text),
+    Column("subject", Text),
+    Column("delivery_status", String(32)),
+    Column("provider_message_id", String(512)),
+    Column("data", JSON, nullable=False),
+    Index("ix_timeline_customer_time", "customer_id", "occurred_at", "item_id"),
+)
+
+
+class TimelineProjection(Projection):
+    name = "timeline"
+    handles = frozenset(
+        {
+            "customer.created.v1",
+            "customer.identity_linked.v1",
+            "conversation.status_changed.v1",
+            "conversation.assigned.v1",
+            "interaction.received.v1",
+            "interaction.sent.v1",
+            "interaction.delivery_updated.v1",
+            "note.added.v1",
+        }
+    )
+    tables = (timeline_items,)
+
+    def apply(self, conn: Connection, events: Sequence[Envelope]) -> None:
+        new_rows: dict[UUID, dict[str, Any]] = {}
+        deliveries: dict[UUID, dict[str, Any]] = {}
+        for event in events:
+            if isinstance(event, InteractionDeliveryUpdated):
+                row = new_rows.get(event.data.message_id)
+                if row is not None:  # the message is in this batch: fold into its row
+                    row["delivery_status"] = event.data.status
+                    row["data"] = row["data"] | _delivery_data(event)
+                else:
+                    deliveries[event.data.message_id] = {
+                        "b_item_id": event.data.message_id,
+                        "delivery_status": event.data.status,
+                        "b_error": _delivery_data(event),
+                    }
+                continue
+            row = _row(event)
+            new_rows.setdefault(row["item_id"], row)
+        insert_ignoring_duplicates(conn, timeline_items, list(new_rows.values()))
+        if deliveries:
+            self._update_deliveries(conn, list(deliveries.values()))
+
+    def _update_deliveries(self, conn: Connection, updates: list[dict[str, Any]]) -> None:
+        # The error details live in the JSON column; read-modify-write keeps other keys.
+        ids = [u["b_item_id"] for u in updates]
+        current: dict[UUID, dict[str, Any]] = dict(
+            conn.execute(  # type: ignore[arg-type]
+                select(timeline_items.c.item_id, timeline_items.c.data).where(
+                    timeline_items.c.item_id.in_(ids)
+                )
+            ).all()
+        )
+        params = [
+            {
+                "b_item_id": u["b_item_id"],
+                "delivery_status": u["delivery_status"],
+                "data": (current.get(u["b_item_id"]) or {}) | u["b_error"],
+            }
+            for u in updates
+            if u["b_item_id"] in current
+        ]
+        if params:
+            conn.execute(
+                timeline_items.update().where(timeline_items.c.item_id == bindparam("b_item_id")),
+                params,
+            )
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def page(
+        self, conn: Connection, customer_id: UUID, limit: int, before: str | None
+    ) -> tuple[list[TimelineItem], str | None]:
+        """Newest first; ``before`` is the cursor a previous page returned."""
+        t = timeline_items
+        query = (
+            select(t)
+            .where(t.c.customer_id == customer_id)
+            .order_by(t.c.occurred_at.desc(), t.c.item_id.desc())
+            .limit(limit + 1)
+        )
+        if before:
+            at, item_id = decode_cursor(before)
+            query = query.where(
+                tuple_(t.c.occurred_at, t.c.item_id)
+                < tuple_(literal(at, DateTime(timezone=True)), literal(item_id, Uuid))
+            )
+        rows = conn.execute(query).mappings().all()
+        items = [TimelineItem.from_row(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        cursor = encode_cursor(items[-1].occurred_at, items[-1].item_id) if more else None
+        return items, cursor
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineItem:
+    item_id: UUID
+    customer_id: UUID
+    conversation_id: UUID | None
+    kind: str
+    channel: str | None
+    direction: str | None
+    occurred_at: datetime
+    position: int
+    text: str | None
+    subject: str | None
+    delivery_status: str | None
+    provider_message_id: str | None
+    data: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: Any) -> TimelineItem:
+        values = dict(row)
+        values["occurred_at"] = as_utc(values["occurred_at"])
+        return cls(**values)
+
+
+def encode_cursor(at: datetime, item_id: UUID) -> str:
+    return base64.urlsafe_b64encode(f"{utc(at).isoformat()}|{item_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    """Raises ValueError for a cursor this module did not make."""
+    try:
+        at, _, item_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        return utc(datetime.fromisoformat(at)), UUID(item_id)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError("malformed cursor") from exc
+
+
+def _delivery_data(event: InteractionDeliveryUpdated) -> dict[str, Any]:
+    if event.data.error_code is None and event.data.error_message is None:
+        return {}
+    return {"error_code": event.data.error_code, "error_message": event.data.error_message}
+
+
+def _row(event: Envelope) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "item_id": event.id,
+        "customer_id": event.customer_id,
+        "conversation_id": None,
+        "channel": None,
+        "direction": None,
+        "occurred_at": utc(event.occurred_at),
+        "position": event.position,
+        "text": None,
+        "subject": None,
+        "delivery_status": None,
+        "provider_message_id": None,
+        "data": {},
+    }
+    if isinstance(event, InteractionReceived | InteractionSent):
+        d = event.data
+        row |= {
+            "item_id": d.message_id,
+            "kind": "message",
+            "conversation_id": d.conversation_id,
+            "channel": d.channel,
+            "direction": d.direction,
+            "text": d.text,
+            "subject": d.subject,
+            "delivery_status": "received" if d.direction == "inbound" else "sent",
+            "provider_message_id": d.provider_message_id,
+            "data": {
+                "address": d.address,
+                "contact_name": d.contact_name,
+                "attachments": [a.model_dump() for a in d.attachments],
+                "metadata": d.metadata,
+                "thread_ref": d.thread_ref,
+            },
+        }
+    elif isinstance(event, NoteAdded):
+        row |= {
+            "item_id": event.data.note_id,
+            "kind": "note",
+            "conversation_id": event.data.conversation_id,
+            "text": event.data.text,
+            "data": {"author": event.data.author},
+        }
+    elif isinstance(event, ConversationStatusChanged):
+        d2 = event.data
+        row |= {
+            "kind": "status_changed",
+            "conversation_id": d2.conversation_id,
+            "data": {
+                "status": d2.status,
+                "previous_status": d2.previous_status,
+                "actor": d2.actor,
+                "reason": d2.reason,
+            },
+        }
+    elif isinstance(event, ConversationAssigned):
+        row |= {
+            "kind": "assigned",
+            "conversation_id": event.data.conversation_id,
+            "data": {"assignee": event.data.assignee, "actor": event.data.actor},
+        }
+    elif isinstance(event, CustomerCreated):
+        row |= {"kind": "identity_linked", "data": {"address": event.data.address, "first": True}}
+    elif isinstance(event, CustomerIdentityLinked):
+        row |= {
+            "kind": "identity_linked",
+            "data": {
+                "address": event.data.address,
+                "verified": event.data.verified,
+                "reason": event.data.reason,
+            },
+        }
+    else:  # pragma: no cover - guarded by ``handles``
+        raise TypeError(f"timeline does not handle {event.type}")
+    return row

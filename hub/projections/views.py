@@ -1,0 +1,131 @@
+"""The read-model database: projections, their positions, and applying batches to them.
+
+Each projection keeps the store position it has applied up to in ``view_positions``. A batch is
+applied in ONE transaction that first reads those positions (under the database's write lock),
+applies only what lies beyond them and then moves them: a crash, a replay or a second process
+applying the same events can neither skip nor double anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
+
+from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, String, Table, select
+
+from hub.events import Envelope
+from hub.projections.base import Projection, write_transaction
+from hub.projections.conversations import ConversationsProjection
+from hub.projections.directory import DirectoryProjection
+from hub.projections.timeline import TimelineProjection
+
+P = TypeVar("P", bound=Projection)
+
+metadata = MetaData()
+view_positions = Table(
+    "view_positions",
+    metadata,
+    Column("projection", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
+
+
+class UnknownProjection(KeyError):
+    pass
+
+
+class Views:
+    """The projections of one read-model database."""
+
+    def __init__(self, engine: Engine, projections: Sequence[Projection] | None = None) -> None:
+        self.engine = engine
+        self.projections = list(projections or default_projections())
+        self.timeline = self._find(TimelineProjection)
+        self.directory = self._find(DirectoryProjection)
+        self.conversations = self._find(ConversationsProjection)
+
+    def _find(self, cls: type[P]) -> P:
+        for projection in self.projections:
+            if isinstance(projection, cls):
+                return projection
+        raise UnknownProjection(cls.name)
+
+    def by_name(self, name: str) -> Projection:
+        for projection in self.projections:
+            if projection.name == name:
+                return projection
+        raise UnknownProjection(name)
+
+    def create(self) -> None:
+        """Create missing tables and position rows (idempotent)."""
+        metadata.create_all(self.engine)
+        for projection in self.projections:
+            for table in projection.tables:
+                table.create(self.engine, checkfirst=True)
+        with self.engine.begin() as conn:
+            known = set(conn.scalars(select(view_positions.c.projection)))
+            missing = [
+                {"projection": p.name, "position": 0}
+                for p in self.projections
+                if p.name not in known
+            ]
+            if missing:
+                conn.execute(view_positions.insert(), missing)
+
+    def positions(self, conn: Connection | None = None) -> dict[str, int]:
+        if conn is None:
+            with self.engine.connect() as own:
+                return self.positions(own)
+        rows = conn.execute(select(view_positions.c.projection, view_positions.c.position))
+        return {name: position for name, position in rows}
+
+    def low_water_mark(self, only: Iterable[str] | None = None) -> int:
+        """The position every (selected) projection has reached."""
+        positions = self.positions()
+        names = list(only) if only is not None else [p.name for p in self.projections]
+        return min(positions.get(n, 0) for n in names) if names else 0
+
+    def apply(
+        self,
+        events: Sequence[Envelope],
+        up_to: int,
+        only: Iterable[str] | None = None,
+    ) -> int:
+        """Apply a batch read from the store up to position ``up_to`` (the batch's last
+        notification, published or not). Returns how many (projection, event) pairs applied."""
+        wanted = set(only) if only is not None else None
+        applied = 0
+        with write_transaction(self.engine) as conn:
+            positions = self.positions(conn)
+            moved = []
+            for projection in self.projections:
+                if wanted is not None and projection.name not in wanted:
+                    continue
+                done = positions.get(projection.name, 0)
+                if done >= up_to:
+                    continue
+                mine = [e for e in events if e.position > done and e.type in projection.handles]
+                if mine:
+                    projection.apply(conn, mine)
+                    applied += len(mine)
+                moved.append(projection.name)
+            if moved:
+                conn.execute(
+                    view_positions.update()
+                    .where(view_positions.c.projection.in_(moved))
+                    .values(position=up_to)
+                )
+        return applied
+
+    def reset(self, name: str) -> None:
+        """Drop a projection's tables and position; :meth:`create` makes them anew."""
+        projection = self.by_name(name)
+        for table in reversed(projection.tables):
+            table.drop(self.engine, checkfirst=True)
+        with self.engine.begin() as conn:
+            conn.execute(view_positions.delete().where(view_positions.c.projection == name))
+        self.create()
+
+
+def default_projections() -> list[Projection]:
+    return [TimelineProjection(), DirectoryProjection(), ConversationsProjection()]

@@ -1,0 +1,139 @@
+"""Turn settings into the storage objects: the application on its recorder, keys, databases."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from hub.config import Settings
+from hub.domain.application import HubApplication
+from hub.domain.crypto import PersonalDataCipher
+from hub.store.database import create_db_engine
+from hub.store.keys import SqlKeyStore
+from hub.store.transcoder import OrjsonTranscoder
+
+
+class ConfigurationError(Exception):
+    """The configuration cannot work; the message says which setting to fix."""
+
+
+@dataclass
+class Store:
+    """Everything that holds state, opened together and closed together."""
+
+    app: HubApplication
+    cipher: PersonalDataCipher
+    state_engine: Engine  # data keys and API tokens, beside the events
+    views_engine: Engine  # read models
+
+    @property
+    def backend(self) -> str:
+        return self.state_engine.dialect.name
+
+    def close(self) -> None:
+        self.app.close()
+        self.state_engine.dispose()
+        self.views_engine.dispose()
+
+
+def eventsourcing_env(settings: Settings) -> dict[str, str]:
+    """The eventsourcing environment for the configured store URL."""
+    url = make_url(settings.resolved_store_url())
+    common = {"CREATE_TABLE": "y"}
+    if url.drivername.startswith("sqlite"):
+        if not url.database:
+            raise ConfigurationError("HUB_STORE_URL: a sqlite URL needs a file path")
+        return common | {
+            "PERSISTENCE_MODULE": "hub.store.sqlite:HubSQLiteFactory",
+            "SQLITE_DBNAME": url.database,
+            "SQLITE_LOCK_TIMEOUT": "10",
+            "HUB_SQLITE_SYNCHRONOUS": settings.sqlite_synchronous,
+            "APPLICATION_RECORDER_TOPIC": "hub.store.recorders:HubSQLiteApplicationRecorder",
+        }
+    if url.drivername.startswith("postgres"):
+        return common | {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": url.database or "postgres",
+            "POSTGRES_HOST": url.host or "127.0.0.1",
+            "POSTGRES_PORT": str(url.port or 5432),
+            "POSTGRES_USER": url.username or "postgres",
+            "POSTGRES_PASSWORD": url.password or "",
+            "POSTGRES_CONNECT_TIMEOUT": "5",
+            "POSTGRES_POOL_SIZE": "5",
+            "POSTGRES_MAX_OVERFLOW": "10",
+            "POSTGRES_PRE_PING": "y",
+            "APPLICATION_RECORDER_TOPIC": "hub.store.recorders:HubPostgresApplicationRecorder",
+        }
+    raise ConfigurationError(
+        f"HUB_STORE_URL: unsupported scheme {url.drivername!r} (use sqlite:/// or postgresql://)"
+    )
+
+
+def _secret_bytes(value: str | None, name: str, file: Path | None) -> bytes:
+    """A 32-byte secret from settings, or generated once into ``file`` (embedded default)."""
+    if value:
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except binascii.Error:
+            raise ConfigurationError(f"HUB_{name.upper()} is not valid base64") from None
+        if len(raw) != 32:
+            raise ConfigurationError(f"HUB_{name.upper()} must decode to 32 bytes")
+        return raw
+    if file is None:
+        raise ConfigurationError(
+            f"HUB_{name.upper()} is required with a PostgreSQL store "
+            "(every process must share it): generate one with `hub keygen`"
+        )
+    if file.exists():
+        return base64.b64decode(file.read_text().strip())
+    raw = os.urandom(32)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(base64.b64encode(raw).decode() + "\n")
+    return raw
+
+
+def open_store(settings: Settings) -> Store:
+    """Open the event store, key store and view database the settings describe."""
+    env = eventsourcing_env(settings)
+    embedded = env["PERSISTENCE_MODULE"].startswith("hub.store.sqlite")
+    if embedded:
+        Path(env["SQLITE_DBNAME"]).parent.mkdir(parents=True, exist_ok=True)
+    views_url = settings.resolved_views_url()
+    if views_url.startswith("sqlite:///"):
+        Path(make_url(views_url).database or ".").parent.mkdir(parents=True, exist_ok=True)
+
+    secret = settings.master_key.get_secret_value() if settings.master_key else None
+    pepper_value = settings.address_pepper.get_secret_value() if settings.address_pepper else None
+    master_key = _secret_bytes(
+        secret, "master_key", settings.data_dir / "master.key" if embedded else None
+    )
+    pepper = _secret_bytes(
+        pepper_value, "address_pepper", settings.data_dir / "pepper.key" if embedded else None
+    )
+
+    state_engine = create_db_engine(
+        settings.resolved_store_url(), synchronous=settings.sqlite_synchronous
+    )
+    views_engine = (
+        state_engine
+        if views_url == settings.resolved_store_url()
+        else create_db_engine(views_url, synchronous=settings.sqlite_synchronous)
+    )
+    cipher = PersonalDataCipher(SqlKeyStore(state_engine, master_key))
+    app = HubApplication(
+        env,
+        cipher=cipher,
+        pepper=pepper,
+        conversation_window=settings.conversation_window,
+        transcoder=OrjsonTranscoder(),
+        cache_size=settings.aggregate_cache_size,
+    )
+    return Store(app=app, cipher=cipher, state_engine=state_engine, views_engine=views_engine)
