@@ -19,7 +19,7 @@ install: $(STAMP)
 
 ## Start the hub on its embedded defaults (SQLite in ./hub-data) with the demo dataset.
 run: install
-	$(BIN)/hub serve --demo
+	HUB_ADMIN_TOKEN=$${HUB_ADMIN_TOKEN:-demo-admin-token} $(BIN)/hub serve --demo
 
 ## Make sure the services the tests talk to are running, then run every test.
 test: install services

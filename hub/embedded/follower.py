@@ -9,28 +9,10 @@ import logging
 import threading
 from collections.abc import Iterable
 
-from hub.domain.publishing import PUBLISHED_TOPICS, to_envelope
-from hub.events import Envelope
 from hub.projections import Views
 from hub.store import Store
 
 log = logging.getLogger(__name__)
-
-
-def read_envelopes(store: Store, after: int, limit: int) -> tuple[list[Envelope], int]:
-    """Published events after ``after``; also the last position read (``after`` if none)."""
-    app = store.app
-    notifications = app.recorder.select_notifications(
-        start=after, limit=limit, topics=PUBLISHED_TOPICS, inclusive_of_start=False
-    )
-    envelopes = []
-    for notification in notifications:
-        envelope = to_envelope(
-            app.mapper.to_domain_event(notification), notification.id, store.cipher
-        )
-        if envelope is not None:
-            envelopes.append(envelope)
-    return envelopes, (notifications[-1].id if notifications else after)
 
 
 class LogFollower:
@@ -63,7 +45,7 @@ class LogFollower:
     def run_once(self) -> int:
         """Apply one batch; returns how many notifications it covered (0: caught up)."""
         start = self._views.low_water_mark(self._only)
-        envelopes, last = read_envelopes(self._store, start, self._batch_size)
+        envelopes, last = self._store.read_envelopes(start, self._batch_size)
         if last == start:
             self.position = start
             return 0

@@ -14,6 +14,8 @@ from sqlalchemy.engine import make_url
 from hub.config import Settings
 from hub.domain.application import HubApplication
 from hub.domain.crypto import PersonalDataCipher
+from hub.domain.publishing import PUBLISHED_TOPICS, to_envelope
+from hub.events import Envelope
 from hub.store.database import create_db_engine
 from hub.store.keys import SqlKeyStore
 from hub.store.transcoder import OrjsonTranscoder
@@ -35,6 +37,20 @@ class Store:
     @property
     def backend(self) -> str:
         return self.state_engine.dialect.name
+
+    def read_envelopes(self, after: int, limit: int) -> tuple[list[Envelope], int]:
+        """Published events after position ``after``, and the last position read
+        (``after`` when there was nothing new). Internal events are skipped in the query."""
+        notifications = self.app.recorder.select_notifications(
+            start=after, limit=limit, topics=PUBLISHED_TOPICS, inclusive_of_start=False
+        )
+        to_domain_event = self.app.mapper.to_domain_event
+        envelopes = []
+        for notification in notifications:
+            envelope = to_envelope(to_domain_event(notification), notification.id, self.cipher)
+            if envelope is not None:
+                envelopes.append(envelope)
+        return envelopes, (notifications[-1].id if notifications else after)
 
     def close(self) -> None:
         self.app.close()

@@ -1,0 +1,7 @@
+"""The HTTP API (FastAPI): routers per resource, one error model, the runtime in ``lifespan``."""
+
+from __future__ import annotations
+
+from hub.api.app import create_app
+
+__all__ = ["create_app"]

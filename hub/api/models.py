@@ -1,0 +1,228 @@
+"""Request and response bodies of the HTTP API (the published events live in hub.events)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+
+from hub.events import (
+    CHANNEL_ADDRESS_KINDS,
+    AddressError,
+    Attachment,
+    Channel,
+    ConversationStatus,
+    DeliveryStatus,
+    Direction,
+    InboundInteraction,
+    normalise_address,
+)
+from hub.events.inbound import MAX_TEXT
+
+
+class InvalidInteraction(ValueError):
+    """An interaction that validates as JSON but cannot be recorded; ``code`` says why."""
+
+    def __init__(self, code: str, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.code, self.message, self.details = code, message, details
+
+
+class InteractionIn(BaseModel):
+    """One interaction of the generic API channel."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Channel = "api"
+    direction: Direction
+    address: str = Field(
+        min_length=1,
+        max_length=320,
+        examples=["phone:+15551234567", "email:alice@example.com"],
+        description="The customer's address, kind:value; normalised by the hub.",
+    )
+    provider_message_id: str = Field(min_length=1, max_length=512)
+    occurred_at: AwareDatetime
+    text: str = Field(default="", max_length=MAX_TEXT)
+    subject: str | None = Field(default=None, max_length=998)
+    thread_ref: str | None = Field(default=None, max_length=512)
+    references: list[str] = Field(default_factory=list, max_length=100)
+    contact_name: str | None = Field(default=None, max_length=200)
+    attachments: list[Attachment] = Field(default_factory=list, max_length=100)
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+
+    def to_inbound(self, default_region: str | None, max_skew: timedelta) -> InboundInteraction:
+        """Normalise and check against the hub's rules; raises :class:`InvalidInteraction`."""
+        try:
+            address = normalise_address(self.address, default_region=default_region)
+        except AddressError as exc:
+            raise InvalidInteraction(
+                "invalid_address", str(exc), address=self.address, reason=exc.reason
+            ) from None
+        if address.kind not in CHANNEL_ADDRESS_KINDS[self.channel]:
+            raise InvalidInteraction(
+                "address_not_for_channel",
+                f"channel {self.channel!r} does not carry {address.kind!r} addresses",
+                channel=self.channel,
+                address_kind=address.kind,
+            )
+        latest = datetime.now(UTC) + max_skew
+        if self.occurred_at > latest:
+            raise InvalidInteraction(
+                "occurred_at_in_future",
+                f"occurred_at is more than {max_skew} in the future",
+                occurred_at=self.occurred_at.isoformat(),
+            )
+        return InboundInteraction(
+            channel=self.channel,
+            direction=self.direction,
+            address=str(address),
+            provider_message_id=self.provider_message_id,
+            occurred_at=self.occurred_at,
+            text=self.text,
+            subject=self.subject,
+            thread_ref=self.thread_ref,
+            references=tuple(self.references),
+            contact_name=self.contact_name,
+            attachments=tuple(self.attachments),
+            metadata=self.metadata,
+        )
+
+
+class RecordedOut(BaseModel):
+    message_id: UUID
+    customer_id: UUID
+    conversation_id: UUID
+    duplicate: bool = Field(description="True when this interaction had been recorded before.")
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    interactions: list[dict[str, JsonValue]] = Field(
+        description="Up to 1,000 interactions, each shaped like the body of POST /v1/interactions."
+    )
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class BatchItemOut(BaseModel):
+    index: int
+    status: Literal["recorded", "duplicate", "rejected"]
+    message_id: UUID | None = None
+    customer_id: UUID | None = None
+    conversation_id: UUID | None = None
+    error: ErrorBody | None = None
+
+
+class BatchOut(BaseModel):
+    recorded: int
+    duplicates: int
+    rejected: int
+    results: list[BatchItemOut]
+
+
+class DeliveryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: DeliveryStatus
+    occurred_at: AwareDatetime | None = None
+    error_code: str | None = Field(default=None, max_length=64)
+    error_message: str | None = Field(default=None, max_length=1000)
+
+
+class DeliveryOut(BaseModel):
+    message_id: UUID
+    delivery_status: DeliveryStatus
+
+
+class IdentityOut(BaseModel):
+    address: str
+    kind: str
+    verified: bool
+    linked_at: datetime
+
+
+class ConversationOut(BaseModel):
+    conversation_id: UUID
+    customer_id: UUID
+    channel: str
+    address: str | None
+    subject: str | None
+    status: str
+    assignee: str | None
+    opened_at: datetime
+    last_activity_at: datetime
+    message_count: int
+
+
+class CustomerOut(BaseModel):
+    customer_id: UUID
+    display_name: str | None
+    created_at: datetime
+    last_activity_at: datetime | None
+    identities: list[IdentityOut]
+
+
+class CustomerDetailOut(CustomerOut):
+    open_conversations: list[ConversationOut]
+
+
+class CustomerPage(BaseModel):
+    items: list[CustomerOut]
+    next_cursor: str | None
+
+
+class TimelineItemOut(BaseModel):
+    item_id: UUID
+    kind: Literal["message", "note", "status_changed", "assigned", "identity_linked"]
+    occurred_at: datetime
+    position: int
+    conversation_id: UUID | None
+    channel: str | None
+    direction: str | None
+    text: str | None
+    subject: str | None
+    delivery_status: str | None
+    provider_message_id: str | None
+    data: dict[str, Any]
+
+
+class TimelinePage(BaseModel):
+    customer_id: UUID
+    items: list[TimelineItemOut]
+    next_cursor: str | None = Field(description="Pass as ?before= for the next (older) page.")
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+
+
+class NoteOut(BaseModel):
+    note_id: UUID
+    conversation_id: UUID
+
+
+class StatusIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: ConversationStatus
+
+
+class AssigneeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    assignee: str | None = Field(max_length=200)
+
+
+class EventPage(BaseModel):
+    events: list[dict[str, Any]] = Field(description="Published events (see docs/events.md).")
+    next_after: int = Field(description="Pass as ?after= to continue.")

@@ -1,0 +1,137 @@
+"""Customers: lookup by address, search, profile, and the unified timeline."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
+
+from hub.api.auth import RuntimeDep, require
+from hub.api.errors import ApiError
+from hub.api.models import (
+    ConversationOut,
+    CustomerDetailOut,
+    CustomerOut,
+    CustomerPage,
+    IdentityOut,
+    TimelineItemOut,
+    TimelinePage,
+)
+from hub.events import AddressError, normalise_address
+from hub.projections.directory import CustomerRecord
+from hub.store.tokens import Principal
+
+router = APIRouter(prefix="/v1/customers", tags=["customers"])
+Reader = Annotated[Principal, require("read")]
+
+
+def customer_out(record: CustomerRecord) -> CustomerOut:
+    return CustomerOut(
+        customer_id=record.customer_id,
+        display_name=record.display_name,
+        created_at=record.created_at,
+        last_activity_at=record.last_activity_at,
+        identities=[
+            IdentityOut(address=i.address, kind=i.kind, verified=i.verified, linked_at=i.linked_at)
+            for i in record.identities
+        ],
+    )
+
+
+@router.get("", response_model=CustomerPage)
+def find_customers(
+    runtime: RuntimeDep,
+    _: Reader,
+    address: Annotated[str | None, Query(description="Exact address, e.g. phone:+1555...")] = None,
+    q: Annotated[
+        str | None, Query(min_length=2, max_length=200, description="Name, email or phone part.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> CustomerPage:
+    """Find the customer who owns an address, or search customers by name, email or phone
+    fragment (cursor-paginated)."""
+    if (address is None) == (q is None):
+        raise ApiError(422, "invalid_query", "give exactly one of address= or q=")
+    views = runtime.views
+    if address is not None:
+        try:
+            normalised = str(
+                normalise_address(address, default_region=runtime.settings.default_region)
+            )
+        except AddressError as exc:
+            raise ApiError(422, "invalid_address", str(exc), reason=exc.reason) from None
+        with runtime.read() as conn:
+            found = views.directory.by_address(conn, normalised)
+        return CustomerPage(items=[customer_out(found)] if found else [], next_cursor=None)
+    assert q is not None
+    after = None
+    if cursor:
+        try:
+            after = UUID(cursor)
+        except ValueError:
+            raise ApiError(400, "invalid_cursor", "cursor is not one this API gave") from None
+    with runtime.read() as conn:
+        records, last = views.directory.search(conn, q, limit, after)
+    return CustomerPage(
+        items=[customer_out(r) for r in records], next_cursor=str(last) if last else None
+    )
+
+
+@router.get("/{customer_id}", response_model=CustomerDetailOut)
+def get_customer(customer_id: UUID, runtime: RuntimeDep, _: Reader) -> CustomerDetailOut:
+    """A customer's profile, identities and open conversations."""
+    with runtime.read() as conn:
+        record = runtime.views.directory.get(conn, customer_id)
+        if record is None:
+            raise ApiError(404, "not_found", f"no customer {customer_id}")
+        conversations = runtime.views.conversations.for_customer(conn, customer_id)
+    return CustomerDetailOut(
+        **customer_out(record).model_dump(),
+        open_conversations=[ConversationOut(**vars_of(c)) for c in conversations],
+    )
+
+
+@router.get("/{customer_id}/timeline", response_model=TimelinePage)
+async def get_timeline(
+    customer_id: UUID,
+    runtime: RuntimeDep,
+    _: Reader,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> TimelinePage:
+    """Newest first, every channel interleaved by the time things happened."""
+
+    def load() -> TimelinePage:
+        with runtime.read() as conn:
+            try:
+                items, cursor = runtime.views.timeline.page(conn, customer_id, limit, before)
+            except ValueError:
+                raise ApiError(
+                    400, "invalid_cursor", "before= is not a cursor this API gave"
+                ) from None
+            if (
+                not items
+                and before is None
+                and runtime.views.directory.get(conn, customer_id) is None
+            ):
+                raise ApiError(404, "not_found", f"no customer {customer_id}")
+        return TimelinePage(
+            customer_id=customer_id,
+            items=[
+                TimelineItemOut.model_validate(
+                    {k: v for k, v in vars_of(i).items() if k != "customer_id"}
+                )
+                for i in items
+            ],
+            next_cursor=cursor,
+        )
+
+    return await run_in_threadpool(load)
+
+
+def vars_of(obj: object) -> dict[str, object]:
+    """Fields of a slotted dataclass record."""
+    return {name: getattr(obj, name) for name in obj.__dataclass_fields__}  # type: ignore[attr-defined]

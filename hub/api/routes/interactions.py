@@ -1,0 +1,152 @@
+"""Recording interactions of the generic API channel, and delivery reports for them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
+
+from hub.api.auth import RuntimeDep, require
+from hub.api.errors import ApiError
+from hub.api.models import (
+    BatchIn,
+    BatchItemOut,
+    BatchOut,
+    DeliveryIn,
+    DeliveryOut,
+    ErrorBody,
+    InteractionIn,
+    InvalidInteraction,
+    RecordedOut,
+)
+from hub.events import InboundInteraction
+from hub.store.tokens import Principal
+
+router = APIRouter(prefix="/v1", tags=["interactions"])
+
+Ingest = Annotated[Principal, require("ingest")]
+
+
+@router.post(
+    "/interactions",
+    status_code=202,
+    response_model=RecordedOut,
+    responses={200: {"model": RecordedOut, "description": "Recorded before: nothing new."}},
+)
+async def record_interaction(
+    body: InteractionIn, runtime: RuntimeDep, response: Response, _: Ingest
+) -> RecordedOut:
+    """Record one interaction. 202 when new; the same (channel, provider_message_id) again
+    answers 200 with the ids first given and records nothing."""
+    settings = runtime.settings
+    try:
+        item = body.to_inbound(settings.default_region, settings.max_clock_skew)
+    except InvalidInteraction as exc:
+        runtime.metrics.rejected.labels(exc.code).inc()
+        raise ApiError(422, exc.code, exc.message, **exc.details) from None
+    (result,) = await run_in_threadpool(runtime.record, [item])
+    if result.duplicate:
+        response.status_code = 200
+    return RecordedOut(
+        message_id=result.message_id,
+        customer_id=result.customer_id,
+        conversation_id=result.conversation_id,
+        duplicate=result.duplicate,
+    )
+
+
+@router.post("/interactions/batch", response_model=BatchOut)
+async def record_batch(body: BatchIn, runtime: RuntimeDep, _: Ingest) -> BatchOut:
+    """Record up to 1,000 interactions in one store transaction. Bad items are reported one
+    by one and the good ones recorded."""
+    settings = runtime.settings
+    if len(body.interactions) > settings.max_batch_items:
+        raise ApiError(
+            413,
+            "batch_too_large",
+            f"a batch holds at most {settings.max_batch_items} interactions",
+            items=len(body.interactions),
+        )
+    if not body.interactions:
+        raise ApiError(422, "empty_batch", "the batch holds no interaction")
+    results: list[BatchItemOut | None] = []
+    good: list[tuple[int, InboundInteraction]] = []
+    for index, raw in enumerate(body.interactions):
+        try:
+            item = InteractionIn.model_validate(raw).to_inbound(
+                settings.default_region, settings.max_clock_skew
+            )
+        except ValidationError as exc:
+            results.append(_rejected(index, "validation_error", _first_error(exc), exc))
+            runtime.metrics.rejected.labels("validation_error").inc()
+            continue
+        except InvalidInteraction as exc:
+            results.append(_rejected(index, exc.code, exc.message, None, exc.details))
+            runtime.metrics.rejected.labels(exc.code).inc()
+            continue
+        results.append(None)
+        good.append((index, item))
+    recorded = await run_in_threadpool(runtime.record, [item for _, item in good])
+    for (index, _item), result in zip(good, recorded, strict=True):
+        results[index] = BatchItemOut(
+            index=index,
+            status="duplicate" if result.duplicate else "recorded",
+            message_id=result.message_id,
+            customer_id=result.customer_id,
+            conversation_id=result.conversation_id,
+        )
+    final = [r for r in results if r is not None]
+    return BatchOut(
+        recorded=sum(r.status == "recorded" for r in final),
+        duplicates=sum(r.status == "duplicate" for r in final),
+        rejected=sum(r.status == "rejected" for r in final),
+        results=final,
+    )
+
+
+@router.post("/messages/{message_id}/delivery", response_model=DeliveryOut)
+async def report_delivery(
+    message_id: UUID, body: DeliveryIn, runtime: RuntimeDep, _: Ingest
+) -> DeliveryOut:
+    """Report a delivery status of a message (sent, delivered, read, failed...). Statuses only
+    move forward: a late or repeated report changes nothing."""
+    status = await run_in_threadpool(
+        runtime.update_delivery,
+        message_id,
+        body.status,
+        body.occurred_at or datetime.now(UTC),
+        body.error_code,
+        body.error_message,
+    )
+    return DeliveryOut(message_id=message_id, delivery_status=status)
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or "item"
+    return f"{where}: {first.get('msg')}"
+
+
+def _rejected(
+    index: int,
+    code: str,
+    message: str,
+    exc: ValidationError | None,
+    details: dict[str, Any] | None = None,
+) -> BatchItemOut:
+    if exc is not None:
+        details = {
+            "errors": [
+                {"loc": list(e["loc"]), "type": e["type"], "message": e["msg"]}
+                for e in exc.errors()
+            ]
+        }
+    return BatchItemOut(
+        index=index,
+        status="rejected",
+        error=ErrorBody(code=code, message=message, details=details or {}),
+    )

@@ -1,0 +1,222 @@
+"""The ``hub`` command: serve, schemas, projections, tokens, configuration."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Annotated, Any
+from uuid import UUID
+
+import typer
+
+from hub.config import Settings
+
+app = typer.Typer(help="Interaction Hub: one unified timeline per customer.", no_args_is_help=True)
+schema_app = typer.Typer(help="Published event schemas.", no_args_is_help=True)
+projections_app = typer.Typer(help="Read models built from the events.", no_args_is_help=True)
+tokens_app = typer.Typer(help="API bearer tokens.", no_args_is_help=True)
+config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
+app.add_typer(projections_app, name="projections")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(config_app, name="config")
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data directory (default: $HUB_DATA_DIR or ./hub-data)."),
+]
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    data_dir: DataDir = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Load the demo dataset when the hub is empty.")
+    ] = False,
+) -> None:
+    """Start the hub in its embedded runtime (one process, SQLite, no Kafka)."""
+    import uvicorn
+
+    from hub.api import create_app
+    from hub.embedded.runtime import EmbeddedRuntime
+
+    settings = _settings(host=host, port=port, data_dir=data_dir)
+    _logging(settings)
+    runtime = EmbeddedRuntime(settings)
+    application = create_app(settings, runtime)
+    if demo:
+        _enable_demo(application, runtime)
+    uvicorn.run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=10,
+    )
+
+
+def _enable_demo(application: Any, runtime: Any) -> None:
+    """Wrap the lifespan so the demo loads once the runtime has started."""
+    from contextlib import asynccontextmanager
+
+    from fastapi.concurrency import run_in_threadpool
+
+    from hub.demo import load_demo
+
+    inner = application.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> Any:
+        async with inner(app):
+            summary = await run_in_threadpool(load_demo, runtime)
+            for line in summary:
+                typer.echo(line)
+            yield
+
+    application.router.lifespan_context = lifespan
+
+
+@schema_app.command("export")
+def schema_export(directory: Path) -> None:
+    """Write one JSON Schema file per published event type (and the inbound contract)."""
+    from hub.events.catalogue import export_schemas
+
+    written = export_schemas(directory)
+    for path in written:
+        typer.echo(str(path))
+
+
+@schema_app.command("catalogue")
+def schema_catalogue() -> None:
+    """Print the event catalogue (docs/events.md) generated from the models."""
+    from hub.events.catalogue import render_catalogue
+
+    typer.echo(render_catalogue(), nl=False)
+
+
+def _open_runtime(data_dir: Path | None) -> Any:
+    from hub.runtime import Runtime
+
+    settings = _settings(data_dir=data_dir)
+    runtime = Runtime(settings)
+    runtime.start()
+    return runtime
+
+
+@projections_app.command("rebuild")
+def projections_rebuild(
+    name: Annotated[str | None, typer.Argument(help="One projection; default: all.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Drop a projection's tables and replay it from the event store."""
+    import time
+
+    from hub.embedded.follower import LogFollower
+
+    runtime = _open_runtime(data_dir)
+    try:
+        names = [name] if name else [p.name for p in runtime.views.projections]
+        for one in names:
+            try:
+                runtime.views.reset(one)
+            except KeyError:
+                known = ", ".join(p.name for p in runtime.views.projections)
+                raise typer.BadParameter(f"unknown projection {one!r} (known: {known})") from None
+        started = time.perf_counter()
+        follower = LogFollower(runtime.store, runtime.views, batch_size=5000, only=names)
+        applied = follower.catch_up()
+        elapsed = time.perf_counter() - started
+        typer.echo(
+            f"rebuilt {', '.join(names)}: {applied} events applied in {elapsed:.2f}s, "
+            f"position {follower.position}"
+        )
+    finally:
+        runtime.stop()
+
+
+@app.command()
+def status(data_dir: DataDir = None) -> None:
+    """Store position, projection positions and lag."""
+    runtime = _open_runtime(data_dir)
+    try:
+        typer.echo(json.dumps(runtime.status(), indent=2))
+    finally:
+        runtime.stop()
+
+
+@tokens_app.command("create")
+def tokens_create(
+    role: Annotated[str, typer.Option(help="admin, agent or service.")],
+    name: Annotated[str, typer.Option(help="Who or what will use it.")] = "",
+    data_dir: DataDir = None,
+) -> None:
+    """Create a token; it is shown once."""
+    from hub.store.tokens import ROLES
+
+    if role not in ROLES:
+        raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}")
+    runtime = _open_runtime(data_dir)
+    try:
+        token_id, token = runtime.tokens.create(role, name or role)
+    finally:
+        runtime.stop()
+    typer.echo(f"id:    {token_id}\ntoken: {token}")
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: UUID, data_dir: DataDir = None) -> None:
+    """Revoke a token by id (takes effect within seconds in running processes)."""
+    runtime = _open_runtime(data_dir)
+    try:
+        revoked = runtime.tokens.revoke(token_id)
+    finally:
+        runtime.stop()
+    if not revoked:
+        typer.echo(f"no active token {token_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {token_id}")
+
+
+@tokens_app.command("list")
+def tokens_list(data_dir: DataDir = None) -> None:
+    """Tokens (ids, names, roles; never the tokens themselves)."""
+    runtime = _open_runtime(data_dir)
+    try:
+        for info in runtime.tokens.list():
+            state = f"revoked {info.revoked_at:%Y-%m-%d}" if info.revoked_at else "active"
+            typer.echo(f"{info.token_id}  {info.role:<8} {state:<18} {info.name}")
+    finally:
+        runtime.stop()
+
+
+@config_app.command("show")
+def config_show(data_dir: DataDir = None) -> None:
+    """The effective configuration, secrets masked."""
+    settings = _settings(data_dir=data_dir)
+    typer.echo(json.dumps(settings.masked(), indent=2, default=str))
+
+
+@app.command()
+def keygen() -> None:
+    """Print a fresh 32-byte key (base64) for HUB_MASTER_KEY or HUB_ADDRESS_PEPPER."""
+    typer.echo(base64.b64encode(os.urandom(32)).decode())
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,53 @@
+"""The embedded runtime: the store, the views and a log follower in one process."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from hub.embedded.follower import LogFollower
+from hub.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedRuntime(Runtime):
+    """``hub serve``: SQLite by default; projections follow the notification log in-process."""
+
+    kind = "embedded"
+
+    def start(self) -> None:
+        super().start()
+        self.follower = LogFollower(
+            self.store,
+            self.views,
+            batch_size=self.settings.projection_batch_size,
+            poll_interval=self.settings.projection_poll_interval,
+        )
+        self.store.app.add_listener(self.follower.wake)
+        caught_up = self.follower.catch_up()
+        if caught_up:
+            log.info("projections caught up %d events from the store", caught_up)
+        self.follower.start()
+
+    def stop(self) -> None:
+        if self.started:
+            self.follower.stop()
+        super().stop()
+
+    def wait_visible(self, position: int, timeout: float = 5.0) -> bool:
+        """Block until every projection has applied ``position`` (for tests and benchmarks)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.views.low_water_mark() >= position:
+                return True
+            time.sleep(0.002)
+        return False
+
+    def problems(self) -> list[str]:
+        found = super().problems()
+        if not self.follower.alive:
+            found.append("projection follower is not running")
+        if self.follower.error:
+            found.append(f"projection follower failing: {self.follower.error}")
+        return found

@@ -1,0 +1,48 @@
+"""Prometheus metrics of one hub process (one registry per runtime, so tests stay apart)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.interactions = Counter(
+            "hub_interactions_recorded_total",
+            "Interactions recorded, by channel and direction.",
+            ["channel", "direction"],
+            registry=self.registry,
+        )
+        self.duplicates = Counter(
+            "hub_interactions_duplicate_total",
+            "Interactions received again (provider retries, replays) and not recorded twice.",
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "hub_interactions_rejected_total",
+            "Interactions refused as invalid.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.requests = Histogram(
+            "hub_http_request_duration_seconds",
+            "HTTP requests by route template, method and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
+        self.store_position = Gauge(
+            "hub_store_position", "Last position in the event store.", registry=self.registry
+        )
+        self.projection_position = Gauge(
+            "hub_projection_position",
+            "Store position each projection has applied.",
+            ["projection"],
+            registry=self.registry,
+        )
+        self.projection_lag = Gauge(
+            "hub_projection_lag_positions",
+            "Store positions not yet applied by the slowest projection.",
+            registry=self.registry,
+        )

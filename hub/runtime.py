@@ -1,0 +1,153 @@
+"""What the API and CLI see of a running hub, whichever runtime drives it.
+
+A runtime owns the store, the views, the tokens and the metrics, and runs commands and queries
+on them. Runtimes differ only in how interactions reach the processor and how the projections
+are fed: ``hub.embedded`` follows the log in-process; the distributed runtime uses Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection
+
+from hub.config import Settings
+from hub.domain.application import Recorded
+from hub.events import Envelope, InboundInteraction
+from hub.metrics import Metrics
+from hub.projections import Views
+from hub.store import Store, open_store
+from hub.store.tokens import TokenStore
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Commands, queries and change notification over one store and its views."""
+
+    kind = "base"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.store: Store
+        self.views: Views
+        self.tokens: TokenStore
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        self._waiters_lock = threading.Lock()
+        self.started = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.store = open_store(self.settings)
+        self.views = Views(self.store.views_engine)
+        self.views.create()
+        admin = self.settings.admin_token
+        self.tokens = TokenStore(
+            self.store.state_engine, admin.get_secret_value() if admin else None
+        )
+        self.store.app.add_listener(self._changed)
+        self.started = True
+
+    def stop(self) -> None:
+        if self.started:
+            self.started = False
+            self.store.close()
+
+    # -- commands --------------------------------------------------------------------------
+
+    def record(self, items: Sequence[InboundInteraction]) -> list[Recorded]:
+        results = self.store.app.record_interactions(items)
+        for item, result in zip(items, results, strict=True):
+            if result.duplicate:
+                self.metrics.duplicates.inc()
+            else:
+                self.metrics.interactions.labels(item.channel, item.direction).inc()
+        return results
+
+    def add_note(self, conversation_id: UUID, text: str, author: str | None) -> UUID:
+        return self.store.app.add_note(conversation_id, text, author)
+
+    def change_status(self, conversation_id: UUID, status: str, actor: str | None) -> str:
+        return self.store.app.change_status(conversation_id, status, actor)
+
+    def assign(self, conversation_id: UUID, assignee: str | None, actor: str | None) -> None:
+        self.store.app.assign(conversation_id, assignee, actor)
+
+    def update_delivery(
+        self,
+        message_id: UUID,
+        status: str,
+        occurred_at: datetime,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> str:
+        return self.store.app.update_delivery(
+            message_id, status, occurred_at, error_code, error_message
+        )
+
+    # -- queries ---------------------------------------------------------------------------
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only connection to the views."""
+        with self.views.engine.connect() as conn:
+            yield conn
+
+    def events_after(self, after: int, limit: int) -> tuple[list[Envelope], int]:
+        return self.store.read_envelopes(after, limit)
+
+    def store_position(self) -> int:
+        return self.store.app.recorder.max_notification_id() or 0
+
+    def status(self) -> dict[str, Any]:
+        """Positions and lag, for /readyz, /metrics and ``hub status``."""
+        top = self.store_position()
+        positions = self.views.positions()
+        self.metrics.store_position.set(top)
+        for name, position in positions.items():
+            self.metrics.projection_position.labels(name).set(position)
+        lag = top - min(positions.values(), default=top)
+        self.metrics.projection_lag.set(lag)
+        return {"runtime": self.kind, "store_position": top, "projections": positions, "lag": lag}
+
+    def problems(self) -> list[str]:
+        """Why this process is not ready, if it is not."""
+        found = []
+        try:
+            self.status()
+        except Exception as exc:  # readiness reports, it does not raise
+            found.append(f"store or views unreachable: {type(exc).__name__}")
+        return found
+
+    # -- change notification (SSE) ---------------------------------------------------------
+
+    def _changed(self, _position: int) -> None:
+        with self._waiters_lock:
+            waiters = list(self._waiters)
+        for loop, event in waiters:
+            with contextlib.suppress(RuntimeError):  # loop closed
+                loop.call_soon_threadsafe(event.set)
+
+    async def wait_for_change(self, timeout: float) -> None:
+        """Return when this process records something, or after ``timeout`` seconds
+        (writes by other processes are seen at the next poll)."""
+        event = asyncio.Event()
+        key = (asyncio.get_running_loop(), event)
+        with self._waiters_lock:
+            self._waiters.add(key)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), timeout)
+        finally:
+            with self._waiters_lock:
+                self._waiters.discard(key)
