@@ -1,0 +1,87 @@
+"""Shared fixtures: settings for each storage backend, on a real SQLite file or a fresh
+PostgreSQL database of the local server (``make test`` makes sure it runs)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from hub.config import Settings
+
+BACKENDS = ("sqlite", "postgres")
+
+
+def _admin_url() -> str:
+    return os.environ.get(
+        "HUB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/hub_test"
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The URL of the test database; fails (never skips) when PostgreSQL is not running."""
+    url = _admin_url()
+    try:
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is needed at {url} (run `make test`, which starts it): {exc}")
+    return url
+
+
+@pytest.fixture
+def fresh_postgres_url(postgres_server: str) -> Iterator[str]:
+    """A new, empty database for one test, dropped afterwards."""
+    name = f"hub_t_{uuid.uuid4().hex[:12]}"
+    admin = make_url(postgres_server).set(database="postgres").render_as_string(False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(postgres_server).set(database=name).render_as_string(False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _key() -> str:
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Callable[..., Settings]:
+    """``make_settings(backend, **overrides)``: settings on a new store of that backend.
+    Calls with the same backend in one test share the store (like processes of one hub)."""
+    urls: dict[str, str] = {}
+    keys = {"master_key": _key(), "address_pepper": _key()}
+
+    def make(backend: str = "sqlite", **overrides: Any) -> Settings:
+        values: dict[str, Any] = {"data_dir": tmp_path / "data"}
+        if backend == "postgres":
+            if "postgres" not in urls:
+                urls["postgres"] = request.getfixturevalue("fresh_postgres_url")
+            values |= {"store_url": urls["postgres"], **keys}
+        elif backend != "sqlite":
+            raise ValueError(backend)
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Run the test once per storage backend."""
+    return str(request.param)
