@@ -8,7 +8,6 @@ the transaction fails as a whole and the command is re-run on fresh state.
 
 from __future__ import annotations
 
-import copy
 import logging
 import threading
 from collections import OrderedDict
@@ -16,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache, partial
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
@@ -76,6 +76,9 @@ class AggregateCache:
 
     Never trusted blindly: a unit of work asks the store for events newer than the cached
     version, so writes by other processes are seen.
+
+    Aggregates in it are changed in place by the command that loads them; commands run one
+    at a time, and a command that fails evicts everything it touched.
     """
 
     def __init__(self, maxsize: int) -> None:
@@ -104,15 +107,6 @@ class AggregateCache:
                 self._items.pop(aggregate_id, None)
 
 
-def _clone(aggregate: Aggregate) -> Aggregate:
-    """A copy safe to change: the aggregates' containers hold only immutable values."""
-    clone = copy.copy(aggregate)
-    clone.__dict__ = {
-        k: (v.copy() if isinstance(v, list | dict) else v) for k, v in aggregate.__dict__.items()
-    }
-    return clone
-
-
 class _UnitOfWork:
     """Aggregates read or created by one command, so a batch sees its own changes.
 
@@ -136,7 +130,8 @@ class _UnitOfWork:
         versions = {i: (a.version if a is not None else 0) for i, a in base.items()}
         recorder: BulkReader = self._app.recorder  # type: ignore[assignment]
         stored = recorder.select_events_after(versions)
-        current = {i: (_clone(a) if a is not None else None) for i, a in base.items()}
+        # No copy: a failed command evicts everything it touched (see HubApplication._run).
+        current = dict(base)
         to_domain_event = self._app.mapper.to_domain_event
         for record in stored:
             event = to_domain_event(record)
@@ -197,7 +192,8 @@ class HubApplication(Application[UUID]):
         self.cache = AggregateCache(cache_size)
         self._command_lock = threading.Lock()
         self.cipher = cipher
-        self._pepper = pepper
+        # Keyed hashing per address costs more than a dict lookup; addresses recur.
+        self._address_ids = lru_cache(maxsize=200_000)(partial(address_id, pepper=pepper))
         self._window = conversation_window
         self._listeners: list[Callable[[int], None]] = []
 
@@ -221,7 +217,7 @@ class HubApplication(Application[UUID]):
         self._notify(self._record(processing_event))
 
     def address_id(self, address: str) -> UUID:
-        return address_id(address, self._pepper)
+        return self._address_ids(address)
 
     @contextmanager
     def _store_errors(self) -> Iterator[None]:
@@ -271,21 +267,30 @@ class HubApplication(Application[UUID]):
     def _record_batch(
         self, uow: _UnitOfWork, items: Sequence[InboundInteraction]
     ) -> list[Recorded]:
-        self._prefetch(uow, items)
+        ids = [
+            (message_id(i.channel, i.provider_message_id), self.address_id(i.address))
+            for i in items
+        ]
+        self._prefetch(uow, items, ids)
         new_keys: dict[UUID, bytes] = {}
-        results = [self._record_one(uow, item, new_keys) for item in items]
+        results = [
+            self._record_one(uow, item, mid, aid, new_keys)
+            for item, (mid, aid) in zip(items, ids, strict=True)
+        ]
         self.cipher.save_keys(new_keys)
         return results
 
-    def _prefetch(self, uow: _UnitOfWork, items: Sequence[InboundInteraction]) -> None:
+    def _prefetch(
+        self,
+        uow: _UnitOfWork,
+        items: Sequence[InboundInteraction],
+        ids: list[tuple[UUID, UUID]],
+    ) -> None:
         """Load what threading the batch will need in a few bulk reads, not one per item."""
-        uow.load(
-            [message_id(i.channel, i.provider_message_id) for i in items]
-            + [self.address_id(i.address) for i in items]
-        )
+        uow.load([mid for mid, _ in ids] + [aid for _, aid in ids])
         wanted: list[UUID | None] = []
-        for item in items:
-            claim = uow.peek(AddressClaim, self.address_id(item.address))
+        for item, (_, aid) in zip(items, ids, strict=True):
+            claim = uow.peek(AddressClaim, aid)
             if claim is None:
                 continue
             wanted.append(claim.conversations.get(item.channel))
@@ -297,15 +302,18 @@ class HubApplication(Application[UUID]):
         uow.load(m.conversation_id for m in (uow.peek(Message, i) for i in wanted) if m)
 
     def _record_one(
-        self, uow: _UnitOfWork, item: InboundInteraction, new_keys: dict[UUID, bytes]
+        self,
+        uow: _UnitOfWork,
+        item: InboundInteraction,
+        mid: UUID,
+        aid: UUID,
+        new_keys: dict[UUID, bytes],
     ) -> Recorded:
-        mid = message_id(item.channel, item.provider_message_id)
         existing = uow.get(Message, mid)
         if existing is not None:
             return Recorded(mid, existing.customer_id, existing.conversation_id, duplicate=True)
 
         enc = self.cipher.encrypt
-        aid = self.address_id(item.address)
         claim = uow.get(AddressClaim, aid)
         customer: Customer | None = None
         if claim is None:
@@ -545,7 +553,7 @@ class HubApplication(Application[UUID]):
         return result
 
     def conversation(self, conversation_id: UUID) -> Conversation:
-        with self._store_errors():
+        with self._command_lock, self._store_errors():
             return self._get(_UnitOfWork(self), Conversation, conversation_id, "conversation")
 
     def construct_transcoder(self) -> Transcoder:

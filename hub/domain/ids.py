@@ -13,12 +13,10 @@ _MESSAGE_NAMESPACE = b"interaction-hub/message/v1\x00"
 
 
 def _with_version(raw: bytes, version: int) -> UUID:
-    value = int.from_bytes(raw[:16], "big")
-    value &= ~(0xF000 << 64)
-    value |= version << 76
-    value &= ~(0xC000 << 48)
-    value |= 0x8000 << 48  # RFC 9562 variant
-    return UUID(int=value)
+    buf = bytearray(raw[:16])
+    buf[6] = (buf[6] & 0x0F) | (version << 4)
+    buf[8] = (buf[8] & 0x3F) | 0x80  # RFC 9562 variant
+    return UUID(bytes=bytes(buf))
 
 
 def uuid7(at: datetime | None = None, seed: bytes | None = None) -> UUID:

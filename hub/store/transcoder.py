@@ -59,7 +59,16 @@ class OrjsonTranscoder(Transcoder):
     """Encodes event state as compact JSON bytes (the stored format, version 1)."""
 
     def encode(self, obj: Any) -> bytes:
-        return orjson.dumps(_tag(obj))
+        state = {}
+        for key, value in obj.items():
+            kind = type(value)
+            if kind is str:
+                state[key] = "~" + value if value[:1] == "~" else value
+            elif value is None or kind is int or kind is bool:
+                state[key] = value
+            else:
+                state[key] = _tag(value)
+        return orjson.dumps(state)
 
     def decode(self, data: bytes) -> Any:
         state = orjson.loads(data)
