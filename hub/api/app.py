@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub import __version__
-from hub.api.errors import install_error_handlers
+from hub.api.errors import error_response, install_error_handlers
 from hub.api.routes import conversations, customers, events, health, interactions
 from hub.config import Settings
 from hub.metrics import Metrics
@@ -48,6 +50,42 @@ class _RequestMetrics:
             )
 
 
+class _BodyLimit:
+    """Refuses request bodies over ``max_bytes`` with the API's error model.
+
+    Starlette's own limit (FastAPI ``max_body_size``) answers a too-large Content-Length with
+    a plain-text 413 that no error handler can reshape, so the hub enforces the limit here.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        message = f"the request body exceeds {self.max_bytes} bytes"
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            response = error_response(413, "payload_too_large", message)
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            got = await receive()
+            if got["type"] == "http.request":
+                received += len(got.get("body", b""))
+                if received > self.max_bytes:
+                    # Raised while a route reads its body: the HTTPException handler answers.
+                    raise HTTPException(413, message)
+            return got
+
+        await self.app(scope, limited_receive, send)
+
+
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     """The API around ``runtime`` (default: an embedded runtime on ``settings``), started and
     stopped with the application."""
@@ -72,10 +110,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         description="Every customer interaction as an immutable event; one unified timeline "
         "per customer. Published event schemas: docs/events.md.",
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
     )
     install_error_handlers(app)
     for module in (interactions, customers, conversations, events, health):
         app.include_router(module.router)
+    app.add_middleware(_BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(_RequestMetrics, metrics=hub_runtime.metrics)
     return app
