@@ -1,0 +1,76 @@
+"""The single-ingest baseline: a trivial FastAPI app served by uvicorn like ``hub serve``.
+
+It parses a body shaped like POST /v1/interactions with a similar pydantic model and answers
+202 with a small JSON body, doing nothing else: the cost of the framework and the server alone.
+
+    python -m bench.baseline_app --host 127.0.0.1 --port 8001
+"""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+
+app = FastAPI(title="bench baseline")
+
+
+class Attachment(BaseModel):
+    name: str = Field(min_length=1, max_length=255)
+    content_type: str = Field(min_length=3, max_length=255)
+    size: int = Field(ge=0)
+    url: str | None = Field(default=None, max_length=2048)
+
+
+class InteractionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: str = "api"
+    direction: str
+    address: str = Field(min_length=1, max_length=320)
+    provider_message_id: str = Field(min_length=1, max_length=512)
+    occurred_at: AwareDatetime
+    text: str = Field(default="", max_length=64 * 1024)
+    subject: str | None = Field(default=None, max_length=998)
+    thread_ref: str | None = Field(default=None, max_length=512)
+    references: list[str] = Field(default_factory=list, max_length=100)
+    contact_name: str | None = Field(default=None, max_length=200)
+    attachments: list[Attachment] = Field(default_factory=list, max_length=100)
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class Accepted(BaseModel):
+    message_id: uuid.UUID
+    customer_id: uuid.UUID
+    conversation_id: uuid.UUID
+    duplicate: bool
+
+
+_NIL = uuid.UUID(int=0)
+
+
+@app.post("/v1/interactions", status_code=202, response_model=Accepted)
+async def accept(body: InteractionBody) -> Accepted:
+    return Accepted(message_id=_NIL, customer_id=_NIL, conversation_id=_NIL, duplicate=False)
+
+
+@app.get("/healthz")
+def healthz() -> dict[str, Any]:
+    return {"status": "ok"}
+
+
+def main() -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,292 @@
+"""freshness: how soon a recorded interaction shows in its customer's timeline, under a steady
+1,000 interactions/s, and how much memory the server holds meanwhile.
+
+Load is open-loop (paced by the clock, not by the answers): 20 single POSTs every 20 ms when
+the server sustains singles with headroom (a 2 s closed-loop probe must reach 1,300 req/s),
+else one batch of 10 every 10 ms. The mode is named in the results.
+
+For a sample of the interactions (``freshness_samples_per_second``), a watcher polls
+GET /v1/customers/{id}/timeline every 5 ms from the moment the 202 (or the batch's 200)
+arrives until the message is on the page: freshness = time seen - time acknowledged. (The SSE
+stream is fed after the store write, before projection, so it cannot tell "visible".)
+
+Baselines, same run: the acknowledgement latency of the same requests (p99, measured from the
+time each was due, so queueing counts) for freshness; the server's RSS idle after start for the
+peak RSS, which is sampled every 100 ms during the load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench import Result, Row, Scale, percentile
+from bench.client import Connection, HttpError, install_uvloop, post_batch, wait_caught_up
+from bench.harness import ServerProcess, auth_headers, hub_server
+from bench.single_ingest import closed_loop
+from bench.workload import Workload
+
+NAME = "freshness"
+RATE = 1000  # interactions per second offered
+SINGLES_HEADROOM = 1.3
+POLL_SECONDS = 0.005
+SAMPLE_TIMEOUT = 10.0
+TARGET_P99_MS = 200.0
+TARGET_RSS_MIB = 400.0
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    interval: float  # seconds between ticks
+    per_tick: int  # requests per tick
+    per_request: int  # interactions per request
+    connections: int
+
+    @property
+    def label(self) -> str:
+        if self.per_request == 1:
+            return f"singles, {self.per_tick} every {self.interval * 1000:.0f} ms"
+        return f"batches of {self.per_request} every {self.interval * 1000:.0f} ms"
+
+
+SINGLES = Mode("singles", 0.020, 20, 1, 64)
+BATCHES = Mode("batches", 0.010, 1, 10, 16)
+
+
+class _Pool:
+    """Keep-alive connections handed out one request at a time, opened on demand."""
+
+    def __init__(self, port: int, size: int, headers: dict[str, str]) -> None:
+        self._port, self._headers = port, headers
+        self._idle: asyncio.Queue[Connection] = asyncio.Queue()
+        self._slots = asyncio.Semaphore(size)
+        self._all: list[Connection] = []
+
+    async def request(self, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
+        async with self._slots:
+            conn = self._idle.get_nowait() if not self._idle.empty() else None
+            if conn is None:
+                conn = await Connection(self._port, self._headers).open()
+                self._all.append(conn)
+            try:
+                answer = await conn.request_body(method, path, body)
+            except BaseException:
+                await conn.close()
+                raise
+            self._idle.put_nowait(conn)
+            return answer
+
+    async def close(self) -> None:
+        for conn in self._all:
+            await conn.close()
+
+
+async def _load(
+    port: int,
+    workload: Workload,
+    mode: Mode,
+    seconds: float,
+    samples_per_second: float,
+    server: ServerProcess,
+) -> dict[str, Any]:
+    headers = auth_headers()
+    senders = _Pool(port, mode.connections, headers)
+    watchers = _Pool(port, 32, headers)
+    acks: list[float] = []
+    fresh: list[float] = []
+    timeouts = 0
+    failures: dict[str, int] = {}
+    interactions = 0
+    last_ack = 0.0
+    rss_peak = 0
+    tasks: set[asyncio.Task[None]] = set()
+    ticks_per_sample = max(1, round(1 / (samples_per_second * mode.interval)))
+    done = asyncio.Event()
+
+    async def watch(customer_id: str, message_id: str, acked: float) -> None:
+        nonlocal timeouts
+        path = f"/v1/customers/{customer_id}/timeline?limit=10"
+        deadline = acked + SAMPLE_TIMEOUT
+        while True:
+            polled = time.perf_counter()
+            status, body = await watchers.request("GET", path, None)
+            seen = time.perf_counter()
+            if status == 200 and any(
+                i["item_id"] == message_id for i in orjson.loads(body)["items"]
+            ):
+                fresh.append(seen - acked)
+                return
+            if status not in (200, 404):
+                raise HttpError(f"timeline: {status} {body[:200]!r}")
+            if seen > deadline:
+                timeouts += 1
+                return
+            await asyncio.sleep(max(0.0, polled + POLL_SECONDS - time.perf_counter()))
+
+    async def send(body: bytes, due: float, sample: bool) -> None:
+        nonlocal interactions, last_ack
+        path = "/v1/interactions" if mode.per_request == 1 else "/v1/interactions/batch"
+        try:
+            status, answer = await senders.request("POST", path, body)
+        except (HttpError, OSError) as exc:
+            failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1
+            return
+        acked = time.perf_counter()
+        if not 200 <= status < 300:
+            failures[str(status)] = failures.get(str(status), 0) + 1
+            return
+        acks.append(acked - due)
+        last_ack = max(last_ack, acked)
+        interactions += mode.per_request
+        if sample:
+            outcome = orjson.loads(answer)
+            first = outcome if mode.per_request == 1 else outcome["results"][0]
+            spawn(watch(first["customer_id"], first["message_id"], acked))
+
+    def spawn(coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def sample_rss() -> None:
+        nonlocal rss_peak
+        while not done.is_set():
+            rss_peak = max(rss_peak, server.rss_kib())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), 0.1)
+
+    sampler = asyncio.create_task(sample_rss())
+    started = time.perf_counter()
+    ticks = round(seconds / mode.interval)
+    for tick in range(ticks):
+        due = started + tick * mode.interval
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        for k in range(mode.per_tick):
+            if mode.per_request == 1:
+                body = orjson.dumps(workload.interaction())
+            else:
+                body = orjson.dumps({"interactions": workload.batch(mode.per_request)})
+            spawn(send(body, due, sample=k == 0 and tick % ticks_per_sample == 0))
+    offered_until = time.perf_counter()
+    # Bounded drain: senders first, then the watchers they started.
+    drain_deadline = offered_until + SAMPLE_TIMEOUT + 5
+    while tasks and time.perf_counter() < drain_deadline:
+        await asyncio.wait(set(tasks), timeout=max(0.0, drain_deadline - time.perf_counter()))
+    for task in list(tasks):
+        task.cancel()
+    ended = time.perf_counter()
+    done.set()
+    await sampler
+    await senders.close()
+    await watchers.close()
+    elapsed = max(last_ack, started + seconds) - started  # until the last acknowledgement
+    return {
+        "mode": mode.name,
+        "mode_label": mode.label,
+        "offered_rate": RATE,
+        "offered_interactions": ticks * mode.per_tick * mode.per_request,
+        "unacknowledged": ticks * mode.per_tick * mode.per_request - interactions,
+        "achieved_rate": interactions / elapsed,
+        "interactions": interactions,
+        "seconds": elapsed,
+        "drain_seconds": ended - offered_until,
+        "failures": failures,
+        "samples": len(fresh),
+        "sample_timeouts": timeouts,
+        "fresh_p50_ms": percentile(fresh, 50) * 1000,
+        "fresh_p99_ms": percentile(fresh, 99) * 1000,
+        "fresh_max_ms": max(fresh, default=float("nan")) * 1000,
+        "ack_p50_ms": percentile(acks, 50) * 1000,
+        "ack_p99_ms": percentile(acks, 99) * 1000,
+        "peak_rss_mib": rss_peak / 1024,
+    }
+
+
+async def _prepare(port: int, workload: Workload, customers: int) -> None:
+    conn = await Connection(port, auth_headers()).open()
+    try:
+        for start in range(0, customers, 1000):
+            await post_batch(conn, workload.seed_customers(min(1000, customers - start)))
+        await wait_caught_up(conn, timeout=120)
+    finally:
+        await conn.close()
+
+
+async def _caught_up(port: int) -> None:
+    conn = await Connection(port, auth_headers()).open()
+    try:
+        await wait_caught_up(conn, timeout=120)
+    finally:
+        await conn.close()
+
+
+def run(scale: Scale, workdir: Path) -> Result:
+    install_uvloop()
+    workload = Workload(seed=51, new_share=0.1)
+    with hub_server(workdir / "hub") as server:
+        time.sleep(1.0)
+        idle_rss = server.rss_kib() / 1024
+        asyncio.run(_prepare(server.port, workload, scale.seed_customers))
+        probe = asyncio.run(closed_loop(server.port, workload, 16, 2.0, auth_headers(), server))
+        mode = SINGLES if probe["rate"] >= RATE * SINGLES_HEADROOM else BATCHES
+        asyncio.run(_caught_up(server.port))
+        load = asyncio.run(
+            _load(
+                server.port,
+                workload,
+                mode,
+                scale.freshness_seconds,
+                scale.freshness_samples_per_second,
+                server,
+            )
+        )
+        load["vm_hwm_mib"] = server.peak_rss_kib() / 1024
+    load["idle_rss_mib"] = idle_rss
+    load["probe_single_rate"] = probe["rate"]
+    problems = []
+    if load["sample_timeouts"]:
+        problems.append(
+            f"{load['sample_timeouts']} samples not visible within {SAMPLE_TIMEOUT:.0f} s"
+        )
+    if load["failures"]:
+        problems.append(f"failures {load['failures']}")
+    if load["achieved_rate"] < RATE * 0.95 or load["unacknowledged"]:
+        behind = f"server fell behind: acknowledged {load['achieved_rate']:,.0f}/s"
+        if load["unacknowledged"]:
+            behind += f", {load['unacknowledged']:,} never acknowledged"
+        problems.append(behind)
+    fresh_row = Row(
+        benchmark=NAME,
+        figure=f"visible in timeline p50 {load['fresh_p50_ms']:.0f} / p99 "
+        f"{load['fresh_p99_ms']:.0f} ms ({load['samples']} samples; {mode.label}; "
+        f"{RATE:,}/s offered" + ("; " + "; ".join(problems) if problems else "") + ")",
+        target=f"p99 <= {TARGET_P99_MS:.0f} ms",
+        baseline=f"202 acknowledgement p50 {load['ack_p50_ms']:.0f} / p99 "
+        f"{load['ack_p99_ms']:.0f} ms",
+        ratio=load["fresh_p99_ms"] / load["ack_p99_ms"],
+        ratio_label="p99 / p99",
+        met=load["fresh_p99_ms"] <= TARGET_P99_MS and not problems,
+        value=load["fresh_p99_ms"],
+        unit="ms",
+    )
+    rss_row = Row(
+        benchmark=NAME,
+        figure=f"peak RSS {load['peak_rss_mib']:,.0f} MiB during the load",
+        target=f"<= {TARGET_RSS_MIB:.0f} MiB",
+        baseline=f"same server idle after start: {idle_rss:,.0f} MiB",
+        ratio=load["peak_rss_mib"] / idle_rss,
+        ratio_label="peak / idle",
+        met=load["peak_rss_mib"] <= TARGET_RSS_MIB,
+        value=load["peak_rss_mib"],
+        unit="MiB",
+    )
+    return Result(NAME, [fresh_row, rss_row], load)

@@ -1,0 +1,234 @@
+"""Processes under test: ``hub serve`` (or the baseline app) on a free loopback port.
+
+A server runs as a subprocess with its own temporary data directory and admin token, is waited
+for on ``/healthz``, measured through ``/proc/<pid>/status`` and stopped with SIGTERM.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+HOST = "127.0.0.1"  # loopback only
+ADMIN_TOKEN = "bench-admin-token"
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 15.0
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def proc_status_kib(pid: int, field: str) -> int:
+    """A ``kB`` field of /proc/<pid>/status (VmRSS, VmHWM...), 0 when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    return 0
+
+
+def hub_command() -> list[str]:
+    """``hub`` as installed next to this interpreter, else the same entry point via ``-c``."""
+    script = Path(sys.executable).with_name("hub")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from hub.cli import main; main()"]
+
+
+class ServerProcess:
+    """A server subprocess on ``127.0.0.1:<port>``; a context manager that always stops it."""
+
+    def __init__(
+        self,
+        command: list[str],
+        *,
+        port: int,
+        env: dict[str, str] | None = None,
+        log_path: Path,
+        health_path: str = "/healthz",
+        start_timeout: float = START_TIMEOUT,
+    ) -> None:
+        self.command = command
+        self.port = port
+        self.env = env or {}
+        self.log_path = log_path
+        self.health_path = health_path
+        self.start_timeout = start_timeout
+        self.process: subprocess.Popen[bytes] | None = None
+        self.cwd = Path(__file__).resolve().parents[1]  # the repository: ``-m bench...`` works
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self) -> ServerProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+        env.update(self.env)
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                self.command, env=env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT
+            )
+        self._wait_healthy()
+        return self
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        with httpx.Client(base_url=self.base_url, timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                assert self.process is not None
+                if self.process.poll() is not None:
+                    raise RuntimeError(
+                        f"server exited with {self.process.returncode}: {self.log_tail()}"
+                    )
+                try:
+                    if client.get(self.health_path).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"server not healthy after {self.start_timeout}s: {self.log_tail()}")
+
+    def rss_kib(self) -> int:
+        return proc_status_kib(self.pid, "VmRSS")
+
+    def peak_rss_kib(self) -> int:
+        """The kernel's high-water mark of resident memory since the process started."""
+        return proc_status_kib(self.pid, "VmHWM")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used so far."""
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            return 0.0
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    def stop(self) -> None:
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(STOP_TIMEOUT)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def hub_server(data_dir: Path, *, log_level: str = "WARNING", **env: str) -> ServerProcess:
+    """``hub serve`` on a free port with ``data_dir`` and the bench admin token.
+
+    Logging at WARNING: uvicorn's per-request access log would otherwise be part of every
+    figure (the baseline app runs at the same level).
+    """
+    port = free_port()
+    settings_env = {
+        "HUB_ADMIN_TOKEN": ADMIN_TOKEN,
+        "HUB_LOG_LEVEL": log_level,
+        **{f"HUB_{k.upper()}": v for k, v in env.items()},
+    }
+    return ServerProcess(
+        [*hub_command(), "serve", "--host", HOST, "--port", str(port), "--data-dir", str(data_dir)],
+        port=port,
+        env=settings_env,
+        log_path=data_dir.parent / f"hub-serve-{port}.log",
+    )
+
+
+def baseline_server(workdir: Path) -> ServerProcess:
+    """The trivial FastAPI app of :mod:`bench.baseline_app` under uvicorn, like ``hub serve``."""
+    port = free_port()
+    return ServerProcess(
+        [sys.executable, "-m", "bench.baseline_app", "--host", HOST, "--port", str(port)],
+        port=port,
+        log_path=workdir / f"baseline-{port}.log",
+    )
+
+
+def auth_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+class TempDir:
+    """A temporary directory removed afterwards unless ``keep`` (for post-mortems)."""
+
+    def __init__(self, prefix: str, keep: bool = False) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix=f"hub-bench-{prefix}-"))
+        self.keep = keep
+
+    def __enter__(self) -> Path:
+        return self.path
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.keep:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except FileNotFoundError:
+        pass
+    memory_kib = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory_kib = int(line.split()[1])
+    except FileNotFoundError:
+        pass
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "memory_gib": round(memory_kib / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "cpu": cpu,
+        "platform": platform.platform(),
+    }
