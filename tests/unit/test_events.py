@@ -1,0 +1,293 @@
+"""Unit tests of the contracts in hub.events: the inbound interaction and the published events."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+from uuid import UUID
+
+import pytest
+from pydantic import ValidationError
+
+from hub.events import (
+    EVENT_TYPES,
+    Attachment,
+    ConversationAssigned,
+    ConversationOpened,
+    ConversationStatusChanged,
+    CustomerCreated,
+    CustomerIdentityLinked,
+    CustomerProfileUpdated,
+    Envelope,
+    InboundInteraction,
+    InteractionDeliveryUpdated,
+    InteractionReceived,
+    InteractionSent,
+    NoteAdded,
+    decode_event,
+    encode_event,
+)
+from hub.events.published import EVENT_CLASSES
+
+T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
+CUSTOMER = UUID("01900000-0000-7000-8000-000000000001")
+CONVERSATION = UUID("01900000-0000-7000-8000-000000000002")
+MESSAGE = UUID("5e1f1c0e-0000-8000-8000-000000000003")
+NOTE = UUID("01900000-0000-7000-8000-000000000004")
+
+
+def inbound(**overrides: Any) -> InboundInteraction:
+    values: dict[str, Any] = {
+        "channel": "sms",
+        "direction": "inbound",
+        "address": "phone:+4915112345678",
+        "provider_message_id": "SM123",
+        "occurred_at": T0,
+        "text": "Hello",
+    }
+    return InboundInteraction(**(values | overrides))
+
+
+# -- inbound contract ----------------------------------------------------------------------
+
+
+def test_inbound_interaction_accepts_a_normalised_address() -> None:
+    item = inbound(contact_name="Alice", references=("a", "b"))
+    assert item.type == "interaction.inbound.v1"
+    assert item.address == "phone:+4915112345678"
+    assert item.references == ("a", "b")
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "phone:+49 151 1234 5678",
+        "phone:015112345678",
+        "+4915112345678",  # kind prefix missing
+        "PHONE:+4915112345678",
+        "phone:not-a-number",
+    ],
+)
+def test_inbound_interaction_refuses_unnormalised_address(address: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        inbound(address=address)
+    assert caught.value.errors()[0]["loc"] == ("address",)
+
+
+def test_unnormalised_address_error_names_the_normalised_form() -> None:
+    with pytest.raises(ValidationError, match=r"phone:\+4915112345678"):
+        inbound(address="phone:+49 151 1234 5678")
+
+
+@pytest.mark.parametrize(
+    ("channel", "address"),
+    [
+        ("sms", "email:alice@example.com"),
+        ("whatsapp", "telegram:123"),
+        ("email", "phone:+4915112345678"),
+        ("chat", "phone:+4915112345678"),
+        ("messenger", "instagram:1784"),
+        ("telegram", "chat:visitor-1"),
+    ],
+)
+def test_inbound_interaction_refuses_channel_address_mismatch(channel: str, address: str) -> None:
+    with pytest.raises(ValidationError, match="does not carry"):
+        inbound(channel=channel, address=address)
+
+
+@pytest.mark.parametrize(
+    ("channel", "address"),
+    [
+        ("chat", "email:alice@example.com"),
+        ("chat", "chat:visitor-1"),
+        ("voice", "phone:+4915112345678"),
+        ("api", "telegram:123"),
+        ("api", "email:alice@example.com"),
+    ],
+)
+def test_inbound_interaction_accepts_the_kinds_a_channel_carries(
+    channel: str, address: str
+) -> None:
+    assert inbound(channel=channel, address=address).channel == channel
+
+
+def test_inbound_interaction_refuses_naive_time_and_unknown_fields() -> None:
+    with pytest.raises(ValidationError):
+        inbound(occurred_at=datetime(2024, 5, 1, 12, 0))
+    with pytest.raises(ValidationError):
+        inbound(surprise=True)
+    with pytest.raises(ValidationError):
+        inbound(provider_message_id="")
+
+
+def test_inbound_interaction_is_frozen() -> None:
+    item = inbound()
+    with pytest.raises(ValidationError):
+        item.text = "changed"  # type: ignore[misc]
+
+
+# -- published events ----------------------------------------------------------------------
+
+
+def _envelope(position: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": UUID(int=(0x0190 << 112) | (7 << 76) | (2 << 62) | position),
+        "occurred_at": T0,
+        "recorded_at": T0 + timedelta(seconds=1),
+        "customer_id": CUSTOMER,
+        "position": position,
+        "causation_id": MESSAGE,
+        "correlation_id": MESSAGE,
+    } | extra
+
+
+def _interaction(direction: str) -> dict[str, Any]:
+    return {
+        "message_id": MESSAGE,
+        "conversation_id": CONVERSATION,
+        "channel": "email",
+        "direction": direction,
+        "address": "email:alice@example.com",
+        "provider_message_id": "<abc@mail.example.com>",
+        "text": "Hi, my parcel is late ~ again",
+        "subject": "Order 1234",
+        "thread_ref": "<prev@mail.example.com>",
+        "contact_name": "Alice Example",
+        "attachments": (
+            Attachment(name="receipt.pdf", content_type="application/pdf", size=2048),
+            Attachment(name="photo.jpg", content_type="image/jpeg", size=1, url="https://x.test/1"),
+        ),
+        "metadata": {"spam_score": 0.1, "labels": ["inbox"], "nested": {"ok": True}},
+    }
+
+
+def all_event_samples() -> list[Envelope]:
+    """One realistic instance of every published event type."""
+    return [
+        CustomerCreated(
+            **_envelope(1),
+            data={"display_name": "Alice Example", "address": "email:alice@example.com"},
+        ),
+        CustomerIdentityLinked(
+            **_envelope(2),
+            data={
+                "address": "phone:+4915112345678",
+                "address_kind": "phone",
+                "verified": True,
+                "reason": "verification",
+            },
+        ),
+        CustomerProfileUpdated(**_envelope(3), data={"display_name": "Alice E."}),
+        ConversationOpened(
+            **_envelope(4),
+            data={
+                "conversation_id": CONVERSATION,
+                "channel": "email",
+                "address": "email:alice@example.com",
+                "subject": "Order 1234",
+            },
+        ),
+        ConversationStatusChanged(
+            **_envelope(5, occurred_at=T0.astimezone(timezone(timedelta(hours=2)))),
+            data={
+                "conversation_id": CONVERSATION,
+                "status": "resolved",
+                "previous_status": "open",
+                "actor": "agent-ann",
+                "reason": "agent",
+            },
+        ),
+        ConversationAssigned(
+            **_envelope(6, causation_id=None, correlation_id=None),
+            data={"conversation_id": CONVERSATION, "assignee": "agent-bob", "actor": "admin"},
+        ),
+        InteractionReceived(**_envelope(7), data=_interaction("inbound")),
+        InteractionSent(**_envelope(8), data=_interaction("outbound")),
+        InteractionDeliveryUpdated(
+            **_envelope(9),
+            data={
+                "message_id": MESSAGE,
+                "conversation_id": CONVERSATION,
+                "status": "failed",
+                "error_code": "30007",
+                "error_message": "Carrier violation",
+            },
+        ),
+        NoteAdded(
+            **_envelope(10, erased=True),
+            data={
+                "note_id": NOTE,
+                "conversation_id": CONVERSATION,
+                "text": None,
+                "author": "agent-ann",
+            },
+        ),
+    ]
+
+
+def test_samples_cover_every_published_type() -> None:
+    samples = all_event_samples()
+    assert [type(e) for e in samples] == list(EVENT_CLASSES)
+    assert {e.type for e in samples} == set(EVENT_TYPES)
+    assert len(EVENT_TYPES) == len(EVENT_CLASSES) == 10
+
+
+@pytest.mark.parametrize("event", all_event_samples(), ids=lambda e: e.type)
+def test_decode_event_round_trips_encode_event(event: Envelope) -> None:
+    wire = encode_event(event)
+    assert isinstance(wire, bytes)
+    decoded = decode_event(wire)
+    assert type(decoded) is type(event)
+    assert decoded == event
+    assert decode_event(wire.decode()) == event
+    assert decode_event(json.loads(wire)) == event
+    assert encode_event(decoded) == wire
+
+
+def test_encoded_event_is_the_documented_envelope() -> None:
+    event = all_event_samples()[6]
+    body = json.loads(encode_event(event))
+    assert body["type"] == "interaction.received.v1"
+    assert body["id"] == str(event.id)
+    assert body["customer_id"] == str(CUSTOMER)
+    assert body["position"] == 7
+    assert body["erased"] is False
+    assert body["data"]["attachments"][0] == {
+        "name": "receipt.pdf",
+        "content_type": "application/pdf",
+        "size": 2048,
+        "url": None,
+    }
+
+
+def test_decoding_keeps_the_time_offset() -> None:
+    event = all_event_samples()[4]
+    decoded = decode_event(encode_event(event))
+    assert decoded.occurred_at == T0
+    assert decoded.occurred_at.utcoffset() == timedelta(hours=2)
+
+
+def test_discriminated_union_rejects_an_unknown_type() -> None:
+    body = json.loads(encode_event(all_event_samples()[0]))
+    body["type"] = "customer.deleted.v1"
+    with pytest.raises(ValidationError) as caught:
+        decode_event(body)
+    assert caught.value.errors()[0]["type"] == "union_tag_invalid"
+    with pytest.raises(ValidationError):
+        decode_event(json.dumps(body))
+
+
+def test_discriminated_union_rejects_data_of_another_type() -> None:
+    body = json.loads(encode_event(all_event_samples()[0]))
+    body["type"] = "note.added.v1"  # CustomerCreated data under a NoteAdded tag
+    with pytest.raises(ValidationError):
+        decode_event(body)
+
+
+def test_decoding_refuses_unknown_fields_and_position_zero() -> None:
+    body = json.loads(encode_event(all_event_samples()[0]))
+    with pytest.raises(ValidationError):
+        decode_event(body | {"extra": 1})
+    with pytest.raises(ValidationError):
+        decode_event(body | {"position": 0})
