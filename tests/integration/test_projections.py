@@ -161,22 +161,28 @@ def test_timeline_interleaves_channels_newest_first_and_pages_without_gaps(
     assert len(set(paged)) == len(paged)
 
 
-def test_timeline_pages_across_items_of_the_same_instant(store: Store, views: Views) -> None:
-    # Ten messages at the same provider time: the cursor's tie-break must not skip any.
+@pytest.mark.parametrize("limit", [1, 3])
+def test_timeline_pages_across_items_of_the_same_instant(
+    store: Store, views: Views, limit: int
+) -> None:
+    # Ten messages at the same provider time: the cursor's tie-break must not skip any;
+    # agent actions carry microsecond times, which the cursor must keep.
     results = store.app.record_interactions(
         [inbound(f"SM{n}", channel=CHANNELS[n % 3]) for n in range(10)]
     )
+    for n in range(3):
+        store.app.add_note(results[0].conversation_id, f"note {n}", "ann")
     project(store, views)
     customer_id = results[0].customer_id
     seen = []
     cursor = None
     with views.engine.connect() as conn:
         while True:
-            page, cursor = views.timeline.page(conn, customer_id, 3, cursor)
+            page, cursor = views.timeline.page(conn, customer_id, limit, cursor)
             seen += [i.item_id for i in page]
             if cursor is None:
                 break
-    assert len(seen) == 11 == len(set(seen))
+    assert len(seen) == 14 == len(set(seen))
     assert seen == [i.item_id for i in timeline(views, customer_id)]
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -319,25 +321,32 @@ def test_commands_on_unknown_conversations_raise_not_found(store: Store) -> None
 # -- two processes ---------------------------------------------------------------------------
 
 
-def _race(stores: list[Store], batches: list[list[Any]]) -> list[list[Recorded]]:
-    barrier = threading.Barrier(len(stores))
-    results: list[list[Recorded]] = [[] for _ in stores]
+def _concurrently(*actions: Callable[[], Any]) -> list[Any]:
+    """Run the actions in threads released together; their results in order."""
+    barrier = threading.Barrier(len(actions))
+    results: list[Any] = [None] * len(actions)
     errors: list[BaseException] = []
 
     def work(index: int) -> None:
         try:
             barrier.wait(timeout=10)
-            results[index] = stores[index].app.record_interactions(batches[index])
+            results[index] = actions[index]()
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(stores))]
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(actions))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
     assert not errors, errors
     return results
+
+
+def _race(stores: list[Store], batches: list[list[Any]]) -> list[list[Recorded]]:
+    return _concurrently(
+        *(partial(s.app.record_interactions, b) for s, b in zip(stores, batches, strict=True))
+    )
 
 
 ROUNDS = 8
@@ -383,6 +392,23 @@ def test_two_processes_first_contact_from_the_same_new_address(settings: Setting
     assert counts["interaction.received.v1"] == 2 * ROUNDS
     owners = Counter(e.customer_id for e in found if e.type == "interaction.received.v1")
     assert sorted(owners.values()) == [2] * ROUNDS
+
+
+def test_two_processes_changing_one_conversation_both_take_effect(settings: Settings) -> None:
+    with opened(settings) as one, opened(settings) as two:
+        for n in range(ROUNDS):
+            [r] = one.app.record_interactions([inbound(f"SM{n}", address=f"phone:+4915100{n:05d}")])
+            two.app.assign(r.conversation_id, None, "ann")  # caches it there, changes nothing
+            _concurrently(
+                partial(one.app.assign, r.conversation_id, "bob", "ann"),
+                partial(two.app.change_status, r.conversation_id, "pending", "ann"),
+            )
+            for store in (one, two):
+                conversation = store.app.conversation(r.conversation_id)
+                assert (conversation.assignee, conversation.status) == ("bob", "pending")
+        counts = types(one)
+    assert counts["conversation.assigned.v1"] == ROUNDS
+    assert counts["conversation.status_changed.v1"] == ROUNDS
 
 
 def test_a_second_process_sees_the_first_ones_writes(settings: Settings, store: Store) -> None:
