@@ -59,7 +59,13 @@ class Connection:
             self._writer = self._reader = None
 
     async def send_raw(self, raw: bytes) -> tuple[int, bytes]:
-        """Send an encoded request; returns (status, body)."""
+        """Send an encoded request; returns (status, body).
+
+        uvicorn closes keep-alive connections idle for 5 s: such a connection is reopened,
+        and a GET the server closed on before answering is sent once more.
+        """
+        if self._reader is not None and self._reader.at_eof():
+            await self.close()
         if self._writer is None:
             await self.open()
         assert self._reader is not None
@@ -69,7 +75,16 @@ class Connection:
         status_line = await reader.readline()
         if not status_line:
             await self.close()
-            raise HttpError("connection closed by the server")
+            if raw.startswith(b"GET "):
+                await self.open()
+                assert self._reader is not None
+                assert self._writer is not None
+                self._writer.write(raw)
+                reader = self._reader
+                status_line = await reader.readline()
+            if not status_line:
+                await self.close()
+                raise HttpError("connection closed by the server")
         status = int(status_line.split(b" ", 2)[1])
         length = -1
         chunked = False

@@ -178,7 +178,7 @@ async def _load(
             spawn(send(body, due, sample=k == 0 and tick % ticks_per_sample == 0))
     offered_until = time.perf_counter()
     # Bounded drain: senders first, then the watchers they started.
-    drain_deadline = offered_until + SAMPLE_TIMEOUT + 5
+    drain_deadline = offered_until + SAMPLE_TIMEOUT
     while tasks and time.perf_counter() < drain_deadline:
         await asyncio.wait(set(tasks), timeout=max(0.0, drain_deadline - time.perf_counter()))
     for task in list(tasks):
