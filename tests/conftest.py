@@ -20,9 +20,7 @@ BACKENDS = ("sqlite", "postgres")
 
 
 def _admin_url() -> str:
-    return os.environ.get(
-        "HUB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/hub_test"
-    )
+    return os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/hub_test")
 
 
 @pytest.fixture(scope="session")
@@ -59,9 +57,7 @@ SettingsFactory = Callable[..., Settings]
 
 
 @pytest.fixture
-def make_settings(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Callable[..., Settings]:
+def make_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Settings]:
     """``make_settings(backend, **overrides)``: settings on a new store of that backend.
     Calls with the same backend in one test share the store (like processes of one hub)."""
     urls: dict[str, str] = {}

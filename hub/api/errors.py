@@ -61,7 +61,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        # StoreUnavailable (503) tells the client to retry, like a raw database failure does.
+        headers = {"Retry-After": "1"} if exc.status == 503 else None
+        return error_response(exc.status, exc.code, exc.message, exc.details, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

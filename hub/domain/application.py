@@ -30,7 +30,7 @@ from eventsourcing.persistence import (
 )
 
 from hub.domain.crypto import PersonalDataCipher
-from hub.domain.errors import InvalidCommand, NotFound, StoreUnavailable
+from hub.domain.errors import CustomerErased, InvalidCommand, NotFound, StoreUnavailable
 from hub.domain.ids import address_id, message_id, uuid7
 from hub.domain.model import AddressClaim, Conversation, Customer, Message
 from hub.events import InboundInteraction
@@ -117,6 +117,7 @@ class _UnitOfWork:
         self._app = app
         self._aggregates: dict[UUID, Aggregate | None] = {}
         self.events: list[Any] = []
+        self.new_keys: dict[UUID, bytes] = {}  # data keys of customers this command creates
 
     def load(self, ids: Iterable[UUID | None]) -> None:
         """Bring these aggregates up to date with the store, in one query."""
@@ -246,6 +247,8 @@ class HubApplication(Application[UUID]):
                     return result
             except IntegrityError:
                 self.cache.evict(uow.ids())
+                # The customers this attempt would have created do not exist: drop their keys.
+                self.cipher.discard_keys(list(uow.new_keys))
                 if attempt == _MAX_ATTEMPTS:
                     raise StoreUnavailable("too much contention, retry later") from None
                 log.debug("write conflict, re-running command (attempt %d)", attempt)
@@ -272,12 +275,11 @@ class HubApplication(Application[UUID]):
             for i in items
         ]
         self._prefetch(uow, items, ids)
-        new_keys: dict[UUID, bytes] = {}
         results = [
-            self._record_one(uow, item, mid, aid, new_keys)
+            self._record_one(uow, item, mid, aid)
             for item, (mid, aid) in zip(items, ids, strict=True)
         ]
-        self.cipher.save_keys(new_keys)
+        self.cipher.save_keys(uow.new_keys)
         return results
 
     def _prefetch(
@@ -307,7 +309,6 @@ class HubApplication(Application[UUID]):
         item: InboundInteraction,
         mid: UUID,
         aid: UUID,
-        new_keys: dict[UUID, bytes],
     ) -> Recorded:
         existing = uow.get(Message, mid)
         if existing is not None:
@@ -316,9 +317,10 @@ class HubApplication(Application[UUID]):
         enc = self.cipher.encrypt
         claim = uow.get(AddressClaim, aid)
         customer: Customer | None = None
-        if claim is None:
+        if claim is None or self.cipher.is_erased(claim.customer_id):
+            # First contact, or the address's owner was erased: a new customer either way.
             customer_id = uuid7()
-            new_keys[customer_id] = self.cipher.new_key(customer_id)
+            uow.new_keys[customer_id] = self.cipher.new_key(customer_id)
             customer = Customer(
                 customer_id=customer_id,
                 display_name=enc(customer_id, item.contact_name),
@@ -330,13 +332,20 @@ class HubApplication(Application[UUID]):
             )
             uow.add(customer)
             conversation = self._open_conversation(uow, customer_id, aid, item, mid)
-            claim = AddressClaim(
-                address_id=aid,
-                customer_id=customer_id,
-                conversations={item.channel: conversation.id},
-                correlation_id=mid,
-            )
-            uow.add(claim)
+            if claim is None:
+                claim = AddressClaim(
+                    address_id=aid,
+                    customer_id=customer_id,
+                    conversations={item.channel: conversation.id},
+                    correlation_id=mid,
+                )
+                uow.add(claim)
+            else:
+                claim.reassign(
+                    customer_id=customer_id,
+                    conversations={item.channel: conversation.id},
+                    correlation_id=mid,
+                )
         else:
             customer_id = claim.customer_id
             if item.contact_name:
@@ -469,6 +478,11 @@ class HubApplication(Application[UUID]):
 
         def command(uow: _UnitOfWork) -> UUID:
             conversation = self._get(uow, Conversation, conversation_id, "conversation")
+            if self.cipher.is_erased(conversation.customer_id):
+                raise CustomerErased(
+                    "this conversation's customer was erased",
+                    customer_id=str(conversation.customer_id),
+                )
             conversation.add_note(
                 note_id=note_id,
                 text=self.cipher.encrypt(conversation.customer_id, text),

@@ -53,6 +53,12 @@ class PersonalDataCipher:
         if keys:
             self._keys.save(keys)
 
+    def discard_keys(self, key_ids: list[UUID]) -> None:
+        """Destroy keys made for customers that were never recorded (a lost race)."""
+        for key_id in key_ids:
+            self._keys.destroy(key_id)
+            self.forget(key_id)
+
     def forget(self, key_id: UUID) -> None:
         """Drop a cached key (after erasure)."""
         with self._lock:

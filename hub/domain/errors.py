@@ -22,6 +22,13 @@ class NotFound(DomainError):
     status = 404
 
 
+class CustomerErased(DomainError):
+    """The customer's personal data was erased; nothing personal can be added."""
+
+    code = "customer_erased"
+    status = 410
+
+
 class InvalidCommand(DomainError):
     code = "invalid_command"
     status = 422

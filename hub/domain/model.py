@@ -81,6 +81,14 @@ class AddressClaim(Aggregate):
     def start_conversation(self, channel: str, conversation_id: UUID, correlation_id: UUID) -> None:
         self.conversations[channel] = conversation_id
 
+    @event("Reassigned")
+    def reassign(
+        self, customer_id: UUID, conversations: dict[str, UUID], correlation_id: UUID
+    ) -> None:
+        """The address now belongs to another customer (its owner's data was erased)."""
+        self.customer_id = customer_id
+        self.conversations = dict(conversations)
+
 
 class Conversation(Aggregate):
     """A thread of messages with one customer on one channel, and its handling state."""

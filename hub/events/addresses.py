@@ -87,7 +87,7 @@ def _normalise_email(raw: str, value: str) -> str:
 
 def _normalise_phone(raw: str, value: str, default_region: str | None) -> str:
     try:
-        number = phonenumbers.parse(value, default_region)
+        number = phonenumbers.parse(value, default_region.upper() if default_region else None)
     except phonenumbers.NumberParseException as exc:
         hint = "" if value.startswith("+") or default_region else " (no +country prefix)"
         raise AddressError(raw, f"not a phone number{hint}: {exc}") from None

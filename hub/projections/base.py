@@ -49,6 +49,17 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
+def upsert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows, or overwrite the row with the same primary key (the latest fact wins)."""
+    if not rows:
+        return
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = insert(table)
+    keys = [c.name for c in table.primary_key.columns]
+    changes = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
+    conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes), rows)
+
+
 def utc(value: datetime) -> datetime:
     """Datetimes go into the views in UTC (SQLite keeps no offset)."""
     return value.astimezone(UTC)

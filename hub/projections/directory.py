@@ -34,7 +34,7 @@ from hub.events import (
     InteractionReceived,
     InteractionSent,
 )
-from hub.projections.base import Projection, as_utc, insert_ignoring_duplicates, utc
+from hub.projections.base import Projection, as_utc, insert_ignoring_duplicates, upsert, utc
 
 metadata = MetaData()
 customers = Table(
@@ -126,7 +126,8 @@ class DirectoryProjection(Projection):
             if customer_id in new_customers:
                 new_customers[customer_id]["last_activity_at"] = at
         insert_ignoring_duplicates(conn, customers, list(new_customers.values()))
-        insert_ignoring_duplicates(conn, identities, new_identities)
+        # An address belongs to one customer at a time: the latest link wins.
+        upsert(conn, identities, list({i["address"]: i for i in new_identities}.values()))
         c = customers.c
         if names:
             conn.execute(
