@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import anyio
 from fastapi import APIRouter, Response
-from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hub import __version__
 from hub.api.auth import RuntimeDep
 from hub.api.errors import error_response
+from hub.runtime import Runtime
 
 router = APIRouter(tags=["operations"])
+
+#: Probes and scrapers give up after a few seconds; a store that does not answer in this time
+#: is reported as such instead of holding the request while its driver retries.
+PROBE_SECONDS = 2.0
+
+
+async def _bounded(runtime: Runtime) -> tuple[list[str], dict[str, Any]] | None:
+    """Problems and status, or None when the store did not answer within PROBE_SECONDS
+    (the abandoned check finishes in its worker thread)."""
+
+    def check() -> tuple[list[str], dict[str, Any]]:
+        problems = runtime.problems()
+        return problems, ({} if problems else runtime.status())
+
+    with anyio.move_on_after(PROBE_SECONDS):
+        return await anyio.to_thread.run_sync(check, abandon_on_cancel=True)
+    return None
 
 
 @router.get("/healthz")
@@ -22,15 +42,16 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz", response_model=None)
 async def readyz(runtime: RuntimeDep) -> dict[str, object] | Response:
     """Ready to serve: store and views reachable, projections following."""
-    problems = await run_in_threadpool(runtime.problems)
-    if problems:
+    checked = await _bounded(runtime)
+    problems = checked[0] if checked else [f"store did not answer within {PROBE_SECONDS}s"]
+    if checked is None or problems:
         return error_response(503, "not_ready", "; ".join(problems), {"problems": problems})
-    status = await run_in_threadpool(runtime.status)
-    return {"status": "ready", **status}
+    return {"status": "ready", **checked[1]}
 
 
 @router.get("/metrics", response_class=Response)
 async def metrics(runtime: RuntimeDep) -> Response:
-    """Prometheus text format."""
-    await run_in_threadpool(runtime.status)  # refresh the position gauges
+    """Prometheus text format (position gauges keep their last values when the store is
+    unreachable)."""
+    await _bounded(runtime)  # refreshes the position gauges
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
