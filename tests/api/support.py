@@ -1,0 +1,193 @@
+"""Helpers of the HTTP API tests: request bodies, an authenticated client, a live server."""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi.testclient import TestClient
+
+from hub.api import create_app
+from hub.config import Settings
+from hub.runtime import Runtime
+
+ADMIN_TOKEN = "test-admin"
+_ids = itertools.count(1)
+
+
+def unique(prefix: str = "pm") -> str:
+    """A provider message id no other interaction of the test run uses."""
+    return f"{prefix}-{next(_ids)}-{time.monotonic_ns()}"
+
+
+def interaction(**overrides: Any) -> dict[str, Any]:
+    """A valid body for POST /v1/interactions (an inbound SMS a minute ago), with overrides."""
+    body: dict[str, Any] = {
+        "channel": "sms",
+        "direction": "inbound",
+        "address": "phone:+15550100001",
+        "provider_message_id": unique(),
+        "occurred_at": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
+        "text": "hello",
+    }
+    body.update(overrides)
+    return body
+
+
+def ago(minutes: float) -> str:
+    return (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat()
+
+
+class Api:
+    """A client of one running app, authenticated as the admin unless told otherwise."""
+
+    def __init__(self, client: httpx.Client, runtime: Runtime | None = None) -> None:
+        self.client = client
+        self.runtime = runtime
+
+    @staticmethod
+    def auth(token: str | None = ADMIN_TOKEN) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def request(
+        self, method: str, url: str, *, token: str | None = ADMIN_TOKEN, **kwargs: Any
+    ) -> httpx.Response:
+        headers = {**self.auth(token), **kwargs.pop("headers", {})}
+        return self.client.request(method, url, headers=headers, **kwargs)
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", url, **kwargs)
+
+    def put(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("PUT", url, **kwargs)
+
+    # -- helpers over the API ------------------------------------------------------------
+
+    def record(self, expect: int = 202, **overrides: Any) -> dict[str, Any]:
+        """POST one interaction and return the response body, checking the status."""
+        response = self.post("/v1/interactions", json=interaction(**overrides))
+        assert response.status_code == expect, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def readiness(self) -> dict[str, Any]:
+        response = self.client.get("/readyz")
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def store_position(self) -> int:
+        return int(self.readiness()["store_position"])
+
+    def wait_caught_up(self, timeout: float = 10.0) -> None:
+        """Poll /readyz until every projection has applied everything recorded so far
+        (projections follow the store asynchronously)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            response = self.client.get("/readyz")  # 503 while recovering from an outage
+            ready = response.json()
+            if (
+                response.status_code == 200
+                and ready["lag"] == 0
+                and all(p == ready["store_position"] for p in ready["projections"].values())
+            ):
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"projections not caught up after {timeout}s: {ready}")
+            time.sleep(0.02)
+
+    def all_events(self, after: int = 0) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        while True:
+            response = self.get("/v1/events", params={"after": after, "limit": 1000})
+            assert response.status_code == 200, response.text
+            page = response.json()
+            events += page["events"]
+            if page["next_after"] == after:
+                return events
+            after = page["next_after"]
+
+    def timeline(self, customer_id: str, **params: Any) -> list[dict[str, Any]]:
+        """Every timeline item of a customer (newest first), waiting for the projections."""
+        self.wait_caught_up()
+        response = self.get(
+            f"/v1/customers/{customer_id}/timeline", params={"limit": 200, **params}
+        )
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert page["next_cursor"] is None, "more than 200 items: page through them"
+        items: list[dict[str, Any]] = page["items"]
+        return items
+
+    def messages(self, customer_id: str) -> list[dict[str, Any]]:
+        return [i for i in self.timeline(customer_id) if i["kind"] == "message"]
+
+    def conversation(self, conversation_id: str) -> dict[str, Any]:
+        self.wait_caught_up()
+        response = self.get(f"/v1/conversations/{conversation_id}")
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """The response is the API's error model with this status and machine-readable code."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json"), response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert body["error"]["code"] == code, body
+    assert isinstance(body["error"]["message"], str)
+    assert body["error"]["message"]
+    error: dict[str, Any] = body["error"]
+    return error
+
+
+@contextmanager
+def running_app(settings: Settings) -> Iterator[Api]:
+    """The app with its lifespan (runtime started, stopped on exit) behind a TestClient."""
+    app = create_app(settings)
+    with TestClient(app) as client:
+        yield Api(client, app.state.runtime)
+
+
+class LiveServer:
+    """The app served by a real uvicorn server on a loopback port, in a thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.app = create_app(settings)
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.bind(("127.0.0.1", 0))
+        self.port = self._socket.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(
+            uvicorn.Config(self.app, log_level="warning", timeout_graceful_shutdown=2)
+        )
+        self._thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise AssertionError("uvicorn did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(15)
+        self._socket.close()
+        assert not self._thread.is_alive(), "uvicorn did not stop"

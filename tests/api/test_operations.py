@@ -1,0 +1,82 @@
+"""Probes, metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+import re
+
+from hub import __version__
+from tests.api.support import Api
+
+
+def test_healthz(sqlite_api: Api) -> None:
+    response = sqlite_api.client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "version": __version__}
+
+
+def test_readyz_reports_positions(api: Api) -> None:
+    empty = api.readiness()
+    assert empty == {
+        "status": "ready",
+        "runtime": "embedded",
+        "store_position": 0,
+        "projections": {"timeline": 0, "directory": 0, "conversations": 0},
+        "lag": 0,
+    }
+    api.record()
+    api.wait_caught_up()
+    ready = api.readiness()
+    assert ready["store_position"] == 4  # customer, conversation, address claim, message
+    assert ready["projections"] == {"timeline": 4, "directory": 4, "conversations": 4}
+    assert ready["lag"] == 0
+
+
+def test_metrics_count_interactions_and_time_requests(sqlite_api: Api) -> None:
+    sqlite_api.record(channel="sms")
+    sqlite_api.record(channel="sms")
+    sqlite_api.record(channel="email", address="email:m@example.com", direction="outbound")
+    duplicate = sqlite_api.post("/v1/interactions/batch", json={"interactions": []})
+    assert duplicate.status_code == 422
+
+    response = sqlite_api.client.get("/metrics")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert 'hub_interactions_recorded_total{channel="sms",direction="inbound"} 2.0' in text
+    assert 'hub_interactions_recorded_total{channel="email",direction="outbound"} 1.0' in text
+    # Requests are labelled by route template, not by raw path.
+    count = re.search(
+        r'hub_http_request_duration_seconds_count\{method="POST",route="/v1/interactions",'
+        r'status="202"\} (\S+)',
+        text,
+    )
+    assert count is not None, text
+    assert float(count.group(1)) == 3.0
+    assert (
+        'hub_http_request_duration_seconds_count{method="POST",'
+        'route="/v1/interactions/batch",status="422"} 1.0'
+    ) in text
+    assert re.search(r"^hub_store_position \S+$", text, re.MULTILINE)
+
+
+def test_openapi_lists_the_v1_paths(sqlite_api: Api) -> None:
+    response = sqlite_api.client.get("/openapi.json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    assert {p for p in paths if p.startswith("/v1/")} == {
+        "/v1/interactions",
+        "/v1/interactions/batch",
+        "/v1/messages/{message_id}/delivery",
+        "/v1/customers",
+        "/v1/customers/{customer_id}",
+        "/v1/customers/{customer_id}/timeline",
+        "/v1/conversations/{conversation_id}",
+        "/v1/conversations/{conversation_id}/notes",
+        "/v1/conversations/{conversation_id}/status",
+        "/v1/conversations/{conversation_id}/assignee",
+        "/v1/events",
+        "/v1/events/stream",
+    }
+    assert set(paths["/v1/interactions"]["post"]["responses"]) >= {"200", "202"}
+    assert "bearer" in str(response.json()["components"]["securitySchemes"]).lower()
