@@ -6,6 +6,7 @@ import base64
 import json
 import logging
 import os
+import signal
 from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
@@ -62,6 +63,7 @@ def serve(
     application = create_app(settings, runtime)
     if demo:
         _enable_demo(application, runtime)
+    signal.signal(signal.SIGTERM, _stop_cleanly)
     uvicorn.run(
         application,
         host=settings.host,
@@ -69,6 +71,13 @@ def serve(
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=10,
     )
+
+
+def _stop_cleanly(_signum: int, _frame: object) -> None:
+    """SIGTERM outside uvicorn's own handling: before it starts, or when uvicorn re-raises
+    the signal after its graceful shutdown (which would end the process as killed by
+    SIGTERM). A requested stop is a success: exit 0."""
+    raise SystemExit(0)
 
 
 def _enable_demo(application: Any, runtime: Any) -> None:
