@@ -159,8 +159,12 @@ async def post_batch(conn: Connection, items: list[dict[str, Any]]) -> dict[str,
     return result
 
 
-async def readyz(conn: Connection) -> dict[str, Any]:
+async def readyz(conn: Connection) -> dict[str, Any] | None:
+    """/readyz's body, or None while the hub answers 503 (not ready, or busy past its probe
+    timeout)."""
     status, body = await conn.request("GET", "/readyz")
+    if status == 503:
+        return None
     if status != 200:
         raise HttpError(f"readyz: {status} {body[:300]!r}")
     result: dict[str, Any] = orjson.loads(body)
@@ -173,8 +177,9 @@ async def wait_caught_up(conn: Connection, timeout: float, interval: float = 0.0
     while True:
         status = await readyz(conn)
         now = time.perf_counter()
-        if status["lag"] == 0:
+        if status is not None and status["lag"] == 0:
             return now
         if now > deadline:
-            raise TimeoutError(f"projections still {status['lag']} behind after {timeout}s")
+            lag = status["lag"] if status is not None else "unknown (503)"
+            raise TimeoutError(f"projections still {lag} behind after {timeout}s")
         await asyncio.sleep(interval)

@@ -50,6 +50,17 @@ timeline; 20 s of freshness load); `full` is the size the targets are stated for
 checks that everything runs. Datasets are built in-process through the runtime (untimed).
 Servers run at log level WARNING (no per-request access log), the baseline app too.
 
+## Reading the table
+
+- **ratio** is the figure divided by the baseline of the same run, formed as its label says;
+  it is the number to compare between runs and machines. **met?** compares the figure (for
+  `single_ingest` the ratio) with the target.
+- The run line names the commit; `+hub changes` means `hub/` had uncommitted edits. It also
+  gives the load average when the run started: other work on the machine lowers the figures.
+- `freshness` measures from each acknowledgement. When the server cannot take the offered
+  rate, requests queue (see the acknowledgement latency, counted from when each was due) and
+  the row says that the server fell behind; the target is then not met whatever the p99.
+
 ## How to run
 
 ```
