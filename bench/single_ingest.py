@@ -79,8 +79,9 @@ async def closed_loop(
         measuring = False
         return started, time.perf_counter(), server.cpu_seconds() - cpu_before
 
-    results = await asyncio.gather(clock(), *(client() for _ in range(connections)))
-    started, ended, cpu = results[0]
+    timing = asyncio.create_task(clock())
+    await asyncio.gather(*(client() for _ in range(connections)))
+    started, ended, cpu = await timing
     elapsed = ended - started
     return {
         "requests": ok,
