@@ -1,0 +1,211 @@
+"""Helpers of the end-to-end tests: ``hub serve`` as a real process, and the ``hub`` command."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ADMIN_TOKEN = "e2e-admin"
+
+
+def hub_executable() -> str:
+    """The ``hub`` console script of the interpreter running the tests."""
+    found = shutil.which("hub", path=os.path.dirname(sys.executable))
+    assert found, f"no `hub` console script next to {sys.executable}"
+    return found
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment of a child process: ours without HUB_ settings, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    return env | extra
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def run_hub(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Any:
+    """Run ``hub ARGS`` to completion; returns the CompletedProcess (text output)."""
+    return subprocess.run(
+        [hub_executable(), *args],
+        env=env if env is not None else child_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+class HubProcess:
+    """``hub serve`` on a loopback port and a data directory, as a child process."""
+
+    def __init__(self, data_dir: Path, log_path: Path, *extra_args: str) -> None:
+        self.data_dir = data_dir
+        self.log_path = log_path
+        self.extra_args = extra_args
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self.client: httpx.Client | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def start(self, timeout: float = 30.0) -> HubProcess:
+        assert self.process is None or self.process.poll() is not None, "already running"
+        self.port = free_port()
+        with self.log_path.open("ab") as log:
+            log.write(f"\n--- hub serve on port {self.port}\n".encode())
+            log.flush()
+            self.process = subprocess.Popen(
+                [
+                    hub_executable(),
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--data-dir",
+                    str(self.data_dir),
+                    *self.extra_args,
+                ],
+                env=child_env(HUB_ADMIN_TOKEN=ADMIN_TOKEN),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"hub serve exited with {self.process.returncode}:\n{self.log()}"
+                )
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"hub serve not healthy after {timeout}s:\n{self.log()}")
+            time.sleep(0.05)
+        self.client = httpx.Client(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            timeout=30,
+        )
+        return self
+
+    def _close_client(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+
+    def terminate(self, timeout: float = 10.0) -> tuple[int, float]:
+        """SIGTERM; returns the exit code and how long the process took to exit."""
+        assert self.process is not None
+        self._close_client()
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(
+                f"hub serve ignored SIGTERM for {timeout}s:\n{self.log()}"
+            ) from None
+        return code, time.monotonic() - started
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(10)
+        self._close_client()
+
+    def cleanup(self) -> None:
+        self._close_client()
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    # -- API helpers ---------------------------------------------------------------------
+
+    @property
+    def http(self) -> httpx.Client:
+        assert self.client is not None, "not started"
+        return self.client
+
+    def wait_caught_up(self, timeout: float = 20.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            response = self.http.get("/readyz")
+            ready: dict[str, Any] = response.json()
+            if response.status_code == 200 and ready["lag"] == 0:
+                return ready
+            if time.monotonic() > deadline:
+                raise AssertionError(f"projections not caught up after {timeout}s: {ready}")
+            time.sleep(0.05)
+
+    def events(self) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        after = 0
+        while True:
+            response = self.http.get("/v1/events", params={"after": after, "limit": 1000})
+            assert response.status_code == 200, response.text
+            page = response.json()
+            events += page["events"]
+            if page["next_after"] == after:
+                return events
+            after = page["next_after"]
+
+    def timeline(self, customer_id: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        before = None
+        while True:
+            params: dict[str, Any] = {"limit": 200} | ({"before": before} if before else {})
+            response = self.http.get(f"/v1/customers/{customer_id}/timeline", params=params)
+            assert response.status_code == 200, response.text
+            page = response.json()
+            items += page["items"]
+            before = page["next_cursor"]
+            if before is None:
+                return items
+
+    def customer(self, customer_id: str) -> dict[str, Any]:
+        response = self.http.get(f"/v1/customers/{customer_id}")
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+
+def interaction(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "channel": "sms",
+        "direction": "inbound",
+        "address": "phone:+15550120000",
+        "provider_message_id": f"e2e-{time.monotonic_ns()}",
+        "occurred_at": ago(minutes=1),
+        "text": "hello",
+    }
+    return body | overrides
+
+
+def ago(minutes: float) -> str:
+    return (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat()

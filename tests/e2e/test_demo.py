@@ -1,0 +1,47 @@
+"""`hub serve --demo`: the demo dataset on an empty hub, loaded once only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tests.e2e.support import HubProcess
+
+pytestmark = pytest.mark.e2e
+
+MARIA = "phone:+15550101001"
+
+
+def test_demo_loads_once_with_marias_sms_and_whatsapp_in_one_timeline(
+    hub_server: Callable[..., HubProcess],
+) -> None:
+    hub = hub_server("--demo").start()
+    assert "demo: loaded 10 interactions for 4 customers" in hub.log()
+    hub.wait_caught_up()
+    found = hub.http.get("/v1/customers", params={"address": MARIA}).json()["items"]
+    assert [c["display_name"] for c in found] == ["Maria Garcia (demo)"]
+    maria = found[0]["customer_id"]
+    timeline = hub.timeline(maria)
+    messages = [i for i in timeline if i["kind"] == "message"]
+    assert [(m["channel"], m["direction"]) for m in messages] == [
+        ("whatsapp", "outbound"),
+        ("whatsapp", "inbound"),
+        ("sms", "outbound"),
+        ("sms", "inbound"),
+    ]
+    assert [m["delivery_status"] for m in messages] == ["read", "received", "delivered", "received"]
+    assert [i["text"] for i in timeline if i["kind"] == "note"] == [
+        "Replacement order DEMO-R-77 created; courier pick-up Friday."
+    ]
+    assert f"/v1/customers/{maria}/timeline" in hub.log()
+    events = hub.events()
+    assert sum(e["type"] == "customer.created.v1" for e in events) == 4
+    code, _ = hub.terminate()
+    assert code == 0
+
+    hub.start()
+    assert "demo: the hub already holds data; demo dataset not loaded again" in hub.log()
+    hub.wait_caught_up()
+    assert hub.events() == events
+    assert hub.timeline(maria) == timeline
