@@ -54,7 +54,7 @@ def serve(
     """Start the hub in its embedded runtime (one process, SQLite, no Kafka)."""
     import uvicorn
 
-    from hub.api import create_app
+    from hub.api import create_app, request_shutdown
     from hub.embedded.runtime import EmbeddedRuntime
 
     settings = _settings(host=host, port=port, data_dir=data_dir)
@@ -63,14 +63,24 @@ def serve(
     application = create_app(settings, runtime)
     if demo:
         _enable_demo(application, runtime)
-    signal.signal(signal.SIGTERM, _stop_cleanly)
-    uvicorn.run(
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            request_shutdown(application)  # end event streams, or shutdown waits for them
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
         application,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=10,
     )
+    server = Server(config)
+    signal.signal(signal.SIGTERM, _stop_cleanly)
+    server.run()
+    if not server.started:
+        raise typer.Exit(3)  # as uvicorn.run: could not start (port taken, startup failed)
 
 
 def _stop_cleanly(_signum: int, _frame: object) -> None:

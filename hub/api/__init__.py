@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from hub.api.app import create_app
+from hub.api.app import create_app, request_shutdown
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "request_shutdown"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -86,6 +87,14 @@ class _BodyLimit:
         await self.app(scope, limited_receive, send)
 
 
+def request_shutdown(app: FastAPI) -> None:
+    """Tell long-lived responses (the event stream) to finish because the server is stopping,
+    so a graceful shutdown does not wait for subscribers. Safe from a signal handler."""
+    stopping: asyncio.Event | None = getattr(app.state, "stopping", None)
+    if stopping is not None:
+        app.state.loop.call_soon_threadsafe(stopping.set)
+
+
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     """The API around ``runtime`` (default: an embedded runtime on ``settings``), started and
     stopped with the application."""
@@ -99,6 +108,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(hub_runtime.start)
         app.state.runtime = hub_runtime
+        app.state.stopping = asyncio.Event()
+        app.state.loop = asyncio.get_running_loop()
         try:
             yield
         finally:

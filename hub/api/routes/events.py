@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from hub.api.auth import RuntimeDep, require
 from hub.api.models import EventPage
+from hub.runtime import Runtime
 from hub.store.tokens import Principal
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
@@ -35,8 +37,20 @@ async def list_events(
     return EventPage(events=[e.model_dump(mode="json") for e in events], next_after=last)
 
 
+async def _change_or_stop(runtime: Runtime, stopping: asyncio.Event) -> None:
+    """Return on new events, on shutdown, or after the keep-alive interval."""
+    waits = {
+        asyncio.ensure_future(runtime.wait_for_change(_KEEPALIVE_SECONDS)),
+        asyncio.ensure_future(stopping.wait()),
+    }
+    _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+
+
 @router.get("/stream", response_class=EventSourceResponse)
 async def stream_events(
+    request: Request,
     runtime: RuntimeDep,
     _: Subscriber,
     after: Annotated[int | None, Query(ge=0)] = None,
@@ -50,8 +64,9 @@ async def stream_events(
         position = after
     else:
         position = await run_in_threadpool(runtime.store_position)
+    stopping: asyncio.Event = request.app.state.stopping
     yield ServerSentEvent(comment="connected", retry=2000)
-    while True:
+    while not stopping.is_set():
         events, last = await run_in_threadpool(runtime.events_after, position, 500)
         for event in events:
             yield ServerSentEvent(
@@ -62,5 +77,6 @@ async def stream_events(
         if last != position:
             position = last
             continue
-        await runtime.wait_for_change(_KEEPALIVE_SECONDS)
-        yield ServerSentEvent(comment="keepalive")
+        await _change_or_stop(runtime, stopping)
+        if not stopping.is_set():
+            yield ServerSentEvent(comment="keepalive")
