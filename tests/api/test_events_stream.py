@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from hub.api import request_shutdown
 from tests.api.support import ADMIN_TOKEN, Api, LiveServer, assert_error, interaction
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -152,3 +153,13 @@ def test_stream_needs_the_events_scope(sqlite_api: Api) -> None:
     _, agent = sqlite_api.runtime.tokens.create("agent", "a")
     assert_error(sqlite_api.get("/v1/events/stream", token=None), 401, "unauthorized")
     assert_error(sqlite_api.get("/v1/events/stream", token=agent), 403, "forbidden")
+
+
+def test_request_shutdown_ends_open_streams(live_server: LiveServer) -> None:
+    with stream(live_server) as events:
+        events.wait_connected()
+        request_shutdown(live_server.app)
+        started = time.monotonic()
+        rest = list(events.lines)  # ends when the server finishes the response
+    assert time.monotonic() - started < 2
+    assert "data" not in "".join(rest)

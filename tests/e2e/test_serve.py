@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.support import HubProcess, ago, interaction
+from tests.e2e.support import HubProcess, ago, interaction, run_hub
 
 pytestmark = pytest.mark.e2e
 
@@ -233,3 +233,43 @@ def test_kill_9_mid_stream_loses_nothing_acknowledged_and_doubles_nothing(
     assert resent_recorded == 20 * len(sent) - len(per_id)
     final = [e for e in hub.events() if e["type"].startswith("interaction.")]
     assert len(final) == len({e["data"]["message_id"] for e in final}) == 20 * len(sent)
+
+
+def test_sigterm_with_an_event_subscriber_connected_stops_promptly(hub_server: Server) -> None:
+    hub = hub_server().start()
+    lines: list[str] = []
+    outcome: list[str] = []
+
+    def subscribe() -> None:
+        try:
+            with httpx.stream(
+                "GET", f"{hub.url}/v1/events/stream", headers=dict(hub.http.headers), timeout=30
+            ) as response:
+                for line in response.iter_lines():
+                    lines.append(line)
+            outcome.append("ended")
+        except httpx.HTTPError as exc:
+            outcome.append(type(exc).__name__)
+
+    subscriber = threading.Thread(target=subscribe, daemon=True)
+    subscriber.start()
+    while ": connected" not in lines:
+        assert subscriber.is_alive(), outcome
+        threading.Event().wait(0.02)
+
+    code, took = hub.terminate(timeout=10)
+
+    assert code == 0
+    assert took < 5, f"shutdown waited {took:.1f}s for the event stream"
+    subscriber.join(5)
+    assert outcome == ["ended"]  # the stream finished cleanly; the client may reconnect
+    assert "timeout graceful shutdown exceeded" not in hub.log()
+
+
+def test_second_server_on_a_taken_port_exits_3(hub_server: Server, tmp_path: Any) -> None:
+    first = hub_server().start()
+    result = run_hub(
+        "serve", "--port", str(first.port), "--data-dir", str(tmp_path / "other"), timeout=60
+    )
+    assert result.returncode == 3
+    assert "address already in use" in result.stderr
