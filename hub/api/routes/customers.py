@@ -55,6 +55,9 @@ def find_customers(
     fragment (cursor-paginated)."""
     if (address is None) == (q is None):
         raise ApiError(422, "invalid_query", "give exactly one of address= or q=")
+    if q is not None and len(q.strip()) < 2:
+        # Search ignores surrounding spaces: "  " would otherwise match every customer.
+        raise ApiError(422, "invalid_query", "q= needs at least 2 characters besides spaces")
     views = runtime.views
     if address is not None:
         try:
