@@ -129,3 +129,41 @@ def test_customer_profile_with_identities_and_open_conversations(api: Api) -> No
 def test_unknown_customer_is_404(sqlite_api: Api) -> None:
     assert_error(sqlite_api.get(f"/v1/customers/{uuid4()}"), 404, "not_found")
     assert_error(sqlite_api.get("/v1/customers/not-a-uuid"), 422, "validation_error")
+
+
+def test_blank_or_one_character_search_is_refused(sqlite_api: Api) -> None:
+    sqlite_api.record(address="phone:+15550150002", contact_name="Ann")
+    sqlite_api.wait_caught_up()
+    for q in ("  ", " a ", "\t\t"):
+        assert_error(sqlite_api.get("/v1/customers", params={"q": q}), 422, "invalid_query")
+    found = sqlite_api.get("/v1/customers", params={"q": " ann "}).json()["items"]
+    assert [c["display_name"] for c in found] == ["Ann"]
+
+
+def test_search_treats_wildcards_literally(api: Api) -> None:
+    api.record(address="phone:+15550150003", contact_name="50% off_guy")
+    api.record(address="phone:+15550150004", contact_name="Plain Name")
+    api.wait_caught_up()
+
+    def names(q: str) -> list[str]:
+        return [
+            c["display_name"] for c in api.get("/v1/customers", params={"q": q}).json()["items"]
+        ]
+
+    assert names("__") == []
+    assert names("%%") == []
+    assert names("50%") == ["50% off_guy"]
+    assert names("f_g") == ["50% off_guy"]
+
+
+def test_name_learned_from_a_later_message(sqlite_api: Api) -> None:
+    first = sqlite_api.record(address="phone:+15550150005")
+    sqlite_api.wait_caught_up()
+    assert sqlite_api.get(f"/v1/customers/{first['customer_id']}").json()["display_name"] is None
+    sqlite_api.record(address="phone:+15550150005", contact_name="Late Name")
+    sqlite_api.record(address="phone:+15550150005", contact_name="Another Name")
+    sqlite_api.wait_caught_up()
+    profile = sqlite_api.get(f"/v1/customers/{first['customer_id']}").json()
+    assert profile["display_name"] == "Late Name"
+    found = sqlite_api.get("/v1/customers", params={"q": "late name"}).json()["items"]
+    assert [c["customer_id"] for c in found] == [first["customer_id"]]

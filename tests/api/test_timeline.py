@@ -108,3 +108,36 @@ def test_timelines_of_customers_stay_apart(sqlite_api: Api) -> None:
     ).json()
     assert [m["provider_message_id"] for m in sqlite_api.messages(a["customer_id"])] == ["apart-a"]
     assert [m["provider_message_id"] for m in sqlite_api.messages(b["customer_id"])] == ["b"]
+
+
+def test_times_with_offsets_are_ordered_by_instant(api: Api) -> None:
+    plan = [  # provider id, occurred_at in different offsets
+        ("tz-a", "2026-01-10T10:00:00+02:00"),  # 08:00Z
+        ("tz-b", "2026-01-10T09:00:00+00:00"),  # 09:00Z
+        ("tz-c", "2026-01-10T03:30:00-05:00"),  # 08:30Z
+    ]
+    customer = None
+    for provider_id, at in plan:
+        customer = api.record(
+            address="phone:+15550111500", provider_message_id=provider_id, occurred_at=at
+        )["customer_id"]
+    assert customer is not None
+
+    messages = api.messages(customer)
+
+    assert [(m["provider_message_id"], m["occurred_at"]) for m in messages] == [
+        ("tz-b", "2026-01-10T09:00:00Z"),
+        ("tz-c", "2026-01-10T08:30:00Z"),
+        ("tz-a", "2026-01-10T08:00:00Z"),
+    ]
+    first = api.get(f"/v1/customers/{customer}/timeline", params={"limit": 1}).json()
+    second = api.get(
+        f"/v1/customers/{customer}/timeline", params={"limit": 1, "before": first["next_cursor"]}
+    ).json()
+    assert [
+        first["items"][0]["provider_message_id"],
+        second["items"][0]["provider_message_id"],
+    ] == [
+        "tz-b",
+        "tz-c",
+    ]
