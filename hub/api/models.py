@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from hub.events import (
     CHANNEL_ADDRESS_KINDS,
@@ -20,6 +20,9 @@ from hub.events import (
     normalise_address,
 )
 from hub.events.inbound import MAX_TEXT
+
+#: No interaction is older; times near ``datetime.min`` cannot even be converted to UTC.
+EARLIEST_OCCURRED_AT = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class InvalidInteraction(ValueError):
@@ -53,6 +56,18 @@ class InteractionIn(BaseModel):
     attachments: list[Attachment] = Field(default_factory=list, max_length=100)
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
 
+    @field_validator(
+        "provider_message_id", "text", "subject", "thread_ref", "references", "contact_name"
+    )
+    @classmethod
+    def _no_nul(cls, value: str | list[str] | None) -> str | list[str] | None:
+        # PostgreSQL text columns cannot hold NUL: one such interaction, once recorded,
+        # would stop the projections (and so every timeline) at its position.
+        strings = value if isinstance(value, list) else [value]
+        if any(s is not None and "\x00" in s for s in strings):
+            raise ValueError("NUL characters (\\u0000) are not allowed")
+        return value
+
     def to_inbound(self, default_region: str | None, max_skew: timedelta) -> InboundInteraction:
         """Normalise and check against the hub's rules; raises :class:`InvalidInteraction`."""
         try:
@@ -67,6 +82,12 @@ class InteractionIn(BaseModel):
                 f"channel {self.channel!r} does not carry {address.kind!r} addresses",
                 channel=self.channel,
                 address_kind=address.kind,
+            )
+        if self.occurred_at < EARLIEST_OCCURRED_AT:
+            raise InvalidInteraction(
+                "occurred_at_out_of_range",
+                f"occurred_at is before {EARLIEST_OCCURRED_AT.isoformat()}",
+                occurred_at=self.occurred_at.isoformat(),
             )
         latest = datetime.now(UTC) + max_skew
         if self.occurred_at > latest:
