@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 
 from hub.events import (
     CHANNEL_ADDRESS_KINDS,
@@ -23,6 +23,17 @@ from hub.events.inbound import MAX_TEXT
 
 #: No interaction is older; times near ``datetime.min`` cannot even be converted to UTC.
 EARLIEST_OCCURRED_AT = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _refuse_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("NUL characters (\\u0000) are not allowed")
+    return value
+
+
+#: Text without NUL characters. PostgreSQL text columns cannot hold NUL: one recorded event
+#: carrying it would stop the projections (and so every timeline) at its position.
+Clean = Annotated[str, AfterValidator(_refuse_nul)]
 
 
 class InvalidInteraction(ValueError):
@@ -46,27 +57,15 @@ class InteractionIn(BaseModel):
         examples=["phone:+15551234567", "email:alice@example.com"],
         description="The customer's address, kind:value; normalised by the hub.",
     )
-    provider_message_id: str = Field(min_length=1, max_length=512)
+    provider_message_id: Clean = Field(min_length=1, max_length=512)
     occurred_at: AwareDatetime
-    text: str = Field(default="", max_length=MAX_TEXT)
-    subject: str | None = Field(default=None, max_length=998)
-    thread_ref: str | None = Field(default=None, max_length=512)
-    references: list[str] = Field(default_factory=list, max_length=100)
-    contact_name: str | None = Field(default=None, max_length=200)
+    text: Clean = Field(default="", max_length=MAX_TEXT)
+    subject: Clean | None = Field(default=None, max_length=998)
+    thread_ref: Clean | None = Field(default=None, max_length=512)
+    references: list[Clean] = Field(default_factory=list, max_length=100)
+    contact_name: Clean | None = Field(default=None, max_length=200)
     attachments: list[Attachment] = Field(default_factory=list, max_length=100)
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
-
-    @field_validator(
-        "provider_message_id", "text", "subject", "thread_ref", "references", "contact_name"
-    )
-    @classmethod
-    def _no_nul(cls, value: str | list[str] | None) -> str | list[str] | None:
-        # PostgreSQL text columns cannot hold NUL: one such interaction, once recorded,
-        # would stop the projections (and so every timeline) at its position.
-        strings = value if isinstance(value, list) else [value]
-        if any(s is not None and "\x00" in s for s in strings):
-            raise ValueError("NUL characters (\\u0000) are not allowed")
-        return value
 
     def to_inbound(self, default_region: str | None, max_skew: timedelta) -> InboundInteraction:
         """Normalise and check against the hub's rules; raises :class:`InvalidInteraction`."""
@@ -154,8 +153,8 @@ class DeliveryIn(BaseModel):
 
     status: DeliveryStatus
     occurred_at: AwareDatetime | None = None
-    error_code: str | None = Field(default=None, max_length=64)
-    error_message: str | None = Field(default=None, max_length=1000)
+    error_code: Clean | None = Field(default=None, max_length=64)
+    error_message: Clean | None = Field(default=None, max_length=1000)
 
 
 class DeliveryOut(BaseModel):
@@ -224,7 +223,7 @@ class TimelinePage(BaseModel):
 class NoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1, max_length=MAX_TEXT)
+    text: Clean = Field(min_length=1, max_length=MAX_TEXT)
 
 
 class NoteOut(BaseModel):
@@ -241,7 +240,7 @@ class StatusIn(BaseModel):
 class AssigneeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    assignee: str | None = Field(max_length=200)
+    assignee: Clean | None = Field(max_length=200)
 
 
 class EventPage(BaseModel):
