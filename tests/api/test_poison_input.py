@@ -110,3 +110,28 @@ def test_nothing_the_contract_accepts_stalls_the_projections(
     api.wait_caught_up(timeout=5)  # fails when the follower is stuck on the first event
 
     assert [m["item_id"] for m in api.messages(later["customer_id"])] == [later["message_id"]]
+
+
+def test_nul_in_agent_commands_and_delivery_reports_is_refused(api: Api) -> None:
+    recorded = api.record(direction="outbound")
+    conversation = f"/v1/conversations/{recorded['conversation_id']}"
+    position = api.store_position()
+
+    refused = [
+        api.post(f"{conversation}/notes", json={"text": "note \u0000"}),
+        api.put(f"{conversation}/assignee", json={"assignee": "kim\u0000"}),
+        api.post(
+            f"/v1/messages/{recorded['message_id']}/delivery",
+            json={"status": "failed", "error_code": "30\u00000"},
+        ),
+        api.post(
+            f"/v1/messages/{recorded['message_id']}/delivery",
+            json={"status": "failed", "error_message": "bad \u0000"},
+        ),
+    ]
+
+    for response in refused:
+        assert_error(response, 422, "validation_error")
+    assert api.store_position() == position
+    assert api.post(f"{conversation}/notes", json={"text": "fine"}).status_code == 201
+    api.wait_caught_up()
