@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from hub.api.auth import RuntimeDep, require
 from hub.api.errors import ApiError
 from hub.api.models import (
+    EARLIEST_OCCURRED_AT,
     BatchIn,
     BatchItemOut,
     BatchOut,
@@ -114,11 +115,28 @@ async def report_delivery(
 ) -> DeliveryOut:
     """Report a delivery status of a message (sent, delivered, read, failed...). Statuses only
     move forward: a late or repeated report changes nothing."""
+    now = datetime.now(UTC)
+    occurred_at = body.occurred_at or now
+    # The same bounds as for interactions: the time is published in the event.
+    if occurred_at < EARLIEST_OCCURRED_AT:
+        raise ApiError(
+            422,
+            "occurred_at_out_of_range",
+            f"occurred_at is before {EARLIEST_OCCURRED_AT.isoformat()}",
+            occurred_at=occurred_at.isoformat(),
+        )
+    if occurred_at > now + runtime.settings.max_clock_skew:
+        raise ApiError(
+            422,
+            "occurred_at_in_future",
+            f"occurred_at is more than {runtime.settings.max_clock_skew} in the future",
+            occurred_at=occurred_at.isoformat(),
+        )
     status = await run_in_threadpool(
         runtime.update_delivery,
         message_id,
         body.status,
-        body.occurred_at or datetime.now(UTC),
+        occurred_at,
         body.error_code,
         body.error_message,
     )
