@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 from tests.api.support import Api, assert_error
@@ -82,3 +83,22 @@ def test_unknown_status_is_422(sqlite_api: Api) -> None:
         422,
         "validation_error",
     )
+
+
+def test_report_times_out_of_range_are_refused(sqlite_api: Api) -> None:
+    sent = sqlite_api.record(direction="outbound")
+    url = f"/v1/messages/{sent['message_id']}/delivery"
+    position = sqlite_api.store_position()
+    for occurred_at, code in [
+        ("0001-01-01T00:00:00+01:00", "occurred_at_out_of_range"),
+        ("1969-12-31T23:59:59Z", "occurred_at_out_of_range"),
+        ("9999-12-31T23:59:59-01:00", "occurred_at_in_future"),
+        ((datetime.now(UTC) + timedelta(hours=1)).isoformat(), "occurred_at_in_future"),
+    ]:
+        response = sqlite_api.post(url, json={"status": "delivered", "occurred_at": occurred_at})
+        assert_error(response, 422, code)
+    assert sqlite_api.store_position() == position
+    accepted = sqlite_api.post(
+        url, json={"status": "delivered", "occurred_at": "2020-01-01T00:00:00Z"}
+    )
+    assert accepted.json()["delivery_status"] == "delivered"
