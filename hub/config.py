@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     projection_poll_interval: float = Field(
         default=0.5, gt=0, description="Seconds between polls for writes by other processes."
     )
+    projection_coalesce_ms: float = Field(
+        default=15.0,
+        ge=0,
+        description="After a wake-up the projections wait this long for more writes, so a "
+        "busy hub applies batches rather than single events.",
+    )
     aggregate_cache_size: int = Field(
         default=100_000, ge=0, description="Aggregates kept in memory between commands."
     )

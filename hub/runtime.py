@@ -26,6 +26,7 @@ from hub.metrics import Metrics
 from hub.projections import Views
 from hub.store import Store, open_store
 from hub.store.tokens import TokenStore
+from hub.writes import WriteQueue
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +57,21 @@ class Runtime:
             self.store.state_engine, admin.get_secret_value() if admin else None
         )
         self.store.app.add_listener(self._changed)
+        self.writes = WriteQueue(self.record, self.settings.max_batch_items)
+        self.writes.start()
         self.started = True
 
     def stop(self) -> None:
         if self.started:
             self.started = False
+            self.writes.stop()
             self.store.close()
 
     # -- commands --------------------------------------------------------------------------
+
+    async def record_async(self, items: Sequence[InboundInteraction]) -> list[Recorded]:
+        """Record from a request: grouped with concurrent requests into one transaction."""
+        return await self.writes.record(items)
 
     def record(self, items: Sequence[InboundInteraction]) -> list[Recorded]:
         results = self.store.app.record_interactions(items)

@@ -8,6 +8,7 @@ an adapter in ``hub.store.keys`` keeps them wrapped by a master key.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import os
 import threading
@@ -95,7 +96,7 @@ class PersonalDataCipher:
         aead = self._aead(key_id)
         if aead is None:
             return None
-        raw = base64.b64decode(token.removeprefix(_PREFIX))
+        raw = binascii.a2b_base64(token[len(_PREFIX) :])
         return aead.decrypt(raw[:12], raw[12:], key_id.bytes).decode()
 
     def is_erased(self, key_id: UUID) -> bool:

@@ -25,12 +25,14 @@ class LogFollower:
         *,
         batch_size: int = 1000,
         poll_interval: float = 0.5,
+        coalesce: float = 0.0,
         only: Iterable[str] | None = None,
     ) -> None:
         self._store = store
         self._views = views
         self._batch_size = batch_size
         self._poll_interval = poll_interval
+        self._coalesce = coalesce
         self._only = list(only) if only is not None else None
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
@@ -85,7 +87,10 @@ class LogFollower:
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            self._wakeup.wait(self._poll_interval)
+            if self._wakeup.wait(self._poll_interval) and self._coalesce:
+                # Let a few more writes land: one cycle per few ms under load costs far less
+                # than one per write, and freshness stays within milliseconds.
+                self._stopping.wait(self._coalesce)
         log.info("projection follower stopped at position %d", self.position)
 
     @property

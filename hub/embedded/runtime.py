@@ -23,6 +23,7 @@ class EmbeddedRuntime(Runtime):
             self.views,
             batch_size=self.settings.projection_batch_size,
             poll_interval=self.settings.projection_poll_interval,
+            coalesce=self.settings.projection_coalesce_ms / 1000,
         )
         self.store.app.add_listener(self.follower.wake)
         caught_up = self.follower.catch_up()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -46,8 +47,11 @@ class Address:
         return self.value.lstrip("+") if self.kind == "phone" else ""
 
 
+@lru_cache(maxsize=100_000)
 def normalise_address(raw: str, *, default_region: str | None = None) -> Address:
-    """Parse ``kind:value`` (or a bare email / ``+``-prefixed phone) into its canonical form."""
+    """Parse ``kind:value`` (or a bare email / ``+``-prefixed phone) into its canonical form.
+
+    Cached: parsing phone numbers is costly and the same addresses come back all the time."""
     text = raw.strip()
     if not text:
         raise AddressError(raw, "it is empty")

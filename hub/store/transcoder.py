@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, SafeUUID
 
 import orjson
 from eventsourcing.persistence import Transcoder
@@ -37,6 +37,14 @@ def _tag(value: Any) -> Any:
     return value
 
 
+def _uuid_from_hex(text: str) -> UUID:
+    # UUID(hex) re-parses and validates the string; ours are 32 hex digits by construction.
+    value = object.__new__(UUID)
+    object.__setattr__(value, "int", int(text, 16))
+    object.__setattr__(value, "is_safe", SafeUUID.unknown)
+    return value
+
+
 def _untag(value: Any) -> Any:
     kind = type(value)
     if kind is str:
@@ -44,7 +52,7 @@ def _untag(value: Any) -> Any:
             return value
         tag = value[1:2]
         if tag == "u":
-            return UUID(value[2:])
+            return _uuid_from_hex(value[2:])
         if tag == "d":
             return datetime.fromisoformat(value[2:])
         return value[1:]

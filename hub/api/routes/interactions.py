@@ -49,7 +49,7 @@ async def record_interaction(
     except InvalidInteraction as exc:
         runtime.metrics.rejected.labels(exc.code).inc()
         raise ApiError(422, exc.code, exc.message, **exc.details) from None
-    (result,) = await run_in_threadpool(runtime.record, [item])
+    (result,) = await runtime.record_async([item])
     if result.duplicate:
         response.status_code = 200
     return RecordedOut(
@@ -91,7 +91,7 @@ async def record_batch(body: BatchIn, runtime: RuntimeDep, _: Ingest) -> BatchOu
             continue
         results.append(None)
         good.append((index, item))
-    recorded = await run_in_threadpool(runtime.record, [item for _, item in good])
+    recorded = await runtime.record_async([item for _, item in good]) if good else []
     for (index, _item), result in zip(good, recorded, strict=True):
         results[index] = BatchItemOut(
             index=index,
