@@ -41,6 +41,11 @@ class Metrics:
             ["projection"],
             registry=self.registry,
         )
+        self.set_aside = Gauge(
+            "hub_projection_set_aside_events",
+            "Events a projection could not apply and set aside (view_dead_letters).",
+            registry=self.registry,
+        )
         self.projection_lag = Gauge(
             "hub_projection_lag_positions",
             "Store positions not yet applied by the slowest projection.",

@@ -126,7 +126,15 @@ class Runtime:
             self.metrics.projection_position.labels(name).set(position)
         lag = top - min(positions.values(), default=top)
         self.metrics.projection_lag.set(lag)
-        return {"runtime": self.kind, "store_position": top, "projections": positions, "lag": lag}
+        set_aside = self.views.dead_letter_count()
+        self.metrics.set_aside.set(set_aside)
+        return {
+            "runtime": self.kind,
+            "store_position": top,
+            "projections": positions,
+            "lag": lag,
+            "set_aside": set_aside,
+        }
 
     def problems(self) -> list[str]:
         """Why this process is not ready, if it is not."""

@@ -14,6 +14,9 @@ from hub.store import Store
 
 log = logging.getLogger(__name__)
 
+#: Consecutive failures of one batch before it is applied event by event.
+_ISOLATE_AFTER = 3
+
 
 class LogFollower:
     """Applies new events to the views until stopped; errors are retried with backoff."""
@@ -40,6 +43,8 @@ class LogFollower:
         self.position = views.low_water_mark(self._only)
         self.error: str | None = None
         self.applied_events = 0
+        self.set_aside = 0
+        self._failures = 0
 
     def wake(self, _position: int = 0) -> None:
         self._wakeup.set()
@@ -51,7 +56,19 @@ class LogFollower:
         if last == start:
             self.position = start
             return 0
-        self.applied_events += self._views.apply(envelopes, up_to=last, only=self._only)
+        try:
+            self.applied_events += self._views.apply(envelopes, up_to=last, only=self._only)
+            self._failures = 0
+        except Exception:
+            # Retry the batch a few times (outages pass); then look for the event at fault.
+            self._failures += 1
+            if self._failures < _ISOLATE_AFTER:
+                raise
+            log.warning("batch after position %d keeps failing; applying it event by event", start)
+            applied, set_aside = self._views.apply_isolating(envelopes, up_to=last, only=self._only)
+            self.applied_events += applied
+            self.set_aside += set_aside
+            self._failures = 0
         self.position = last
         return len(envelopes) or 1
 

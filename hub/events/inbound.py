@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, Field, JsonValue, field_validator, model_validator
+from pydantic import Field, JsonValue, field_validator, model_validator
 
 from hub.events.addresses import normalise_address
-from hub.events.common import CHANNEL_ADDRESS_KINDS, Attachment, Channel, Direction, Frozen
+from hub.events.common import (
+    CHANNEL_ADDRESS_KINDS,
+    Attachment,
+    Channel,
+    Direction,
+    Frozen,
+    Instant,
+    Text,
+)
 
 MAX_TEXT = 64 * 1024
 
@@ -24,21 +32,21 @@ class InboundInteraction(Frozen):
     channel: Channel
     direction: Direction
     address: str = Field(description="Normalised customer address, kind:value.")
-    provider_message_id: str = Field(
+    provider_message_id: Text = Field(
         min_length=1, max_length=512, description="The provider's own id of this message."
     )
-    occurred_at: AwareDatetime = Field(description="When the provider says it happened.")
-    text: str = Field(default="", max_length=MAX_TEXT)
-    subject: str | None = Field(default=None, max_length=998)
-    thread_ref: str | None = Field(
+    occurred_at: Instant = Field(description="When the provider says it happened (1970 on).")
+    text: Text = Field(default="", max_length=MAX_TEXT)
+    subject: Text | None = Field(default=None, max_length=998)
+    thread_ref: Text | None = Field(
         default=None,
         max_length=512,
         description="Provider message id this one replies to (email: In-Reply-To).",
     )
-    references: tuple[str, ...] = Field(
+    references: tuple[Text, ...] = Field(
         default=(), max_length=100, description="Earlier provider message ids of the thread."
     )
-    contact_name: str | None = Field(
+    contact_name: Text | None = Field(
         default=None, max_length=200, description="The customer's name as the channel shows it."
     )
     attachments: tuple[Attachment, ...] = Field(default=(), max_length=100)

@@ -8,7 +8,7 @@ changes are additive only; a breaking change is a new versioned type. Decode any
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 from uuid import UUID
 
 from pydantic import AwareDatetime, Field, JsonValue, TypeAdapter
@@ -222,7 +222,7 @@ PublishedEvent = Annotated[
     | NoteAdded,
     Field(discriminator="type"),
 ]
-_ADAPTER: TypeAdapter[PublishedEvent] = TypeAdapter(PublishedEvent)
+_ADAPTER: TypeAdapter[PublishedEvent] = TypeAdapter(cast("Any", PublishedEvent))
 
 
 def decode_event(raw: bytes | str | dict[str, Any]) -> PublishedEvent:

@@ -8,10 +8,25 @@ applying the same events can neither skip nor double anything.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, String, Table, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+    func,
+    select,
+)
 
 from hub.events import Envelope
 from hub.projections.base import Projection, write_transaction
@@ -19,6 +34,7 @@ from hub.projections.conversations import ConversationsProjection
 from hub.projections.directory import DirectoryProjection
 from hub.projections.timeline import TimelineProjection
 
+log = logging.getLogger(__name__)
 P = TypeVar("P", bound=Projection)
 
 metadata = MetaData()
@@ -27,6 +43,17 @@ view_positions = Table(
     metadata,
     Column("projection", String(64), primary_key=True),
     Column("position", BigInteger, nullable=False),
+)
+#: Events a projection could not apply, set aside so the others flow (see apply_isolating).
+dead_letters = Table(
+    "view_dead_letters",
+    metadata,
+    Column("projection", String(64), primary_key=True),
+    Column("position", BigInteger, primary_key=True),
+    Column("event_id", Uuid, nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("error", Text, nullable=False),
+    Column("set_aside_at", DateTime(timezone=True), nullable=False),
 )
 
 
@@ -116,6 +143,66 @@ class Views:
                     .values(position=up_to)
                 )
         return applied
+
+    def apply_isolating(
+        self, events: Sequence[Envelope], up_to: int, only: Iterable[str] | None = None
+    ) -> tuple[int, int]:
+        """Apply event by event and projection by projection, setting aside (in
+        ``view_dead_letters``) each event a projection refuses while its database works.
+
+        For a batch that failed as a whole: one bad event must not hold up every timeline.
+        Returns (pairs applied, pairs set aside). Raises when the database itself fails.
+        """
+        wanted = set(only) if only is not None else {p.name for p in self.projections}
+        applied = dead = 0
+        for event in events:
+            for projection in self.projections:
+                if projection.name not in wanted:
+                    continue
+                try:
+                    applied += self.apply([event], up_to=event.position, only=[projection.name])
+                except Exception as exc:
+                    self._check_database()  # an outage is not the event's fault: stop here
+                    self._set_aside(projection.name, event, exc)
+                    dead += 1
+        self.apply([], up_to=up_to, only=wanted)
+        return applied, dead
+
+    def _check_database(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(select(1))
+
+    def _set_aside(self, projection: str, event: Envelope, exc: Exception) -> None:
+        log.error(
+            "projection %s set aside event %s (%s at position %d): %s",
+            projection,
+            event.id,
+            event.type,
+            event.position,
+            exc,
+        )
+        with write_transaction(self.engine) as conn:
+            if self.positions(conn).get(projection, 0) >= event.position:
+                return
+            conn.execute(
+                dead_letters.insert().values(
+                    projection=projection,
+                    position=event.position,
+                    event_id=event.id,
+                    event_type=event.type,
+                    error=f"{type(exc).__name__}: {exc}"[:2000],
+                    set_aside_at=datetime.now(UTC),
+                )
+            )
+            conn.execute(
+                view_positions.update()
+                .where(view_positions.c.projection == projection)
+                .values(position=event.position)
+            )
+
+    def dead_letter_count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.scalar(select(func.count()).select_from(dead_letters)) or 0)
 
     def reset(self, name: str) -> None:
         """Drop a projection's tables and position; :meth:`create` makes them anew."""
