@@ -199,9 +199,6 @@ def test_status_reports_positions(hub_server: Server, data_dir: Path) -> None:
 
     assert result.returncode == 0, result.stderr
     status = json.loads(result.stdout)
-    del status["runtime"]
-    assert status == {
-        "store_position": 4,
-        "projections": {"timeline": 4, "directory": 4, "conversations": 4},
-        "lag": 0,
-    }
+    assert status["store_position"] == 4
+    assert status["projections"] == {"timeline": 4, "directory": 4, "conversations": 4}
+    assert status["lag"] == 0
