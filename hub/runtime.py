@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 class Runtime:
     """Commands, queries and change notification over one store and its views."""
 
-    kind = "base"
+    kind = "direct"  # a CLI command working on the store; runtimes override
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

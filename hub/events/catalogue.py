@@ -21,7 +21,9 @@ def _type_name(cls: type[BaseModel]) -> str:
 
 
 def schema_of(cls: type[BaseModel]) -> dict[str, Any]:
-    schema = cls.model_json_schema(mode="serialization")
+    """Published events as they are sent; the inbound contract as it is accepted."""
+    inbound = cls is InboundInteraction
+    schema = cls.model_json_schema(mode="validation" if inbound else "serialization")
     schema["$id"] = f"urn:interaction-hub:event:{_type_name(cls)}"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
@@ -57,7 +59,11 @@ def _describe(prop: dict[str, Any], defs: dict[str, Any]) -> str:
 
 
 def _field_table(model: type[BaseModel], skip: frozenset[str] = frozenset()) -> list[str]:
-    schema = model.model_json_schema(mode="serialization")
+    schema = (
+        schema_of(model)
+        if model is InboundInteraction
+        else model.model_json_schema(mode="serialization")
+    )
     defs = schema.get("$defs", {})
     required = set(schema.get("required", []))
     lines = ["| field | type | required | description |", "|---|---|---|---|"]

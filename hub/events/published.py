@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, cast
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field, JsonValue, TypeAdapter
+from pydantic import AwareDatetime, ConfigDict, Field, JsonValue, TypeAdapter
 
 from hub.events.common import (
     Attachment,
@@ -23,7 +23,16 @@ from hub.events.common import (
 )
 
 
-class Envelope(Frozen):
+class Published(Frozen):
+    """Base of published models: they always carry every field, defaults included, and
+    their schemas say so."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", json_schema_serialization_defaults_required=True
+    )
+
+
+class Envelope(Published):
     """Fields every published event carries."""
 
     id: UUID = Field(description="Event id (UUIDv7), stable across replays: dedupe on it.")
@@ -52,30 +61,30 @@ class Envelope(Frozen):
 # -- data models ---------------------------------------------------------------------------
 
 
-class CustomerCreatedData(Frozen):
+class CustomerCreatedData(Published):
     display_name: str | None = Field(description="Name as first seen, if any.")
     address: str | None = Field(description="The address of the first contact (kind:value).")
 
 
-class CustomerIdentityLinkedData(Frozen):
+class CustomerIdentityLinkedData(Published):
     address: str | None = Field(description="The linked address (kind:value).")
     address_kind: str = Field(description="email, phone, chat, messenger, instagram, telegram.")
     verified: bool = Field(description="Whether the customer proved control of the address.")
     reason: str = Field(description="Why it was linked: first_contact, agent, verification.")
 
 
-class CustomerProfileUpdatedData(Frozen):
+class CustomerProfileUpdatedData(Published):
     display_name: str | None
 
 
-class ConversationOpenedData(Frozen):
+class ConversationOpenedData(Published):
     conversation_id: UUID
     channel: Channel
     address: str | None = Field(description="The customer's address on this conversation.")
     subject: str | None = None
 
 
-class ConversationStatusChangedData(Frozen):
+class ConversationStatusChangedData(Published):
     conversation_id: UUID
     status: ConversationStatus
     previous_status: ConversationStatus
@@ -83,13 +92,13 @@ class ConversationStatusChangedData(Frozen):
     reason: str | None = Field(default=None, description="e.g. customer_replied, agent.")
 
 
-class ConversationAssignedData(Frozen):
+class ConversationAssignedData(Published):
     conversation_id: UUID
     assignee: str | None = Field(description="Agent now responsible, or null when unassigned.")
     actor: str | None
 
 
-class InteractionData(Frozen):
+class InteractionData(Published):
     message_id: UUID = Field(description="Derived from (channel, provider_message_id).")
     conversation_id: UUID
     channel: Channel
@@ -104,7 +113,7 @@ class InteractionData(Frozen):
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
 
 
-class InteractionDeliveryUpdatedData(Frozen):
+class InteractionDeliveryUpdatedData(Published):
     message_id: UUID
     conversation_id: UUID
     status: DeliveryStatus
@@ -112,7 +121,7 @@ class InteractionDeliveryUpdatedData(Frozen):
     error_message: str | None = None
 
 
-class NoteAddedData(Frozen):
+class NoteAddedData(Published):
     note_id: UUID
     conversation_id: UUID
     text: str | None

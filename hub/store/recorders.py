@@ -50,7 +50,20 @@ class HubSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         return found
 
 
+def _without_retry(method: Any) -> Any:
+    """The method under eventsourcing's ``@retry`` decorator."""
+    return method.__wrapped__
+
+
 class HubPostgresApplicationRecorder(PostgresApplicationRecorder):
+    # eventsourcing retries these ten times on a connection error, each attempt waiting for the
+    # pool: a request would hang for a minute while the database is down. The hub fails fast
+    # instead (503 with Retry-After to clients; the follower loop backs off by itself).
+    insert_events = _without_retry(PostgresApplicationRecorder.insert_events)
+    select_events = _without_retry(PostgresApplicationRecorder.select_events)
+    select_notifications = _without_retry(PostgresApplicationRecorder.select_notifications)
+    max_notification_id = _without_retry(PostgresApplicationRecorder.max_notification_id)
+
     def select_events_after(self, versions: Mapping[UUID, int]) -> list[StoredEvent]:
         if not versions:
             return []
