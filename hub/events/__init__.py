@@ -17,6 +17,7 @@ from hub.events.common import (
 )
 from hub.events.inbound import InboundInteraction
 from hub.events.published import (
+    EVENT_CLASSES,
     EVENT_TYPES,
     ConversationAssigned,
     ConversationOpened,
@@ -36,6 +37,7 @@ from hub.events.published import (
 
 __all__ = [
     "CHANNEL_ADDRESS_KINDS",
+    "EVENT_CLASSES",
     "EVENT_TYPES",
     "Address",
     "AddressError",
