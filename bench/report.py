@@ -46,8 +46,9 @@ and machines, absolute figures only on the same machine.
 Sizes (`--scale`): `default` finishes in a few minutes on 2 cores (20 batches of 1,000;
 10 s of singles; a 50,000-interaction rebuild; 10,000 customers / 100,000 messages for the
 timeline; 20 s of freshness load); `full` is the size the targets are stated for (100 batches;
-30 s; 250,000 interactions; 100,000 customers / 1,000,000 messages; 60 s); `quick` only
-checks that everything runs. Datasets are built in-process through the runtime (untimed).
+30 s; 250,000 interactions; 100,000 customers / 1,000,000 messages; 60 s; about 40 min on
+2 cores, 25 of them building the 1,000,000-message dataset); `quick` only checks that
+everything runs. Datasets are built in-process through the runtime (untimed).
 Servers run at log level WARNING (no per-request access log), the baseline app too.
 
 ## Reading the table
