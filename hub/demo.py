@@ -15,125 +15,141 @@ from hub.runtime import Runtime
 DEMO_NOTE = "Demo data: invented people and messages, not real customers."
 
 
-def _interactions(now: datetime) -> list[InboundInteraction]:
-    def at(days: float, hours: float = 0) -> datetime:
-        return now - timedelta(days=days, hours=hours)
+MARIA = "phone:+15550101001"
+JAMES = "email:james.okafor@example.com"
+CHEN = "chat:visitor-7f3a9c"
+PRIYA = "email:priya.shah@example.org"
 
-    demo = {"demo": True}
-    maria = "phone:+15550101001"
-    james = "email:james.okafor@example.com"
-    return [
-        # Maria: SMS, then WhatsApp from the same phone -> one customer, one timeline.
-        InboundInteraction(
-            channel="sms",
-            direction="inbound",
-            address=maria,
-            provider_message_id="demo-sms-1",
-            occurred_at=at(3, 5),
-            text="Hi, my order #1042 still hasn't arrived. Can you check?",
-            contact_name="Maria Garcia (demo)",
-            metadata=demo,
-        ),
-        InboundInteraction(
-            channel="sms",
-            direction="outbound",
-            address=maria,
-            provider_message_id="demo-sms-2",
-            occurred_at=at(3, 4),
-            text="Sorry about that, Maria! It left our warehouse on Monday; tracking: DEMO123.",
-            metadata=demo,
-        ),
-        InboundInteraction(
-            channel="whatsapp",
-            direction="inbound",
-            address=maria,
-            provider_message_id="demo-wa-1",
-            occurred_at=at(1, 2),
-            text="It came, but the box was damaged. Photo attached.",
-            attachments=(Attachment(name="parcel.jpg", content_type="image/jpeg", size=184_223),),
-            metadata=demo,
-        ),
-        InboundInteraction(
-            channel="whatsapp",
-            direction="outbound",
-            address=maria,
-            provider_message_id="demo-wa-2",
-            occurred_at=at(1, 1),
-            text="Thanks for the photo. A replacement is on its way at no cost.",
-            metadata=demo,
-        ),
-        # James: an email exchange threaded by In-Reply-To / References.
-        InboundInteraction(
-            channel="email",
-            direction="inbound",
-            address=james,
-            provider_message_id="<demo-1@mail.example.com>",
-            occurred_at=at(6),
-            subject="Question about invoice INV-2291",
-            text="Hello, the invoice lists two licences but we bought one.",
-            contact_name="James Okafor (demo)",
-            metadata=demo,
-        ),
-        InboundInteraction(
-            channel="email",
-            direction="outbound",
-            address=james,
-            provider_message_id="<demo-2@hub.example.com>",
-            occurred_at=at(5, 20),
-            subject="Re: Question about invoice INV-2291",
-            thread_ref="<demo-1@mail.example.com>",
-            text="Hi James, you're right - a corrected invoice is attached.",
-            attachments=(
+# (channel, direction, address, provider message id, days and hours ago, text, other fields)
+_SCRIPT: list[tuple[str, str, str, str, tuple[float, float], str, dict[str, Any]]] = [
+    # Maria: SMS, then WhatsApp from the same phone -> one customer, one timeline.
+    (
+        "sms",
+        "inbound",
+        MARIA,
+        "demo-sms-1",
+        (3, 5),
+        "Hi, my order #1042 still hasn't arrived. Can you check?",
+        {"contact_name": "Maria Garcia (demo)"},
+    ),
+    (
+        "sms",
+        "outbound",
+        MARIA,
+        "demo-sms-2",
+        (3, 4),
+        "Sorry about that, Maria! It left our warehouse on Monday; tracking: DEMO123.",
+        {},
+    ),
+    (
+        "whatsapp",
+        "inbound",
+        MARIA,
+        "demo-wa-1",
+        (1, 2),
+        "It came, but the box was damaged. Photo attached.",
+        {"attachments": (Attachment(name="parcel.jpg", content_type="image/jpeg", size=184_223),)},
+    ),
+    (
+        "whatsapp",
+        "outbound",
+        MARIA,
+        "demo-wa-2",
+        (1, 1),
+        "Thanks for the photo. A replacement is on its way at no cost.",
+        {},
+    ),
+    # James: an email exchange threaded by In-Reply-To / References.
+    (
+        "email",
+        "inbound",
+        JAMES,
+        "<demo-1@mail.example.com>",
+        (6, 0),
+        "Hello, the invoice lists two licences but we bought one.",
+        {"subject": "Question about invoice INV-2291", "contact_name": "James Okafor (demo)"},
+    ),
+    (
+        "email",
+        "outbound",
+        JAMES,
+        "<demo-2@hub.example.com>",
+        (5, 20),
+        "Hi James, you're right - a corrected invoice is attached.",
+        {
+            "subject": "Re: Question about invoice INV-2291",
+            "thread_ref": "<demo-1@mail.example.com>",
+            "attachments": (
                 Attachment(
                     name="INV-2291-corrected.pdf", content_type="application/pdf", size=48_911
                 ),
             ),
-            metadata=demo,
-        ),
-        InboundInteraction(
-            channel="email",
-            direction="inbound",
-            address=james,
-            provider_message_id="<demo-3@mail.example.com>",
-            occurred_at=at(5, 18),
-            subject="Re: Question about invoice INV-2291",
-            thread_ref="<demo-2@hub.example.com>",
-            references=("<demo-1@mail.example.com>", "<demo-2@hub.example.com>"),
-            text="Perfect, thank you!\n\n> Hi James, you're right - a corrected invoice...",
-            metadata=demo,
-        ),
-        # Chen: web chat.
-        InboundInteraction(
-            channel="chat",
-            direction="inbound",
-            address="chat:visitor-7f3a9c",
-            provider_message_id="demo-chat-1",
-            occurred_at=at(0, 3),
-            text="Do you ship to Canada?",
-            contact_name="Chen Wei (demo)",
-            metadata=demo,
-        ),
-        InboundInteraction(
-            channel="chat",
-            direction="outbound",
-            address="chat:visitor-7f3a9c",
-            provider_message_id="demo-chat-2",
-            occurred_at=at(0, 2.9),
-            text="We do! Delivery takes 5-7 business days.",
-            metadata=demo,
-        ),
-        # Priya: the generic API channel (a web form posted by another system).
-        InboundInteraction(
-            channel="api",
-            direction="inbound",
-            address="email:priya.shah@example.org",
-            provider_message_id="demo-form-881",
-            occurred_at=at(0, 1),
-            subject="Demo request",
-            text="We'd like a demo for a team of 40 agents.",
-            contact_name="Priya Shah (demo)",
-            metadata={"demo": True, "form": "contact-sales"},
-        ),
+        },
+    ),
+    (
+        "email",
+        "inbound",
+        JAMES,
+        "<demo-3@mail.example.com>",
+        (5, 18),
+        "Perfect, thank you!\n\n> Hi James, you're right - a corrected invoice...",
+        {
+            "subject": "Re: Question about invoice INV-2291",
+            "thread_ref": "<demo-2@hub.example.com>",
+            "references": ("<demo-1@mail.example.com>", "<demo-2@hub.example.com>"),
+        },
+    ),
+    # Chen: web chat.
+    (
+        "chat",
+        "inbound",
+        CHEN,
+        "demo-chat-1",
+        (0, 3),
+        "Do you ship to Canada?",
+        {"contact_name": "Chen Wei (demo)"},
+    ),
+    (
+        "chat",
+        "outbound",
+        CHEN,
+        "demo-chat-2",
+        (0, 2.9),
+        "We do! Delivery takes 5-7 business days.",
+        {},
+    ),
+    # Priya: the generic API channel (a web form posted by another system).
+    (
+        "api",
+        "inbound",
+        PRIYA,
+        "demo-form-881",
+        (0, 1),
+        "We'd like a demo for a team of 40 agents.",
+        {
+            "subject": "Demo request",
+            "contact_name": "Priya Shah (demo)",
+            "metadata": {"demo": True, "form": "contact-sales"},
+        },
+    ),
+]
+
+
+def _interactions(now: datetime) -> list[InboundInteraction]:
+    return [
+        InboundInteraction.model_validate(
+            {
+                "channel": channel,
+                "direction": direction,
+                "address": address,
+                "provider_message_id": provider_id,
+                "occurred_at": now - timedelta(days=ago[0], hours=ago[1]),
+                "text": text,
+                "metadata": {"demo": True},
+                **extra,
+            }
+        )
+        for channel, direction, address, provider_id, ago, text, extra in _SCRIPT
     ]
 
 
@@ -161,11 +177,7 @@ def load_demo(runtime: Runtime) -> list[str]:
     james = by_id["<demo-3@mail.example.com>"]
     runtime.change_status(james.conversation_id, "resolved", "agent.lee (demo)")
     customers = len({r.customer_id for r in results})
-    summary: list[str] = [
+    return [
         f"demo: loaded {len(items)} interactions for {customers} customers. {DEMO_NOTE}",
+        f"demo: Maria's timeline (SMS + WhatsApp): /v1/customers/{maria_wa.customer_id}/timeline",
     ]
-    extra: dict[str, Any] = {"maria": maria_wa.customer_id}
-    summary.append(
-        f"demo: Maria's timeline (SMS + WhatsApp): /v1/customers/{extra['maria']}/timeline"
-    )
-    return summary
