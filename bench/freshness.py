@@ -27,7 +27,14 @@ from typing import Any
 import orjson
 
 from bench import Result, Row, Scale, percentile
-from bench.client import Connection, HttpError, install_uvloop, post_batch, wait_caught_up
+from bench.client import (
+    Connection,
+    HttpError,
+    install_uvloop,
+    post_batch,
+    readyz,
+    wait_caught_up,
+)
 from bench.harness import ServerProcess, auth_headers, hub_server
 from bench.single_ingest import closed_loop
 from bench.workload import Workload
@@ -39,6 +46,7 @@ POLL_SECONDS = 0.005
 SAMPLE_TIMEOUT = 10.0
 TARGET_P99_MS = 200.0
 TARGET_RSS_MIB = 400.0
+LAG_INTERVAL = 0.5  # seconds between /readyz samples of the projection lag
 
 
 @dataclass(frozen=True)
@@ -162,7 +170,23 @@ async def _load(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), 0.1)
 
+    lags: list[int] = []
+
+    async def sample_lag() -> None:
+        """Projection lag (store events not yet applied) from /readyz, for the diagnosis."""
+        conn = await Connection(port, headers).open()
+        try:
+            while not done.is_set():
+                status = await readyz(conn)
+                if status is not None:
+                    lags.append(int(status["lag"]))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), LAG_INTERVAL)
+        finally:
+            await conn.close()
+
     sampler = asyncio.create_task(sample_rss())
+    lag_sampler = asyncio.create_task(sample_lag())
     started = time.perf_counter()
     ticks = round(seconds / mode.interval)
     for tick in range(ticks):
@@ -186,6 +210,7 @@ async def _load(
     ended = time.perf_counter()
     done.set()
     await sampler
+    await lag_sampler
     await senders.close()
     await watchers.close()
     elapsed = max(last_ack, started + seconds) - started  # until the last acknowledgement
@@ -208,6 +233,8 @@ async def _load(
         "ack_p50_ms": percentile(acks, 50) * 1000,
         "ack_p99_ms": percentile(acks, 99) * 1000,
         "peak_rss_mib": rss_peak / 1024,
+        "projection_lag_max": max(lags, default=0),
+        "projection_lag_samples": lags,
     }
 
 
@@ -268,7 +295,9 @@ def run(scale: Scale, workdir: Path) -> Result:
         benchmark=NAME,
         figure=f"visible in timeline p50 {load['fresh_p50_ms']:.0f} / p99 "
         f"{load['fresh_p99_ms']:.0f} ms ({load['samples']} samples; {mode.label}; "
-        f"{RATE:,}/s offered" + ("; " + "; ".join(problems) if problems else "") + ")",
+        f"{RATE:,}/s offered; projection lag up to {load['projection_lag_max']:,} events"
+        + ("; " + "; ".join(problems) if problems else "")
+        + ")",
         target=f"p99 <= {TARGET_P99_MS:.0f} ms",
         baseline=f"202 acknowledgement p50 {load['ack_p50_ms']:.0f} / p99 "
         f"{load['ack_p99_ms']:.0f} ms",
