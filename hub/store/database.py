@@ -10,6 +10,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from hub.store.sqlite import PAGE_CACHE_KIB
+
 
 def sqlalchemy_url(url: str) -> str:
     """Map a hub database URL to the SQLAlchemy driver the hub uses."""
@@ -38,6 +40,7 @@ def create_db_engine(url: str, *, synchronous: str = "NORMAL", **kwargs: Any) ->
             dbapi_conn.execute("PRAGMA journal_mode=WAL")
             dbapi_conn.execute(f"PRAGMA synchronous={synchronous}")
             dbapi_conn.execute("PRAGMA busy_timeout=10000")
+            dbapi_conn.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
             dbapi_conn.execute("PRAGMA foreign_keys=ON")
             # Let SQLAlchemy, not the driver, open transactions (next hook).
             dbapi_conn.isolation_level = None

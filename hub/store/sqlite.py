@@ -8,6 +8,8 @@ from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteF
 from eventsourcing.utils import Environment, EnvType
 
 SYNCHRONOUS = "HUB_SQLITE_SYNCHRONOUS"
+#: Page cache per connection (SQLite's default is 2 MiB): big stores keep their index pages.
+PAGE_CACHE_KIB = 16 * 1024
 
 
 class _Pool(SQLiteConnectionPool):
@@ -17,6 +19,7 @@ class _Pool(SQLiteConnectionPool):
         connection = super()._create_connection()
         raw: sqlite3.Connection = connection._sqlite_conn
         raw.execute(f"PRAGMA synchronous={self.synchronous}")
+        raw.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
         return connection
 
 

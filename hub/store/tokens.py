@@ -50,6 +50,9 @@ class TokenInfo:
     revoked_at: datetime | None
 
 
+_ADMIN = Principal(token_id=None, name="admin (HUB_ADMIN_TOKEN)", role="admin")
+
+
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -105,15 +108,23 @@ class TokenStore:
                 for r in rows
             ]
 
-    def verify(self, token: str) -> Principal | None:
+    def cached(self, token: str) -> tuple[bool, Principal | None]:
+        """(True, principal or None) when the answer is known without the database."""
         digest = _hash(token)
         if self._admin_hash is not None and hmac.compare_digest(digest, self._admin_hash):
-            return Principal(token_id=None, name="admin (HUB_ADMIN_TOKEN)", role="admin")
-        now = time.monotonic()
+            return True, _ADMIN
         with self._lock:
             cached = self._cache.get(digest)
-        if cached is not None and cached[1] > now:
-            return cached[0]
+        if cached is not None and cached[1] > time.monotonic():
+            return True, cached[0]
+        return False, None
+
+    def verify(self, token: str) -> Principal | None:
+        known, principal = self.cached(token)
+        if known:
+            return principal
+        digest = _hash(token)
+        now = time.monotonic()
         with self._engine.connect() as conn:
             row = (
                 conn.execute(

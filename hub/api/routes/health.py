@@ -34,7 +34,7 @@ async def _bounded(runtime: Runtime) -> tuple[list[str], dict[str, Any]] | None:
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     """The process is up."""
     return {"status": "ok", "version": __version__}
 
