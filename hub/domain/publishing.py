@@ -11,13 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel
-
 from hub.domain import model
 from hub.domain.crypto import PersonalDataCipher
 from hub.domain.ids import uuid7
 from hub.events import (
-    EVENT_CLASSES,
     Attachment,
     ConversationAssigned,
     ConversationOpened,
@@ -165,27 +162,20 @@ def to_envelope(event: Any, position: int, cipher: PersonalDataCipher) -> Envelo
         return None
     cls, customer_id, occurred_at, data = builder(event, cipher)
     correlation_id = getattr(event, "correlation_id", None)
-    # Built without validation: every value comes from a stored event whose content passed the
-    # contract when it was recorded, and validating each again was a fifth of a replay's cost.
-    # tests/unit/test_publishing.py checks that validation would accept each kind.
-    envelope: Envelope = cls.model_construct(
-        id=uuid7(
-            event.timestamp,
-            seed=event.originator_id.bytes + event.originator_version.to_bytes(8, "big"),
-        ),
-        occurred_at=occurred_at,
-        recorded_at=event.timestamp,
-        customer_id=customer_id,
-        position=position,
-        causation_id=correlation_id,
-        correlation_id=correlation_id,
-        erased=cipher.is_erased(customer_id),
-        data=_DATA_MODELS[cls].model_construct(**data),
+    envelope: Envelope = cls.model_validate(
+        {
+            "id": uuid7(
+                event.timestamp,
+                seed=event.originator_id.bytes + event.originator_version.to_bytes(8, "big"),
+            ),
+            "occurred_at": occurred_at,
+            "recorded_at": event.timestamp,
+            "customer_id": customer_id,
+            "position": position,
+            "causation_id": correlation_id,
+            "correlation_id": correlation_id,
+            "erased": cipher.is_erased(customer_id),
+            "data": data,
+        }
     )
     return envelope
-
-
-_DATA_MODELS: dict[type[Envelope], type[BaseModel]] = {
-    cls: cls.model_fields["data"].annotation  # type: ignore[misc]
-    for cls in EVENT_CLASSES
-}

@@ -1,4 +1,4 @@
-"""Published envelopes are built without validation; validation would accept each of them."""
+"""Every kind of published envelope survives the wire: encoded, decoded, validated, equal."""
 
 from __future__ import annotations
 
