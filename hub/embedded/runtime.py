@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 
 from hub.embedded.follower import LogFollower
 from hub.runtime import Runtime
@@ -35,15 +34,6 @@ class EmbeddedRuntime(Runtime):
         if self.started:
             self.follower.stop()
         super().stop()
-
-    def wait_visible(self, position: int, timeout: float = 5.0) -> bool:
-        """Block until every projection has applied ``position`` (for tests and benchmarks)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.views.low_water_mark() >= position:
-                return True
-            time.sleep(0.002)
-        return False
 
     def problems(self) -> list[str]:
         found = super().problems()
