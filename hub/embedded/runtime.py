@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from hub.embedded.follower import LogFollower
 from hub.runtime import Runtime
@@ -34,6 +35,15 @@ class EmbeddedRuntime(Runtime):
         if self.started:
             self.follower.stop()
         super().stop()
+
+    def wait_visible(self, position: int, timeout: float = 5.0) -> bool:
+        """Block until every projection has applied ``position`` (for tests and tools)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.views.low_water_mark() >= position:
+                return True
+            time.sleep(0.002)
+        return False
 
     def problems(self) -> list[str]:
         found = super().problems()
