@@ -22,6 +22,7 @@ run: install
 	HUB_ADMIN_TOKEN=$${HUB_ADMIN_TOKEN:-demo-admin-token} $(BIN)/hub serve --demo
 
 ## Make sure the services the tests talk to are running, then run every test.
+## (PostgreSQL here; the test Kafka broker is started by a pytest fixture, tests/conftest.py.)
 test: install services
 	$(BIN)/python -m pytest -q
 

@@ -20,10 +20,12 @@ schema_app = typer.Typer(help="Published event schemas.", no_args_is_help=True)
 projections_app = typer.Typer(help="Read models built from the events.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API bearer tokens.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
+kafka_app = typer.Typer(help="The Kafka broker of the distributed runtime.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 app.add_typer(projections_app, name="projections")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(config_app, name="config")
+app.add_typer(kafka_app, name="kafka")
 
 DataDir = Annotated[
     Path | None,
@@ -229,6 +231,23 @@ def config_show(data_dir: DataDir = None) -> None:
     """The effective configuration, secrets masked."""
     settings = _settings(data_dir=data_dir)
     typer.echo(json.dumps(settings.masked(), indent=2, default=str))
+
+
+@kafka_app.command("init")
+def kafka_init() -> None:
+    """Create the hub's topics (partitions and replication from HUB_KAFKA__*), check existing ones.
+    Exits 1 when an existing topic differs from the configuration."""
+    import asyncio
+
+    from hub.stream.topics import ensure_topics
+
+    reports = asyncio.run(ensure_topics(_settings().kafka))
+    for report in reports:
+        state = "created" if report.created else "exists"
+        line = f"{report.name}: {state}, {report.partitions} partitions"
+        typer.echo(line + (f" - {report.problem}" if report.problem else ""))
+    if any(r.problem for r in reports):
+        raise typer.Exit(1)
 
 
 @app.command()

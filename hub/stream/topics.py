@@ -1,0 +1,75 @@
+"""The hub's Kafka topics, declared in one place, and creating or checking them on a broker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from hub.config import KafkaSettings
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Names of the hub's topics, with the configured prefix."""
+
+    inbound: str
+    """Inbound interactions, keyed by normalised address."""
+    events: str
+    """Published domain events, keyed by customer id, in store order per customer."""
+    dead_letters: str
+    """Inbound records that can never be processed; the reason is in the headers."""
+
+    @classmethod
+    def from_settings(cls, kafka: KafkaSettings) -> Topics:
+        prefix = kafka.topic_prefix
+        return cls(
+            inbound=f"{prefix}hub.inbound",
+            events=f"{prefix}hub.events",
+            dead_letters=f"{prefix}hub.inbound.dlq",
+        )
+
+    def all(self) -> tuple[str, ...]:
+        return (self.inbound, self.events, self.dead_letters)
+
+
+@dataclass(frozen=True)
+class TopicReport:
+    name: str
+    created: bool
+    partitions: int
+    problem: str | None = None
+
+
+async def ensure_topics(kafka: KafkaSettings) -> list[TopicReport]:
+    """Create the hub's topics that are missing; report how the existing ones differ from the
+    configuration (partitions can only grow, and the hub never changes them on its own)."""
+    topics = Topics.from_settings(kafka)
+    admin = AIOKafkaAdminClient(**kafka.client_options())
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [name for name in topics.all() if name not in existing]
+        if missing:
+            await admin.create_topics(
+                [
+                    NewTopic(
+                        name,
+                        num_partitions=kafka.partitions,
+                        replication_factor=kafka.replication_factor,
+                    )
+                    for name in missing
+                ]
+            )
+        described = await admin.describe_topics(list(topics.all()))
+    finally:
+        await admin.close()
+    reports = []
+    for entry in described:
+        name = entry["topic"]
+        partitions = len(entry.get("partitions", []))
+        problem = None
+        if partitions != kafka.partitions:
+            problem = f"has {partitions} partitions, configuration says {kafka.partitions}"
+        reports.append(TopicReport(name, name in missing, partitions, problem))
+    return sorted(reports, key=lambda r: topics.all().index(r.name))
