@@ -21,11 +21,15 @@ projections_app = typer.Typer(help="Read models built from the events.", no_args
 tokens_app = typer.Typer(help="API bearer tokens.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
 kafka_app = typer.Typer(help="The Kafka broker of the distributed runtime.", no_args_is_help=True)
+run_app = typer.Typer(
+    help="Roles of the distributed runtime, one process each.", no_args_is_help=True
+)
 app.add_typer(schema_app, name="schema")
 app.add_typer(projections_app, name="projections")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(config_app, name="config")
 app.add_typer(kafka_app, name="kafka")
+app.add_typer(run_app, name="run")
 
 DataDir = Annotated[
     Path | None,
@@ -248,6 +252,35 @@ def kafka_init() -> None:
         typer.echo(line + (f" - {report.problem}" if report.problem else ""))
     if any(r.problem for r in reports):
         raise typer.Exit(1)
+
+
+@run_app.command("relay")
+def run_relay(data_dir: DataDir = None) -> None:
+    """Publish the store's events to hub.events until SIGTERM (one active relay at a time)."""
+    import asyncio
+    import signal
+
+    from hub.store import open_store
+    from hub.stream.relay import Relay
+
+    settings = _settings(data_dir=data_dir)
+    _logging(settings)
+    store = open_store(settings)
+
+    async def main() -> None:
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
+        relay = Relay(store, settings.kafka)
+        typer.echo(f"relay {relay.lease.owner} publishing to {settings.kafka.bootstrap_servers}")
+        await relay.run(stopping)
+        typer.echo(f"relay stopped after publishing {relay.published} events")
+
+    try:
+        asyncio.run(main())
+    finally:
+        store.close()
 
 
 @app.command()

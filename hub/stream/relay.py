@@ -1,0 +1,196 @@
+"""The relay: the store's notification log (the outbox) to the ``hub.events`` topic.
+
+Published events go out in store order, keyed by customer id, with ``acks=all``. The position is
+kept in the database and moved only after the broker acknowledged a whole batch: a crash sends
+some events again (consumers dedupe by event id or position), never skips one.
+
+Only the holder of a lease publishes. The lease is a row renewed with every batch and the
+position update is fenced by it: a relay that lost its lease cannot move the position and stops
+publishing. Two relays therefore never publish the same range at the same time, unless one
+stalls for longer than the lease (``lease_seconds``); keep batches far shorter than that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import BigInteger, Column, DateTime, Engine, MetaData, String, Table, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from hub.config import KafkaSettings
+from hub.events import encode_event
+from hub.store import Store
+from hub.stream.topics import Topics
+
+log = logging.getLogger(__name__)
+
+metadata = MetaData()
+relays = Table(
+    "hub_relays",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("owner", String(64)),
+    Column("lease_until", DateTime(timezone=True)),
+)
+
+
+class LeaseLost(Exception):
+    """Another relay holds the lease now; this one must stop publishing."""
+
+
+@dataclass
+class RelayLease:
+    """The lease and position row of one relay name, in the state database."""
+
+    engine: Engine
+    name: str
+    owner: str
+    seconds: float
+
+    def __post_init__(self) -> None:
+        metadata.create_all(self.engine)
+        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(relays)
+                .values(name=self.name, position=0, owner=None, lease_until=None)
+                .on_conflict_do_nothing()
+            )
+
+    def _until(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self.seconds)
+
+    def acquire(self) -> bool:
+        """Take the lease if it is free, expired or already ours."""
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                relays.update()
+                .where(
+                    relays.c.name == self.name,
+                    (relays.c.owner == self.owner)
+                    | relays.c.owner.is_(None)
+                    | (relays.c.lease_until < now),
+                )
+                .values(owner=self.owner, lease_until=self._until())
+            )
+        return result.rowcount == 1
+
+    def position(self) -> int:
+        with self.engine.connect() as conn:
+            found = conn.scalar(select(relays.c.position).where(relays.c.name == self.name))
+        return int(found or 0)
+
+    def advance(self, position: int) -> None:
+        """Move the position and renew the lease, only while the lease is still ours."""
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                relays.update()
+                .where(
+                    relays.c.name == self.name,
+                    relays.c.owner == self.owner,
+                    relays.c.lease_until >= now,
+                )
+                .values(position=position, lease_until=self._until())
+            )
+        if result.rowcount != 1:
+            raise LeaseLost(f"relay {self.name!r}: lease lost by {self.owner}")
+
+    def release(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                relays.update()
+                .where(relays.c.name == self.name, relays.c.owner == self.owner)
+                .values(owner=None, lease_until=None)
+            )
+
+
+class Relay:
+    """Publishes what the store recorded since the relay's position, batch by batch."""
+
+    def __init__(
+        self,
+        store: Store,
+        kafka: KafkaSettings,
+        *,
+        name: str = "events",
+        batch_size: int = 500,
+        lease_seconds: float = 15.0,
+        owner: str | None = None,
+    ) -> None:
+        self._store = store
+        self._kafka = kafka
+        self._topic = Topics.from_settings(kafka).events
+        self._batch_size = batch_size
+        self.lease = RelayLease(
+            store.state_engine, name, owner or f"relay-{uuid.uuid4().hex[:12]}", lease_seconds
+        )
+        self._producer: AIOKafkaProducer | None = None
+        self.published = 0
+
+    async def start(self) -> None:
+        # Correctness never depends on the idempotent producer (the test broker lacks it).
+        self._producer = AIOKafkaProducer(
+            acks="all", enable_idempotence=False, linger_ms=2, **self._kafka.client_options()
+        )
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+        await asyncio.to_thread(self.lease.release)
+
+    async def publish_once(self) -> int:
+        """Publish the next batch if this relay holds the lease; returns events published
+        (0: nothing new, or the lease is someone else's)."""
+        assert self._producer is not None, "start() first"
+        if not await asyncio.to_thread(self.lease.acquire):
+            return 0
+        start = await asyncio.to_thread(self.lease.position)
+        envelopes, last = await asyncio.to_thread(
+            self._store.read_envelopes, start, self._batch_size
+        )
+        if last == start:
+            return 0
+        sends = [
+            await self._producer.send(
+                self._topic,
+                key=str(envelope.customer_id).encode(),
+                value=encode_event(envelope),
+                headers=[
+                    ("type", envelope.type.encode()),
+                    ("position", str(envelope.position).encode()),
+                ],
+            )
+            for envelope in envelopes
+        ]
+        await asyncio.gather(*sends)  # every record acknowledged by the broker
+        await asyncio.to_thread(self.lease.advance, last)
+        self.published += len(envelopes)
+        return len(envelopes)
+
+    async def run(self, stopping: asyncio.Event, idle: float = 0.2) -> None:
+        """Publish until ``stopping`` is set; wait ``idle`` seconds when there is nothing."""
+        await self.start()
+        try:
+            while not stopping.is_set():
+                try:
+                    sent = await self.publish_once()
+                except LeaseLost as exc:
+                    log.warning("%s; standing by", exc)
+                    sent = 0
+                if not sent:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stopping.wait(), idle)
+        finally:
+            await self.stop()
