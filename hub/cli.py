@@ -283,6 +283,27 @@ def run_relay(data_dir: DataDir = None) -> None:
         store.close()
 
 
+@run_app.command("process")
+def run_process(data_dir: DataDir = None) -> None:
+    """Take hub.inbound in batches into the store (one transaction per batch) until SIGTERM;
+    records that can never be processed go to hub.inbound.dlq with the reason."""
+    import faust
+
+    from hub.store import open_store
+    from hub.stream.app import create_app
+
+    settings = _settings(data_dir=data_dir)
+    store = open_store(settings)
+    try:
+        level = {"warning": "warn", "critical": "crit"}.get(
+            settings.log_level.lower(), settings.log_level.lower()
+        )
+        worker = faust.Worker(create_app(settings, store), loglevel=level)
+        worker.execute_from_commandline()
+    finally:
+        store.close()
+
+
 @app.command()
 def keygen() -> None:
     """Print a fresh 32-byte key (base64) for HUB_MASTER_KEY or HUB_ADDRESS_PEPPER."""
