@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from hub.config import KafkaSettings
 from hub.events import InboundInteraction
 from hub.store import open_store
 from hub.stream.processor import Processor
 from hub.stream.topics import Topics, ensure_topics
+from tests.stream.support import hub_command, hub_env, read_topic
 
 
 def _item(n: int) -> InboundInteraction:
@@ -72,22 +69,8 @@ async def _produce(kafka: KafkaSettings, records: list[tuple[bytes, bytes]]) -> 
 
 
 async def _dead_letters(kafka: KafkaSettings, expected: int) -> list[tuple[bytes, str]]:
-    consumer = AIOKafkaConsumer(
-        Topics.from_settings(kafka).dead_letters,
-        group_id=f"dlq-{uuid.uuid4().hex}",
-        auto_offset_reset="earliest",
-        **kafka.client_options(),
-    )
-    await consumer.start()
-    found: list[tuple[bytes, str]] = []
-    try:
-        async with asyncio.timeout(30):
-            while len(found) < expected:
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    found += [(r.value, dict(r.headers)["reason"].decode()) for r in records]
-    finally:
-        await consumer.stop()
-    return found
+    records = await read_topic(kafka, Topics.from_settings(kafka).dead_letters, expected)
+    return [(r.value, dict(r.headers)["reason"].decode()) for r in records]
 
 
 def test_hub_run_process_consumes_the_inbound_topic(
@@ -95,20 +78,16 @@ def test_hub_run_process_consumes_the_inbound_topic(
 ) -> None:
     settings = make_settings("sqlite")
     asyncio.run(ensure_topics(kafka_settings))
-    hub = shutil.which("hub", path=os.path.dirname(sys.executable))
-    assert hub is not None
-    env = os.environ | {
-        "HUB_DATA_DIR": str(settings.data_dir),
-        "HUB_KAFKA__BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
-        "HUB_KAFKA__TOPIC_PREFIX": kafka_settings.topic_prefix,
-        "HUB_KAFKA__REPLICATION_FACTOR": "1",
-        "HUB_KAFKA__PARTITIONS": "3",
-        "HUB_LOG_LEVEL": "WARNING",
-    }
+    env = hub_env(
+        kafka_settings,
+        HUB_DATA_DIR=str(settings.data_dir),
+        HUB_KAFKA__PARTITIONS="3",
+        HUB_LOG_LEVEL="WARNING",
+    )
     good = [_record(n) for n in range(30)]
     asyncio.run(_produce(kafka_settings, [*good[:15], (b"x", b"poison"), *good[15:], good[0]]))
     process = subprocess.Popen(
-        [hub, "run", "process"],
+        [hub_command(), "run", "process"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

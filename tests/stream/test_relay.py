@@ -4,17 +4,13 @@ a time, on a real Kafka wire-protocol broker and both storage backends."""
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import signal
 import subprocess
-import sys
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 from sqlalchemy import update
 
 from hub.config import KafkaSettings
@@ -22,6 +18,7 @@ from hub.events import InboundInteraction, decode_event
 from hub.store import Store, open_store
 from hub.stream.relay import LeaseLost, Relay, relays
 from hub.stream.topics import Topics, ensure_topics
+from tests.stream.support import hub_command, hub_env, read_topic
 
 
 def _record(store: Store, count: int, start: int = 0) -> None:
@@ -49,23 +46,8 @@ async def _drain(relay: Relay) -> int:
 
 
 async def _consume(kafka: KafkaSettings, expected: int) -> list[tuple[int, bytes]]:
-    consumer = AIOKafkaConsumer(
-        Topics.from_settings(kafka).events,
-        group_id=f"check-{uuid.uuid4().hex}",
-        auto_offset_reset="earliest",
-        **kafka.client_options(),
-    )
-    await consumer.start()
-    found: list[tuple[int, bytes]] = []
-    try:
-        async with asyncio.timeout(30):
-            while len(found) < expected:
-                batches = await consumer.getmany(timeout_ms=500)
-                for partition, records in batches.items():
-                    found += [(partition.partition, r.value) for r in records]
-    finally:
-        await consumer.stop()
-    return found
+    records = await read_topic(kafka, Topics.from_settings(kafka).events, expected)
+    return [(r.partition, r.value) for r in records]
 
 
 def test_every_published_event_goes_out_once_in_order_per_customer(
@@ -180,15 +162,13 @@ def test_hub_run_relay_publishes_and_stops_on_sigterm(
     _record(store, 8)
     expected = len(store.read_envelopes(0, 10_000)[0])
     store.close()
-    hub = shutil.which("hub", path=os.path.dirname(sys.executable))
-    assert hub is not None
-    env = os.environ | {
-        "HUB_DATA_DIR": str(settings.data_dir),
-        "HUB_KAFKA__BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
-        "HUB_KAFKA__TOPIC_PREFIX": kafka_settings.topic_prefix,
-    }
+    env = hub_env(kafka_settings, HUB_DATA_DIR=str(settings.data_dir))
     process = subprocess.Popen(
-        [hub, "run", "relay"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [hub_command(), "run", "relay"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         records = asyncio.run(_consume(kafka_settings, expected))

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime
 
@@ -16,6 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from hub.config import KafkaSettings
 from hub.events import CustomerCreated, decode_event, encode_event
 from hub.stream.topics import Topics, ensure_topics
+from tests.stream.support import hub_command, hub_env
 
 
 def test_topics_are_created_once_with_the_configured_partitions(
@@ -94,16 +92,14 @@ def test_a_published_event_travels_through_the_events_topic(
 
 
 def test_cli_kafka_init(kafka_settings: KafkaSettings) -> None:
-    hub = shutil.which("hub", path=os.path.dirname(sys.executable))
-    assert hub is not None
-    env = os.environ | {
-        "HUB_KAFKA__BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
-        "HUB_KAFKA__TOPIC_PREFIX": kafka_settings.topic_prefix,
-        "HUB_KAFKA__PARTITIONS": "2",
-        "HUB_KAFKA__REPLICATION_FACTOR": "1",
-    }
+    env = hub_env(kafka_settings, HUB_KAFKA__PARTITIONS="2")
     done = subprocess.run(
-        [hub, "kafka", "init"], env=env, capture_output=True, text=True, timeout=60, check=False
+        [hub_command(), "kafka", "init"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     prefix = kafka_settings.topic_prefix
