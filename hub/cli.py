@@ -287,6 +287,10 @@ def run_relay(data_dir: DataDir = None) -> None:
 def run_process(data_dir: DataDir = None) -> None:
     """Take hub.inbound in batches into the store (one transaction per batch) until SIGTERM;
     records that can never be processed go to hub.inbound.dlq with the reason."""
+    _run_faust(data_dir, ("process",))
+
+
+def _run_faust(data_dir: Path | None, roles: tuple[str, ...]) -> None:
     import faust
 
     from hub.store import open_store
@@ -298,10 +302,16 @@ def run_process(data_dir: DataDir = None) -> None:
         level = {"warning": "warn", "critical": "crit"}.get(
             settings.log_level.lower(), settings.log_level.lower()
         )
-        worker = faust.Worker(create_app(settings, store), loglevel=level)
+        worker = faust.Worker(create_app(settings, store, roles), loglevel=level)
         worker.execute_from_commandline()
     finally:
         store.close()
+
+
+@run_app.command("project")
+def run_project(data_dir: DataDir = None) -> None:
+    """Apply hub.events to the read models (positions per partition) until SIGTERM."""
+    _run_faust(data_dir, ("project",))
 
 
 @app.command()

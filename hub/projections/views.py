@@ -44,6 +44,16 @@ view_positions = Table(
     Column("projection", String(64), primary_key=True),
     Column("position", BigInteger, nullable=False),
 )
+#: Positions per partition of a topic (the Kafka runtime): store positions increase within a
+#: partition of hub.events but interleave across partitions.
+partition_positions = Table(
+    "view_partition_positions",
+    metadata,
+    Column("projection", String(64), primary_key=True),
+    Column("topic", String(255), primary_key=True),
+    Column("partition", BigInteger, primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
 #: Events a projection could not apply, set aside so the others flow (see apply_isolating).
 dead_letters = Table(
     "view_dead_letters",
@@ -142,6 +152,45 @@ class Views:
                     .where(view_positions.c.projection.in_(moved))
                     .values(position=up_to)
                 )
+        return applied
+
+    def apply_partition(self, topic: str, partition: int, events: Sequence[Envelope]) -> int:
+        """Apply events read from one partition of ``topic``, in one transaction with that
+        partition's positions; events at or below a projection's position there are replays
+        and are skipped. Returns how many (projection, event) pairs applied."""
+        if not events:
+            return 0
+        applied = 0
+        pp = partition_positions.c
+        top = max(e.position for e in events)
+        with write_transaction(self.engine) as conn:
+            done: dict[str, int] = dict(
+                conn.execute(  # type: ignore[arg-type]
+                    select(pp.projection, pp.position).where(
+                        pp.topic == topic, pp.partition == partition
+                    )
+                ).all()
+            )
+            for projection in self.projections:
+                seen = done.get(projection.name, 0)
+                mine = [e for e in events if e.position > seen and e.type in projection.handles]
+                if mine:
+                    projection.apply(conn, mine)
+                    applied += len(mine)
+                if top > seen:
+                    row = {"projection": projection.name, "topic": topic, "partition": partition}
+                    if projection.name in done:
+                        conn.execute(
+                            partition_positions.update()
+                            .where(
+                                pp.projection == projection.name,
+                                pp.topic == topic,
+                                pp.partition == partition,
+                            )
+                            .values(position=top)
+                        )
+                    else:
+                        conn.execute(partition_positions.insert().values(**row, position=top))
         return applied
 
     def apply_isolating(

@@ -1,0 +1,133 @@
+"""The Kafka projector feeds the same projections as the embedded runtime: equal rows, replays
+skipped by the positions it keeps per partition."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError
+
+from hub.config import KafkaSettings
+from hub.embedded.follower import LogFollower
+from hub.events import InboundInteraction
+from hub.projections import Views, default_projections
+from hub.store import Store, open_store
+from hub.store.database import create_db_engine
+from hub.stream.relay import Relay
+from hub.stream.topics import ensure_topics
+from tests.stream.support import hub_command, hub_env
+
+
+def _record(store: Store, count: int) -> None:
+    at = datetime(2026, 6, 1, tzinfo=UTC)
+    items = [
+        InboundInteraction(
+            channel=("sms", "email", "chat")[n % 3],
+            direction="inbound" if n % 4 else "outbound",
+            address=(f"phone:+1555050{n % 5:04d}", f"email:c{n % 5}@example.com", f"chat:v{n % 5}")[
+                n % 3
+            ],
+            provider_message_id=f"proj-{n}",
+            occurred_at=at + timedelta(minutes=n),
+            text=f"text {n}",
+            contact_name=f"Person {n % 5}",
+        )
+        for n in range(count)
+    ]
+    results = store.app.record_interactions(items)
+    store.app.change_status(results[0].conversation_id, "resolved", "agent")
+    store.app.add_note(results[1].conversation_id, "a note", "agent")
+    store.app.update_delivery(results[0].message_id, "delivered", at + timedelta(hours=1))
+
+
+def _rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    with engine.connect() as conn:
+        return {
+            table.name: [tuple(r) for r in conn.execute(select(table).order_by(*table.primary_key))]
+            for projection in default_projections()
+            for table in projection.tables
+        }
+
+
+def _reference(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    views = Views(store.views_engine)
+    views.create()
+    LogFollower(store, views).catch_up()
+    return _rows(store.views_engine)
+
+
+def test_partitioned_application_equals_the_embedded_views(make_settings, tmp_path) -> None:
+    source = open_store(make_settings("sqlite"))
+    engine = create_db_engine(f"sqlite:///{tmp_path}/kafka-views.db")
+    try:
+        _record(source, 30)
+        envelopes, _ = source.read_envelopes(0, 10_000)
+        views = Views(engine)
+        views.create()
+        partitions: dict[int, list[Any]] = {}
+        for envelope in envelopes:  # as the relay keys them: one customer, one partition
+            partitions.setdefault(envelope.customer_id.int % 3, []).append(envelope)
+        for partition, events in partitions.items():
+            views.apply_partition("hub.events", partition, events[: len(events) // 2])
+            views.apply_partition("hub.events", partition, events)  # overlaps: a replay
+            assert views.apply_partition("hub.events", partition, events) == 0
+        assert _rows(engine) == _reference(source)
+    finally:
+        source.close()
+        engine.dispose()
+
+
+def test_hub_run_project_builds_the_views_from_the_topic(
+    make_settings, kafka_settings: KafkaSettings, tmp_path
+) -> None:
+    source = open_store(make_settings("sqlite"))
+    asyncio.run(ensure_topics(kafka_settings))
+    target_dir = tmp_path / "projector"
+    env = hub_env(kafka_settings, HUB_DATA_DIR=str(target_dir), HUB_LOG_LEVEL="WARNING")
+    process = subprocess.Popen(
+        [hub_command(), "run", "project"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _record(source, 30)
+        expected = _reference(source)
+
+        async def publish() -> None:
+            relay = Relay(source, kafka_settings)
+            await relay.start()
+            try:
+                while await relay.publish_once():
+                    pass
+            finally:
+                await relay.stop()
+
+        asyncio.run(publish())
+        engine = create_db_engine(f"sqlite:///{target_dir}/views.db")
+        try:
+            deadline = time.monotonic() + 45
+            rows: dict[str, list[tuple[Any, ...]]] = {}
+            while time.monotonic() < deadline:
+                try:
+                    rows = _rows(engine)
+                except OperationalError:  # the worker has not created its tables yet
+                    rows = {}
+                if rows == expected:
+                    break
+                time.sleep(0.3)
+            assert rows == expected
+        finally:
+            engine.dispose()
+    finally:
+        source.close()
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
