@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 
 from hub.events import (
     CHANNEL_ADDRESS_KINDS,
@@ -19,21 +19,8 @@ from hub.events import (
     InboundInteraction,
     normalise_address,
 )
+from hub.events.common import EARLIEST_OCCURRED_AT, Text
 from hub.events.inbound import MAX_TEXT
-
-#: No interaction is older; times near ``datetime.min`` cannot even be converted to UTC.
-EARLIEST_OCCURRED_AT = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _refuse_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("NUL characters (\\u0000) are not allowed")
-    return value
-
-
-#: Text without NUL characters. PostgreSQL text columns cannot hold NUL: one recorded event
-#: carrying it would stop the projections (and so every timeline) at its position.
-Clean = Annotated[str, AfterValidator(_refuse_nul)]
 
 
 class InvalidInteraction(ValueError):
@@ -57,13 +44,13 @@ class InteractionIn(BaseModel):
         examples=["phone:+15551234567", "email:alice@example.com"],
         description="The customer's address, kind:value; normalised by the hub.",
     )
-    provider_message_id: Clean = Field(min_length=1, max_length=512)
+    provider_message_id: Text = Field(min_length=1, max_length=512)
     occurred_at: AwareDatetime
-    text: Clean = Field(default="", max_length=MAX_TEXT)
-    subject: Clean | None = Field(default=None, max_length=998)
-    thread_ref: Clean | None = Field(default=None, max_length=512)
-    references: list[Clean] = Field(default_factory=list, max_length=100)
-    contact_name: Clean | None = Field(default=None, max_length=200)
+    text: Text = Field(default="", max_length=MAX_TEXT)
+    subject: Text | None = Field(default=None, max_length=998)
+    thread_ref: Text | None = Field(default=None, max_length=512)
+    references: list[Text] = Field(default_factory=list, max_length=100)
+    contact_name: Text | None = Field(default=None, max_length=200)
     attachments: list[Attachment] = Field(default_factory=list, max_length=100)
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
 
@@ -154,8 +141,8 @@ class DeliveryIn(BaseModel):
 
     status: DeliveryStatus
     occurred_at: AwareDatetime | None = None
-    error_code: Clean | None = Field(default=None, max_length=64)
-    error_message: Clean | None = Field(default=None, max_length=1000)
+    error_code: Text | None = Field(default=None, max_length=64)
+    error_message: Text | None = Field(default=None, max_length=1000)
 
 
 class DeliveryOut(BaseModel):
@@ -224,7 +211,7 @@ class TimelinePage(BaseModel):
 class NoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: Clean = Field(min_length=1, max_length=MAX_TEXT)
+    text: Text = Field(min_length=1, max_length=MAX_TEXT)
 
 
 class NoteOut(BaseModel):
@@ -241,7 +228,7 @@ class StatusIn(BaseModel):
 class AssigneeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    assignee: Clean | None = Field(max_length=200)
+    assignee: Text | None = Field(max_length=200)
 
 
 class EventPage(BaseModel):

@@ -13,7 +13,6 @@ from pydantic import ValidationError
 from hub.api.auth import RuntimeDep, require
 from hub.api.errors import ApiError
 from hub.api.models import (
-    EARLIEST_OCCURRED_AT,
     BatchIn,
     BatchItemOut,
     BatchOut,
@@ -25,6 +24,7 @@ from hub.api.models import (
     RecordedOut,
 )
 from hub.events import InboundInteraction
+from hub.events.common import EARLIEST_OCCURRED_AT
 from hub.store.tokens import Principal
 
 router = APIRouter(prefix="/v1", tags=["interactions"])
