@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 
 from hub.events import Envelope
-from hub.projections.base import Projection, write_transaction
+from hub.projections.base import Projection, upsert, write_transaction
 from hub.projections.conversations import ConversationsProjection
 from hub.projections.directory import DirectoryProjection
 from hub.projections.timeline import TimelineProjection
@@ -171,6 +171,7 @@ class Views:
                     )
                 ).all()
             )
+            moved: list[dict[str, object]] = []
             for projection in self.projections:
                 seen = done.get(projection.name, 0)
                 mine = [e for e in events if e.position > seen and e.type in projection.handles]
@@ -178,19 +179,15 @@ class Views:
                     projection.apply(conn, mine)
                     applied += len(mine)
                 if top > seen:
-                    row = {"projection": projection.name, "topic": topic, "partition": partition}
-                    if projection.name in done:
-                        conn.execute(
-                            partition_positions.update()
-                            .where(
-                                pp.projection == projection.name,
-                                pp.topic == topic,
-                                pp.partition == partition,
-                            )
-                            .values(position=top)
-                        )
-                    else:
-                        conn.execute(partition_positions.insert().values(**row, position=top))
+                    moved.append(
+                        {
+                            "projection": projection.name,
+                            "topic": topic,
+                            "partition": partition,
+                            "position": top,
+                        }
+                    )
+            upsert(conn, partition_positions, moved)
         return applied
 
     def apply_isolating(
