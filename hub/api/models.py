@@ -151,6 +151,8 @@ class DeliveryOut(BaseModel):
 
 
 class IdentityOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built from the views' records
+
     address: str
     kind: str
     verified: bool
@@ -158,6 +160,8 @@ class IdentityOut(BaseModel):
 
 
 class ConversationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built from the views' records
+
     conversation_id: UUID
     customer_id: UUID
     channel: str
@@ -171,6 +175,8 @@ class ConversationOut(BaseModel):
 
 
 class CustomerOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built from the views' records
+
     customer_id: UUID
     display_name: str | None
     created_at: datetime
@@ -188,6 +194,8 @@ class CustomerPage(BaseModel):
 
 
 class TimelineItemOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built from the views' records
+
     item_id: UUID
     kind: Literal["message", "note", "status_changed", "assigned", "identity_linked"]
     occurred_at: datetime

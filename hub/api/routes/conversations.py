@@ -11,7 +11,6 @@ from fastapi.concurrency import run_in_threadpool
 from hub.api.auth import RuntimeDep, require
 from hub.api.errors import ApiError
 from hub.api.models import AssigneeIn, ConversationOut, NoteIn, NoteOut, StatusIn
-from hub.api.routes.customers import vars_of
 from hub.store.tokens import Principal
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
@@ -25,7 +24,7 @@ def get_conversation(conversation_id: UUID, runtime: RuntimeDep, _: Reader) -> C
         found = runtime.views.conversations.get(conn, conversation_id)
     if found is None:
         raise ApiError(404, "not_found", f"no conversation {conversation_id}")
-    return ConversationOut(**vars_of(found))
+    return ConversationOut.model_validate(found)
 
 
 @router.post("/{conversation_id}/notes", status_code=201, response_model=NoteOut)

@@ -15,29 +15,14 @@ from hub.api.models import (
     CustomerDetailOut,
     CustomerOut,
     CustomerPage,
-    IdentityOut,
     TimelineItemOut,
     TimelinePage,
 )
 from hub.events import AddressError, normalise_address
-from hub.projections.directory import CustomerRecord
 from hub.store.tokens import Principal
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 Reader = Annotated[Principal, require("read")]
-
-
-def customer_out(record: CustomerRecord) -> CustomerOut:
-    return CustomerOut(
-        customer_id=record.customer_id,
-        display_name=record.display_name,
-        created_at=record.created_at,
-        last_activity_at=record.last_activity_at,
-        identities=[
-            IdentityOut(address=i.address, kind=i.kind, verified=i.verified, linked_at=i.linked_at)
-            for i in record.identities
-        ],
-    )
 
 
 @router.get("", response_model=CustomerPage)
@@ -68,7 +53,9 @@ def find_customers(
             raise ApiError(422, "invalid_address", str(exc), reason=exc.reason) from None
         with runtime.read() as conn:
             found = views.directory.by_address(conn, normalised)
-        return CustomerPage(items=[customer_out(found)] if found else [], next_cursor=None)
+        return CustomerPage(
+            items=[CustomerOut.model_validate(found)] if found else [], next_cursor=None
+        )
     assert q is not None
     after = None
     if cursor:
@@ -79,7 +66,8 @@ def find_customers(
     with runtime.read() as conn:
         records, last = views.directory.search(conn, q, limit, after)
     return CustomerPage(
-        items=[customer_out(r) for r in records], next_cursor=str(last) if last else None
+        items=[CustomerOut.model_validate(r) for r in records],
+        next_cursor=str(last) if last else None,
     )
 
 
@@ -92,8 +80,8 @@ def get_customer(customer_id: UUID, runtime: RuntimeDep, _: Reader) -> CustomerD
             raise ApiError(404, "not_found", f"no customer {customer_id}")
         conversations = runtime.views.conversations.for_customer(conn, customer_id)
     return CustomerDetailOut(
-        **customer_out(record).model_dump(),
-        open_conversations=[ConversationOut(**vars_of(c)) for c in conversations],
+        **CustomerOut.model_validate(record).model_dump(),
+        open_conversations=[ConversationOut.model_validate(c) for c in conversations],
     )
 
 
@@ -123,18 +111,8 @@ async def get_timeline(
                 raise ApiError(404, "not_found", f"no customer {customer_id}")
         return TimelinePage(
             customer_id=customer_id,
-            items=[
-                TimelineItemOut.model_validate(
-                    {k: v for k, v in vars_of(i).items() if k != "customer_id"}
-                )
-                for i in items
-            ],
+            items=[TimelineItemOut.model_validate(i) for i in items],
             next_cursor=cursor,
         )
 
     return await run_in_threadpool(load)
-
-
-def vars_of(obj: object) -> dict[str, object]:
-    """Fields of a slotted dataclass record."""
-    return {name: getattr(obj, name) for name in obj.__dataclass_fields__}  # type: ignore[attr-defined]
