@@ -66,25 +66,21 @@ class Connection:
         """
         if self._reader is not None and self._reader.at_eof():
             await self.close()
-        if self._writer is None:
-            await self.open()
-        assert self._reader is not None
-        assert self._writer is not None
-        self._writer.write(raw)
-        reader = self._reader
-        status_line = await reader.readline()
-        if not status_line:
-            await self.close()
-            if raw.startswith(b"GET "):
+        attempts = 2 if raw.startswith(b"GET ") else 1  # only a GET is safe to send again
+        status_line = b""
+        for _ in range(attempts):
+            if self._writer is None:
                 await self.open()
-                assert self._reader is not None
-                assert self._writer is not None
-                self._writer.write(raw)
-                reader = self._reader
-                status_line = await reader.readline()
-            if not status_line:
-                await self.close()
-                raise HttpError("connection closed by the server")
+            assert self._reader is not None
+            assert self._writer is not None
+            self._writer.write(raw)
+            reader = self._reader
+            status_line = await reader.readline()
+            if status_line:
+                break
+            await self.close()
+        if not status_line:
+            raise HttpError("connection closed by the server")
         status = int(status_line.split(b" ", 2)[1])
         length = -1
         chunked = False
