@@ -237,6 +237,47 @@ def config_show(data_dir: DataDir = None) -> None:
     typer.echo(json.dumps(settings.masked(), indent=2, default=str))
 
 
+store_app = typer.Typer(help="The event store: export and import.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
+ExportFile = Annotated[
+    Path, typer.Argument(help="The export file: JSON Lines, gzip when the name ends in .gz.")
+]
+
+
+@store_app.command("export")
+def store_export(file: ExportFile, data_dir: DataDir = None) -> None:
+    """Write the store's events, data keys and API tokens to FILE (stop the hub first).
+
+    Events stay encrypted, data keys wrapped by the master key, tokens hashed."""
+    from hub.store.bootstrap import ConfigurationError
+    from hub.store.transfer import TransferError, export_store
+
+    try:
+        summary = export_store(_settings(data_dir=data_dir), file)
+    except (TransferError, ConfigurationError) as exc:
+        typer.echo(f"export failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo("\n".join(summary.lines()))
+
+
+@store_app.command("import")
+def store_import(file: ExportFile, data_dir: DataDir = None) -> None:
+    """Load FILE into the empty store the settings describe (e.g. HUB_STORE_URL).
+
+    The target needs the source's HUB_MASTER_KEY and HUB_ADDRESS_PEPPER. Running the same
+    import again completes one that failed."""
+    from hub.store.bootstrap import ConfigurationError
+    from hub.store.transfer import TransferError, import_store
+
+    try:
+        summary = import_store(_settings(data_dir=data_dir), file)
+    except (TransferError, ConfigurationError) as exc:
+        typer.echo(f"import failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    rebuild = "hub projections rebuild" + (f" --data-dir {data_dir}" if data_dir else "")
+    typer.echo("\n".join(summary.lines(rebuild)))
+
+
 @kafka_app.command("init")
 def kafka_init() -> None:
     """Create the hub's topics (partitions and replication from HUB_KAFKA__*), check existing ones.
