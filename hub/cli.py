@@ -58,9 +58,7 @@ def serve(
     ] = False,
 ) -> None:
     """Start the hub in its embedded runtime (one process, SQLite, no Kafka)."""
-    import uvicorn
-
-    from hub.api import create_app, request_shutdown
+    from hub.api import create_app
     from hub.embedded.runtime import EmbeddedRuntime
 
     settings = _settings(host=host, port=port, data_dir=data_dir)
@@ -69,6 +67,15 @@ def serve(
     application = create_app(settings, runtime)
     if demo:
         _enable_demo(application, runtime)
+
+    _serve_http(settings, application)
+
+
+def _serve_http(settings: Settings, application: Any) -> None:
+    """Serve ``application`` until SIGTERM or SIGINT; exit 3 when the server cannot start."""
+    import uvicorn
+
+    from hub.api import request_shutdown
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: Any) -> None:
@@ -295,64 +302,72 @@ def kafka_init() -> None:
         raise typer.Exit(1)
 
 
-@run_app.command("relay")
-def run_relay(data_dir: DataDir = None) -> None:
-    """Publish the store's events to hub.events until SIGTERM (one active relay at a time)."""
-    import asyncio
-    import signal
+Host = Annotated[str | None, typer.Option(help="Interface of the probes (and routes).")]
+Port = Annotated[int | None, typer.Option(help="Port of the probes (and routes).")]
 
-    from hub.store import open_store
-    from hub.stream.relay import Relay
 
-    settings = _settings(data_dir=data_dir)
+def _run_roles(roles: tuple[str, ...], host: str | None, port: int | None) -> None:
+    """One process of the distributed runtime: ``roles`` behind one HTTP server that serves
+    the probes, /metrics and the routes of the roles, until SIGTERM."""
+    from hub.api import create_app
+    from hub.stream.runtime import DistributedRuntime
+
+    settings = _settings(host=host, port=port)
     _logging(settings)
-    store = open_store(settings)
+    runtime = DistributedRuntime(settings, roles)
+    _serve_http(settings, create_app(settings, runtime))
 
-    async def main() -> None:
-        stopping = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stopping.set)
-        relay = Relay(store, settings.kafka)
-        typer.echo(f"relay {relay.lease.owner} publishing to {settings.kafka.bootstrap_servers}")
-        await relay.run(stopping)
-        typer.echo(f"relay stopped after publishing {relay.published} events")
 
-    try:
-        asyncio.run(main())
-    finally:
-        store.close()
+@run_app.command("ingest")
+def run_ingest(host: Host = None, port: Port = None) -> None:
+    """The API channel's intake: produce interactions to hub.inbound (acks=all) and answer
+    once the broker has them."""
+    _run_roles(("ingest",), host, port)
 
 
 @run_app.command("process")
-def run_process(data_dir: DataDir = None) -> None:
-    """Take hub.inbound in batches into the store (one transaction per batch) until SIGTERM;
-    records that can never be processed go to hub.inbound.dlq with the reason."""
-    _run_faust(data_dir, ("process",))
+def run_process(host: Host = None, port: Port = None) -> None:
+    """Take hub.inbound in batches into the store (one transaction per batch); records that
+    can never be processed go to hub.inbound.dlq with the reason."""
+    _run_roles(("process",), host, port)
 
 
-def _run_faust(data_dir: Path | None, roles: tuple[str, ...]) -> None:
-    import faust
-
-    from hub.store import open_store
-    from hub.stream.app import create_app
-
-    settings = _settings(data_dir=data_dir)
-    store = open_store(settings)
-    try:
-        level = {"warning": "warn", "critical": "crit"}.get(
-            settings.log_level.lower(), settings.log_level.lower()
-        )
-        worker = faust.Worker(create_app(settings, store, roles), loglevel=level)
-        worker.execute_from_commandline()
-    finally:
-        store.close()
+@run_app.command("relay")
+def run_relay(host: Host = None, port: Port = None) -> None:
+    """Publish the store's events to hub.events in order (one active relay at a time; the
+    others stand by)."""
+    _run_roles(("relay",), host, port)
 
 
 @run_app.command("project")
-def run_project(data_dir: DataDir = None) -> None:
-    """Apply hub.events to the read models (positions per partition) until SIGTERM."""
-    _run_faust(data_dir, ("project",))
+def run_project(host: Host = None, port: Port = None) -> None:
+    """Apply hub.events to the read models (positions per partition, kept with the views)."""
+    _run_roles(("project",), host, port)
+
+
+@run_app.command("api")
+def run_api(host: Host = None, port: Port = None) -> None:
+    """The read API and agents' commands."""
+    _run_roles(("api",), host, port)
+
+
+@run_app.command("all")
+def run_all(host: Host = None, port: Port = None) -> None:
+    """Every role in one process: a single node on Kafka."""
+    from hub.stream.runtime import ROLES
+
+    _run_roles(ROLES, host, port)
+
+
+@run_app.command("dispatch")
+def run_dispatch() -> None:
+    """Outbound sends through the channel connectors (none is built in yet)."""
+    typer.echo(
+        "dispatch: no outbound channel connector exists yet, so there is nothing to send; "
+        "this role arrives with the channel connectors",
+        err=True,
+    )
+    raise typer.Exit(2)
 
 
 @app.command()

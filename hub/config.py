@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +25,31 @@ class KafkaSettings(BaseModel):
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
+    retention_hours: float = Field(
+        default=168,
+        gt=0,
+        description="Retention of hub.inbound and hub.events (they carry personal data in "
+        "plaintext for consumers, so how long it stays on the broker is bounded by this).",
+    )
+    idempotent_producer: bool = Field(
+        default=True,
+        description="Use Kafka's idempotent producer (fewer duplicates on the wire; "
+        "correctness never depends on it). Turn off for brokers without it.",
+    )
+    commit_interval: float = Field(
+        default=1.0, gt=0, description="Seconds between consumer offset commits."
+    )
+    session_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds without a heartbeat before a worker's partitions go to the others.",
+    )
+    rebalance_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds the group waits for its workers to rejoin in a rebalance (some "
+        "brokers wait this long when a group forms).",
+    )
 
     def client_options(self) -> dict[str, Any]:
         """Keyword arguments every aiokafka client of the hub gets."""
@@ -31,6 +57,8 @@ class KafkaSettings(BaseModel):
             "bootstrap_servers": self.bootstrap_servers,
             "security_protocol": self.security_protocol,
         }
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            options["ssl_context"] = ssl.create_default_context()  # the system's CAs
         if self.sasl_mechanism:
             options["sasl_mechanism"] = self.sasl_mechanism
             options["sasl_plain_username"] = self.sasl_username

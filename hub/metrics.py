@@ -51,3 +51,27 @@ class Metrics:
             "Store positions not yet applied by the slowest projection.",
             registry=self.registry,
         )
+        # -- distributed runtime ------------------------------------------------------------
+        self.role_items = Counter(
+            "hub_role_items_total",
+            "Items each role of this process handled: ingest (records produced), process "
+            "(inbound records taken), relay (events published), project (events applied).",
+            ["role"],
+            registry=self.registry,
+        )
+        self.dead_letters = Counter(
+            "hub_inbound_dead_letters_total",
+            "Inbound records sent to the dead-letter topic, as never processable.",
+            registry=self.registry,
+        )
+        self.consumer_lag = Gauge(
+            "hub_consumer_lag",
+            "Records on a topic not yet committed by a consumer group of the hub.",
+            ["group", "topic"],
+            registry=self.registry,
+        )
+        self.relay_lag = Gauge(
+            "hub_relay_lag",
+            "Store positions the relay has not yet published to hub.events.",
+            registry=self.registry,
+        )

@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -29,6 +30,14 @@ from hub.store.tokens import TokenStore
 from hub.writes import WriteQueue
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """An interaction handed to the processors, not yet recorded (distributed ingest): only
+    its message id, which is deterministic, is known."""
+
+    message_id: UUID
 
 
 class Runtime:
@@ -61,6 +70,12 @@ class Runtime:
         self.writes.start()
         self.started = True
 
+    async def start_async(self) -> None:
+        """Start what runs on the server's event loop (after :meth:`start`)."""
+
+    async def stop_async(self) -> None:
+        """Stop what :meth:`start_async` started (before :meth:`stop`)."""
+
     def stop(self) -> None:
         if self.started:
             self.started = False
@@ -69,9 +84,9 @@ class Runtime:
 
     # -- commands --------------------------------------------------------------------------
 
-    async def record_async(self, items: Sequence[InboundInteraction]) -> list[Recorded]:
+    async def record_async(self, items: Sequence[InboundInteraction]) -> list[Recorded | Accepted]:
         """Record from a request: grouped with concurrent requests into one transaction."""
-        return await self.writes.record(items)
+        return list(await self.writes.record(items))
 
     def record(self, items: Sequence[InboundInteraction]) -> list[Recorded]:
         results = self.store.app.record_interactions(items)

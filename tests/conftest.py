@@ -152,6 +152,16 @@ def kafka_bootstrap() -> Iterator[str]:
         log.close()
 
 
+#: Quick group joins and failover for tests (Tansu waits the rebalance timeout when a group
+#: forms), and no idempotent producer (Tansu lacks it).
+TEST_KAFKA_TUNING: dict[str, Any] = {
+    "idempotent_producer": False,
+    "rebalance_timeout": 2.0,
+    "session_timeout": 6.0,
+    "commit_interval": 0.2,
+}
+
+
 @pytest.fixture
 def kafka_settings(kafka_bootstrap: str) -> KafkaSettings:
     """Broker settings whose topics no other test sees (a prefix per test)."""
@@ -160,4 +170,5 @@ def kafka_settings(kafka_bootstrap: str) -> KafkaSettings:
         topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
         partitions=3,
         replication_factor=1,
+        **TEST_KAFKA_TUNING,
     )

@@ -15,10 +15,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub import __version__
 from hub.api.errors import error_response, install_error_handlers
-from hub.api.routes import conversations, customers, events, health, interactions
+from hub.api.routes import conversations, customers, events, health, interactions, messages
 from hub.config import Settings
 from hub.metrics import Metrics
 from hub.runtime import Runtime
+
+#: The routes each role serves (every process also serves the probes and /metrics).
+ROUTES_OF = {
+    "ingest": (interactions,),
+    "api": (customers, conversations, messages, events),
+}
 
 
 class _RequestMetrics:
@@ -111,7 +117,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         app.state.stopping = asyncio.Event()
         app.state.loop = asyncio.get_running_loop()
         try:
-            yield
+            await hub_runtime.start_async()
+            try:
+                yield
+            finally:
+                await hub_runtime.stop_async()
         finally:
             await run_in_threadpool(hub_runtime.stop)
 
@@ -123,8 +133,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (interactions, customers, conversations, events, health):
-        app.include_router(module.router)
+    roles = set(getattr(hub_runtime, "roles", ("ingest", "api")))
+    for role, modules in ROUTES_OF.items():
+        for module in modules if role in roles else ():
+            app.include_router(module.router)
+    app.include_router(health.router)
     app.add_middleware(_BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(_RequestMetrics, metrics=hub_runtime.metrics)
     return app

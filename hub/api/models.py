@@ -100,8 +100,16 @@ class InteractionIn(BaseModel):
 
 class RecordedOut(BaseModel):
     message_id: UUID
-    customer_id: UUID
-    conversation_id: UUID
+    customer_id: UUID | None = Field(
+        description="Null when the interaction was accepted for processing but not yet "
+        "recorded (the distributed runtime): GET /v1/messages/{message_id} gives it once "
+        "visible."
+    )
+    conversation_id: UUID | None = Field(description="Null as customer_id is.")
+    status: Literal["recorded", "accepted", "duplicate"] = Field(
+        description="recorded: in the store now; accepted: durably queued for recording; "
+        "duplicate: recorded before, nothing new."
+    )
     duplicate: bool = Field(description="True when this interaction had been recorded before.")
 
 
@@ -122,7 +130,7 @@ class ErrorBody(BaseModel):
 
 class BatchItemOut(BaseModel):
     index: int
-    status: Literal["recorded", "duplicate", "rejected"]
+    status: Literal["recorded", "accepted", "duplicate", "rejected"]
     message_id: UUID | None = None
     customer_id: UUID | None = None
     conversation_id: UUID | None = None
@@ -131,6 +139,7 @@ class BatchItemOut(BaseModel):
 
 class BatchOut(BaseModel):
     recorded: int
+    accepted: int = Field(description="Queued for recording (the distributed runtime).")
     duplicates: int
     rejected: int
     results: list[BatchItemOut]
@@ -208,6 +217,10 @@ class TimelineItemOut(BaseModel):
     delivery_status: str | None
     provider_message_id: str | None
     data: dict[str, Any]
+
+
+class MessageOut(TimelineItemOut):
+    customer_id: UUID
 
 
 class TimelinePage(BaseModel):

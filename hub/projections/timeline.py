@@ -150,6 +150,16 @@ class TimelineProjection(Projection):
         cursor = encode_cursor(items[-1].occurred_at, items[-1].item_id) if more else None
         return items, cursor
 
+    def message(self, conn: Connection, message_id: UUID) -> TimelineItem | None:
+        """One message of any customer's timeline, by its id."""
+        t = timeline_items
+        row = (
+            conn.execute(select(t).where(t.c.item_id == message_id, t.c.kind == "message"))
+            .mappings()
+            .first()
+        )
+        return TimelineItem.from_row(row) if row is not None else None
+
 
 @dataclass(frozen=True, slots=True)
 class TimelineItem:

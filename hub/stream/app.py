@@ -1,24 +1,36 @@
-"""The Faust application of the distributed runtime: topics and agents, built at start-up.
+"""The Faust workers of the distributed runtime: one Faust app, and so one consumer group, per
+role.
 
-``create_app(settings, store)`` returns the Faust app with the processor agent on
-``hub.inbound``; ``hub run process`` runs it as a worker. Agents stay thin: decode, call the
-domain, send dead letters.
+- ``process`` (group ``hub-process``) takes ``hub.inbound`` in batches into the store, one
+  transaction per batch, and sends what can never be processed to ``hub.inbound.dlq``;
+- ``project`` (group ``hub-project``) applies ``hub.events`` to the read models with the same
+  projection code as the embedded runtime, keeping its positions per partition with the views.
+
+A role's group is its own, so roles scale apart and ``hub run all`` can host both. Events are
+acknowledged (and so their offsets committed) only after their batch is done: a crash or a
+stop mid-batch redelivers the batch, and the store and the views skip what they already hold.
+While the store is unavailable a batch is retried without end and no offset moves.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
+import time
 from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import faust
 from sqlalchemy.exc import OperationalError
 
-from hub.config import Settings
+from hub.config import KafkaSettings, Settings
 from hub.domain.errors import StoreUnavailable
 from hub.events import Envelope, decode_event
+from hub.metrics import Metrics
 from hub.projections import Views
 from hub.store import Store
 from hub.stream.processor import Processor
@@ -29,19 +41,63 @@ log = logging.getLogger(__name__)
 #: Records per store transaction, and how long a batch may wait to fill.
 BATCH_SIZE = 500
 BATCH_WITHIN = 0.05
-#: Back-off while the store is unavailable: the batch is retried until the store is back, and
-#: meanwhile no offset moves (its partition waits; nothing is lost).
+#: Back-off while the store is unavailable.
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
 
+WORKER_ROLES = ("process", "project")
 
-def create_app(settings: Settings, store: Store, roles: tuple[str, ...] = ("process",)) -> Any:
-    """The Faust app with the agents of ``roles`` (``process``, ``project``)."""
+
+def group_id(kafka: KafkaSettings, role: str) -> str:
+    """The consumer group (and Faust app id) of a worker role."""
+    return f"{kafka.topic_prefix}hub-{role}"
+
+
+@dataclass
+class WorkerHealth:
+    """What readiness needs to know about a worker: is its store reachable, is it alive."""
+
+    role: str
+    store_failing_since: float | None = None
+    crashed: str | None = None
+    handled: int = 0
+
+    def problems(self) -> list[str]:
+        found = []
+        if self.crashed:
+            found.append(f"{self.role} worker stopped: {self.crashed}")
+        if self.store_failing_since is not None:
+            seconds = time.monotonic() - self.store_failing_since
+            found.append(f"{self.role} worker: store unavailable for {seconds:.0f}s, retrying")
+        return found
+
+
+def _credentials(kafka: KafkaSettings) -> Any:
+    """Faust's form of the SASL/SSL settings every aiokafka client of the hub gets."""
+    options = kafka.client_options()
+    context: ssl.SSLContext | None = options.get("ssl_context")
+    if kafka.sasl_mechanism:
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=kafka.sasl_password.get_secret_value() if kafka.sasl_password else None,
+            mechanism=kafka.sasl_mechanism,
+            ssl_context=context,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
+def _faust_app(settings: Settings, role: str) -> Any:
     kafka = settings.kafka
-    topics = Topics.from_settings(kafka)
-    app = faust.App(
-        f"{kafka.topic_prefix}interaction-hub",
+    return faust.App(
+        group_id(kafka, role),
+        datadir=str(settings.data_dir / "faust"),  # not the working directory
         broker=f"kafka://{kafka.bootstrap_servers}",
-        broker_credentials=None,
+        broker_credentials=_credentials(kafka),
+        broker_commit_interval=kafka.commit_interval,
+        broker_rebalance_timeout=kafka.rebalance_timeout,
+        broker_session_timeout=kafka.session_timeout,
+        broker_heartbeat_interval=kafka.session_timeout / 10,
         store="memory://",
         web_enabled=False,
         producer_acks=-1,
@@ -49,57 +105,95 @@ def create_app(settings: Settings, store: Store, roles: tuple[str, ...] = ("proc
         topic_partitions=kafka.partitions,
         topic_allow_declare=False,  # `hub kafka init` owns the topics
     )
-    inbound = app.topic(topics.inbound, key_type=bytes, value_type=bytes, value_serializer="raw")
-    dead_letters = app.topic(
-        topics.dead_letters, key_type=bytes, value_type=bytes, value_serializer="raw"
-    )
-    if "process" in roles:
-        _add_processor(app, inbound, dead_letters, Processor(store.app))
-    if "project" in roles:
+
+
+def _raw_topic(app: Any, name: str) -> Any:
+    return app.topic(name, key_type=bytes, value_type=bytes, value_serializer="raw")
+
+
+def create_worker(
+    settings: Settings, store: Store, role: str, metrics: Metrics, health: WorkerHealth
+) -> Any:
+    """The Faust app of one worker role (``process`` or ``project``), not yet started."""
+    kafka = settings.kafka
+    topics = Topics.from_settings(kafka)
+    app = _faust_app(settings, role)
+    if role == "process":
+        processor = Processor(store.app)
+        dead_letters = _raw_topic(app, topics.dead_letters)
+
+        async def process(records: Sequence[Any]) -> None:
+            outcome = await _with_retries(
+                processor.process, [(r.key, r.value) for r in records], health
+            )
+            for letter in outcome.dead_letters:
+                await dead_letters.send(
+                    key=letter.key, value=letter.value, headers={"reason": letter.reason.encode()}
+                )
+            metrics.dead_letters.inc(len(outcome.dead_letters))
+
+        _batch_agent(app, _raw_topic(app, topics.inbound), role, process, metrics, health)
+    elif role == "project":
         views = Views(store.views_engine)
         views.create()
-        events = app.topic(topics.events, key_type=bytes, value_type=bytes, value_serializer="raw")
-        _add_projector(app, events, views)
+
+        async def project(records: Sequence[Any]) -> None:
+            by_partition: dict[tuple[str, int], list[Envelope]] = defaultdict(list)
+            for record in records:
+                tp = record.message.tp
+                by_partition[(tp.topic, tp.partition)].append(decode_event(record.value))
+            for (topic, partition), envelopes in by_partition.items():
+                apply = partial(views.apply_partition, topic, partition)
+                await _with_retries(apply, envelopes, health)
+
+        _batch_agent(app, _raw_topic(app, topics.events), role, project, metrics, health)
+    else:
+        raise ValueError(f"no worker role {role!r} (known: {', '.join(WORKER_ROLES)})")
     return app
 
 
-def _add_processor(app: Any, inbound: Any, dead_letters: Any, processor: Processor) -> None:
-    @app.agent(inbound, name="process")  # type: ignore[untyped-decorator]  # faust is untyped
-    async def process(stream: Any) -> None:
-        async for batch in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
-            records = [(event.key, event.value) for event in batch]
-            outcome = await _with_retries(processor.process, records)
-            for letter in outcome.dead_letters:
-                await dead_letters.send(
-                    key=letter.key,
-                    value=letter.value,
-                    headers={"reason": letter.reason.encode()},
-                )
-            log.debug("recorded %d, set aside %d", len(outcome.recorded), len(outcome.dead_letters))
+def _batch_agent(
+    app: Any,
+    topic: Any,
+    role: str,
+    handle: Callable[[Sequence[Any]], Any],
+    metrics: Metrics,
+    health: WorkerHealth,
+) -> None:
+    """An agent that hands ``handle`` batches of events and acknowledges them only after it
+    returned (``noack_take``: a batch cut short by a crash or a stop is delivered again)."""
+
+    @app.agent(topic, name=role)  # type: ignore[untyped-decorator]  # faust is untyped
+    async def agent(stream: Any) -> None:
+        try:
+            async for batch in stream.noack_take(BATCH_SIZE, within=BATCH_WITHIN):
+                await handle(batch)
+                for event in batch:
+                    await stream.ack(event)
+                health.handled += len(batch)
+                metrics.role_items.labels(role).inc(len(batch))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the agent is gone: readiness must say so
+            health.crashed = f"{type(exc).__name__}: {exc}"
+            log.exception("%s agent crashed", role)
+            raise
 
 
-def _add_projector(app: Any, events: Any, views: Views) -> None:
-    """hub.events into the read models: the same projection code as the embedded runtime,
-    with positions per partition (replays on the wire are skipped, never applied twice)."""
-
-    @app.agent(events, name="project")  # type: ignore[untyped-decorator]  # faust is untyped
-    async def project(stream: Any) -> None:
-        async for batch in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
-            by_partition: dict[tuple[str, int], list[Envelope]] = defaultdict(list)
-            for event in batch:
-                tp = event.message.tp
-                by_partition[(tp.topic, tp.partition)].append(decode_event(event.value))
-            for (topic, partition), envelopes in by_partition.items():
-                await _with_retries(partial(views.apply_partition, topic, partition), envelopes)
-
-
-async def _with_retries(call: Any, records: Any) -> Any:
+async def _with_retries(call: Any, records: Any, health: WorkerHealth) -> Any:
     attempt = 0
     while True:
         try:
-            return await asyncio.to_thread(call, records)
+            result = await asyncio.to_thread(call, records)
         except (StoreUnavailable, OperationalError):
+            if health.store_failing_since is None:
+                health.store_failing_since = time.monotonic()
             delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
             attempt += 1
-            log.warning("store unavailable (attempt %d); retrying in %.1fs", attempt, delay)
+            log.warning(
+                "%s: store unavailable (attempt %d); retrying in %.1fs", health.role, attempt, delay
+            )
             await asyncio.sleep(delay)
+        else:
+            health.store_failing_since = None
+            return result

@@ -18,6 +18,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import BigInteger, Column, DateTime, Engine, MetaData, String, Table, select
@@ -26,6 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hub.config import KafkaSettings
 from hub.events import encode_event
+from hub.metrics import Metrics
 from hub.store import Store
 from hub.stream.topics import Topics
 
@@ -64,6 +66,21 @@ class RelayLease:
                 .values(name=self.name, position=0, owner=None, lease_until=None)
                 .on_conflict_do_nothing()
             )
+
+    @staticmethod
+    def read(engine: Engine, name: str = "events") -> dict[str, Any]:
+        """Position, owner and lease expiry of a relay (``{}`` before any relay ran)."""
+        metadata.create_all(engine)
+        with engine.connect() as conn:
+            row = conn.execute(select(relays).where(relays.c.name == name)).mappings().first()
+        if row is None:
+            return {}
+        until = row["lease_until"]
+        return {
+            "position": int(row["position"]),
+            "owner": row["owner"],
+            "lease_until": until.isoformat() if until is not None else None,
+        }
 
     def _until(self) -> datetime:
         return datetime.now(UTC) + timedelta(seconds=self.seconds)
@@ -126,8 +143,10 @@ class Relay:
         batch_size: int = 500,
         lease_seconds: float = 15.0,
         owner: str | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
+        self._metrics = metrics
         self._kafka = kafka
         self._topic = Topics.from_settings(kafka).events
         self._batch_size = batch_size
@@ -140,7 +159,10 @@ class Relay:
     async def start(self) -> None:
         # Correctness never depends on the idempotent producer (the test broker lacks it).
         self._producer = AIOKafkaProducer(
-            acks="all", enable_idempotence=False, linger_ms=2, **self._kafka.client_options()
+            acks="all",
+            enable_idempotence=self._kafka.idempotent_producer,
+            linger_ms=2,
+            **self._kafka.client_options(),
         )
         await self._producer.start()
 
@@ -177,6 +199,8 @@ class Relay:
         await asyncio.gather(*sends)  # every record acknowledged by the broker
         await asyncio.to_thread(self.lease.advance, last)
         self.published += len(envelopes)
+        if self._metrics is not None:
+            self._metrics.role_items.labels("relay").inc(len(envelopes))
         return len(envelopes)
 
     async def run(self, stopping: asyncio.Event, idle: float = 0.2) -> None:

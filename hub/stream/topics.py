@@ -45,6 +45,8 @@ async def ensure_topics(kafka: KafkaSettings) -> list[TopicReport]:
     """Create the hub's topics that are missing; report how the existing ones differ from the
     configuration (partitions can only grow, and the hub never changes them on its own)."""
     topics = Topics.from_settings(kafka)
+    # Every topic carries personal data in plaintext: bounded retention (docs/operations.md).
+    retention_ms = int(kafka.retention_hours * 3600 * 1000)
     admin = AIOKafkaAdminClient(**kafka.client_options())
     await admin.start()
     try:
@@ -57,6 +59,7 @@ async def ensure_topics(kafka: KafkaSettings) -> list[TopicReport]:
                         name,
                         num_partitions=kafka.partitions,
                         replication_factor=kafka.replication_factor,
+                        topic_configs={"retention.ms": str(retention_ms)},
                     )
                     for name in missing
                 ]

@@ -17,7 +17,8 @@ def test_new_interaction_is_202_with_its_ids(api: Api) -> None:
 
     assert response.status_code == 202, response.text
     body = response.json()
-    assert set(body) == {"message_id", "customer_id", "conversation_id", "duplicate"}
+    assert set(body) == {"message_id", "customer_id", "conversation_id", "status", "duplicate"}
+    assert body["status"] == "recorded"
     assert body["duplicate"] is False
     ids = {UUID(body["message_id"]), UUID(body["customer_id"]), UUID(body["conversation_id"])}
     assert len(ids) == 3
@@ -25,6 +26,24 @@ def test_new_interaction_is_202_with_its_ids(api: Api) -> None:
     assert [(e["data"]["message_id"], e["customer_id"]) for e in received] == [
         (body["message_id"], body["customer_id"])
     ]
+
+
+def test_a_message_is_found_by_its_id_once_visible(api: Api) -> None:
+    unknown = api.get("/v1/messages/0190f0f0-0000-8000-8000-000000000000")
+    assert_error(unknown, 404, "not_found")
+    body = api.post("/v1/interactions", json=interaction(provider_message_id="SM-find")).json()
+    api.wait_caught_up()
+
+    found = api.get(f"/v1/messages/{body['message_id']}")
+
+    assert found.status_code == 200, found.text
+    message = found.json()
+    assert (message["item_id"], message["customer_id"], message["conversation_id"]) == (
+        body["message_id"],
+        body["customer_id"],
+        body["conversation_id"],
+    )
+    assert (message["kind"], message["provider_message_id"]) == ("message", "SM-find")
 
 
 def test_replay_is_200_with_the_same_ids_and_records_nothing(api: Api) -> None:
@@ -38,7 +57,7 @@ def test_replay_is_200_with_the_same_ids_and_records_nothing(api: Api) -> None:
     again = api.post("/v1/interactions", json=body | {"text": "retried"})
 
     assert again.status_code == 200, again.text
-    assert again.json() == first.json() | {"duplicate": True}
+    assert again.json() == first.json() | {"duplicate": True, "status": "duplicate"}
     assert api.all_events() == events
     assert api.store_position() == position
     messages = api.messages(first.json()["customer_id"])

@@ -70,6 +70,7 @@ def test_openapi_lists_the_v1_paths(sqlite_api: Api) -> None:
         "/v1/interactions",
         "/v1/interactions/batch",
         "/v1/messages/{message_id}/delivery",
+        "/v1/messages/{message_id}",
         "/v1/customers",
         "/v1/customers/{customer_id}",
         "/v1/customers/{customer_id}/timeline",

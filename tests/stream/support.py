@@ -12,6 +12,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 
 from hub.config import KafkaSettings
+from tests.conftest import TEST_KAFKA_TUNING
+from tests.e2e.support import free_port
 
 
 async def read_topic(kafka: KafkaSettings, topic: str, expected: int) -> list[Any]:
@@ -47,5 +49,7 @@ def hub_env(kafka: KafkaSettings, **extra: str) -> dict[str, str]:
         "HUB_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "HUB_KAFKA__TOPIC_PREFIX": kafka.topic_prefix,
         "HUB_KAFKA__REPLICATION_FACTOR": "1",
+        "HUB_PORT": str(free_port()),  # every role serves its probes
+        **{f"HUB_KAFKA__{k.upper()}": str(v) for k, v in TEST_KAFKA_TUNING.items()},
         **extra,
     }

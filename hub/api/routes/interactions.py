@@ -23,8 +23,10 @@ from hub.api.models import (
     InvalidInteraction,
     RecordedOut,
 )
+from hub.domain.application import Recorded
 from hub.events import InboundInteraction
 from hub.events.common import EARLIEST_OCCURRED_AT
+from hub.runtime import Accepted
 from hub.store.tokens import Principal
 
 router = APIRouter(prefix="/v1", tags=["interactions"])
@@ -41,8 +43,9 @@ Ingest = Annotated[Principal, require("ingest")]
 async def record_interaction(
     body: InteractionIn, runtime: RuntimeDep, response: Response, _: Ingest
 ) -> RecordedOut:
-    """Record one interaction. 202 when new; the same (channel, provider_message_id) again
-    answers 200 with the ids first given and records nothing."""
+    """Record one interaction. 202 when new (recorded, or in the distributed runtime accepted
+    for recording: then only the message id is known); the same (channel,
+    provider_message_id) again answers 200 with the ids first given and records nothing."""
     settings = runtime.settings
     try:
         item = body.to_inbound(settings.default_region, settings.max_clock_skew)
@@ -50,13 +53,12 @@ async def record_interaction(
         runtime.metrics.rejected.labels(exc.code).inc()
         raise ApiError(422, exc.code, exc.message, **exc.details) from None
     (result,) = await runtime.record_async([item])
-    if result.duplicate:
+    out = _outcome(result)
+    duplicate = out.status == "duplicate"
+    if duplicate:
         response.status_code = 200
-    return RecordedOut(
-        message_id=result.message_id,
-        customer_id=result.customer_id,
-        conversation_id=result.conversation_id,
-        duplicate=result.duplicate,
+    return RecordedOut.model_validate(
+        out.model_dump(exclude={"index", "error"}) | {"duplicate": duplicate}
     )
 
 
@@ -93,16 +95,11 @@ async def record_batch(body: BatchIn, runtime: RuntimeDep, _: Ingest) -> BatchOu
         good.append((index, item))
     recorded = await runtime.record_async([item for _, item in good]) if good else []
     for (index, _item), result in zip(good, recorded, strict=True):
-        results[index] = BatchItemOut(
-            index=index,
-            status="duplicate" if result.duplicate else "recorded",
-            message_id=result.message_id,
-            customer_id=result.customer_id,
-            conversation_id=result.conversation_id,
-        )
+        results[index] = _outcome(result, index)
     final = [r for r in results if r is not None]
     return BatchOut(
         recorded=sum(r.status == "recorded" for r in final),
+        accepted=sum(r.status == "accepted" for r in final),
         duplicates=sum(r.status == "duplicate" for r in final),
         rejected=sum(r.status == "rejected" for r in final),
         results=final,
@@ -141,6 +138,18 @@ async def report_delivery(
         body.error_message,
     )
     return DeliveryOut(message_id=message_id, delivery_status=status)
+
+
+def _outcome(result: Recorded | Accepted, index: int = 0) -> BatchItemOut:
+    if isinstance(result, Accepted):
+        return BatchItemOut(index=index, status="accepted", message_id=result.message_id)
+    return BatchItemOut(
+        index=index,
+        status="duplicate" if result.duplicate else "recorded",
+        message_id=result.message_id,
+        customer_id=result.customer_id,
+        conversation_id=result.conversation_id,
+    )
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -1,0 +1,273 @@
+"""The distributed runtime: the roles of one ``hub run`` process, on Kafka and PostgreSQL.
+
+Each role is a part of this runtime, started with the process's HTTP server (every role serves
+``/healthz``, ``/readyz`` and ``/metrics``; ``ingest`` and ``api`` also serve their routes):
+
+- ``ingest`` produces new interactions to ``hub.inbound`` with ``acks=all`` and answers once the
+  broker acknowledged them; interactions already in the store answer as duplicates at once;
+- ``process`` and ``project`` are Faust workers (``hub.stream.app``), a consumer group each;
+- ``relay`` publishes the store's notification log to ``hub.events`` (``hub.stream.relay``);
+- ``api`` reads the views and runs agents' commands on the store.
+
+Lag is measured end to end for readiness, ``/metrics`` and ``hub status``: what the processors
+have not committed on ``hub.inbound``, what the relay has not published, what the projectors
+have not committed on ``hub.events``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from hub.config import Settings
+from hub.domain.application import Recorded
+from hub.domain.ids import message_id
+from hub.events import InboundInteraction
+from hub.runtime import Accepted, Runtime
+from hub.stream.app import WORKER_ROLES, WorkerHealth, create_worker, group_id
+from hub.stream.relay import Relay, RelayLease
+from hub.stream.topics import Topics
+
+log = logging.getLogger(__name__)
+
+ROLES = ("ingest", "process", "relay", "project", "api")
+#: How long a Kafka query of a probe may take before the broker counts as unreachable.
+BROKER_TIMEOUT = 2.0
+
+T = TypeVar("T")
+
+
+@dataclass
+class KafkaLag:
+    """Records not yet handled, per stage of the pipeline."""
+
+    inbound: int  # on hub.inbound, not committed by the process group
+    relay: int  # store positions not published to hub.events
+    events: int  # on hub.events, not committed by the project group
+    by_partition: dict[str, dict[int, int]]
+
+    @property
+    def total(self) -> int:
+        return self.inbound + self.relay + self.events
+
+
+class KafkaProbe:
+    """Reads end offsets and committed offsets from the broker (a short-lived view of lag)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._kafka = settings.kafka
+        self._admin: AIOKafkaAdminClient | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        self._admin = AIOKafkaAdminClient(
+            request_timeout_ms=int(BROKER_TIMEOUT * 1000), **self._kafka.client_options()
+        )
+        self._consumer = AIOKafkaConsumer(
+            enable_auto_commit=False,
+            request_timeout_ms=int(BROKER_TIMEOUT * 1000) + 1000,
+            **self._kafka.client_options(),
+        )
+        await self._admin.start()
+        await self._consumer.start()
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._admin is not None:
+            await self._admin.close()
+
+    async def group_lag(self, group: str, topic: str) -> dict[int, int]:
+        """Per partition: end offset minus the group's committed offset."""
+        assert self._admin is not None, "start() first"
+        assert self._consumer is not None, "start() first"
+        partitions = self._consumer.partitions_for_topic(topic)
+        if partitions is None:
+            await self._consumer._client.force_metadata_update()
+            partitions = self._consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return {}
+        ends = await self._consumer.end_offsets(tps)
+        committed = await self._admin.list_consumer_group_offsets(group, partitions=tps)
+        lag = {}
+        for tp in tps:
+            meta = committed.get(tp)
+            done = meta.offset if meta is not None and meta.offset >= 0 else 0
+            lag[tp.partition] = max(ends[tp] - done, 0)
+        return lag
+
+
+class DistributedRuntime(Runtime):
+    """The roles of one process of the distributed runtime."""
+
+    kind = "distributed"
+
+    def __init__(self, settings: Settings, roles: Sequence[str]) -> None:
+        super().__init__(settings)
+        unknown = set(roles) - set(ROLES)
+        if unknown:
+            raise ValueError(f"unknown roles {sorted(unknown)} (known: {', '.join(ROLES)})")
+        self.roles = tuple(r for r in ROLES if r in roles)
+        self.topics = Topics.from_settings(settings.kafka)
+        self.health = {r: WorkerHealth(r) for r in self.roles if r in WORKER_ROLES}
+        self._workers: list[Any] = []
+        self._producer: AIOKafkaProducer | None = None
+        self._relay: Relay | None = None
+        self._relay_task: asyncio.Task[None] | None = None
+        self._relay_stopping = asyncio.Event()
+        self._probe = KafkaProbe(settings)
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start_async(self) -> None:
+        """Start the Kafka side of the roles, on the server's event loop."""
+        self._loop = asyncio.get_running_loop()
+        self._relay_stopping = asyncio.Event()
+        await self._probe.start()
+        if "ingest" in self.roles:
+            self._producer = AIOKafkaProducer(
+                acks="all",
+                enable_idempotence=self.settings.kafka.idempotent_producer,
+                linger_ms=2,
+                **self.settings.kafka.client_options(),
+            )
+            await self._producer.start()
+        for role in self.health:
+            worker = create_worker(self.settings, self.store, role, self.metrics, self.health[role])
+            worker.finalize()
+            await worker.start()
+            self._workers.append(worker)
+        if "relay" in self.roles:
+            self._relay = Relay(self.store, self.settings.kafka, metrics=self.metrics)
+            self._relay_task = asyncio.create_task(self._relay.run(self._relay_stopping))
+        log.info("distributed runtime started: %s", ", ".join(self.roles))
+
+    async def stop_async(self) -> None:
+        """Graceful stop: the relay finishes its batch, the workers finish theirs, commit and
+        leave their groups, the producer flushes."""
+        if self._relay_task is not None:
+            self._relay_stopping.set()
+            await self._relay_task
+            self._relay_task = None
+            if self._relay is not None:
+                log.info("relay stopped after publishing %d events", self._relay.published)
+        for worker in reversed(self._workers):
+            await worker.stop()
+        self._workers.clear()
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+        await self._probe.stop()
+
+    # -- ingest ----------------------------------------------------------------------------
+
+    async def record_async(self, items: Sequence[InboundInteraction]) -> list[Recorded | Accepted]:
+        """Hand new interactions to the processors through ``hub.inbound``; returns once the
+        broker acknowledged every one. Interactions the store already holds come back as
+        duplicates with their ids, and are not produced again."""
+        if self._producer is None:
+            raise RuntimeError("this process does not run the ingest role")
+        known = await asyncio.to_thread(self.store.app.recorded_before, items)
+        results: list[Recorded | Accepted] = []
+        sends = []
+        for item in items:
+            mid = message_id(item.channel, item.provider_message_id)
+            if mid in known:
+                self.metrics.duplicates.inc()
+                results.append(known[mid])
+                continue
+            sends.append(
+                await self._producer.send(
+                    self.topics.inbound,
+                    key=item.address.encode(),
+                    value=item.model_dump_json(exclude_defaults=True).encode(),
+                )
+            )
+            results.append(Accepted(mid))
+        await asyncio.gather(*sends)
+        self.metrics.role_items.labels("ingest").inc(len(sends))
+        return results
+
+    # -- state -----------------------------------------------------------------------------
+
+    def _on_loop(self, make: Callable[[], Awaitable[T]], timeout: float) -> T:
+        """Run a coroutine on the server's loop from a worker thread (probes, status)."""
+        if self._loop is None:
+            raise RuntimeError("not started")
+
+        async def bounded() -> T:
+            async with asyncio.timeout(timeout):
+                return await make()
+
+        future: Future[T] = asyncio.run_coroutine_threadsafe(bounded(), self._loop)
+        return future.result(timeout + 1)
+
+    def kafka_lag(self) -> KafkaLag:
+        relay = RelayLease.read(self.store.state_engine)
+        top = self.store_position()
+        relay_lag = max(top - relay.get("position", 0), 0)
+
+        async def measure() -> tuple[dict[int, int], dict[int, int]]:
+            inbound = await self._probe.group_lag(
+                group_id(self.settings.kafka, "process"), self.topics.inbound
+            )
+            events = await self._probe.group_lag(
+                group_id(self.settings.kafka, "project"), self.topics.events
+            )
+            return inbound, events
+
+        inbound, events = self._on_loop(measure, BROKER_TIMEOUT)
+        self.metrics.consumer_lag.labels("hub-process", "hub.inbound").set(sum(inbound.values()))
+        self.metrics.consumer_lag.labels("hub-project", "hub.events").set(sum(events.values()))
+        self.metrics.relay_lag.set(relay_lag)
+        return KafkaLag(
+            inbound=sum(inbound.values()),
+            relay=relay_lag,
+            events=sum(events.values()),
+            by_partition={"hub.inbound": inbound, "hub.events": events},
+        )
+
+    def status(self) -> dict[str, Any]:
+        top = self.store_position()
+        self.metrics.store_position.set(top)
+        set_aside = self.views.dead_letter_count()
+        self.metrics.set_aside.set(set_aside)
+        lag = self.kafka_lag()
+        return {
+            "runtime": self.kind,
+            "roles": list(self.roles),
+            "store_position": top,
+            "relay": RelayLease.read(self.store.state_engine),
+            "lag": lag.total,
+            "lag_by_stage": {"inbound": lag.inbound, "relay": lag.relay, "events": lag.events},
+            "lag_by_partition": lag.by_partition,
+            "set_aside": set_aside,
+        }
+
+    def problems(self) -> list[str]:
+        found = []
+        try:
+            self.store_position()
+        except Exception as exc:  # readiness reports, it does not raise
+            found.append(f"store unreachable: {type(exc).__name__}")
+        try:
+            self.kafka_lag()
+        except Exception as exc:
+            found.append(f"broker unreachable: {type(exc).__name__}: {exc}")
+        for health in self.health.values():
+            found += health.problems()
+        for worker in self._workers:
+            if worker.should_stop or worker.crashed:
+                found.append(f"worker {worker.conf.id} stopped")
+        if self._relay_task is not None and self._relay_task.done():
+            found.append("relay stopped")
+        return found
