@@ -89,6 +89,7 @@ def _credentials(kafka: KafkaSettings) -> Any:
 
 def _faust_app(settings: Settings, role: str) -> Any:
     kafka = settings.kafka
+    (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     return faust.App(
         group_id(kafka, role),
         datadir=str(settings.data_dir / "faust"),  # not the working directory

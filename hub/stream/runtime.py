@@ -130,6 +130,13 @@ class DistributedRuntime(Runtime):
 
     async def start_async(self) -> None:
         """Start the Kafka side of the roles, on the server's event loop."""
+        try:
+            await self._start_roles()
+        except BaseException:
+            await self.stop_async()
+            raise
+
+    async def _start_roles(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._relay_stopping = asyncio.Event()
         await self._probe.start()

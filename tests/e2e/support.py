@@ -51,15 +51,29 @@ def run_hub(*args: str, env: dict[str, str] | None = None, timeout: float = 60) 
 
 
 class HubProcess:
-    """``hub serve`` on a loopback port and a data directory, as a child process."""
+    """A hub on a loopback port as a child process: ``hub serve`` on a data directory (the
+    embedded runtime), or ``hub run all`` with ``env`` naming its PostgreSQL store and Kafka
+    broker (the distributed runtime)."""
 
-    def __init__(self, data_dir: Path, log_path: Path, *extra_args: str) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        log_path: Path,
+        *extra_args: str,
+        runtime: str = "embedded",
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.log_path = log_path
         self.extra_args = extra_args
+        self.runtime = runtime
+        self.env = env or {}
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.client: httpx.Client | None = None
+
+    def child_env(self) -> dict[str, str]:
+        return child_env(HUB_ADMIN_TOKEN=ADMIN_TOKEN, HUB_DATA_DIR=str(self.data_dir), **self.env)
 
     @property
     def url(self) -> str:
@@ -72,37 +86,34 @@ class HubProcess:
         assert self.process is None or self.process.poll() is not None, "already running"
         self.port = free_port()
         with self.log_path.open("ab") as log:
-            log.write(f"\n--- hub serve on port {self.port}\n".encode())
+            command = ["serve"] if self.runtime == "embedded" else ["run", "all"]
+            log.write(f"\n--- hub {' '.join(command)} on port {self.port}\n".encode())
             log.flush()
             self.process = subprocess.Popen(
                 [
                     hub_executable(),
-                    "serve",
+                    *command,
                     "--host",
                     "127.0.0.1",
                     "--port",
                     str(self.port),
-                    "--data-dir",
-                    str(self.data_dir),
                     *self.extra_args,
                 ],
-                env=child_env(HUB_ADMIN_TOKEN=ADMIN_TOKEN),
+                env=self.child_env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
-                raise AssertionError(
-                    f"hub serve exited with {self.process.returncode}:\n{self.log()}"
-                )
+                raise AssertionError(f"hub exited with {self.process.returncode}:\n{self.log()}")
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise AssertionError(f"hub serve not healthy after {timeout}s:\n{self.log()}")
+                raise AssertionError(f"hub not healthy after {timeout}s:\n{self.log()}")
             time.sleep(0.05)
         self.client = httpx.Client(
             base_url=self.url,
@@ -127,9 +138,7 @@ class HubProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-            raise AssertionError(
-                f"hub serve ignored SIGTERM for {timeout}s:\n{self.log()}"
-            ) from None
+            raise AssertionError(f"hub ignored SIGTERM for {timeout}s:\n{self.log()}") from None
         return code, time.monotonic() - started
 
     def kill(self) -> None:
@@ -162,6 +171,42 @@ class HubProcess:
             if time.monotonic() > deadline:
                 raise AssertionError(f"projections not caught up after {timeout}s: {ready}")
             time.sleep(0.05)
+
+    def record(self, item: dict[str, Any], expect: int = 202) -> dict[str, Any]:
+        """POST one interaction; returns its outcome with the customer and conversation ids
+        (waiting for them when the runtime only accepted it)."""
+        response = self.http.post("/v1/interactions", json=item)
+        assert response.status_code == expect, response.text
+        body: dict[str, Any] = response.json()
+        return self.resolve(body) if body["status"] == "accepted" else body
+
+    def record_batch(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        """POST a batch; returns the body with every accepted item resolved to its ids, and
+        ``new`` = recorded + accepted."""
+        response = self.http.post("/v1/interactions/batch", json={"interactions": items})
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        body["results"] = [
+            self.resolve(r) if r["status"] == "accepted" else r for r in body["results"]
+        ]
+        body["new"] = body["recorded"] + body["accepted"]
+        return body
+
+    def resolve(self, outcome: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+        """An accepted interaction's ids, once its message is visible."""
+        deadline = time.monotonic() + timeout
+        while True:
+            response = self.http.get(f"/v1/messages/{outcome['message_id']}")
+            if response.status_code == 200:
+                found = response.json()
+                return outcome | {
+                    "customer_id": found["customer_id"],
+                    "conversation_id": found["conversation_id"],
+                }
+            assert response.status_code == 404, response.text
+            if time.monotonic() > deadline:
+                raise AssertionError(f"message {outcome['message_id']} not visible")
+            time.sleep(0.02)
 
     def events(self) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []

@@ -43,13 +43,18 @@ def hub_command() -> str:
     return hub
 
 
-def hub_env(kafka: KafkaSettings, **extra: str) -> dict[str, str]:
-    """The environment of a `hub` process on the test broker, with this test's topics."""
-    return os.environ | {
+def kafka_env(kafka: KafkaSettings) -> dict[str, str]:
+    """The HUB_KAFKA__ settings of a `hub` process on the test broker, with this test's
+    topics."""
+    return {
         "HUB_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "HUB_KAFKA__TOPIC_PREFIX": kafka.topic_prefix,
+        "HUB_KAFKA__PARTITIONS": str(kafka.partitions),
         "HUB_KAFKA__REPLICATION_FACTOR": "1",
-        "HUB_PORT": str(free_port()),  # every role serves its probes
         **{f"HUB_KAFKA__{k.upper()}": str(v) for k, v in TEST_KAFKA_TUNING.items()},
-        **extra,
     }
+
+
+def hub_env(kafka: KafkaSettings, **extra: str) -> dict[str, str]:
+    """The environment of a `hub` process on the test broker, with this test's topics."""
+    return os.environ | kafka_env(kafka) | {"HUB_PORT": str(free_port()), **extra}
