@@ -151,18 +151,42 @@ def _open_runtime(data_dir: Path | None) -> Any:
     return runtime
 
 
+Kafka = Annotated[
+    bool,
+    typer.Option(
+        "--kafka",
+        help="The distributed runtime: include the broker (HUB_KAFKA__*) and its positions.",
+    ),
+]
+
+
 @projections_app.command("rebuild")
 def projections_rebuild(
     name: Annotated[str | None, typer.Argument(help="One projection; default: all.")] = None,
     data_dir: DataDir = None,
+    kafka: Kafka = False,
 ) -> None:
-    """Drop a projection's tables and replay it from the event store."""
+    """Drop a projection's tables and replay it from the event store. With --kafka (stop the
+    project workers first), every hub.events partition then counts as applied up to the
+    rebuilt position, so the projectors go on from there without applying anything twice."""
+    import asyncio
     import time
 
     from hub.embedded.follower import LogFollower
+    from hub.stream.nodes import running_nodes
+    from hub.stream.topics import Topics, partition_count
 
     runtime = _open_runtime(data_dir)
     try:
+        if kafka:
+            busy = [
+                n["node_id"]
+                for n in running_nodes(runtime.store.state_engine)
+                if n["alive"] and "project" in n["roles"]
+            ]
+            if busy:
+                typer.echo(f"stop the project workers first: {', '.join(busy)}", err=True)
+                raise typer.Exit(1)
         names = [name] if name else [p.name for p in runtime.views.projections]
         for one in names:
             try:
@@ -178,18 +202,44 @@ def projections_rebuild(
             f"rebuilt {', '.join(names)}: {applied} events applied in {elapsed:.2f}s, "
             f"position {follower.position}"
         )
+        if kafka:
+            topic = Topics.from_settings(runtime.settings.kafka).events
+            partitions = asyncio.run(partition_count(runtime.settings.kafka, topic))
+            runtime.views.rebuilt_up_to(names, topic, partitions, follower.position)
+            typer.echo(f"{topic}: {partitions} partitions marked applied up to there")
     finally:
         runtime.stop()
 
 
 @app.command()
-def status(data_dir: DataDir = None) -> None:
-    """Store position, projection positions and lag."""
-    runtime = _open_runtime(data_dir)
+def status(data_dir: DataDir = None, kafka: Kafka = False) -> None:
+    """Store position, projection positions and lag; with --kafka, the running nodes and
+    their roles, the relay, and the lag of each stage and partition."""
+    if not kafka:
+        runtime = _open_runtime(data_dir)
+        try:
+            typer.echo(json.dumps(runtime.status(), indent=2))
+        finally:
+            runtime.stop()
+        return
+    import asyncio
+
+    from hub.stream.runtime import DistributedRuntime
+
+    distributed = DistributedRuntime(_settings(data_dir=data_dir), roles=())
+    distributed.start()
+
+    async def measure() -> dict[str, Any]:
+        await distributed.start_async()
+        try:
+            return await asyncio.to_thread(distributed.status)
+        finally:
+            await distributed.stop_async()
+
     try:
-        typer.echo(json.dumps(runtime.status(), indent=2))
+        typer.echo(json.dumps(asyncio.run(measure()), indent=2))
     finally:
-        runtime.stop()
+        distributed.stop()
 
 
 @tokens_app.command("create")

@@ -257,7 +257,35 @@ class Views:
             table.drop(self.engine, checkfirst=True)
         with self.engine.begin() as conn:
             conn.execute(view_positions.delete().where(view_positions.c.projection == name))
+            conn.execute(
+                partition_positions.delete().where(partition_positions.c.projection == name)
+            )
         self.create()
+
+    def partition_positions(self) -> dict[str, dict[str, int]]:
+        """Per projection, the store position applied from each partition
+        (``topic:partition``) of the distributed runtime."""
+        pp = partition_positions.c
+        found: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(pp.projection, pp.topic, pp.partition, pp.position))
+            for name, topic, partition, position in rows:
+                found.setdefault(name, {})[f"{topic}:{partition}"] = position
+        return found
+
+    def rebuilt_up_to(
+        self, names: Iterable[str], topic: str, partitions: int, position: int
+    ) -> None:
+        """After a rebuild from the store up to ``position``: every partition of ``topic``
+        counts as applied up to there, so the events the projectors read next from Kafka at
+        or below it are skipped (they are in the rebuilt tables already)."""
+        rows = [
+            {"projection": name, "topic": topic, "partition": p, "position": position}
+            for name in names
+            for p in range(partitions)
+        ]
+        with write_transaction(self.engine) as conn:
+            upsert(conn, partition_positions, rows)
 
 
 def default_projections() -> list[Projection]:

@@ -17,6 +17,7 @@ have not committed on ``hub.events``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
@@ -32,6 +33,7 @@ from hub.domain.ids import message_id
 from hub.events import InboundInteraction
 from hub.runtime import Accepted, Runtime
 from hub.stream.app import WORKER_ROLES, WorkerHealth, create_worker, group_id
+from hub.stream.nodes import HEARTBEAT_SECONDS, NodeRegistry, running_nodes
 from hub.stream.relay import Relay, RelayLease
 from hub.stream.topics import Topics
 
@@ -124,6 +126,8 @@ class DistributedRuntime(Runtime):
         self._relay_task: asyncio.Task[None] | None = None
         self._relay_stopping = asyncio.Event()
         self._probe = KafkaProbe(settings)
+        self._node: NodeRegistry | None = None
+        self._heartbeat_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -156,11 +160,24 @@ class DistributedRuntime(Runtime):
         if "relay" in self.roles:
             self._relay = Relay(self.store, self.settings.kafka, metrics=self.metrics)
             self._relay_task = asyncio.create_task(self._relay.run(self._relay_stopping))
+        if self.roles:
+            self._node = NodeRegistry(
+                self.store.state_engine, self.roles, f"{self.settings.host}:{self.settings.port}"
+            )
+            self._heartbeat_task = asyncio.create_task(self._heartbeat(self._node))
         log.info("distributed runtime started: %s", ", ".join(self.roles))
 
     async def stop_async(self) -> None:
         """Graceful stop: the relay finishes its batch, the workers finish theirs, commit and
         leave their groups, the producer flushes."""
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat_task
+            self._heartbeat_task = None
+            if self._node is not None:
+                with contextlib.suppress(Exception):  # the row ages out anyway
+                    await asyncio.to_thread(self._node.leave)
         if self._relay_task is not None:
             self._relay_stopping.set()
             await self._relay_task
@@ -174,6 +191,14 @@ class DistributedRuntime(Runtime):
             await self._producer.stop()
             self._producer = None
         await self._probe.stop()
+
+    async def _heartbeat(self, node: NodeRegistry) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(node.heartbeat)
+            except Exception as exc:  # the store may be away for a while; readiness says so
+                log.debug("heartbeat not recorded: %s", exc)
+            await asyncio.sleep(HEARTBEAT_SECONDS)
 
     # -- ingest ----------------------------------------------------------------------------
 
@@ -252,11 +277,13 @@ class DistributedRuntime(Runtime):
         return {
             "runtime": self.kind,
             "roles": list(self.roles),
+            "nodes": running_nodes(self.store.state_engine),
             "store_position": top,
             "relay": RelayLease.read(self.store.state_engine),
             "lag": lag.total,
             "lag_by_stage": {"inbound": lag.inbound, "relay": lag.relay, "events": lag.events},
             "lag_by_partition": lag.by_partition,
+            "projections": self.views.partition_positions(),
             "set_aside": set_aside,
         }
 

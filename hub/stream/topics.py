@@ -76,3 +76,17 @@ async def ensure_topics(kafka: KafkaSettings) -> list[TopicReport]:
             problem = f"has {partitions} partitions, configuration says {kafka.partitions}"
         reports.append(TopicReport(name, name in missing, partitions, problem))
     return sorted(reports, key=lambda r: topics.all().index(r.name))
+
+
+async def partition_count(kafka: KafkaSettings, topic: str) -> int:
+    """How many partitions ``topic`` has on the broker."""
+    admin = AIOKafkaAdminClient(**kafka.client_options())
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    partitions = len(described.get("partitions", []))
+    if not partitions:
+        raise LookupError(f"topic {topic} does not exist (run `hub kafka init`)")
+    return partitions
