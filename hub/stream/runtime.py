@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -41,7 +42,11 @@ log = logging.getLogger(__name__)
 
 ROLES = ("ingest", "process", "relay", "project", "api")
 #: How long a Kafka query of a probe may take before the broker counts as unreachable.
-BROKER_TIMEOUT = 2.0
+BROKER_TIMEOUT = 1.5
+#: How long each part of a graceful stop may take (orchestrators kill after ~30 s).
+STOP_SECONDS = 8.0
+#: How often readiness learns whether the broker answers.
+BROKER_CHECK_SECONDS = 1.0
 
 T = TypeVar("T")
 
@@ -128,6 +133,9 @@ class DistributedRuntime(Runtime):
         self._probe = KafkaProbe(settings)
         self._node: NodeRegistry | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+        self._broker_answered = 0.0
+        self._broker_error: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -144,6 +152,8 @@ class DistributedRuntime(Runtime):
         self._loop = asyncio.get_running_loop()
         self._relay_stopping = asyncio.Event()
         await self._probe.start()
+        self._broker_answered = time.monotonic()
+        self._watch_task = asyncio.create_task(self._watch_broker())
         if "ingest" in self.roles:
             self._producer = AIOKafkaProducer(
                 acks="all",
@@ -170,27 +180,29 @@ class DistributedRuntime(Runtime):
     async def stop_async(self) -> None:
         """Graceful stop: the relay finishes its batch, the workers finish theirs, commit and
         leave their groups, the producer flushes."""
-        if self._heartbeat_task is not None:
-            self._heartbeat_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat_task
-            self._heartbeat_task = None
-            if self._node is not None:
-                with contextlib.suppress(Exception):  # the row ages out anyway
-                    await asyncio.to_thread(self._node.leave)
+        for task in (self._heartbeat_task, self._watch_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._heartbeat_task = self._watch_task = None
+        if self._node is not None:
+            with contextlib.suppress(Exception):  # the row ages out anyway
+                await asyncio.to_thread(self._node.leave)
+            self._node = None
         if self._relay_task is not None:
             self._relay_stopping.set()
-            await self._relay_task
+            await _bounded(self._relay_task, "relay")
             self._relay_task = None
             if self._relay is not None:
                 log.info("relay stopped after publishing %d events", self._relay.published)
         for worker in reversed(self._workers):
-            await worker.stop()
+            await _bounded(worker.stop(), f"worker {worker.conf.id}")
         self._workers.clear()
         if self._producer is not None:
-            await self._producer.stop()
+            await _bounded(self._producer.stop(), "ingest producer")
             self._producer = None
-        await self._probe.stop()
+        await _bounded(self._probe.stop(), "broker probe")
 
     async def _heartbeat(self, node: NodeRegistry) -> None:
         while True:
@@ -243,21 +255,31 @@ class DistributedRuntime(Runtime):
         future: Future[T] = asyncio.run_coroutine_threadsafe(bounded(), self._loop)
         return future.result(timeout + 1)
 
+    async def _group_lags(self) -> tuple[dict[int, int], dict[int, int]]:
+        kafka = self.settings.kafka
+        inbound = await self._probe.group_lag(group_id(kafka, "process"), self.topics.inbound)
+        events = await self._probe.group_lag(group_id(kafka, "project"), self.topics.events)
+        return inbound, events
+
+    async def _watch_broker(self) -> None:
+        """Ask the broker for offsets every few seconds, so readiness knows at once whether
+        it answers (a probe must not wait for the broker's timeouts)."""
+        while True:
+            try:
+                async with asyncio.timeout(BROKER_TIMEOUT):
+                    await self._group_lags()
+            except Exception as exc:
+                self._broker_error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            else:
+                self._broker_answered = time.monotonic()
+                self._broker_error = None
+            await asyncio.sleep(BROKER_CHECK_SECONDS)
+
     def kafka_lag(self) -> KafkaLag:
         relay = RelayLease.read(self.store.state_engine)
         top = self.store_position()
         relay_lag = max(top - relay.get("position", 0), 0)
-
-        async def measure() -> tuple[dict[int, int], dict[int, int]]:
-            inbound = await self._probe.group_lag(
-                group_id(self.settings.kafka, "process"), self.topics.inbound
-            )
-            events = await self._probe.group_lag(
-                group_id(self.settings.kafka, "project"), self.topics.events
-            )
-            return inbound, events
-
-        inbound, events = self._on_loop(measure, BROKER_TIMEOUT)
+        inbound, events = self._on_loop(self._group_lags, BROKER_TIMEOUT)
         self.metrics.consumer_lag.labels("hub-process", "hub.inbound").set(sum(inbound.values()))
         self.metrics.consumer_lag.labels("hub-project", "hub.events").set(sum(events.values()))
         self.metrics.relay_lag.set(relay_lag)
@@ -293,10 +315,9 @@ class DistributedRuntime(Runtime):
             self.store_position()
         except Exception as exc:  # readiness reports, it does not raise
             found.append(f"store unreachable: {type(exc).__name__}")
-        try:
-            self.kafka_lag()
-        except Exception as exc:
-            found.append(f"broker unreachable: {type(exc).__name__}: {exc}")
+        silent = time.monotonic() - self._broker_answered
+        if self._broker_error or silent > BROKER_TIMEOUT + 2 * BROKER_CHECK_SECONDS:
+            found.append(f"broker unreachable: {self._broker_error or 'no answer'}")
         for health in self.health.values():
             found += health.problems()
         for worker in self._workers:
@@ -305,3 +326,13 @@ class DistributedRuntime(Runtime):
         if self._relay_task is not None and self._relay_task.done():
             found.append("relay stopped")
         return found
+
+
+async def _bounded(step: Awaitable[Any], what: str) -> None:
+    """One step of a graceful stop, given up after STOP_SECONDS (a broker that is gone must
+    not hold the process: what was not committed is delivered again, and deduplicated)."""
+    try:
+        async with asyncio.timeout(STOP_SECONDS):
+            await step
+    except TimeoutError:
+        log.warning("%s did not stop within %ss; leaving it", what, STOP_SECONDS)

@@ -43,7 +43,7 @@ async def healthz() -> dict[str, str]:
 async def readyz(runtime: RuntimeDep) -> dict[str, object] | Response:
     """Ready to serve: store and views reachable, projections following."""
     checked = await _bounded(runtime)
-    problems = checked[0] if checked else [f"store did not answer within {PROBE_SECONDS}s"]
+    problems = checked[0] if checked else [f"no answer within {PROBE_SECONDS}s (store, broker)"]
     if checked is None or problems:
         return error_response(503, "not_ready", "; ".join(problems), {"problems": problems})
     return {"status": "ready", **checked[1]}
