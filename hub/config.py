@@ -36,6 +36,11 @@ class KafkaSettings(BaseModel):
         description="Use Kafka's idempotent producer (fewer duplicates on the wire; "
         "correctness never depends on it). Turn off for brokers without it.",
     )
+    transactions: bool = Field(
+        default=False,
+        description="Faust's exactly_once guarantee (Kafka transactions for the dead letters "
+        "and offsets). Correctness never depends on it: effects are deduplicated anyway.",
+    )
     commit_interval: float = Field(
         default=1.0, gt=0, description="Seconds between consumer offset commits."
     )

@@ -96,6 +96,7 @@ def _faust_app(settings: Settings, role: str) -> Any:
         broker=f"kafka://{kafka.bootstrap_servers}",
         broker_credentials=_credentials(kafka),
         broker_commit_interval=kafka.commit_interval,
+        processing_guarantee="exactly_once" if kafka.transactions else "at_least_once",
         broker_rebalance_timeout=kafka.rebalance_timeout,
         broker_session_timeout=kafka.session_timeout,
         broker_heartbeat_interval=kafka.session_timeout / 10,
