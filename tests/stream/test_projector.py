@@ -102,16 +102,7 @@ def test_hub_run_project_builds_the_views_from_the_topic(
         _record(source, 30)
         expected = _reference(source)
 
-        async def publish() -> None:
-            relay = Relay(source, kafka_settings)
-            await relay.start()
-            try:
-                while await relay.publish_once():
-                    pass
-            finally:
-                await relay.stop()
-
-        asyncio.run(publish())
+        _publish_all(source, kafka_settings)
         engine = create_db_engine(f"sqlite:///{target_dir}/views.db")
         try:
             deadline = time.monotonic() + 45
