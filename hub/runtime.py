@@ -26,6 +26,7 @@ from hub.events import Envelope, InboundInteraction
 from hub.metrics import Metrics
 from hub.projections import Views
 from hub.store import Store, open_store
+from hub.store.database import schema_lock
 from hub.store.tokens import TokenStore
 from hub.writes import WriteQueue
 
@@ -58,17 +59,23 @@ class Runtime:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.store = open_store(self.settings)
-        self.views = Views(self.store.views_engine)
-        self.views.create()
-        admin = self.settings.admin_token
-        self.tokens = TokenStore(
-            self.store.state_engine, admin.get_secret_value() if admin else None
-        )
+        with schema_lock(self.settings.resolved_store_url()):
+            self.store = open_store(self.settings)
+            self.views = Views(self.store.views_engine)
+            self.views.create()
+            admin = self.settings.admin_token
+            self.tokens = TokenStore(
+                self.store.state_engine, admin.get_secret_value() if admin else None
+            )
+            self.create_tables()
         self.store.app.add_listener(self._changed)
         self.writes = WriteQueue(self.record, self.settings.max_batch_items)
         self.writes.start()
         self.started = True
+
+    def create_tables(self) -> None:
+        """Create the tables a runtime needs beyond the store's and the views' (called while
+        no other process creates tables)."""
 
     async def start_async(self) -> None:
         """Start what runs on the server's event loop (after :meth:`start`)."""

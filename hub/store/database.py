@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
 from hub.store.sqlite import PAGE_CACHE_KIB
 
@@ -55,3 +57,26 @@ def create_db_engine(url: str, *, synchronous: str = "NORMAL", **kwargs: Any) ->
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+#: Key of the PostgreSQL advisory lock taken while a process creates the hub's tables.
+SCHEMA_LOCK_KEY = 0x48_55_42_5F_53_43  # "HUB_SC"
+
+
+@contextmanager
+def schema_lock(url: str) -> Iterator[None]:
+    """Serialise table creation across processes starting together on one PostgreSQL database
+    (``CREATE TABLE IF NOT EXISTS`` races there); nothing to do for SQLite files."""
+    if make_url(url).drivername.startswith("sqlite"):
+        yield
+        return
+    engine = create_db_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({SCHEMA_LOCK_KEY})")
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({SCHEMA_LOCK_KEY})")
+    finally:
+        engine.dispose()

@@ -35,7 +35,9 @@ from hub.events import InboundInteraction
 from hub.runtime import Accepted, Runtime
 from hub.stream.app import WORKER_ROLES, WorkerHealth, create_worker, group_id
 from hub.stream.nodes import HEARTBEAT_SECONDS, NodeRegistry, running_nodes
+from hub.stream.nodes import metadata as nodes_metadata
 from hub.stream.relay import Relay, RelayLease
+from hub.stream.relay import metadata as relay_metadata
 from hub.stream.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -139,6 +141,10 @@ class DistributedRuntime(Runtime):
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
+
+    def create_tables(self) -> None:
+        relay_metadata.create_all(self.store.state_engine)
+        nodes_metadata.create_all(self.store.state_engine)
 
     async def start_async(self) -> None:
         """Start the Kafka side of the roles, on the server's event loop."""
