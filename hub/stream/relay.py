@@ -155,6 +155,7 @@ class Relay:
         )
         self._producer: AIOKafkaProducer | None = None
         self.published = 0
+        self.error: str | None = None  # what failed, while the relay retries
 
     async def start(self) -> None:
         # Correctness never depends on the idempotent producer (the test broker lacks it).
@@ -170,7 +171,10 @@ class Relay:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
-        await asyncio.to_thread(self.lease.release)
+        try:
+            await asyncio.to_thread(self.lease.release)
+        except Exception as exc:  # the store is away: the lease expires on its own
+            log.warning("relay lease not released (%s); it expires in %ss", exc, self.lease.seconds)
 
     async def publish_once(self) -> int:
         """Publish the next batch if this relay holds the lease; returns events published
@@ -204,8 +208,14 @@ class Relay:
         return len(envelopes)
 
     async def run(self, stopping: asyncio.Event, idle: float = 0.2) -> None:
-        """Publish until ``stopping`` is set; wait ``idle`` seconds when there is nothing."""
+        """Publish until ``stopping`` is set; wait ``idle`` seconds when there is nothing.
+
+        A store or broker failure is retried with back-off (``error`` says what failed
+        meanwhile): the position moved only for batches the broker acknowledged, so the
+        batch that failed goes out again, whole.
+        """
         await self.start()
+        failures = 0
         try:
             while not stopping.is_set():
                 try:
@@ -213,8 +223,20 @@ class Relay:
                 except LeaseLost as exc:
                     log.warning("%s; standing by", exc)
                     sent = 0
+                except Exception as exc:  # the store or the broker is away for a while
+                    failures += 1
+                    self.error = f"{type(exc).__name__}: {exc}"
+                    delay = min(0.2 * 2**failures, 5.0)
+                    log.warning("relay: %s; retrying in %.1fs", self.error, delay)
+                    await _wait(stopping, delay)
+                    continue
+                failures, self.error = 0, None
                 if not sent:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stopping.wait(), idle)
+                    await _wait(stopping, idle)
         finally:
             await self.stop()
+
+
+async def _wait(stopping: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), seconds)

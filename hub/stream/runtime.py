@@ -331,6 +331,8 @@ class DistributedRuntime(Runtime):
                 found.append(f"worker {worker.conf.id} stopped")
         if self._relay_task is not None and self._relay_task.done():
             found.append("relay stopped")
+        if self._relay is not None and self._relay.error:
+            found.append(f"relay failing, retrying: {self._relay.error}")
         return found
 
 
