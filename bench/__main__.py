@@ -19,8 +19,18 @@ from bench import SCALES, Result
 from bench.harness import TempDir, machine
 from bench.report import table, write_docs
 
-#: Run order: cheap and independent first, the dataset builders after.
-BENCHMARKS = ("batch_ingest", "single_ingest", "freshness", "timeline_read", "rebuild")
+#: Run order: cheap and independent first, the dataset builders after; then the distributed
+#: runtime (Kafka and PostgreSQL).
+BENCHMARKS = (
+    "batch_ingest",
+    "single_ingest",
+    "freshness",
+    "timeline_read",
+    "rebuild",
+    "kafka_ingest",
+    "kafka_projection",
+    "kafka_freshness",
+)
 ROOT = Path(__file__).resolve().parents[1]
 
 

