@@ -142,9 +142,9 @@ def wait_ready(server: ServerProcess, timeout: float = READY_TIMEOUT) -> dict[st
 class Cluster:
     """The processes of one topology; a context manager that always stops them.
 
-    ``roles`` starts api first and waits until it is ready, then the other four at once:
-    started together on an empty database, roles race to create the same tables (see
-    docs/performance.md).
+    ``roles`` starts api first and waits until it is ready, then the other four at once: before
+    db5de3e, roles started together on an empty database raced to create the same tables
+    (see docs/performance.md), and older commits stay measurable this way.
     """
 
     def __init__(
