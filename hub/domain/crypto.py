@@ -12,6 +12,7 @@ import binascii
 import json
 import os
 import threading
+from collections.abc import Iterable
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -25,6 +26,9 @@ class KeyStore(Protocol):
 
     def load(self, key_id: UUID) -> bytes | None:
         """The key, or None when it never existed or was destroyed."""
+
+    def load_many(self, key_ids: Iterable[UUID]) -> dict[UUID, bytes]:
+        """The keys of these ids that exist, in one read."""
 
     def save(self, keys: dict[UUID, bytes]) -> None:
         """Keep new keys (in one transaction); an id that has a key already keeps its own."""
@@ -64,6 +68,18 @@ class PersonalDataCipher:
         """Drop a cached key (after erasure)."""
         with self._lock:
             self._cache.pop(key_id, None)
+
+    def prefetch(self, key_ids: Iterable[UUID]) -> None:
+        """Load the keys of many customers in one read (before decrypting a batch)."""
+        missing = {k for k in key_ids if k not in self._cache}
+        if not missing:
+            return
+        loaded = self._keys.load_many(missing)
+        with self._lock:
+            if len(self._cache) + len(loaded) > self._cache_size:
+                self._cache.clear()
+            for key_id, raw in loaded.items():
+                self._cache[key_id] = AESGCM(raw)
 
     def _aead(self, key_id: UUID) -> AESGCM | None:
         try:

@@ -45,9 +45,13 @@ class Store:
             start=after, limit=limit, topics=PUBLISHED_TOPICS, inclusive_of_start=False
         )
         to_domain_event = self.app.mapper.to_domain_event
+        events = [(to_domain_event(n), n.id) for n in notifications]
+        # One read for the data keys of the batch's customers, not one per new customer.
+        owners = {getattr(e, "customer_id", None) or e.originator_id for e, _ in events}
+        self.cipher.prefetch(owners)
         envelopes = []
-        for notification in notifications:
-            envelope = to_envelope(to_domain_event(notification), notification.id, self.cipher)
+        for event, position in events:
+            envelope = to_envelope(event, position, self.cipher)
             if envelope is not None:
                 envelopes.append(envelope)
         return envelopes, (notifications[-1].id if notifications else after)

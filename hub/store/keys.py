@@ -6,6 +6,7 @@ A key is never in an event: destroying its row is what erases a customer's perso
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -40,6 +41,19 @@ class SqlKeyStore:
         if wrapped is None:
             return None
         return self._wrap.decrypt(wrapped[:12], wrapped[12:], key_id.bytes)
+
+    def load_many(self, key_ids: Iterable[UUID]) -> dict[UUID, bytes]:
+        wanted = list(key_ids)
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(data_keys.c.key_id, data_keys.c.wrapped_key).where(
+                    data_keys.c.key_id.in_(wanted)
+                )
+            ).all()
+        return {
+            key_id: self._wrap.decrypt(wrapped[:12], wrapped[12:], key_id.bytes)
+            for key_id, wrapped in rows
+        }
 
     def save(self, keys: dict[UUID, bytes]) -> None:
         now = datetime.now(UTC)

@@ -7,6 +7,7 @@ while as gone (a process killed without its shutdown leaves its row behind until
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import uuid
@@ -30,6 +31,13 @@ nodes = Table(
     Column("seen_at", DateTime(timezone=True), nullable=False),
 )
 
+
+@functools.cache
+def _create_tables(engine: Engine) -> None:
+    """Create this module's tables once per engine (probes read them every few seconds)."""
+    metadata.create_all(engine)
+
+
 #: How often a node says it is alive, and after how long without that it counts as gone.
 HEARTBEAT_SECONDS = 5.0
 GONE_AFTER = timedelta(seconds=30)
@@ -46,7 +54,7 @@ class NodeRegistry:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def __post_init__(self) -> None:
-        metadata.create_all(self.engine)
+        _create_tables(self.engine)
 
     def heartbeat(self) -> None:
         row = {
@@ -67,7 +75,7 @@ class NodeRegistry:
 
 def running_nodes(engine: Engine) -> list[dict[str, Any]]:
     """Every registered node, newest first, with ``alive`` false once it missed heartbeats."""
-    metadata.create_all(engine)
+    _create_tables(engine)
     now = datetime.now(UTC)
     with engine.connect() as conn:
         rows = conn.execute(select(nodes).order_by(nodes.c.started_at.desc())).mappings().all()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from dataclasses import dataclass
@@ -44,6 +45,12 @@ relays = Table(
 )
 
 
+@functools.cache
+def _create_tables(engine: Engine) -> None:
+    """Create this module's tables once per engine (probes read them every few seconds)."""
+    metadata.create_all(engine)
+
+
 class LeaseLost(Exception):
     """Another relay holds the lease now; this one must stop publishing."""
 
@@ -58,7 +65,7 @@ class RelayLease:
     seconds: float
 
     def __post_init__(self) -> None:
-        metadata.create_all(self.engine)
+        _create_tables(self.engine)
         insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
         with self.engine.begin() as conn:
             conn.execute(
@@ -70,7 +77,7 @@ class RelayLease:
     @staticmethod
     def read(engine: Engine, name: str = "events") -> dict[str, Any]:
         """Position, owner and lease expiry of a relay (``{}`` before any relay ran)."""
-        metadata.create_all(engine)
+        _create_tables(engine)
         with engine.connect() as conn:
             row = conn.execute(select(relays).where(relays.c.name == name)).mappings().first()
         if row is None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from uuid import UUID
+from collections.abc import Iterable
+from uuid import UUID, uuid4
 
 import pytest
 from cryptography.exceptions import InvalidTag
@@ -23,6 +24,10 @@ class MemoryKeyStore:
     def load(self, key_id: UUID) -> bytes | None:
         self.loads += 1
         return self.keys.get(key_id)
+
+    def load_many(self, key_ids: Iterable[UUID]) -> dict[UUID, bytes]:
+        self.loads += 1
+        return {k: self.keys[k] for k in key_ids if k in self.keys}
 
     def save(self, keys: dict[UUID, bytes]) -> None:
         for key_id, raw in keys.items():
@@ -140,6 +145,19 @@ def test_keys_are_cached_after_first_load(keys: MemoryKeyStore) -> None:
     reader = PersonalDataCipher(keys)
     for _ in range(5):
         assert reader.decrypt(ALICE, token) == "x"
+    assert keys.loads == 1
+
+
+def test_prefetch_loads_many_keys_in_one_read(keys: MemoryKeyStore) -> None:
+    writer = PersonalDataCipher(keys)
+    ids = [uuid4() for _ in range(5)]
+    writer.save_keys({i: writer.new_key(i) for i in ids})
+    tokens = {i: writer.encrypt(i, f"secret {n}") for n, i in enumerate(ids)}
+    reader = PersonalDataCipher(keys)
+
+    reader.prefetch([*ids, uuid4()])  # one unknown id: nothing cached for it
+
+    assert [reader.decrypt(i, tokens[i]) for i in ids] == [f"secret {n}" for n in range(5)]
     assert keys.loads == 1
 
 
