@@ -44,6 +44,12 @@ class KafkaSettings(BaseModel):
     commit_interval: float = Field(
         default=1.0, gt=0, description="Seconds between consumer offset commits."
     )
+    relay_lease_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="How long a standby relay waits before taking over from one that stopped "
+        "renewing its lease (one batch must take far less).",
+    )
     session_timeout: float = Field(
         default=30.0,
         gt=0,

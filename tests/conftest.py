@@ -56,6 +56,25 @@ def fresh_postgres_url(postgres_server: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextlib.contextmanager
+def database_unreachable(store_url: str) -> Iterator[None]:
+    """Refuse new connections to the store's database and end the open ones."""
+    url = make_url(store_url)
+    name = url.database
+    admin = url.set(database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+        try:
+            yield
+        finally:
+            conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+
+
 def _key() -> str:
     return base64.b64encode(os.urandom(32)).decode()
 
@@ -175,6 +194,7 @@ TEST_KAFKA_TUNING: dict[str, Any] = {
     "rebalance_timeout": 2.0,
     "session_timeout": 6.0,
     "commit_interval": 0.2,
+    "relay_lease_seconds": 5.0,
 }
 
 

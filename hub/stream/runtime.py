@@ -174,7 +174,12 @@ class DistributedRuntime(Runtime):
             await worker.start()
             self._workers.append(worker)
         if "relay" in self.roles:
-            self._relay = Relay(self.store, self.settings.kafka, metrics=self.metrics)
+            self._relay = Relay(
+                self.store,
+                self.settings.kafka,
+                lease_seconds=self.settings.kafka.relay_lease_seconds,
+                metrics=self.metrics,
+            )
             self._relay_task = asyncio.create_task(self._relay.run(self._relay_stopping))
         if self.roles:
             self._node = NodeRegistry(

@@ -4,37 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
-import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
 from hub.config import Settings
 from tests.api.support import Api, assert_error, interaction, running_app
+from tests.conftest import database_unreachable
 
 pytestmark = pytest.mark.postgres
-
-
-@contextmanager
-def database_unreachable(store_url: str) -> Iterator[None]:
-    """Refuse new connections to the store's database and end the open ones."""
-    url = make_url(store_url)
-    name = url.database
-    admin = url.set(database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,),
-        )
-        try:
-            yield
-        finally:
-            conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
 
 
 def _post_until_store_is_back(api: Api, body: dict[str, object]) -> httpx.Response:
