@@ -62,18 +62,22 @@ class HubProcess:
         *extra_args: str,
         runtime: str = "embedded",
         env: dict[str, str] | None = None,
+        command: tuple[str, ...] | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.log_path = log_path
         self.extra_args = extra_args
         self.runtime = runtime
         self.env = env or {}
+        self.command = command or (("serve",) if runtime == "embedded" else ("run", "all"))
+        self.name = " ".join(self.command)
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.client: httpx.Client | None = None
 
     def child_env(self) -> dict[str, str]:
-        return child_env(HUB_ADMIN_TOKEN=ADMIN_TOKEN, HUB_DATA_DIR=str(self.data_dir), **self.env)
+        defaults = {"HUB_ADMIN_TOKEN": ADMIN_TOKEN, "HUB_DATA_DIR": str(self.data_dir)}
+        return child_env(**(defaults | self.env))
 
     @property
     def url(self) -> str:
@@ -83,16 +87,20 @@ class HubProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def start(self, timeout: float = 30.0) -> HubProcess:
+        return self.launch().wait_up(timeout)
+
+    def launch(self) -> HubProcess:
+        """Start the process (on ``HUB_PORT`` from ``env``, else a free port); :meth:`wait_up`
+        waits for it to serve."""
         assert self.process is None or self.process.poll() is not None, "already running"
-        self.port = free_port()
+        self.port = int(self.env.get("HUB_PORT") or free_port())
         with self.log_path.open("ab") as log:
-            command = ["serve"] if self.runtime == "embedded" else ["run", "all"]
-            log.write(f"\n--- hub {' '.join(command)} on port {self.port}\n".encode())
+            log.write(f"\n--- hub {self.name} on port {self.port}\n".encode())
             log.flush()
             self.process = subprocess.Popen(
                 [
                     hub_executable(),
-                    *command,
+                    *self.command,
                     "--host",
                     "127.0.0.1",
                     "--port",
@@ -103,17 +111,26 @@ class HubProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+        return self
+
+    def wait_up(self, timeout: float = 30.0) -> HubProcess:
+        """Wait until the process answers ``/healthz`` (its runtime has started)."""
+        assert self.process is not None, "launch() first"
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
-                raise AssertionError(f"hub exited with {self.process.returncode}:\n{self.log()}")
+                raise AssertionError(
+                    f"hub {self.name} exited with {self.process.returncode}:\n{self.log()[-5000:]}"
+                )
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise AssertionError(f"hub not healthy after {timeout}s:\n{self.log()}")
+                raise AssertionError(
+                    f"hub {self.name} not healthy after {timeout}s:\n{self.log()[-5000:]}"
+                )
             time.sleep(0.05)
         self.client = httpx.Client(
             base_url=self.url,

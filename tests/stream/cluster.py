@@ -13,7 +13,6 @@ import asyncio
 import base64
 import os
 import re
-import subprocess
 import threading
 import time
 from collections import defaultdict
@@ -34,7 +33,7 @@ from hub.config import KafkaSettings
 from hub.events import decode_event
 from hub.stream.app import group_id
 from hub.stream.topics import Topics, ensure_topics
-from tests.e2e.support import ADMIN_TOKEN, HubProcess, hub_executable
+from tests.e2e.support import ADMIN_TOKEN, HubProcess
 from tests.stream.support import hub_env
 
 T = TypeVar("T")
@@ -65,57 +64,16 @@ class RoleProcess(HubProcess):
     port."""
 
     def __init__(self, role: str, env: dict[str, str], log_path: Path, name: str) -> None:
-        super().__init__(Path(env["HUB_DATA_DIR"]), log_path)
+        super().__init__(Path(env["HUB_DATA_DIR"]), log_path, env=env, command=("run", role))
         self.role = role
         self.name = name
-        self.env = env
 
     def launch(self) -> RoleProcess:
-        """Start the process; :meth:`wait_up` waits for it to serve."""
-        assert self.process is None or self.process.poll() is not None, "already running"
-        self.port = int(self.env["HUB_PORT"])
-        with self.log_path.open("ab") as log:
-            log.write(f"\n--- hub run {self.role} on port {self.port}\n".encode())
-            log.flush()
-            self.process = subprocess.Popen(
-                [
-                    hub_executable(),
-                    "run",
-                    self.role,
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                ],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        super().launch()
         return self
 
     def wait_up(self, timeout: float = 90.0) -> RoleProcess:
-        """Wait until the role answers ``/healthz`` (its runtime has started: a worker has
-        joined its group)."""
-        assert self.process is not None, "launch() first"
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise AssertionError(
-                    f"{self.name} exited with {self.process.returncode}:\n{self.log()[-5000:]}"
-                )
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{self.name} not up after {timeout}s:\n{self.log()[-5000:]}")
-            time.sleep(0.2)
-        self.client = httpx.Client(
-            base_url=self.url,
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-            timeout=30,
-        )
+        super().wait_up(timeout)
         return self
 
     def start(self, timeout: float = 90.0) -> RoleProcess:
