@@ -22,7 +22,14 @@ import orjson
 from eventsourcing.persistence import StoredEvent
 
 from bench import Result, Row, Scale
-from bench.client import Connection, HttpError, install_uvloop, post_batch, wait_caught_up
+from bench.client import (
+    Connection,
+    HttpError,
+    install_uvloop,
+    post_batch,
+    post_encoded_batch,
+    wait_caught_up,
+)
 from bench.harness import auth_headers, hub_server
 from bench.workload import Workload
 
@@ -89,13 +96,7 @@ async def _hub_rate(port: int, scale: Scale, workload: Workload) -> dict[str, An
             conn = await Connection(port, headers).open()
             try:
                 while not queue.empty():
-                    body = queue.get_nowait()
-                    sent = time.perf_counter()
-                    status, answer = await conn.request_body("POST", "/v1/interactions/batch", body)
-                    request_seconds.append(time.perf_counter() - sent)
-                    if status != 200:
-                        raise HttpError(f"batch: {status} {answer[:300]!r}")
-                    outcome = orjson.loads(answer)
+                    outcome = await post_encoded_batch(conn, queue.get_nowait(), request_seconds)
                     if outcome["recorded"] != BATCH:
                         raise HttpError(f"batch recorded {outcome['recorded']} of {BATCH}")
                     recorded += outcome["recorded"]

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from bench.harness import HOST
+from bench.processes import HOST
 
 
 class HttpError(Exception):
@@ -153,6 +153,20 @@ async def post_batch(conn: Connection, items: list[dict[str, Any]]) -> dict[str,
         first = next(r for r in result["results"] if r["status"] == "rejected")
         raise HttpError(f"batch: {result['rejected']} rejected, first: {first}")
     return result
+
+
+async def post_encoded_batch(
+    conn: Connection, body: bytes, request_seconds: list[float]
+) -> dict[str, Any]:
+    """POST /v1/interactions/batch with a pre-encoded body; its request time is appended to
+    ``request_seconds``. Returns the outcome; raises unless 200 (the caller checks the counts)."""
+    sent = time.perf_counter()
+    status, answer = await conn.request_body("POST", "/v1/interactions/batch", body)
+    request_seconds.append(time.perf_counter() - sent)
+    if status != 200:
+        raise HttpError(f"batch: {status} {answer[:300]!r}")
+    outcome: dict[str, Any] = orjson.loads(answer)
+    return outcome
 
 
 async def readyz(conn: Connection) -> dict[str, Any] | None:

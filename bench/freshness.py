@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,142 @@ class _Pool:
             await conn.close()
 
 
+#: A sample's watcher: polls until the first interaction of a sampled request is visible,
+#: given that request's answer for it (``customer_id``, ``message_id``...) and when it was
+#: acknowledged; returns when it was seen, None when it gave up (times on ``perf_counter``).
+Watch = Callable[[dict[str, Any], float], Awaitable[float | None]]
+
+
+async def poll_visible(
+    pool: _Pool,
+    path: str,
+    acked: float,
+    *,
+    visible: Callable[[bytes], bool],
+    timeout: float,
+    pause: Callable[[float], float],
+) -> float | None:
+    """GET ``path`` until it answers 200 with a body that is ``visible`` (404: not yet). Returns
+    when it was seen; None once more than ``timeout`` s have passed since ``acked``. Polls start
+    ``pause(age)`` s apart, age being the time since ``acked``."""
+    while True:
+        polled = time.perf_counter()
+        status, body = await pool.request("GET", path, None)
+        seen = time.perf_counter()
+        if status == 200 and visible(body):
+            return seen
+        if status not in (200, 404):
+            raise HttpError(f"GET {path}: {status} {body[:200]!r}")
+        age = seen - acked
+        if age > timeout:
+            return None
+        await asyncio.sleep(max(0.0, polled + pause(age) - time.perf_counter()))
+
+
+class OpenLoop:
+    """Open-loop load, paced by the clock and not by the answers: ``mode.per_tick`` requests
+    of ``mode.per_request`` interactions every ``mode.interval`` s through ``senders``. The
+    first request of a tick in every ``1 / (samples_per_second * interval)`` is sampled:
+    ``watch`` follows the first interaction of its answer from the moment it arrived."""
+
+    def __init__(self, senders: _Pool, mode: Mode, watch: Watch) -> None:
+        self.senders, self.mode, self.watch = senders, mode, watch
+        self.acks: list[float] = []  # acknowledgement latency, from when each request was due
+        self.fresh: list[float] = []  # seen - acknowledged of the samples
+        self.timeouts = 0
+        self.failures: dict[str, int] = {}
+        self.interactions = 0  # acknowledged
+        self.offered = 0
+        self.last_ack = self.started = self.offered_until = self.drained = 0.0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def run(
+        self, workload: Workload, seconds: float, samples_per_second: float, drain_timeout: float
+    ) -> None:
+        """Offer the load for ``seconds``, then wait up to ``drain_timeout`` s for the answers
+        and the samples (cancelled after that)."""
+        mode = self.mode
+        ticks_per_sample = max(1, round(1 / (samples_per_second * mode.interval)))
+        self.started = started = time.perf_counter()
+        ticks = round(seconds / mode.interval)
+        for tick in range(ticks):
+            due = started + tick * mode.interval
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            for k in range(mode.per_tick):
+                if mode.per_request == 1:
+                    body = orjson.dumps(workload.interaction())
+                else:
+                    body = orjson.dumps({"interactions": workload.batch(mode.per_request)})
+                self._spawn(self._send(body, due, sample=k == 0 and tick % ticks_per_sample == 0))
+        self.offered = ticks * mode.per_tick * mode.per_request
+        self.offered_until = time.perf_counter()
+        # Bounded drain: senders first, then the watchers they started.
+        drain_deadline = self.offered_until + drain_timeout
+        while self._tasks and time.perf_counter() < drain_deadline:
+            await asyncio.wait(
+                set(self._tasks), timeout=max(0.0, drain_deadline - time.perf_counter())
+            )
+        for task in list(self._tasks):
+            task.cancel()
+        self.drained = time.perf_counter()
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, body: bytes, due: float, sample: bool) -> None:
+        mode = self.mode
+        path = "/v1/interactions" if mode.per_request == 1 else "/v1/interactions/batch"
+        try:
+            status, answer = await self.senders.request("POST", path, body)
+        except (HttpError, OSError) as exc:
+            self.failures[type(exc).__name__] = self.failures.get(type(exc).__name__, 0) + 1
+            return
+        acked = time.perf_counter()
+        if not 200 <= status < 300:
+            self.failures[str(status)] = self.failures.get(str(status), 0) + 1
+            return
+        self.acks.append(acked - due)
+        self.last_ack = max(self.last_ack, acked)
+        self.interactions += mode.per_request
+        if sample:
+            outcome = orjson.loads(answer)
+            first = outcome if mode.per_request == 1 else outcome["results"][0]
+            self._spawn(self._sample(first, acked))
+
+    async def _sample(self, first: dict[str, Any], acked: float) -> None:
+        seen = await self.watch(first, acked)
+        if seen is None:
+            self.timeouts += 1
+        else:
+            self.fresh.append(seen - acked)
+
+    def summary(self, seconds: float) -> dict[str, Any]:
+        """The figures of a run offered for ``seconds``."""
+        elapsed = max(self.last_ack, self.started + seconds) - self.started  # to the last ack
+        return {
+            "mode": self.mode.name,
+            "mode_label": self.mode.label,
+            "offered_interactions": self.offered,
+            "unacknowledged": self.offered - self.interactions,
+            "achieved_rate": self.interactions / elapsed,
+            "interactions": self.interactions,
+            "seconds": elapsed,
+            "drain_seconds": self.drained - self.offered_until,
+            "failures": self.failures,
+            "samples": len(self.fresh),
+            "sample_timeouts": self.timeouts,
+            "fresh_p50_ms": percentile(self.fresh, 50) * 1000,
+            "fresh_p99_ms": percentile(self.fresh, 99) * 1000,
+            "fresh_max_ms": max(self.fresh, default=float("nan")) * 1000,
+            "ack_p50_ms": percentile(self.acks, 50) * 1000,
+            "ack_p99_ms": percentile(self.acks, 99) * 1000,
+        }
+
+
 async def _load(
     port: int,
     workload: Workload,
@@ -107,61 +244,21 @@ async def _load(
     headers = auth_headers()
     senders = _Pool(port, mode.connections, headers)
     watchers = _Pool(port, 32, headers)
-    acks: list[float] = []
-    fresh: list[float] = []
-    timeouts = 0
-    failures: dict[str, int] = {}
-    interactions = 0
-    last_ack = 0.0
     rss_peak = 0
-    tasks: set[asyncio.Task[None]] = set()
-    ticks_per_sample = max(1, round(1 / (samples_per_second * mode.interval)))
     done = asyncio.Event()
 
-    async def watch(customer_id: str, message_id: str, acked: float) -> None:
-        nonlocal timeouts
-        path = f"/v1/customers/{customer_id}/timeline?limit=10"
-        deadline = acked + SAMPLE_TIMEOUT
-        while True:
-            polled = time.perf_counter()
-            status, body = await watchers.request("GET", path, None)
-            seen = time.perf_counter()
-            if status == 200 and any(
+    async def watch(first: dict[str, Any], acked: float) -> float | None:
+        message_id = first["message_id"]
+        return await poll_visible(
+            watchers,
+            f"/v1/customers/{first['customer_id']}/timeline?limit=10",
+            acked,
+            visible=lambda body: any(
                 i["item_id"] == message_id for i in orjson.loads(body)["items"]
-            ):
-                fresh.append(seen - acked)
-                return
-            if status not in (200, 404):
-                raise HttpError(f"timeline: {status} {body[:200]!r}")
-            if seen > deadline:
-                timeouts += 1
-                return
-            await asyncio.sleep(max(0.0, polled + POLL_SECONDS - time.perf_counter()))
-
-    async def send(body: bytes, due: float, sample: bool) -> None:
-        nonlocal interactions, last_ack
-        path = "/v1/interactions" if mode.per_request == 1 else "/v1/interactions/batch"
-        try:
-            status, answer = await senders.request("POST", path, body)
-        except (HttpError, OSError) as exc:
-            failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1
-            return
-        acked = time.perf_counter()
-        if not 200 <= status < 300:
-            failures[str(status)] = failures.get(str(status), 0) + 1
-            return
-        acks.append(acked - due)
-        last_ack = max(last_ack, acked)
-        interactions += mode.per_request
-        if sample:
-            outcome = orjson.loads(answer)
-            first = outcome if mode.per_request == 1 else outcome["results"][0]
-            spawn(watch(first["customer_id"], first["message_id"], acked))
-
-    def spawn(coroutine: Any) -> None:
-        task = asyncio.create_task(coroutine)
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+            ),
+            timeout=SAMPLE_TIMEOUT,
+            pause=lambda _age: POLL_SECONDS,
+        )
 
     async def sample_rss() -> None:
         nonlocal rss_peak
@@ -187,51 +284,16 @@ async def _load(
 
     sampler = asyncio.create_task(sample_rss())
     lag_sampler = asyncio.create_task(sample_lag())
-    started = time.perf_counter()
-    ticks = round(seconds / mode.interval)
-    for tick in range(ticks):
-        due = started + tick * mode.interval
-        delay = due - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        for k in range(mode.per_tick):
-            if mode.per_request == 1:
-                body = orjson.dumps(workload.interaction())
-            else:
-                body = orjson.dumps({"interactions": workload.batch(mode.per_request)})
-            spawn(send(body, due, sample=k == 0 and tick % ticks_per_sample == 0))
-    offered_until = time.perf_counter()
-    # Bounded drain: senders first, then the watchers they started.
-    drain_deadline = offered_until + SAMPLE_TIMEOUT
-    while tasks and time.perf_counter() < drain_deadline:
-        await asyncio.wait(set(tasks), timeout=max(0.0, drain_deadline - time.perf_counter()))
-    for task in list(tasks):
-        task.cancel()
-    ended = time.perf_counter()
+    loop = OpenLoop(senders, mode, watch)
+    await loop.run(workload, seconds, samples_per_second, drain_timeout=SAMPLE_TIMEOUT)
     done.set()
     await sampler
     await lag_sampler
     await senders.close()
     await watchers.close()
-    elapsed = max(last_ack, started + seconds) - started  # until the last acknowledgement
     return {
-        "mode": mode.name,
-        "mode_label": mode.label,
+        **loop.summary(seconds),
         "offered_rate": RATE,
-        "offered_interactions": ticks * mode.per_tick * mode.per_request,
-        "unacknowledged": ticks * mode.per_tick * mode.per_request - interactions,
-        "achieved_rate": interactions / elapsed,
-        "interactions": interactions,
-        "seconds": elapsed,
-        "drain_seconds": ended - offered_until,
-        "failures": failures,
-        "samples": len(fresh),
-        "sample_timeouts": timeouts,
-        "fresh_p50_ms": percentile(fresh, 50) * 1000,
-        "fresh_p99_ms": percentile(fresh, 99) * 1000,
-        "fresh_max_ms": max(fresh, default=float("nan")) * 1000,
-        "ack_p50_ms": percentile(acks, 50) * 1000,
-        "ack_p99_ms": percentile(acks, 99) * 1000,
         "peak_rss_mib": rss_peak / 1024,
         "projection_lag_max": max(lags, default=0),
         "projection_lag_samples": lags,

@@ -9,30 +9,20 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
-HOST = "127.0.0.1"  # loopback only
+from bench.processes import HOST, Started, free_port, stop_process
+
 ADMIN_TOKEN = "bench-admin-token"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def proc_status_kib(pid: int, field: str) -> int:
@@ -55,7 +45,7 @@ def hub_command() -> list[str]:
     return [sys.executable, "-c", "from hub.cli import main; main()"]
 
 
-class ServerProcess:
+class ServerProcess(Started):
     """A server subprocess on ``127.0.0.1:<port>``; a context manager that always stops it."""
 
     def __init__(
@@ -86,7 +76,7 @@ class ServerProcess:
         assert self.process is not None
         return self.process.pid
 
-    def start(self) -> ServerProcess:
+    def start(self) -> Self:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
         env.update(self.env)
         with open(self.log_path, "ab") as log:
@@ -131,32 +121,13 @@ class ServerProcess:
         return (int(fields[11]) + int(fields[12])) / ticks
 
     def stop(self) -> None:
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(STOP_TIMEOUT)
+        stop_process(self.process, STOP_TIMEOUT)
 
     def log_tail(self, lines: int = 20) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return ""
-
-    def __enter__(self) -> ServerProcess:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def hub_server(data_dir: Path, *, log_level: str = "WARNING", **env: str) -> ServerProcess:

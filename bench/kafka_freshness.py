@@ -39,10 +39,10 @@ from typing import Any
 import orjson
 
 from bench import Result, Row, Scale, percentile
-from bench.client import HttpError, install_uvloop
-from bench.freshness import BATCHES, RATE, Mode, _Pool
+from bench.client import install_uvloop
+from bench.freshness import BATCHES, RATE, Mode, OpenLoop, _Pool, poll_visible
 from bench.harness import auth_headers
-from bench.kafka_broker import Broker, ensure_postgres, fresh_database
+from bench.kafka_broker import Broker, ensure_postgres, fresh_database, new_producer, new_topic
 from bench.kafka_cluster import PARTITIONS, Cluster, CpuMeter, HubEnv, cpu_summary
 from bench.kafka_ingest import LagSampler, seed
 from bench.workload import Workload
@@ -69,6 +69,12 @@ def _sample_timeout(seconds: float) -> float:
     return 60.0 + 6.0 * seconds
 
 
+def _pause(age: float) -> float:
+    """Seconds between polls of a sample of this age (see POLL_SHARES)."""
+    share = next(share for until, share in POLL_SHARES if age < until)
+    return max(POLL_MIN, min(POLL_MAX, age * share))
+
+
 async def _load(
     cluster: Cluster,
     workload: Workload,
@@ -80,113 +86,38 @@ async def _load(
     senders = _Pool(cluster.ingest.port, mode.connections, headers)
     watchers = _Pool(cluster.api.port, 32, headers)
     sample_timeout = _sample_timeout(seconds)
-    acks: list[float] = []
-    fresh: list[float] = []
     stamps: list[tuple[str, float, float]] = []  # (message id, acked, seen) on time.time()
-    timeouts = 0
-    failures: dict[str, int] = {}
-    interactions = 0
-    last_ack = 0.0
-    tasks: set[asyncio.Task[None]] = set()
-    ticks_per_sample = max(1, round(1 / (samples_per_second * mode.interval)))
 
-    async def watch(message_id: str, acked: float) -> None:
-        nonlocal timeouts
-        path = f"/v1/messages/{message_id}"
+    async def watch(first: dict[str, Any], acked: float) -> float | None:
+        message_id = first["message_id"]
         acked_wall = time.time() - (time.perf_counter() - acked)
-        while True:
-            polled = time.perf_counter()
-            status, body = await watchers.request("GET", path, None)
-            seen = time.perf_counter()
-            if status == 200:
-                fresh.append(seen - acked)
-                stamps.append((message_id, acked_wall, acked_wall + seen - acked))
-                return
-            if status != 404:
-                raise HttpError(f"GET {path}: {status} {body[:200]!r}")
-            age = seen - acked
-            if age > sample_timeout:
-                timeouts += 1
-                return
-            share = next(share for until, share in POLL_SHARES if age < until)
-            pause = max(POLL_MIN, min(POLL_MAX, age * share))
-            await asyncio.sleep(max(0.0, polled + pause - time.perf_counter()))
-
-    async def send(body: bytes, due: float, sample: bool) -> None:
-        nonlocal interactions, last_ack
-        path = "/v1/interactions" if mode.per_request == 1 else "/v1/interactions/batch"
-        try:
-            status, answer = await senders.request("POST", path, body)
-        except (HttpError, OSError) as exc:
-            failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1
-            return
-        acked = time.perf_counter()
-        if not 200 <= status < 300:
-            failures[str(status)] = failures.get(str(status), 0) + 1
-            return
-        acks.append(acked - due)
-        last_ack = max(last_ack, acked)
-        interactions += mode.per_request
-        if sample:
-            outcome = orjson.loads(answer)
-            first = outcome if mode.per_request == 1 else outcome["results"][0]
-            spawn(watch(first["message_id"], acked))
-
-    def spawn(coroutine: Any) -> None:
-        task = asyncio.create_task(coroutine)
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        seen = await poll_visible(
+            watchers,
+            f"/v1/messages/{message_id}",
+            acked,
+            visible=lambda _body: True,
+            timeout=sample_timeout,
+            pause=_pause,
+        )
+        if seen is not None:
+            stamps.append((message_id, acked_wall, acked_wall + seen - acked))
+        return seen
 
     sampler = LagSampler(cluster.api.port, interval=1.0).start()
     meter = CpuMeter(cluster.pids(), [cluster.hub_env.store_url]).start()
-    started = time.perf_counter()
-    ticks = round(seconds / mode.interval)
-    for tick in range(ticks):
-        due = started + tick * mode.interval
-        delay = due - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        for k in range(mode.per_tick):
-            if mode.per_request == 1:
-                body = orjson.dumps(workload.interaction())
-            else:
-                body = orjson.dumps({"interactions": workload.batch(mode.per_request)})
-            spawn(send(body, due, sample=k == 0 and tick % ticks_per_sample == 0))
-    offered_until = time.perf_counter()
-    drain_deadline = offered_until + sample_timeout
-    while tasks and time.perf_counter() < drain_deadline:
-        await asyncio.wait(set(tasks), timeout=max(0.0, drain_deadline - time.perf_counter()))
-    for task in list(tasks):
-        task.cancel()
-    drained = time.perf_counter()
+    loop = OpenLoop(senders, mode, watch)
+    await loop.run(workload, seconds, samples_per_second, drain_timeout=sample_timeout)
     cpu = meter.stop()
     await sampler.stop()
     await senders.close()
     await watchers.close()
-    elapsed = max(last_ack, started + seconds) - started
-    offered = ticks * mode.per_tick * mode.per_request
     return {
-        "mode": mode.name,
-        "mode_label": mode.label,
-        "offered_rate": offered / seconds,
-        "offered_interactions": offered,
-        "unacknowledged": offered - interactions,
-        "achieved_rate": interactions / elapsed,
-        "interactions": interactions,
-        "seconds": elapsed,
-        "drain_seconds": drained - offered_until,
-        "failures": failures,
-        "samples": len(fresh),
-        "sample_timeouts": timeouts,
+        **loop.summary(seconds),
+        "offered_rate": loop.offered / seconds,
         "sample_timeout_seconds": sample_timeout,
-        "fresh_p50_ms": percentile(fresh, 50) * 1000,
-        "fresh_p99_ms": percentile(fresh, 99) * 1000,
-        "fresh_max_ms": max(fresh, default=float("nan")) * 1000,
-        "ack_p50_ms": percentile(acks, 50) * 1000,
-        "ack_p99_ms": percentile(acks, 99) * 1000,
         "stamps": stamps,
         "lag_peaks": sampler.peaks(),
-        "lag_samples": [(round(t - started, 2), lag) for t, lag in sampler.samples],
+        "lag_samples": [(round(t - loop.started, 2), lag) for t, lag in sampler.samples],
         "cpu": cpu,
     }
 
@@ -257,21 +188,10 @@ async def broker_hop(bootstrap: str, partitions: int, hops: int) -> dict[str, An
     """One record at a time, produced (acks=all) and consumed on a topic with ``partitions``
     partitions, by a consumer that waits for data as Faust's does (``fetch_max_wait_ms``
     1,500, hard-coded in Faust's aiokafka driver): the broker's part of each consumer hop."""
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    topic = f"bench-hop-{random.getrandbits(40):010x}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics(
-            [NewTopic(topic, num_partitions=partitions, replication_factor=1)]
-        )
-    finally:
-        await admin.close()
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=2
-    )
+    topic = await new_topic(bootstrap, "bench-hop", partitions)
+    producer = new_producer(bootstrap)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=None,

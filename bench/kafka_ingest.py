@@ -37,9 +37,17 @@ from typing import Any
 import orjson
 
 from bench import Result, Row, Scale
-from bench.client import Connection, HttpError, install_uvloop, post_batch, readyz
+from bench.client import (
+    Connection,
+    HttpError,
+    install_uvloop,
+    post_batch,
+    post_encoded_batch,
+    readyz,
+    wait_caught_up,
+)
 from bench.harness import auth_headers
-from bench.kafka_broker import Broker, ensure_postgres, fresh_database
+from bench.kafka_broker import Broker, ensure_postgres, fresh_database, new_producer, new_topic
 from bench.kafka_cluster import (
     PARTITIONS,
     TOPOLOGIES,
@@ -132,22 +140,10 @@ async def seed(ingest_port: int, api_port: int, workload: Workload, customers: i
     try:
         for start in range(0, customers, 1000):
             await post_batch(conn, workload.seed_customers(min(1000, customers - start)))
-        await wait_lag_zero(control, timeout=300)
+        await wait_caught_up(control, timeout=300, interval=POLL_INTERVAL)
     finally:
         await conn.close()
         await control.close()
-
-
-async def wait_lag_zero(control: Connection, timeout: float) -> float:
-    deadline = time.perf_counter() + timeout
-    while True:
-        status = await readyz(control)
-        now = time.perf_counter()
-        if status is not None and status["lag"] == 0:
-            return now
-        if now > deadline:
-            raise TimeoutError(f"lag not 0 after {timeout}s: {status}")
-        await asyncio.sleep(POLL_INTERVAL)
 
 
 async def visible(control: Connection, message_id: str) -> bool:
@@ -173,16 +169,10 @@ async def _pipeline(cluster: Cluster, workload: Workload, sizes: Sizes) -> dict[
         conn = await Connection(ingest_port, headers).open()
         try:
             while queue:
-                body = queue.pop()
-                sent = time.perf_counter()
-                status, answer = await conn.request_body("POST", "/v1/interactions/batch", body)
-                request_seconds.append(time.perf_counter() - sent)
-                if status != 200:
-                    raise HttpError(f"batch: {status} {answer[:300]!r}")
-                outcome = orjson.loads(answer)
+                outcome = await post_encoded_batch(conn, queue.pop(), request_seconds)
                 taken = outcome["accepted"] + outcome["recorded"]
                 if taken != sizes.batch:
-                    raise HttpError(f"batch: {taken} of {sizes.batch} taken: {answer[:300]!r}")
+                    raise HttpError(f"batch: {taken} of {sizes.batch} taken: {str(outcome)[:300]}")
                 ids = [r["message_id"] for r in outcome["results"]]
                 all_ids.extend(ids)
                 last_ids[index] = ids[-LAST_IDS:]
@@ -253,27 +243,14 @@ async def _pipeline(cluster: Cluster, workload: Workload, sizes: Sizes) -> dict[
 
 async def raw_produce(bootstrap: str, partitions: int, workload: Workload, sizes: Sizes) -> Any:
     """The baseline: records as ingest produces them, straight to the broker."""
-    from aiokafka import AIOKafkaProducer
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
     batches: list[list[tuple[bytes, bytes]]] = []
     for _ in range(max(sizes.batches, -(-RAW_MIN_RECORDS // sizes.batch))):
         items = [to_inbound(body) for body in workload.batch(sizes.batch)]
         batches.append(
             [(i.address.encode(), i.model_dump_json(exclude_defaults=True).encode()) for i in items]
         )
-    topic = f"bench-raw-{random.getrandbits(40):010x}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics(
-            [NewTopic(topic, num_partitions=partitions, replication_factor=1)]
-        )
-    finally:
-        await admin.close()
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=2
-    )
+    topic = await new_topic(bootstrap, "bench-raw", partitions)
+    producer = new_producer(bootstrap)
     await producer.start()
     try:
         await (await producer.send(topic, key=b"warm-up", value=b"{}"))

