@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import ssl
-from datetime import timedelta
+from datetime import time, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hub.connectors.email import EmailSettings
+from hub.connectors.meta import MetaSettings
+from hub.connectors.telegram import TelegramSettings
+from hub.connectors.twilio import TwilioSettings
 
 
 class KafkaSettings(BaseModel):
@@ -77,6 +82,37 @@ class KafkaSettings(BaseModel):
                 self.sasl_password.get_secret_value() if self.sasl_password else None
             )
         return options
+
+
+class DispatchSettings(BaseModel):
+    """How outbound messages go out (``HUB_DISPATCH__...``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    quiet_hours_start: time | None = Field(
+        default=time(21, 0),
+        description="Local time in the customer's time zone from which non-urgent messages "
+        "are held (None: no quiet hours).",
+    )
+    quiet_hours_end: time = Field(default=time(8, 0), description="...until this local time.")
+    default_time_zone: str | None = Field(
+        default=None,
+        description="IANA zone for customers whose zone is unknown (None: no quiet hours for "
+        "them).",
+    )
+    awake_window: timedelta = Field(
+        default=timedelta(hours=1),
+        description="A reply within this time of the customer's own last message is not held "
+        "by quiet hours: they are awake and waiting.",
+    )
+    max_attempts: int = Field(default=5, ge=1, description="Tries of a retryable failure.")
+    retry_base_seconds: float = Field(default=2.0, gt=0, description="First back-off; doubles.")
+    in_doubt_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="A send interrupted by a crash on a channel without idempotency keys is "
+        "not repeated; without a status callback within this time it is recorded as failed.",
+    )
 
 
 class Settings(BaseSettings):
@@ -155,6 +191,22 @@ class Settings(BaseSettings):
         default=100_000, ge=0, description="Aggregates kept in memory between commands."
     )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+
+    public_url: str | None = Field(
+        default=None,
+        description="The hub's address as providers call it (https://hub.example.com): "
+        "webhook signatures are checked against it, status callback URLs built from it.",
+    )
+    dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    twilio: TwilioSettings = Field(default_factory=TwilioSettings)
+    email: EmailSettings = Field(default_factory=EmailSettings)
+    meta: MetaSettings = Field(default_factory=MetaSettings)
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    connectors: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Settings of third-party connectors by name (HUB_CONNECTORS__FAX__TOKEN); "
+        "a third-party connector is on when it has an entry here.",
+    )
     log_level: str = "INFO"
 
     @field_validator("default_region")
@@ -185,6 +237,8 @@ class Settings(BaseSettings):
                     k: ("**********" if isinstance(v, SecretStr) else v)
                     for k, v in value.model_dump().items()
                 }
+            elif name == "connectors":  # third-party settings: no way to tell what is secret
+                shown[name] = {c: dict.fromkeys(v, "**********") for c, v in value.items()}
             elif name.endswith("_url") and isinstance(value, str):
                 shown[name] = mask_url(value)
             else:

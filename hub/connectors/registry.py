@@ -4,13 +4,25 @@ from __future__ import annotations
 
 from importlib import import_module
 from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
 
-from hub.connectors.base import Connector
+from pydantic import BaseModel
+
+from hub.connectors.base import Connector, is_configured
+
+if TYPE_CHECKING:
+    from hub.config import Settings
 
 ENTRY_POINT_GROUP = "interaction_hub.connectors"
 
-#: Built-in connectors, name -> "module:Class" (loaded lazily, only when configured).
-BUILTIN: dict[str, str] = {}
+#: Built-in connectors, name -> "module:Class" (loaded lazily, only when configured). The
+#: name is also the settings section (``HUB_TWILIO__...`` -> ``Settings.twilio``).
+BUILTIN: dict[str, str] = {
+    "twilio": "hub.connectors.twilio:TwilioConnector",
+    "email": "hub.connectors.email:EmailConnector",
+    "meta": "hub.connectors.meta:MetaConnector",
+    "telegram": "hub.connectors.telegram:TelegramConnector",
+}
 
 
 class UnknownConnector(LookupError):
@@ -35,3 +47,36 @@ def load(name: str) -> type[Connector]:
     if not (isinstance(cls, type) and issubclass(cls, Connector)):
         raise TypeError(f"{target} is not a Connector")
     return cls
+
+
+def settings_of(settings: Settings, name: str) -> BaseModel | None:
+    """The typed settings of connector ``name`` (``None`` for a third party without any)."""
+    if name in BUILTIN:
+        section: BaseModel = getattr(settings, name)
+        return section
+    raw = settings.connectors.get(name)
+    if raw is None:
+        return None
+    model = load(name).settings_model
+    return model.model_validate(raw) if model is not None else BaseModel()
+
+
+def channel_states(settings: Settings) -> dict[str, str]:
+    """``on`` or ``off`` for every connector the hub knows, by name (``hub config show``,
+    ``/readyz``); nothing is imported for a connector that is off."""
+    states = {}
+    for name in available():
+        try:
+            states[name] = "on" if is_configured(settings_of(settings, name)) else "off"
+        except Exception as exc:  # a third party's settings that do not validate
+            states[name] = f"misconfigured: {type(exc).__name__}"
+    return states
+
+
+def configured(settings: Settings) -> list[tuple[type[Connector], Any]]:
+    """The connector classes that are on, with their settings, built-ins first."""
+    found = []
+    for name, state in channel_states(settings).items():
+        if state == "on":
+            found.append((load(name), settings_of(settings, name)))
+    return found

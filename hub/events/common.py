@@ -41,6 +41,8 @@ ConversationStatus = Literal["open", "pending", "resolved"]
 DeliveryStatus = Literal[
     "received", "accepted", "queued", "sent", "delivered", "read", "undelivered", "failed"
 ]
+#: Why a message goes out: replies and notices the customer expects, or marketing.
+ConsentPurpose = Literal["service", "marketing"]
 AddressKind = Literal["email", "phone", "chat", "messenger", "instagram", "telegram"]
 
 #: Which address kinds a channel can carry. SMS, WhatsApp and voice share the phone identity;

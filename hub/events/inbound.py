@@ -11,6 +11,7 @@ from hub.events.common import (
     CHANNEL_ADDRESS_KINDS,
     Attachment,
     Channel,
+    ConsentPurpose,
     Direction,
     Frozen,
     Instant,
@@ -18,6 +19,19 @@ from hub.events.common import (
 )
 
 MAX_TEXT = 64 * 1024
+
+
+class ConsentSignal(Frozen):
+    """The customer gave or withdrew consent with this message (an SMS STOP or START, an
+    unsubscribe): the hub records it in the customer's consent ledger for the channel."""
+
+    granted: bool
+    purposes: tuple[ConsentPurpose, ...] = Field(
+        default=("service", "marketing"), min_length=1, description="What it covers."
+    )
+    reason: Text = Field(
+        min_length=1, max_length=200, description="e.g. sms_keyword:STOP, list_unsubscribe."
+    )
 
 
 class InboundInteraction(Frozen):
@@ -51,6 +65,9 @@ class InboundInteraction(Frozen):
     )
     attachments: tuple[Attachment, ...] = Field(default=(), max_length=100)
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
+    consent: ConsentSignal | None = Field(
+        default=None, description="A consent change this message carries (STOP, START...)."
+    )
 
     @field_validator("address")
     @classmethod

@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, ConfigDict, Field, JsonValue, TypeAdapter
 from hub.events.common import (
     Attachment,
     Channel,
+    ConsentPurpose,
     ConversationStatus,
     DeliveryStatus,
     Direction,
@@ -113,12 +114,43 @@ class InteractionData(Published):
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
 
 
+class InteractionQueuedData(InteractionData):
+    """An agent's message, recorded before it is sent. Its ``provider_message_id`` is the
+    hub's own (``hub:<idempotency key>``) until the provider's arrives in
+    ``interaction.delivery_updated.v1``."""
+
+    author: str | None = Field(default=None, description="The agent who wrote it.")
+    urgent: bool = Field(default=False, description="Not held by quiet hours.")
+
+
 class InteractionDeliveryUpdatedData(Published):
     message_id: UUID
     conversation_id: UUID
     status: DeliveryStatus
-    error_code: str | None = None
+    error_code: str | None = Field(
+        default=None,
+        description="Why it failed or waits: the provider's code, or the hub's own "
+        "(consent_revoked, outside_service_window, channel_unavailable, outcome_unknown, "
+        "quiet_hours, retrying).",
+    )
     error_message: str | None = None
+    provider_message_id: str | None = Field(
+        default=None, description="The provider's id, once the provider accepted the message."
+    )
+    held_until: AwareDatetime | None = Field(
+        default=None, description="Quiet hours or a retry: not sent before this time."
+    )
+
+
+class CustomerConsentChangedData(Published):
+    channel: Channel
+    purposes: tuple[ConsentPurpose, ...]
+    granted: bool
+    reason: str = Field(
+        description="sms_keyword:STOP, list_unsubscribe, bounce, agent, provider:<code>..."
+    )
+    actor: str | None = Field(description="The agent who changed it, or null.")
+    message_id: UUID | None = Field(description="The message that carried it, if any.")
 
 
 class NoteAddedData(Published):
@@ -150,6 +182,14 @@ class CustomerProfileUpdated(Envelope):
 
     type: Literal["customer.profile_updated.v1"] = "customer.profile_updated.v1"
     data: CustomerProfileUpdatedData
+
+
+class CustomerConsentChanged(Envelope):
+    """A line of the consent ledger: the customer (or an agent for them) gave or withdrew
+    consent for a channel and purpose."""
+
+    type: Literal["customer.consent_changed.v1"] = "customer.consent_changed.v1"
+    data: CustomerConsentChangedData
 
 
 class ConversationOpened(Envelope):
@@ -187,6 +227,13 @@ class InteractionSent(Envelope):
     data: InteractionData
 
 
+class InteractionQueued(Envelope):
+    """An agent wrote to a customer: recorded, waiting for the dispatcher to send it."""
+
+    type: Literal["interaction.queued.v1"] = "interaction.queued.v1"
+    data: InteractionQueuedData
+
+
 class InteractionDeliveryUpdated(Envelope):
     """A message's delivery status changed (sent, delivered, read, failed, ...)."""
 
@@ -205,11 +252,13 @@ EVENT_CLASSES: tuple[type[Envelope], ...] = (
     CustomerCreated,
     CustomerIdentityLinked,
     CustomerProfileUpdated,
+    CustomerConsentChanged,
     ConversationOpened,
     ConversationStatusChanged,
     ConversationAssigned,
     InteractionReceived,
     InteractionSent,
+    InteractionQueued,
     InteractionDeliveryUpdated,
     NoteAdded,
 )
@@ -222,11 +271,13 @@ PublishedEvent = Annotated[
     CustomerCreated
     | CustomerIdentityLinked
     | CustomerProfileUpdated
+    | CustomerConsentChanged
     | ConversationOpened
     | ConversationStatusChanged
     | ConversationAssigned
     | InteractionReceived
     | InteractionSent
+    | InteractionQueued
     | InteractionDeliveryUpdated
     | NoteAdded,
     Field(discriminator="type"),
