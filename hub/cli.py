@@ -410,14 +410,10 @@ def run_all(host: Host = None, port: Port = None) -> None:
 
 
 @run_app.command("dispatch")
-def run_dispatch() -> None:
-    """Outbound sends through the channel connectors (none is built in yet)."""
-    typer.echo(
-        "dispatch: no outbound channel connector exists yet, so there is nothing to send; "
-        "this role arrives with the channel connectors",
-        err=True,
-    )
-    raise typer.Exit(2)
+def run_dispatch(host: Host = None, port: Port = None) -> None:
+    """Send agents' replies through the channel connectors (one active dispatcher at a time,
+    by a lease; others wait as standbys)."""
+    _run_roles(("dispatch",), host, port)
 
 
 @app.command()

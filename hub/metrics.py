@@ -64,6 +64,19 @@ class Metrics:
             "Inbound records sent to the dead-letter topic, as never processable.",
             registry=self.registry,
         )
+        self.dispatched = Counter(
+            "hub_dispatch_total",
+            "Outcomes of the dispatcher's attempts: sent, retrying, failed, refused, settled...",
+            ["channel", "outcome"],
+            registry=self.registry,
+        )
+        self.webhooks = Counter(
+            "hub_webhooks_total",
+            "Provider webhook requests by connector and outcome (ok, invalid_signature, "
+            "malformed).",
+            ["connector", "outcome"],
+            registry=self.registry,
+        )
         self.consumer_lag = Gauge(
             "hub_consumer_lag",
             "Records on a topic not yet committed by a consumer group of the hub.",

@@ -68,6 +68,7 @@ class Runtime:
                 self.store.state_engine, admin.get_secret_value() if admin else None
             )
             self.create_tables()
+            self._setup_channels()
         self.store.app.add_listener(self._changed)
         self.writes = WriteQueue(self.record, self.settings.max_batch_items)
         self.writes.start()
@@ -82,6 +83,56 @@ class Runtime:
 
     async def stop_async(self) -> None:
         """Stop what :meth:`start_async` started (before :meth:`stop`)."""
+
+    # -- channels --------------------------------------------------------------------------
+
+    def _setup_channels(self) -> None:
+        from hub.dispatch import ChannelPolicy
+        from hub.gateway import Gateway
+
+        Gateway.create_tables(self.store.state_engine)
+        self.policy = ChannelPolicy.from_settings(self.settings)
+        self.gateway = Gateway(
+            self.settings, self.store.app, self.store.state_engine, self.metrics, self.record_async
+        )
+        self.dispatcher: Any = None
+        self._dispatch_task: asyncio.Task[None] | None = None
+        self._dispatch_stopping = asyncio.Event()
+
+    async def start_channels(self, *, listen: bool, dispatch: bool) -> None:
+        """Start the connectors (and their listeners), and the dispatcher if asked."""
+        from hub.dispatch import Dispatcher
+
+        await self.gateway.start(listen=listen)
+        if dispatch:
+            self.dispatcher = Dispatcher(
+                self.store, self.gateway.by_channel, self.policy, self.settings, self.metrics
+            )
+            self.store.app.add_listener(self.dispatcher.wake)
+            self._dispatch_stopping = asyncio.Event()
+            self._dispatch_task = asyncio.create_task(self.dispatcher.run(self._dispatch_stopping))
+
+    async def stop_channels(self) -> None:
+        if self._dispatch_task is not None:
+            self._dispatch_stopping.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._dispatch_task, 10)
+            self._dispatch_task = None
+        await self.gateway.stop()
+
+    def channel_problems(self) -> list[str]:
+        found = self.gateway.problems()
+        if self.dispatcher is not None:
+            found += self.dispatcher.problems()
+            if self._dispatch_task is not None and self._dispatch_task.done():
+                found.append("dispatcher stopped")
+        return found
+
+    def reply(self, conversation_id: UUID, text: str, **options: Any) -> Recorded:
+        return self.store.app.outbound.reply(conversation_id, text, policy=self.policy, **options)
+
+    def change_consent(self, customer_id: UUID, channel: str, granted: bool, **kw: Any) -> None:
+        self.store.app.outbound.change_consent(customer_id, channel, granted, **kw)
 
     def stop(self) -> None:
         if self.started:

@@ -15,14 +15,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub import __version__
 from hub.api.errors import error_response, install_error_handlers
-from hub.api.routes import conversations, customers, events, health, interactions, messages
+from hub.api.routes import (
+    conversations,
+    customers,
+    events,
+    health,
+    interactions,
+    messages,
+    webhooks,
+)
 from hub.config import Settings
 from hub.metrics import Metrics
 from hub.runtime import Runtime
 
 #: The routes each role serves (every process also serves the probes and /metrics).
 ROUTES_OF = {
-    "ingest": (interactions,),
+    "ingest": (interactions, webhooks),
     "api": (customers, conversations, messages, events),
 }
 

@@ -19,7 +19,7 @@ from hub.events import (
     InboundInteraction,
     normalise_address,
 )
-from hub.events.common import EARLIEST_OCCURRED_AT, Text
+from hub.events.common import EARLIEST_OCCURRED_AT, ConsentPurpose, Text
 from hub.events.inbound import MAX_TEXT
 
 
@@ -206,7 +206,9 @@ class TimelineItemOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)  # built from the views' records
 
     item_id: UUID
-    kind: Literal["message", "note", "status_changed", "assigned", "identity_linked"]
+    kind: Literal[
+        "message", "note", "status_changed", "assigned", "identity_linked", "consent_changed"
+    ]
     occurred_at: datetime
     position: int
     conversation_id: UUID | None
@@ -233,6 +235,44 @@ class NoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: Text = Field(min_length=1, max_length=MAX_TEXT)
+
+
+class TemplateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=512)
+    language: str = Field(default="en", min_length=2, max_length=15)
+    parameters: tuple[Text, ...] = Field(default=(), max_length=20)
+
+
+class ReplyIn(BaseModel):
+    """An agent's message to the customer, on the conversation's channel unless another is
+    named (one that reaches the same address: SMS and WhatsApp share a phone)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: Text = Field(min_length=1, max_length=MAX_TEXT)
+    channel: Channel | None = None
+    subject: Text | None = Field(default=None, max_length=998)
+    urgent: bool = Field(default=False, description="Send even in the customer's quiet hours.")
+    template: TemplateIn | None = Field(
+        default=None, description="An approved template (WhatsApp outside the 24-hour window)."
+    )
+
+
+class ReplyOut(BaseModel):
+    message_id: UUID
+    conversation_id: UUID
+    customer_id: UUID
+    status: Literal["queued", "duplicate"]
+
+
+class ConsentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Channel
+    granted: bool
+    purposes: tuple[ConsentPurpose, ...] = Field(default=("service", "marketing"), min_length=1)
 
 
 class NoteOut(BaseModel):

@@ -32,7 +32,8 @@ from eventsourcing.persistence import (
 from hub.domain.crypto import PersonalDataCipher
 from hub.domain.errors import CustomerErased, InvalidCommand, NotFound, StoreUnavailable
 from hub.domain.ids import address_id, message_id, uuid7
-from hub.domain.model import AddressClaim, Conversation, Customer, Message
+from hub.domain.model import AddressClaim, Conversation, Customer, Message, ProviderRef
+from hub.domain.outbound import OutboundCommands
 from hub.events import InboundInteraction
 
 log = logging.getLogger(__name__)
@@ -197,6 +198,7 @@ class HubApplication(Application[UUID]):
         self._address_ids = lru_cache(maxsize=200_000)(partial(address_id, pepper=pepper))
         self._window = conversation_window
         self._listeners: list[Callable[[int], None]] = []
+        self.outbound = OutboundCommands(self)
 
     # -- notification of followers ---------------------------------------------------------
 
@@ -324,9 +326,11 @@ class HubApplication(Application[UUID]):
         mid: UUID,
         aid: UUID,
     ) -> Recorded:
-        existing = uow.get(Message, mid)
-        if existing is not None:
-            return Recorded(mid, existing.customer_id, existing.conversation_id, duplicate=True)
+        existing = self.message_by_ref(uow, item.channel, item.provider_message_id)
+        if existing is not None:  # a replay, or the echo of a message the hub sent
+            return Recorded(
+                existing.id, existing.customer_id, existing.conversation_id, duplicate=True
+            )
 
         enc = self.cipher.encrypt
         claim = uow.get(AddressClaim, aid)
@@ -391,6 +395,18 @@ class HubApplication(Application[UUID]):
             correlation_id=mid,
         )
         uow.add(message)
+        if item.consent is not None:
+            customer = customer or self._get(uow, Customer, customer_id, "customer")
+            customer.change_consent(
+                channel=item.channel,
+                purposes=list(item.consent.purposes),
+                granted=item.consent.granted,
+                reason=item.consent.reason,
+                actor=None,
+                message_id=mid,
+                occurred_at=item.occurred_at,
+                correlation_id=mid,
+            )
         uow.collect(customer, conversation, claim, message)
         return Recorded(mid, customer_id, conversation.id, duplicate=False)
 
@@ -421,6 +437,8 @@ class HubApplication(Application[UUID]):
             first_message_id=mid,
             opened_at=item.occurred_at,
             correlation_id=mid,
+            first_direction=item.direction,
+            first_provider_message_id=item.provider_message_id,
         )
         uow.add(conversation)
         return conversation
@@ -441,6 +459,7 @@ class HubApplication(Application[UUID]):
             direction=item.direction,
             occurred_at=item.occurred_at,
             correlation_id=mid,
+            provider_message_id=item.provider_message_id,
         )
         if item.direction == "inbound" and conversation.status != "open":
             conversation.change_status(
@@ -461,12 +480,12 @@ class HubApplication(Application[UUID]):
             refs = [item.thread_ref] if item.thread_ref else []
             refs += reversed(item.references)
             for ref in refs:
-                earlier = uow.get(Message, message_id(item.channel, ref))
+                earlier = self.message_by_ref(uow, item.channel, ref)
                 if earlier is not None and earlier.customer_id == claim.customer_id:
                     return uow.get(Conversation, earlier.conversation_id)
             return None
         if item.thread_ref:
-            earlier = uow.get(Message, message_id(item.channel, item.thread_ref))
+            earlier = self.message_by_ref(uow, item.channel, item.thread_ref)
             if earlier is not None and earlier.customer_id == claim.customer_id:
                 return uow.get(Conversation, earlier.conversation_id)
         current_id = claim.conversations.get(item.channel)
@@ -579,6 +598,19 @@ class HubApplication(Application[UUID]):
 
         result: str = self._run(command)
         return result
+
+    def message_by_ref(
+        self, uow: _UnitOfWork, channel: str, provider_message_id: str
+    ) -> Message | None:
+        """The message a provider id names: one received, or one the hub sent (through its
+        :class:`ProviderRef`)."""
+        mid = message_id(channel, provider_message_id)
+        found = uow.get(Message, mid)
+        if found is None:
+            ref = uow.peek(ProviderRef, mid)
+            if ref is not None:
+                found = uow.get(Message, ref.message_id)
+        return found
 
     def conversation(self, conversation_id: UUID) -> Conversation:
         with self._command_lock, self._store_errors():

@@ -40,6 +40,8 @@ class Customer(Aggregate):
     ) -> None:
         self.display_name = display_name
         self.address_ids: list[UUID] = [address_id]
+        #: "channel:purpose" -> granted; no entry: the customer wrote to us, service allowed.
+        self.consent: dict[str, bool] = {}
 
     @event("IdentityLinked")
     def link_identity(
@@ -57,6 +59,25 @@ class Customer(Aggregate):
     @event("ProfileUpdated")
     def update_profile(self, display_name: str | None, correlation_id: UUID) -> None:
         self.display_name = display_name
+
+    @event("ConsentChanged")
+    def change_consent(
+        self,
+        channel: str,
+        purposes: list[str],
+        granted: bool,
+        reason: str,
+        actor: str | None,
+        message_id: UUID | None,
+        occurred_at: datetime,
+        correlation_id: UUID,
+    ) -> None:
+        """A line of the consent ledger: a STOP, a START, an unsubscribe, a bounce, an agent."""
+        for purpose in purposes:
+            self.consent[f"{channel}:{purpose}"] = granted
+
+    def allows(self, channel: str, purpose: str = "service") -> bool:
+        return self.consent.get(f"{channel}:{purpose}", purpose == "service")
 
 
 class AddressClaim(Aggregate):
@@ -108,21 +129,44 @@ class Conversation(Aggregate):
         first_message_id: UUID,
         opened_at: datetime,
         correlation_id: UUID,
+        first_direction: str = "inbound",
+        first_provider_message_id: str | None = None,
     ) -> None:
         self.customer_id = customer_id
         self.channel = channel
         self.address_id = address_id
+        self.address = address  # encrypted: where replies go
+        self.subject = subject  # encrypted
         self.status = "open"
         self.assignee: str | None = None
         self.last_activity_at = opened_at
+        self.last_inbound_at: datetime | None = None
+        #: Provider ids of the thread, oldest first (email References), and the customer's last.
+        self.refs: list[str] = []
+        self.last_inbound_ref: str | None = None
         self.message_count = 1
+        self._saw(first_direction, opened_at, first_provider_message_id)
+
+    def _saw(self, direction: str, occurred_at: datetime, provider_message_id: str | None) -> None:
+        inbound = direction == "inbound"
+        if inbound and (self.last_inbound_at is None or occurred_at >= self.last_inbound_at):
+            self.last_inbound_at = occurred_at
+            self.last_inbound_ref = provider_message_id or self.last_inbound_ref
+        if provider_message_id:
+            self.refs = [*self.refs, provider_message_id][-20:]
 
     @event("MessageAdded")
     def add_message(
-        self, message_id: UUID, direction: str, occurred_at: datetime, correlation_id: UUID
+        self,
+        message_id: UUID,
+        direction: str,
+        occurred_at: datetime,
+        correlation_id: UUID,
+        provider_message_id: str | None = None,
     ) -> None:
         self.message_count += 1
         self.last_activity_at = max(self.last_activity_at, occurred_at)
+        self._saw(direction, occurred_at, provider_message_id)
 
     @event("StatusChanged")
     def change_status(
@@ -181,7 +225,19 @@ class Message(Aggregate):
     ) -> None:
         self.customer_id = customer_id
         self.conversation_id = conversation_id
+        self.channel = channel
+        self.direction = direction
+        self.address = address  # encrypted, like text and subject
+        self.text = text
+        self.subject = subject
+        self.thread_ref = thread_ref
         self.delivery_status = "received" if direction == "inbound" else "sent"
+        self.error_code: str | None = None
+        #: Outbound dispatch: None for messages the hub did not send itself.
+        self.dispatch: dict[str, Any] | None = None
+        self.attempts = 0
+        self.in_flight = False
+        self.provider_ref: str | None = None
 
     @event("DeliveryUpdated")
     def update_delivery(
@@ -195,3 +251,87 @@ class Message(Aggregate):
         correlation_id: UUID,
     ) -> None:
         self.delivery_status = status
+        self.error_code = error_code
+        self.in_flight = False  # a provider's report settles a send in doubt
+
+    @event("DispatchRequested")
+    def request_dispatch(
+        self,
+        author: str | None,
+        urgent: bool,
+        template: dict[str, Any] | None,
+        references: list[str],
+        customer_id: UUID,
+        correlation_id: UUID,
+    ) -> None:
+        """An agent's reply, recorded before it is sent: the dispatcher takes it from here."""
+        self.delivery_status = "queued"
+        self.dispatch = {"author": author, "urgent": urgent, "template": template}
+        self.references = list(references)
+
+    @event("DispatchStarted")
+    def start_dispatch(self, attempt: int, correlation_id: UUID) -> None:
+        """Written before the provider is called: after a crash, the hub knows a send may
+        have happened."""
+        self.attempts = attempt
+        self.in_flight = True
+
+    @event("Dispatched")
+    def record_dispatched(
+        self,
+        provider_message_id: str,
+        status: str,
+        occurred_at: datetime,
+        customer_id: UUID,
+        conversation_id: UUID,
+        correlation_id: UUID,
+    ) -> None:
+        self.provider_ref = provider_message_id
+        self.delivery_status = status
+        self.in_flight = False
+
+    @event("DispatchDeferred")
+    def defer_dispatch(
+        self,
+        until: datetime,
+        reason: str,
+        error_code: str | None,
+        error_message: str | None,
+        held: bool,
+        customer_id: UUID,
+        conversation_id: UUID,
+        correlation_id: UUID,
+    ) -> None:
+        """Not sent now: held for quiet hours, or a retryable failure to try again later."""
+        self.in_flight = False
+
+    @property
+    def settled(self) -> bool:
+        """Nothing left for the dispatcher to do."""
+        return (
+            self.dispatch is None
+            or self.provider_ref is not None
+            or self.delivery_status
+            in (
+                "failed",
+                "undelivered",
+                "delivered",
+                "read",
+            )
+        )
+
+
+class ProviderRef(Aggregate):
+    """The provider's id of a message the hub sent (a Twilio SID, an email Message-ID), so
+    status callbacks and replies that quote it find the hub's message. Its id is the one a
+    Message with that (channel, provider id) would have: the store keeps them unique."""
+
+    @staticmethod
+    def create_id(channel: str, provider_message_id: str, **_: Any) -> UUID:
+        return message_id(channel, provider_message_id)
+
+    @event("Registered")
+    def __init__(
+        self, channel: str, provider_message_id: str, message_id: UUID, correlation_id: UUID
+    ) -> None:
+        self.message_id = message_id

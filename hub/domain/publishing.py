@@ -14,16 +14,19 @@ from typing import Any
 from hub.domain import model
 from hub.domain.crypto import PersonalDataCipher
 from hub.domain.ids import uuid7
+from hub.domain.outbound import REPLY_PREFIX
 from hub.events import (
     Attachment,
     ConversationAssigned,
     ConversationOpened,
     ConversationStatusChanged,
+    CustomerConsentChanged,
     CustomerCreated,
     CustomerIdentityLinked,
     CustomerProfileUpdated,
     Envelope,
     InteractionDeliveryUpdated,
+    InteractionQueued,
     InteractionReceived,
     InteractionSent,
     NoteAdded,
@@ -123,8 +126,13 @@ def _message_recorded(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
         "attachments": attachments,
         "metadata": c.decrypt_json(cid, e.metadata) or {},
     }
-    cls = InteractionReceived if e.direction == "inbound" else InteractionSent
-    return cls, cid, e.occurred_at, data
+    if e.direction == "inbound":
+        return InteractionReceived, cid, e.occurred_at, data
+    if e.provider_message_id.startswith(REPLY_PREFIX):  # an agent's reply, not sent yet
+        meta = data["metadata"]
+        data |= {"author": meta.get("author"), "urgent": bool(meta.get("urgent"))}
+        return InteractionQueued, cid, e.occurred_at, data
+    return InteractionSent, cid, e.occurred_at, data
 
 
 def _delivery_updated(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
@@ -138,17 +146,54 @@ def _delivery_updated(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
     return InteractionDeliveryUpdated, e.customer_id, e.occurred_at, data
 
 
+def _dispatched(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
+    data = {
+        "message_id": e.originator_id,
+        "conversation_id": e.conversation_id,
+        "status": e.status,
+        "provider_message_id": e.provider_message_id,
+    }
+    return InteractionDeliveryUpdated, e.customer_id, e.occurred_at, data
+
+
+def _dispatch_deferred(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
+    data = {
+        "message_id": e.originator_id,
+        "conversation_id": e.conversation_id,
+        "status": "queued",
+        "error_code": e.error_code,
+        "error_message": e.error_message,
+        "held_until": e.until,
+    }
+    return InteractionDeliveryUpdated, e.customer_id, e.timestamp, data
+
+
+def _consent_changed(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
+    data = {
+        "channel": e.channel,
+        "purposes": tuple(e.purposes),
+        "granted": e.granted,
+        "reason": e.reason,
+        "actor": e.actor,
+        "message_id": e.message_id,
+    }
+    return CustomerConsentChanged, e.originator_id, e.occurred_at, data
+
+
 # Keyed by the stored event class's qualified name (the classes are made by ``@event``).
 _BUILDERS: dict[str, Callable[[Any, PersonalDataCipher], tuple[Any, ...]]] = {
     "Customer.Registered": _customer_registered,
     "Customer.IdentityLinked": _identity_linked,
     "Customer.ProfileUpdated": _profile_updated,
+    "Customer.ConsentChanged": _consent_changed,
     "Conversation.Opened": _conversation_opened,
     "Conversation.StatusChanged": _status_changed,
     "Conversation.Assigned": _assigned,
     "Conversation.NoteAdded": _note_added,
     "Message.Recorded": _message_recorded,
     "Message.DeliveryUpdated": _delivery_updated,
+    "Message.Dispatched": _dispatched,
+    "Message.DispatchDeferred": _dispatch_deferred,
 }
 
 #: Store topics of the events that are published; the rest are internal.

@@ -31,6 +31,12 @@ class EmbeddedRuntime(Runtime):
             log.info("projections caught up %d events from the store", caught_up)
         self.follower.start()
 
+    async def start_async(self) -> None:
+        await self.start_channels(listen=True, dispatch=True)
+
+    async def stop_async(self) -> None:
+        await self.stop_channels()
+
     def stop(self) -> None:
         if self.started:
             self.follower.stop()
@@ -51,4 +57,4 @@ class EmbeddedRuntime(Runtime):
             found.append("projection follower is not running")
         if self.follower.error:
             found.append(f"projection follower failing: {self.follower.error}")
-        return found
+        return found + self.channel_problems()

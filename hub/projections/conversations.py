@@ -29,6 +29,7 @@ from hub.events import (
     ConversationOpened,
     ConversationStatusChanged,
     Envelope,
+    InteractionQueued,
     InteractionReceived,
     InteractionSent,
 )
@@ -75,6 +76,7 @@ class ConversationsProjection(Projection):
             "conversation.assigned.v1",
             "interaction.received.v1",
             "interaction.sent.v1",
+            "interaction.queued.v1",
         }
     )
     tables = (conversations,)
@@ -111,7 +113,7 @@ class ConversationsProjection(Projection):
                 if fresh
                 else ("b_count", "b_at", "b_status", "b_assignee")
             )
-            if isinstance(event, InteractionReceived | InteractionSent):
+            if isinstance(event, InteractionReceived | InteractionSent | InteractionQueued):
                 at = utc(event.occurred_at)
                 target[count] = target.get(count, 0) + 1
                 target[at_key] = max(at, target.get(at_key, at))

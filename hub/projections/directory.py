@@ -31,6 +31,7 @@ from hub.events import (
     CustomerIdentityLinked,
     CustomerProfileUpdated,
     Envelope,
+    InteractionQueued,
     InteractionReceived,
     InteractionSent,
 )
@@ -86,6 +87,7 @@ class DirectoryProjection(Projection):
             "customer.profile_updated.v1",
             "interaction.received.v1",
             "interaction.sent.v1",
+            "interaction.queued.v1",
         }
     )
     tables = (customers, identities)
@@ -118,7 +120,7 @@ class DirectoryProjection(Projection):
                     )
             elif isinstance(event, CustomerProfileUpdated):
                 names[event.customer_id] = event.data.display_name
-            elif isinstance(event, InteractionReceived | InteractionSent):
+            elif isinstance(event, InteractionReceived | InteractionSent | InteractionQueued):
                 at = utc(event.occurred_at)
                 activity[event.customer_id] = max(at, activity.get(event.customer_id, at))
 

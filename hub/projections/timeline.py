@@ -31,10 +31,12 @@ from sqlalchemy import (
 from hub.events import (
     ConversationAssigned,
     ConversationStatusChanged,
+    CustomerConsentChanged,
     CustomerCreated,
     CustomerIdentityLinked,
     Envelope,
     InteractionDeliveryUpdated,
+    InteractionQueued,
     InteractionReceived,
     InteractionSent,
     NoteAdded,
@@ -68,10 +70,12 @@ class TimelineProjection(Projection):
         {
             "customer.created.v1",
             "customer.identity_linked.v1",
+            "customer.consent_changed.v1",
             "conversation.status_changed.v1",
             "conversation.assigned.v1",
             "interaction.received.v1",
             "interaction.sent.v1",
+            "interaction.queued.v1",
             "interaction.delivery_updated.v1",
             "note.added.v1",
         }
@@ -86,12 +90,18 @@ class TimelineProjection(Projection):
                 row = new_rows.get(event.data.message_id)
                 if row is not None:  # the message is in this batch: fold into its row
                     row["delivery_status"] = event.data.status
-                    row["data"] = row["data"] | _delivery_data(event)
+                    row["data"] = _merged(row["data"], _delivery_data(event))
+                    row["provider_message_id"] = (
+                        event.data.provider_message_id or row["provider_message_id"]
+                    )
                 else:
+                    earlier = deliveries.get(event.data.message_id)
                     deliveries[event.data.message_id] = {
                         "b_item_id": event.data.message_id,
                         "delivery_status": event.data.status,
-                        "b_error": _delivery_data(event),
+                        "b_error": (earlier["b_error"] if earlier else {}) | _delivery_data(event),
+                        "b_provider_id": event.data.provider_message_id
+                        or (earlier["b_provider_id"] if earlier else None),
                     }
                 continue
             row = _row(event)
@@ -103,18 +113,20 @@ class TimelineProjection(Projection):
     def _update_deliveries(self, conn: Connection, updates: list[dict[str, Any]]) -> None:
         # The error details live in the JSON column; read-modify-write keeps other keys.
         ids = [u["b_item_id"] for u in updates]
-        current: dict[UUID, dict[str, Any]] = dict(
-            conn.execute(  # type: ignore[arg-type]
-                select(timeline_items.c.item_id, timeline_items.c.data).where(
-                    timeline_items.c.item_id.in_(ids)
-                )
-            ).all()
-        )
+        t = timeline_items
+        current = {
+            row.item_id: row
+            for row in conn.execute(
+                select(t.c.item_id, t.c.data, t.c.provider_message_id).where(t.c.item_id.in_(ids))
+            )
+        }
         params = [
             {
                 "b_item_id": u["b_item_id"],
                 "delivery_status": u["delivery_status"],
-                "data": (current.get(u["b_item_id"]) or {}) | u["b_error"],
+                "data": _merged(current[u["b_item_id"]].data or {}, u["b_error"]),
+                "provider_message_id": u["b_provider_id"]
+                or current[u["b_item_id"]].provider_message_id,
             }
             for u in updates
             if u["b_item_id"] in current
@@ -198,9 +210,20 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
 
 
 def _delivery_data(event: InteractionDeliveryUpdated) -> dict[str, Any]:
-    if event.data.error_code is None and event.data.error_message is None:
-        return {}
-    return {"error_code": event.data.error_code, "error_message": event.data.error_message}
+    """What a delivery update adds to the message's JSON; ``None`` values remove a key (a
+    retry that went through is no longer waiting nor failing)."""
+    d = event.data
+    if d.error_code is not None or d.error_message is not None:
+        found: dict[str, Any] = {"error_code": d.error_code, "error_message": d.error_message}
+    else:
+        found = {"error_code": None, "error_message": None}
+    found["held_until"] = d.held_until.isoformat() if d.held_until else None
+    return found
+
+
+def _merged(data: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    merged = data | changes
+    return {k: v for k, v in merged.items() if not (k in changes and v is None)}
 
 
 def _row(event: Envelope) -> dict[str, Any]:
@@ -218,8 +241,13 @@ def _row(event: Envelope) -> dict[str, Any]:
         "provider_message_id": None,
         "data": {},
     }
-    if isinstance(event, InteractionReceived | InteractionSent):
+    if isinstance(event, InteractionReceived | InteractionSent | InteractionQueued):
         d = event.data
+        status = {"inbound": "received", "outbound": "sent"}[d.direction]
+        extra = {}
+        if isinstance(event, InteractionQueued):
+            status = "queued"
+            extra = {"author": event.data.author, "urgent": event.data.urgent}
         row |= {
             "item_id": d.message_id,
             "kind": "message",
@@ -228,7 +256,7 @@ def _row(event: Envelope) -> dict[str, Any]:
             "direction": d.direction,
             "text": d.text,
             "subject": d.subject,
-            "delivery_status": "received" if d.direction == "inbound" else "sent",
+            "delivery_status": status,
             "provider_message_id": d.provider_message_id,
             "data": {
                 "address": d.address,
@@ -236,7 +264,8 @@ def _row(event: Envelope) -> dict[str, Any]:
                 "attachments": [a.model_dump() for a in d.attachments],
                 "metadata": d.metadata,
                 "thread_ref": d.thread_ref,
-            },
+            }
+            | extra,
         }
     elif isinstance(event, NoteAdded):
         row |= {
@@ -266,6 +295,19 @@ def _row(event: Envelope) -> dict[str, Any]:
         }
     elif isinstance(event, CustomerCreated):
         row |= {"kind": "identity_linked", "data": {"address": event.data.address, "first": True}}
+    elif isinstance(event, CustomerConsentChanged):
+        c = event.data
+        row |= {
+            "kind": "consent_changed",
+            "channel": c.channel,
+            "data": {
+                "granted": c.granted,
+                "purposes": list(c.purposes),
+                "reason": c.reason,
+                "actor": c.actor,
+                "message_id": str(c.message_id) if c.message_id else None,
+            },
+        }
     elif isinstance(event, CustomerIdentityLinked):
         row |= {
             "kind": "identity_linked",

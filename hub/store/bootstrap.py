@@ -41,8 +41,12 @@ class Store:
     def read_envelopes(self, after: int, limit: int) -> tuple[list[Envelope], int]:
         """Published events after position ``after``, and the last position read
         (``after`` when there was nothing new). Internal events are skipped in the query."""
+        # Read the top first: when fewer than ``limit`` published events lie below it, every
+        # position up to it has been seen, internal events included (a transaction of only
+        # internal events, such as a dispatch attempt, must not hold the readers back).
+        top = self.app.recorder.max_notification_id() or 0
         notifications = self.app.recorder.select_notifications(
-            start=after, limit=limit, topics=PUBLISHED_TOPICS, inclusive_of_start=False
+            start=after, limit=limit, stop=top, topics=PUBLISHED_TOPICS, inclusive_of_start=False
         )
         to_domain_event = self.app.mapper.to_domain_event
         events = [(to_domain_event(n), n.id) for n in notifications]
@@ -54,7 +58,9 @@ class Store:
             envelope = to_envelope(event, position, self.cipher)
             if envelope is not None:
                 envelopes.append(envelope)
-        return envelopes, (notifications[-1].id if notifications else after)
+        if len(notifications) < limit:
+            return envelopes, max(top, after)
+        return envelopes, notifications[-1].id
 
     def close(self) -> None:
         self.app.close()

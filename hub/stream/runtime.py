@@ -42,7 +42,7 @@ from hub.stream.topics import Topics
 
 log = logging.getLogger(__name__)
 
-ROLES = ("ingest", "process", "relay", "project", "api")
+ROLES = ("ingest", "process", "relay", "project", "dispatch", "api")
 #: How long a Kafka query of a probe may take before the broker counts as unreachable.
 BROKER_TIMEOUT = 1.5
 #: How long each part of a graceful stop may take (orchestrators kill after ~30 s).
@@ -181,6 +181,11 @@ class DistributedRuntime(Runtime):
                 metrics=self.metrics,
             )
             self._relay_task = asyncio.create_task(self._relay.run(self._relay_stopping))
+        # Webhooks and listeners belong to ingest; sending to dispatch.
+        if "ingest" in self.roles or "dispatch" in self.roles:
+            await self.start_channels(
+                listen="ingest" in self.roles, dispatch="dispatch" in self.roles
+            )
         if self.roles:
             self._node = NodeRegistry(
                 self.store.state_engine, self.roles, f"{self.settings.host}:{self.settings.port}"
@@ -201,6 +206,8 @@ class DistributedRuntime(Runtime):
             with contextlib.suppress(Exception):  # the row ages out anyway
                 await asyncio.to_thread(self._node.leave)
             self._node = None
+        if getattr(self, "gateway", None) is not None:
+            await _bounded(self.stop_channels(), "connectors and dispatcher")
         if self._relay_task is not None:
             self._relay_stopping.set()
             await _bounded(self._relay_task, "relay")
@@ -338,7 +345,7 @@ class DistributedRuntime(Runtime):
             found.append("relay stopped")
         if self._relay is not None and self._relay.error:
             found.append(f"relay failing, retrying: {self._relay.error}")
-        return found
+        return found + self.channel_problems()
 
 
 async def _bounded(step: Awaitable[Any], what: str) -> None:

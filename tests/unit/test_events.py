@@ -16,12 +16,14 @@ from hub.events import (
     ConversationAssigned,
     ConversationOpened,
     ConversationStatusChanged,
+    CustomerConsentChanged,
     CustomerCreated,
     CustomerIdentityLinked,
     CustomerProfileUpdated,
     Envelope,
     InboundInteraction,
     InteractionDeliveryUpdated,
+    InteractionQueued,
     InteractionReceived,
     InteractionSent,
     NoteAdded,
@@ -179,6 +181,17 @@ def all_event_samples() -> list[Envelope]:
             },
         ),
         CustomerProfileUpdated(**_envelope(3), data={"display_name": "Alice E."}),
+        CustomerConsentChanged(
+            **_envelope(3),
+            data={
+                "channel": "sms",
+                "purposes": ("service", "marketing"),
+                "granted": False,
+                "reason": "sms_keyword:STOP",
+                "actor": None,
+                "message_id": MESSAGE,
+            },
+        ),
         ConversationOpened(
             **_envelope(4),
             data={
@@ -204,6 +217,11 @@ def all_event_samples() -> list[Envelope]:
         ),
         InteractionReceived(**_envelope(7), data=_interaction("inbound")),
         InteractionSent(**_envelope(8), data=_interaction("outbound")),
+        InteractionQueued(
+            **_envelope(8),
+            data=_interaction("outbound")
+            | {"provider_message_id": "hub:key-1", "author": "agent-ann", "urgent": False},
+        ),
         InteractionDeliveryUpdated(
             **_envelope(9),
             data={
@@ -212,6 +230,8 @@ def all_event_samples() -> list[Envelope]:
                 "status": "failed",
                 "error_code": "30007",
                 "error_message": "Carrier violation",
+                "provider_message_id": "SM0123456789abcdef0123456789abcdef",
+                "held_until": None,
             },
         ),
         NoteAdded(
@@ -230,7 +250,7 @@ def test_samples_cover_every_published_type() -> None:
     samples = all_event_samples()
     assert [type(e) for e in samples] == list(EVENT_CLASSES)
     assert {e.type for e in samples} == set(EVENT_TYPES)
-    assert len(EVENT_TYPES) == len(EVENT_CLASSES) == 10
+    assert len(EVENT_TYPES) == len(EVENT_CLASSES) == 12
 
 
 @pytest.mark.parametrize("event", all_event_samples(), ids=lambda e: e.type)
@@ -246,7 +266,7 @@ def test_decode_event_round_trips_encode_event(event: Envelope) -> None:
 
 
 def test_encoded_event_is_the_documented_envelope() -> None:
-    event = all_event_samples()[6]
+    event = all_event_samples()[7]
     body = json.loads(encode_event(event))
     assert body["type"] == "interaction.received.v1"
     assert body["id"] == str(event.id)
@@ -262,7 +282,7 @@ def test_encoded_event_is_the_documented_envelope() -> None:
 
 
 def test_decoding_keeps_the_time_offset() -> None:
-    event = all_event_samples()[4]
+    event = next(e for e in all_event_samples() if e.type == "conversation.status_changed.v1")
     decoded = decode_event(encode_event(event))
     assert decoded.occurred_at == T0
     assert decoded.occurred_at.utcoffset() == timedelta(hours=2)

@@ -4,10 +4,27 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from uuid import UUID
 
 from hub.config import Settings
 from hub.events import EVENT_CLASSES, Attachment, InboundInteraction, decode_event, encode_event
 from hub.runtime import Runtime
+
+
+class _AllOpen:
+    """Every channel on, no service windows."""
+
+    def unavailable(self, channel: str) -> str | None:
+        return None
+
+    def service_window(self, channel: str) -> timedelta | None:
+        return None
+
+    def status_callback_url(self, channel: str, message_id: UUID) -> str | None:
+        return None
+
+    def idempotent(self, channel: str) -> bool:
+        return False
 
 
 def test_every_kind_of_envelope_is_what_validation_makes_of_it(tmp_path: Path) -> None:
@@ -50,6 +67,13 @@ def test_every_kind_of_envelope_is_what_validation_makes_of_it(tmp_path: Path) -
         runtime.assign(first.conversation_id, "agent", "agent")
         runtime.change_status(first.conversation_id, "resolved", "agent")
         runtime.update_delivery(first.message_id, "read", at)  # no change, no event
+        reply = runtime.store.app.outbound.reply(
+            first.conversation_id, "On its way", author="agent", policy=_AllOpen()
+        )
+        runtime.store.app.outbound.record_dispatched(reply.message_id, "<r@example.com>", "sent")
+        runtime.store.app.outbound.change_consent(
+            first.customer_id, "email", False, purposes=("marketing",), actor="agent"
+        )
         envelopes, _ = runtime.events_after(0, 1000)
     finally:
         runtime.stop()

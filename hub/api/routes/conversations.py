@@ -1,16 +1,25 @@
-"""Agent commands on a conversation: notes, status, assignment."""
+"""Agent commands on a conversation: replies, notes, status, assignment."""
 
 from __future__ import annotations
 
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header, Response
 from fastapi.concurrency import run_in_threadpool
 
 from hub.api.auth import RuntimeDep, require
 from hub.api.errors import ApiError
-from hub.api.models import AssigneeIn, ConversationOut, NoteIn, NoteOut, StatusIn
+from hub.api.models import (
+    AssigneeIn,
+    ConversationOut,
+    ErrorBody,
+    NoteIn,
+    NoteOut,
+    ReplyIn,
+    ReplyOut,
+    StatusIn,
+)
 from hub.store.tokens import Principal
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
@@ -50,3 +59,46 @@ async def set_assignee(
     """Assign to an agent (or null to unassign)."""
     await run_in_threadpool(runtime.assign, conversation_id, body.assignee, who.name)
     return body
+
+
+@router.post(
+    "/{conversation_id}/messages",
+    status_code=202,
+    response_model=ReplyOut,
+    responses={
+        200: {"model": ReplyOut, "description": "Same Idempotency-Key again: nothing new."},
+        409: {"model": ErrorBody, "description": "The channel refuses it now (consent, window)."},
+    },
+)
+async def reply(
+    conversation_id: UUID,
+    body: ReplyIn,
+    runtime: RuntimeDep,
+    who: Actor,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> ReplyOut:
+    """Reply to the customer. Recorded first (202 ``queued``), then sent by the dispatcher;
+    its delivery shows on the timeline. Refused with 409 and a reason (``consent_revoked``,
+    ``outside_service_window``) or 422 ``channel_unavailable``-style codes, recording nothing,
+    when it cannot go out."""
+    recorded = await run_in_threadpool(
+        lambda: runtime.reply(
+            conversation_id,
+            body.text,
+            author=who.name,
+            idempotency_key=idempotency_key,
+            channel=body.channel,
+            subject=body.subject,
+            urgent=body.urgent,
+            template=body.template.model_dump() if body.template else None,
+        )
+    )
+    if recorded.duplicate:
+        response.status_code = 200
+    return ReplyOut(
+        message_id=recorded.message_id,
+        conversation_id=recorded.conversation_id,
+        customer_id=recorded.customer_id,
+        status="duplicate" if recorded.duplicate else "queued",
+    )

@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from hub.api.auth import RuntimeDep, require
 from hub.api.errors import ApiError
 from hub.api.models import (
+    ConsentIn,
     ConversationOut,
     CustomerDetailOut,
     CustomerOut,
@@ -23,6 +24,7 @@ from hub.store.tokens import Principal
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 Reader = Annotated[Principal, require("read")]
+Actor = Annotated[Principal, require("act")]
 
 
 @router.get("", response_model=CustomerPage)
@@ -116,3 +118,21 @@ async def get_timeline(
         )
 
     return await run_in_threadpool(load)
+
+
+@router.put("/{customer_id}/consent", response_model=ConsentIn)
+async def set_consent(
+    customer_id: UUID, body: ConsentIn, runtime: RuntimeDep, who: Actor
+) -> ConsentIn:
+    """An agent records consent given or withdrawn (a line in the customer's ledger)."""
+    await run_in_threadpool(
+        lambda: runtime.change_consent(
+            customer_id,
+            body.channel,
+            body.granted,
+            purposes=body.purposes,
+            reason="agent",
+            actor=who.name,
+        )
+    )
+    return body

@@ -1,0 +1,280 @@
+"""The outbound dispatcher: follows the store's log for agents' replies and sends them through
+the connectors, in both runtimes (embedded: a task of ``hub serve``; distributed: ``hub run
+dispatch``, one active at a time by a lease).
+
+Every decision is the domain's (``HubApplication.outbound``) and is recorded before anything is
+sent; this module only schedules: a heap of messages by due time, per-channel rate limits,
+back-off for retryable failures. Its position in the log moves only past messages that are
+settled, so a restart finds every reply still waiting (held ones included) again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import time as clock
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from hub.config import Settings
+from hub.connectors.base import Connector, ConnectorError, OutboundMessage, WhatsAppTemplate
+from hub.domain.model import Message
+from hub.domain.outbound import REPLY_PREFIX, Done, Hold, QuietHours, Send
+from hub.metrics import Metrics
+from hub.store import Store
+from hub.stream.relay import LeaseLost, RelayLease
+
+log = logging.getLogger(__name__)
+
+_RECORDED_TOPIC = f"{Message.__module__}:{Message.__name__}.Recorded"
+
+
+@dataclass
+class ChannelPolicy:
+    """The channels of this hub as the domain sees them: which are on, their windows."""
+
+    connectors: Mapping[str, type[Connector]]  # channel -> connector class that serves it
+    public_url: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ChannelPolicy:
+        from hub.connectors.registry import configured
+
+        by_channel: dict[str, type[Connector]] = {}
+        for connector_cls, _ in configured(settings):
+            for channel in connector_cls.channels:
+                by_channel.setdefault(channel, connector_cls)
+        return cls(by_channel, settings.public_url)
+
+    def unavailable(self, channel: str) -> str | None:
+        if channel in self.connectors:
+            return None
+        return f"no connector sends on {channel!r} here (its settings are not configured)"
+
+    def service_window(self, channel: str) -> timedelta | None:
+        found = self.connectors.get(channel)
+        return found.service_windows.get(channel) if found is not None else None
+
+    def status_callback_url(self, channel: str, message_id: UUID) -> str | None:
+        found = self.connectors.get(channel)
+        if found is None or found.status_hook is None or not self.public_url:
+            return None
+        base = self.public_url.rstrip("/")
+        return f"{base}/webhooks/{found.name}/{found.status_hook}?message_id={message_id}"
+
+    def idempotent(self, channel: str) -> bool:
+        found = self.connectors.get(channel)
+        return found is not None and found.idempotent_sends
+
+
+@dataclass
+class _Bucket:
+    """A token bucket: ``rate`` sends a second, bursts of up to ``rate`` (at least 1)."""
+
+    rate: float
+    tokens: float = 1.0
+    at: float = field(default_factory=clock.monotonic)
+
+    def delay(self) -> float:
+        """Seconds to wait before the next send (0: now), taking the token."""
+        now = clock.monotonic()
+        self.tokens = min(max(self.rate, 1.0), self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        self.tokens -= 1
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+
+class Dispatcher:
+    """Sends queued replies; ``run`` until ``stopping`` is set."""
+
+    def __init__(
+        self,
+        store: Store,
+        connectors: Mapping[str, Connector],
+        policy: ChannelPolicy,
+        settings: Settings,
+        metrics: Metrics,
+    ) -> None:
+        self._store = store
+        self._app = store.app
+        self._connectors = connectors  # by channel
+        self._policy = policy
+        d = settings.dispatch
+        self._quiet = QuietHours(
+            d.quiet_hours_start, d.quiet_hours_end, d.default_time_zone, d.awake_window
+        )
+        self._max_attempts = d.max_attempts
+        self._retry_base = d.retry_base_seconds
+        self._in_doubt = timedelta(seconds=d.in_doubt_seconds)
+        self._metrics = metrics
+        self._lease = RelayLease(
+            store.state_engine, "dispatch", f"dispatch-{uuid.uuid4().hex[:12]}", 15.0
+        )
+        self._due: list[tuple[float, int, UUID]] = []  # (due, log position, message)
+        self._waiting: dict[UUID, int] = {}  # message -> its log position
+        self._read_to = 0
+        self._buckets = {
+            channel: _Bucket(getattr(c, "send_rate", None) or type(c).rate_per_second)
+            for channel, c in connectors.items()
+        }
+        self._wake = asyncio.Event()
+        self.error: str | None = None
+        self.sent = 0
+
+    def wake(self, _position: int = 0) -> None:
+        """Something was recorded: look at the log now (called from any thread)."""
+        loop = getattr(self, "_loop", None)
+        if loop is not None:
+            loop.call_soon_threadsafe(self._wake.set)
+
+    async def run(self, stopping: asyncio.Event, idle: float = 0.5) -> None:
+        self._loop = asyncio.get_running_loop()
+        while not stopping.is_set():
+            try:
+                if not await asyncio.to_thread(self._lease.acquire):
+                    await _sleep(stopping, idle * 4)  # another dispatcher is active
+                    continue
+                if not self._read_to:
+                    self._read_to = await asyncio.to_thread(self._lease.position)
+                await asyncio.to_thread(self._read_log)
+                await self._send_due(stopping)
+                await asyncio.to_thread(self._advance)
+                self.error = None
+            except LeaseLost:
+                self._due.clear()
+                self._waiting.clear()
+                self._read_to = 0
+            except Exception as exc:  # store or provider trouble: retried, never fatal
+                self.error = f"{type(exc).__name__}: {exc}"
+                log.warning("dispatcher failed, retrying: %s", self.error)
+                await _sleep(stopping, 2.0)
+                continue
+            wait = idle
+            if self._due:
+                wait = min(idle, max(self._due[0][0] - clock.time(), 0.0))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+
+    def _read_log(self) -> None:
+        """Queue the replies recorded since the last read."""
+        while True:
+            batch = self._app.recorder.select_notifications(
+                start=self._read_to, limit=500, topics=[_RECORDED_TOPIC], inclusive_of_start=False
+            )
+            for notification in batch:
+                event: Any = self._app.mapper.to_domain_event(notification)
+                if event.direction == "outbound" and event.provider_message_id.startswith(
+                    REPLY_PREFIX
+                ):
+                    self._schedule(event.originator_id, notification.id, clock.time())
+            if not batch:
+                return
+            self._read_to = batch[-1].id
+
+    def _schedule(self, mid: UUID, position: int, due: float) -> None:
+        self._waiting[mid] = position
+        heapq.heappush(self._due, (due, position, mid))
+
+    def _advance(self) -> None:
+        """Move the durable position up to the oldest reply not yet settled."""
+        oldest = min(self._waiting.values(), default=None)
+        self._lease.advance(self._read_to if oldest is None else oldest - 1)
+
+    async def _send_due(self, stopping: asyncio.Event) -> None:
+        while self._due and self._due[0][0] <= clock.time() and not stopping.is_set():
+            _, position, mid = heapq.heappop(self._due)
+            if mid not in self._waiting:
+                continue
+            decision = await asyncio.to_thread(
+                self._app.outbound.prepare_dispatch,
+                mid,
+                self._policy,
+                self._quiet,
+                datetime.now(UTC),
+                self._in_doubt,
+            )
+            if isinstance(decision, Done):
+                del self._waiting[mid]
+                self._metrics.dispatched.labels("-", decision.outcome).inc()
+            elif isinstance(decision, Hold):
+                self._schedule(mid, position, decision.until.timestamp())
+            else:
+                await self._send(decision, position)
+
+    async def _send(self, send: Send, position: int) -> None:
+        connector = self._connectors.get(send.channel)
+        app = self._app.outbound
+        if connector is None:  # configured away since the reply was recorded
+            await asyncio.to_thread(
+                app.fail_dispatch, send.message_id, "channel_unavailable", "no connector"
+            )
+            del self._waiting[send.message_id]
+            return
+        bucket = self._buckets[send.channel]
+        await asyncio.sleep(bucket.delay())
+        message = OutboundMessage(
+            message_id=send.message_id,
+            channel=send.channel,
+            address=send.address,
+            text=send.text,
+            subject=send.subject,
+            in_reply_to=send.in_reply_to,
+            references=send.references,
+            template=WhatsAppTemplate(**send.template) if send.template else None,
+            status_callback_url=send.status_callback_url,
+        )
+        try:
+            result = await connector.send(message)
+        except ConnectorError as exc:
+            outcome = await self._failed(send, exc, position)
+            self._metrics.dispatched.labels(send.channel, outcome).inc()
+            return
+        await asyncio.to_thread(
+            app.record_dispatched, send.message_id, result.provider_message_id, result.status
+        )
+        del self._waiting[send.message_id]
+        self.sent += 1
+        self._metrics.dispatched.labels(send.channel, "sent").inc()
+
+    async def _failed(self, send: Send, exc: ConnectorError, position: int) -> str:
+        app = self._app.outbound
+        code = exc.provider_code
+        if exc.retryable and send.attempt < self._max_attempts:
+            delay = self._retry_base * 2 ** (send.attempt - 1)
+            retry_after = getattr(exc, "retry_after", None)
+            if retry_after:
+                delay = max(delay, retry_after)
+            until = datetime.now(UTC) + timedelta(seconds=delay)
+            await asyncio.to_thread(
+                app.retry_dispatch_later, send.message_id, until, code, exc.reason
+            )
+            self._schedule(send.message_id, position, until.timestamp())
+            log.info(
+                "send of %s failed (%s); retry %d in %.1fs",
+                send.message_id,
+                exc.reason,
+                send.attempt,
+                delay,
+            )
+            return "retrying"
+        reason = (
+            exc.reason if not exc.retryable else f"gave up after {send.attempt} tries: {exc.reason}"
+        )
+        await asyncio.to_thread(app.fail_dispatch, send.message_id, code, reason)
+        del self._waiting[send.message_id]
+        return "failed"
+
+    def problems(self) -> list[str]:
+        return [f"dispatcher failing: {self.error}"] if self.error else []
+
+
+async def _sleep(stopping: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), seconds)

@@ -1,0 +1,529 @@
+"""Outbound messages and consent: an agent's reply is recorded first, then the dispatcher asks
+the domain, message by message, whether and what to send, and records what happened.
+
+Rules decided here, on the aggregates (never on lagging views):
+- consent: a channel whose ``service`` consent the customer withdrew (SMS STOP, a hard bounce)
+  gets nothing; the refusal is recorded with its reason;
+- service windows: where a channel allows free text only within a time of the customer's last
+  message (WhatsApp's 24 hours), outside it only a template goes out;
+- quiet hours: a non-urgent message is held until morning in the customer's time zone, unless
+  the customer wrote within ``awake_window``;
+- a send interrupted by a crash is repeated only where the provider dedupes by idempotency key;
+  elsewhere it is left for the provider's status callback to settle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from phonenumbers import timezone as phone_timezones
+
+from hub.domain.errors import CustomerErased, DomainError, InvalidCommand
+from hub.domain.ids import message_id, uuid7
+from hub.domain.model import Conversation, Customer, Message, ProviderRef
+from hub.events import CHANNEL_ADDRESS_KINDS
+
+if TYPE_CHECKING:
+    from hub.domain.application import HubApplication, Recorded, _UnitOfWork
+
+#: A reply's own provider id until the provider gives one.
+REPLY_PREFIX = "hub:"
+
+
+class SendRefused(DomainError):
+    """The message cannot go out on this channel now; nothing was recorded."""
+
+    code = "send_refused"
+    status = 409
+
+    def __init__(self, code: str, message: str, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.code = code
+
+
+class ChannelPolicy(Protocol):
+    """What the runtime knows about channels (which connectors are on, their windows)."""
+
+    def unavailable(self, channel: str) -> str | None:
+        """Why nothing can be sent on ``channel`` (None: it can)."""
+
+    def service_window(self, channel: str) -> timedelta | None:
+        """Free text only within this time of the customer's last message, if limited."""
+
+    def status_callback_url(self, channel: str, message_id: UUID) -> str | None:
+        """Where the provider should report delivery of this message."""
+
+    def idempotent(self, channel: str) -> bool:
+        """Whether the channel's provider dedupes a repeated send by its idempotency key."""
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    start: time | None  # None: no quiet hours
+    end: time
+    default_zone: str | None
+    awake_window: timedelta
+
+    def until(self, now: datetime, zone: ZoneInfo | None) -> datetime | None:
+        """The end of the quiet period ``now`` falls in, in the given zone; None outside."""
+        if self.start is None or zone is None:
+            return None
+        local = now.astimezone(zone)
+        at = local.time()
+        overnight = self.start > self.end
+        inside = (at >= self.start or at < self.end) if overnight else self.start <= at < self.end
+        if not inside:
+            return None
+        day = local.date() if at < self.end else local.date() + timedelta(days=1)
+        return datetime.combine(day, self.end, tzinfo=zone).astimezone(UTC)
+
+
+def time_zone_of(address: str | None, default: str | None) -> ZoneInfo | None:
+    """The customer's zone: from the phone number when it has exactly one, else the default."""
+    name = default
+    if address and address.startswith("phone:"):
+        try:
+            zones = phone_timezones.time_zones_for_number(phonenumbers.parse(address[6:]))
+        except phonenumbers.NumberParseException:
+            zones = ()
+        if len(zones) == 1 and zones[0] != "Etc/Unknown":
+            name = zones[0]
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class Send:
+    """Send this now (after ``attempt`` was recorded as started)."""
+
+    message_id: UUID
+    channel: str
+    address: str
+    text: str
+    subject: str | None
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    template: dict[str, Any] | None
+    status_callback_url: str | None
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Not now: try again at ``until``."""
+
+    until: datetime
+
+
+@dataclass(frozen=True)
+class Done:
+    """Nothing to send (sent, refused, settled, or left for reconciliation)."""
+
+    outcome: str
+
+
+Decision = Send | Hold | Done
+
+
+class OutboundCommands:
+    """The outbound half of the hub's commands (``HubApplication.outbound``): replies,
+    consent, and what the dispatcher records."""
+
+    def __init__(self, app: HubApplication) -> None:
+        self.app = app
+
+    # -- agent commands --------------------------------------------------------------------
+
+    def reply(
+        self,
+        conversation_id: UUID,
+        text: str,
+        *,
+        author: str | None,
+        policy: ChannelPolicy,
+        idempotency_key: str | None = None,
+        channel: str | None = None,
+        subject: str | None = None,
+        urgent: bool = False,
+        template: dict[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> Recorded:
+        """Record an agent's message for the dispatcher. Refused at once (nothing recorded)
+        when the channel is off, consent was withdrawn or a service window closed; the same
+        idempotency key again returns the first reply as a duplicate."""
+        from hub.domain.application import Recorded
+
+        key = idempotency_key or str(uuid7())
+        at = now or datetime.now(UTC)
+
+        def command(uow: _UnitOfWork) -> Recorded:
+            conversation = self.app._get(uow, Conversation, conversation_id, "conversation")
+            target = channel or conversation.channel
+            mid = message_id(target, REPLY_PREFIX + key)
+            earlier = uow.get(Message, mid)
+            if earlier is not None:
+                return Recorded(mid, earlier.customer_id, earlier.conversation_id, True)
+            cid = conversation.customer_id
+            if self.app.cipher.is_erased(cid):
+                raise CustomerErased(
+                    "this conversation's customer was erased", customer_id=str(cid)
+                )
+            address = self.app.cipher.decrypt(cid, conversation.address)
+            kind = (address or "").partition(":")[0]
+            if kind not in CHANNEL_ADDRESS_KINDS.get(target, frozenset()):
+                raise InvalidCommand(
+                    f"this conversation's address cannot be reached on {target!r}",
+                    channel=target,
+                    conversation_channel=conversation.channel,
+                )
+            customer = self.app._get(uow, Customer, cid, "customer")
+            refusal = _refusal(policy, customer, conversation, target, at, template is not None)
+            if refusal is not None:
+                raise SendRefused(*refusal, channel=target)
+            enc = self.app.cipher.encrypt
+            message = Message(
+                channel=target,
+                provider_message_id=REPLY_PREFIX + key,
+                direction="outbound",
+                customer_id=cid,
+                conversation_id=conversation.id,
+                address=conversation.address,
+                occurred_at=at,
+                text=enc(cid, text),
+                subject=enc(cid, subject) if subject else conversation.subject,
+                thread_ref=conversation.last_inbound_ref,
+                contact_name=None,
+                attachments=[],
+                metadata=self.app.cipher.encrypt_json(cid, {"author": author, "urgent": urgent}),
+                correlation_id=mid,
+            )
+            message.request_dispatch(
+                author=author,
+                urgent=urgent,
+                template=template,
+                references=list(conversation.refs),
+                customer_id=cid,
+                correlation_id=mid,
+            )
+            conversation.add_message(
+                message_id=mid, direction="outbound", occurred_at=at, correlation_id=mid
+            )
+            uow.add(message)
+            uow.collect(conversation, message)
+            return Recorded(mid, cid, conversation.id, duplicate=False)
+
+        result: Recorded = self.app._run(command)
+        return result
+
+    def change_consent(
+        self,
+        customer_id: UUID,
+        channel: str,
+        granted: bool,
+        *,
+        purposes: Sequence[str] = ("service", "marketing"),
+        reason: str = "agent",
+        actor: str | None = None,
+    ) -> None:
+        def command(uow: _UnitOfWork) -> None:
+            customer = self.app._get(uow, Customer, customer_id, "customer")
+            customer.change_consent(
+                channel=channel,
+                purposes=list(purposes),
+                granted=granted,
+                reason=reason,
+                actor=actor,
+                message_id=None,
+                occurred_at=datetime.now(UTC),
+                correlation_id=uuid7(),
+            )
+            uow.collect(customer)
+
+        self.app._run(command)
+
+    # -- the dispatcher's commands ---------------------------------------------------------
+
+    def prepare_dispatch(
+        self,
+        mid: UUID,
+        policy: ChannelPolicy,
+        quiet: QuietHours,
+        now: datetime,
+        in_doubt_after: timedelta,
+    ) -> Decision:
+        """Decide what to do with a queued message now, and record the decision (a refusal,
+        a hold, or the start of an attempt) before anything is sent."""
+
+        def command(uow: _UnitOfWork) -> Decision:
+            message = uow.get(Message, mid)
+            if message is None or message.dispatch is None:
+                return Done("not_a_reply")
+            if message.settled:
+                return Done("settled")
+            cid = message.customer_id
+            if self.app.cipher.is_erased(cid):
+                self._settle(uow, message, "failed", "customer_erased", "the customer was erased")
+                return Done("refused")
+            conversation = self.app._get(uow, Conversation, message.conversation_id, "conversation")
+            if message.in_flight and not policy.idempotent(message.channel):
+                # The hub stopped during a send: the provider may have it. Do not send twice;
+                # its status callback settles it, or after a while it counts as failed.
+                started = message.modified_on
+                if now - started < in_doubt_after:
+                    return Hold(started + in_doubt_after)
+                self._settle(
+                    uow,
+                    message,
+                    "failed",
+                    "outcome_unknown",
+                    "the hub stopped while sending and the provider never reported; it was "
+                    "not sent again to avoid a duplicate",
+                )
+                return Done("in_doubt")
+            customer = self.app._get(uow, Customer, cid, "customer")
+            has_template = message.dispatch["template"] is not None
+            refusal = _refusal(policy, customer, conversation, message.channel, now, has_template)
+            if refusal is not None:
+                self._settle(uow, message, "failed", *refusal)
+                return Done("refused")
+            address = self.app.cipher.decrypt(cid, message.address) or ""
+            if not message.dispatch["urgent"]:
+                awake = conversation.last_inbound_at is not None and (
+                    now - conversation.last_inbound_at <= quiet.awake_window
+                )
+                until = (
+                    None if awake else quiet.until(now, time_zone_of(address, quiet.default_zone))
+                )
+                if until is not None:
+                    message.defer_dispatch(
+                        until=until,
+                        reason="quiet_hours",
+                        error_code="quiet_hours",
+                        error_message="held for the customer's quiet hours",
+                        held=True,
+                        customer_id=cid,
+                        conversation_id=message.conversation_id,
+                        correlation_id=mid,
+                    )
+                    uow.collect(message)
+                    return Hold(until)
+            attempt = message.attempts + 1
+            message.start_dispatch(attempt=attempt, correlation_id=mid)
+            uow.collect(message)
+            return Send(
+                message_id=mid,
+                channel=message.channel,
+                address=address,
+                text=self.app.cipher.decrypt(cid, message.text) or "",
+                subject=self.app.cipher.decrypt(cid, message.subject),
+                in_reply_to=message.thread_ref,
+                references=tuple(getattr(message, "references", ())),
+                template=message.dispatch["template"],
+                status_callback_url=policy.status_callback_url(message.channel, mid),
+                attempt=attempt,
+            )
+
+        result: Decision = self.app._run(command)
+        return result
+
+    def record_dispatched(self, mid: UUID, provider_message_id: str, status: str) -> None:
+        """The provider accepted the message: remember its id for callbacks and replies."""
+
+        def command(uow: _UnitOfWork) -> None:
+            message = self.app._get(uow, Message, mid, "message")
+            if message.provider_ref is not None:
+                return
+            message.record_dispatched(
+                provider_message_id=provider_message_id,
+                status=status,
+                occurred_at=datetime.now(UTC),
+                customer_id=message.customer_id,
+                conversation_id=message.conversation_id,
+                correlation_id=mid,
+            )
+            ref_id = message_id(message.channel, provider_message_id)
+            if uow.get(ProviderRef, ref_id) is None and uow.get(Message, ref_id) is None:
+                ref = ProviderRef(
+                    channel=message.channel,
+                    provider_message_id=provider_message_id,
+                    message_id=mid,
+                    correlation_id=mid,
+                )
+                uow.add(ref)
+                uow.collect(message, ref)
+            else:
+                uow.collect(message)
+
+        self.app._run(command)
+
+    def retry_dispatch_later(
+        self, mid: UUID, until: datetime, code: str | None, reason: str
+    ) -> None:
+        """A retryable failure: try again at ``until``."""
+
+        def command(uow: _UnitOfWork) -> None:
+            message = self.app._get(uow, Message, mid, "message")
+            message.defer_dispatch(
+                until=until,
+                reason="retrying",
+                error_code=code or "retrying",
+                error_message=reason,
+                held=False,
+                customer_id=message.customer_id,
+                conversation_id=message.conversation_id,
+                correlation_id=mid,
+            )
+            uow.collect(message)
+
+        self.app._run(command)
+
+    def fail_dispatch(self, mid: UUID, code: str | None, reason: str) -> None:
+        """The provider refused the message for good, or the retries ran out."""
+
+        def command(uow: _UnitOfWork) -> None:
+            message = self.app._get(uow, Message, mid, "message")
+            if not message.settled:
+                self._settle(uow, message, "failed", code or "failed", reason)
+
+        self.app._run(command)
+
+    def apply_provider_report(
+        self,
+        channel: str,
+        provider_message_id: str,
+        status: str,
+        occurred_at: datetime,
+        *,
+        reported_message_id: UUID | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        revoke_consent: bool = False,
+    ) -> UUID | None:
+        """A provider's status report for a message the hub sent; returns the message's id,
+        or None when the hub knows no such message (reports for other systems' sends)."""
+        from hub.domain.application import DELIVERY_RANK
+
+        def command(uow: _UnitOfWork) -> UUID | None:
+            message = self.app.message_by_ref(uow, channel, provider_message_id)
+            if message is None and reported_message_id is not None:
+                message = uow.get(Message, reported_message_id)
+                if message is not None and message.provider_ref is None:
+                    # The send whose answer a crash lost: the callback tells its provider id.
+                    message.record_dispatched(
+                        provider_message_id=provider_message_id,
+                        status="accepted",
+                        occurred_at=occurred_at,
+                        customer_id=message.customer_id,
+                        conversation_id=message.conversation_id,
+                        correlation_id=message.id,
+                    )
+                    ref = ProviderRef(
+                        channel=channel,
+                        provider_message_id=provider_message_id,
+                        message_id=message.id,
+                        correlation_id=message.id,
+                    )
+                    uow.add(ref)
+                    uow.collect(ref)
+            if message is None:
+                return None
+            in_doubt = message.error_code == "outcome_unknown"
+            if in_doubt or DELIVERY_RANK.get(status, 0) > DELIVERY_RANK[message.delivery_status]:
+                message.update_delivery(
+                    status=status,
+                    error_code=error_code,
+                    error_message=error_message,
+                    occurred_at=occurred_at,
+                    customer_id=message.customer_id,
+                    conversation_id=message.conversation_id,
+                    correlation_id=message.id,
+                )
+            customer = None
+            if revoke_consent:
+                customer = self.app._get(uow, Customer, message.customer_id, "customer")
+                customer.change_consent(
+                    channel=channel,
+                    purposes=["service", "marketing"],
+                    granted=False,
+                    reason=f"provider:{error_code or status}",
+                    actor=None,
+                    message_id=message.id,
+                    occurred_at=occurred_at,
+                    correlation_id=message.id,
+                )
+            uow.collect(message, customer)
+            found: UUID = message.id
+            return found
+
+        result: UUID | None = self.app._run(command)
+        return result
+
+    def _settle(
+        self,
+        uow: _UnitOfWork,
+        message: Message,
+        status: str,
+        code: str,
+        reason: str,
+    ) -> None:
+        message.update_delivery(
+            status=status,
+            error_code=code,
+            error_message=reason,
+            occurred_at=datetime.now(UTC),
+            customer_id=message.customer_id,
+            conversation_id=message.conversation_id,
+            correlation_id=message.id,
+        )
+        uow.collect(message)
+
+
+def _refusal(
+    policy: ChannelPolicy,
+    customer: Customer,
+    conversation: Conversation,
+    channel: str,
+    now: datetime,
+    has_template: bool,
+) -> tuple[str, str] | None:
+    """Why a message on ``channel`` may not go out now: (code, human reason), or None."""
+    unavailable = policy.unavailable(channel)
+    if unavailable is not None:
+        return "channel_unavailable", unavailable
+    if not customer.allows(channel, "service"):
+        return "consent_revoked", f"the customer withdrew consent for {channel} messages"
+    window = policy.service_window(channel)
+    if window is not None and not has_template:
+        last = conversation.last_inbound_at
+        if last is None or now - last > window:
+            hours = window.total_seconds() / 3600
+            seen = last.isoformat() if last else "never"
+            return (
+                "outside_service_window",
+                f"{channel} allows free-text replies only within {hours:g} hours of the "
+                f"customer's last message (last: {seen}); send an approved template instead",
+            )
+    return None
+
+
+__all__ = [
+    "REPLY_PREFIX",
+    "ChannelPolicy",
+    "Decision",
+    "Done",
+    "Hold",
+    "QuietHours",
+    "Send",
+    "SendRefused",
+    "time_zone_of",
+]
