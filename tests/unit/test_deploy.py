@@ -31,10 +31,9 @@ DEPLOY = ROOT / "deploy"
 COMPOSE = DEPLOY / "compose.yaml"
 KUBERNETES = DEPLOY / "kubernetes"
 
-#: The roles deployed as their own processes; `hub run dispatch` waits for outbound connectors
-#: and `hub run all` is the single-node mode.
-ROLES = ("ingest", "process", "relay", "project", "api")
-NOT_DEPLOYED = {"dispatch", "all"}
+#: The roles deployed as their own processes; `hub run all` is the single-node mode.
+ROLES = ("ingest", "process", "relay", "project", "dispatch", "api")
+NOT_DEPLOYED = {"all"}
 PORT = 8000
 UID = 10001
 LABEL_NAME = "app.kubernetes.io/name"
@@ -552,7 +551,6 @@ def _cli_roles() -> set[str]:
 
 def test_every_role_of_the_cli_is_deployed() -> None:
     roles = _cli_roles()
-    assert "dispatch" not in set(ROLES)
     assert roles - NOT_DEPLOYED == set(ROLES), "a role of `hub run` is not deployed, or gone"
     compose_roles = {_command(s)[2] for s in _hub_services().values() if _command(s)[1] == "run"}
     assert compose_roles == set(ROLES)
