@@ -33,6 +33,10 @@ from hub.connectors.base import (
     WebhookOutcome,
     WebhookRequest,
 )
+from hub.connectors.fields import Unusable as _Unusable
+from hub.connectors.fields import object_field as _object
+from hub.connectors.fields import optional_text as _optional
+from hub.connectors.fields import text_field as _text
 from hub.events import (
     AddressError,
     Attachment,
@@ -90,10 +94,6 @@ _WHATSAPP_MEDIA = frozenset({"image", "document", "audio", "video", "sticker"})
 _ECHO_MARK = "interaction-hub:"
 
 
-class _Unusable(Exception):
-    """An item of a verified payload that cannot be recorded; it is set aside."""
-
-
 Parsed = InboundInteraction | DeliveryReport
 
 
@@ -135,25 +135,6 @@ class _Collected:
                 self.set_aside.append(
                     SetAside(reason=f"{key!r} item is not an object", payload=value)
                 )
-
-
-def _text(data: dict[str, Any], key: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str) or not value:
-        raise _Unusable(f"{key!r} is missing or not a string")
-    return value
-
-
-def _object(data: dict[str, Any], key: str) -> dict[str, Any]:
-    value = data.get(key)
-    if not isinstance(value, dict):
-        raise _Unusable(f"{key!r} is missing or not an object")
-    return value
-
-
-def _optional(data: Any, key: str) -> str | None:
-    value = data.get(key) if isinstance(data, dict) else None
-    return value if isinstance(value, str) and value else None
 
 
 def _unix_time(value: Any, *, millis: bool = False) -> datetime:

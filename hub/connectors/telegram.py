@@ -32,6 +32,10 @@ from hub.connectors.base import (
     WebhookOutcome,
     WebhookRequest,
 )
+from hub.connectors.fields import Unusable as _Unusable
+from hub.connectors.fields import integer_field as _integer
+from hub.connectors.fields import object_field as _object
+from hub.connectors.fields import optional_text as _optional
 from hub.events import AddressError, Attachment, Channel, InboundInteraction, normalise_address
 
 
@@ -67,10 +71,6 @@ _FILES: dict[str, str] = {
 _MESSAGE_REF = re.compile(r"(?P<chat>-?\d+):(?P<message>\d+)(?::edited:\d+)?")
 
 
-class _Unusable(Exception):
-    """An update the hub cannot record; it is set aside."""
-
-
 class _RedactToken(logging.Filter):
     """httpx logs every request URL, and the Bot API carries the token in its path."""
 
@@ -83,25 +83,6 @@ class _RedactToken(logging.Filter):
         if self._secret in message:
             record.msg, record.args = message.replace(self._secret, "<bot-token>"), None
         return True
-
-
-def _integer(data: dict[str, Any], key: str) -> int:
-    value = data.get(key)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _Unusable(f"{key!r} is missing or not an integer")
-    return value
-
-
-def _object(data: dict[str, Any], key: str) -> dict[str, Any]:
-    value = data.get(key)
-    if not isinstance(value, dict):
-        raise _Unusable(f"{key!r} is missing or not an object")
-    return value
-
-
-def _optional(data: Any, key: str) -> str | None:
-    value = data.get(key) if isinstance(data, dict) else None
-    return value if isinstance(value, str) and value else None
 
 
 def _unix_time(value: int) -> datetime:
