@@ -28,6 +28,7 @@ test: install services
 
 services:
 	@scripts/ensure-postgres.sh
+	@scripts/ensure-dovecot.sh
 
 lint: install
 	$(BIN)/ruff check hub tests bench

@@ -19,16 +19,17 @@ import ipaddress
 import logging
 import re
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import ParamSpec, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from pydantic import JsonValue
 
 from hub.connectors.base import (
     ConnectorError,
+    DeliveryReport,
     InboundSink,
     PermanentError,
     RetryableError,
@@ -38,10 +39,13 @@ from hub.connectors.base import (
 )
 from hub.connectors.email.parse import parse_message
 from hub.connectors.email.settings import EmailSettings
+from hub.events import InboundInteraction
 
 __all__ = ["ImapMailbox", "ImapPoller"]
 
 logger = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 DEFAULT_BATCH = 50
 DEFAULT_TIMEOUT = 30.0
@@ -123,7 +127,7 @@ class ImapPoller:
             raise PermanentError("imap_url is not set")
         self.mailbox = ImapMailbox.from_url(settings.imap_url.get_secret_value())
         self.poll_seconds = settings.imap_poll_seconds
-        self.batch = int(getattr(settings, "imap_batch", DEFAULT_BATCH))
+        self.batch = max(1, int(getattr(settings, "imap_batch", DEFAULT_BATCH)))
         self.timeout = float(getattr(settings, "imap_timeout", DEFAULT_TIMEOUT))
         self.max_message_bytes = settings.max_message_bytes
         self.verify = bool(getattr(settings, "imap_verify", True))
@@ -231,8 +235,8 @@ class ImapPoller:
         self, fetched: Sequence[_Fetched], oversized: Sequence[tuple[int, int]], uidvalidity: int
     ) -> WebhookOutcome:
         """One batch's messages, parsed and merged into one outcome for one sink call."""
-        interactions: list[Any] = []
-        reports: list[Any] = []
+        interactions: list[InboundInteraction] = []
+        reports: list[DeliveryReport] = []
         set_aside: list[SetAside] = []
         for item in fetched:
             where = self._where_payload(item.uid, uidvalidity)
@@ -274,10 +278,10 @@ class ImapPoller:
 
     # -- blocking IMAP, run in worker threads --------------------------------------------------
 
-    async def _call(self, fn: Any, *args: Any) -> Any:
+    async def _call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run one blocking step in a thread, with imaplib's and the socket's failures typed."""
         try:
-            return await asyncio.to_thread(fn, *args)
+            return await asyncio.to_thread(fn, *args, **kwargs)
         except ConnectorError:
             raise
         except imaplib.IMAP4.abort as exc:
@@ -288,21 +292,32 @@ class ImapPoller:
             raise RetryableError(
                 f"IMAP server {self.mailbox.where} refused: {self._redact(str(exc))}"
             ) from None
-        except (OSError, EOFError) as exc:  # refused, reset, timeout, TLS failure
+        except (OSError, EOFError) as exc:  # reset, timeout
             raise RetryableError(
-                f"IMAP server {self.mailbox.where} unreachable: {type(exc).__name__}: "
+                f"IMAP connection to {self.mailbox.where} lost: {type(exc).__name__}: "
                 f"{self._redact(str(exc))}"
             ) from None
 
     def _connect(self) -> imaplib.IMAP4:
         box = self.mailbox
         conn: imaplib.IMAP4
-        if box.tls:
-            conn = imaplib.IMAP4_SSL(
-                box.host, box.port, ssl_context=self._tls_context(), timeout=self.timeout
-            )
-        else:
-            conn = imaplib.IMAP4(box.host, box.port, timeout=self.timeout)
+        try:
+            if box.tls:
+                conn = imaplib.IMAP4_SSL(
+                    box.host, box.port, ssl_context=self._tls_context(), timeout=self.timeout
+                )
+            else:
+                conn = imaplib.IMAP4(box.host, box.port, timeout=self.timeout)
+        except ssl.SSLCertVerificationError as exc:
+            # Retrying will not make the certificate trusted; imap_ca_file (or a fixed
+            # server certificate) will.
+            raise PermanentError(
+                f"IMAP server {box.where}: certificate not trusted: {exc.verify_message}"
+            ) from None
+        except OSError as exc:  # refused, no route, timeout, TLS handshake
+            raise RetryableError(
+                f"IMAP server {box.where} unreachable: {type(exc).__name__}: {exc}"
+            ) from None
         try:
             conn.login(_quote(box.user), box.password)
         except imaplib.IMAP4.abort:
