@@ -143,18 +143,8 @@ class Gateway:
         """Make what a provider delivered durable; returns once it is."""
         if outcome.interactions:
             await self._record(list(outcome.interactions))
-        for report in outcome.reports:
-            await asyncio.to_thread(
-                self._app.outbound.apply_provider_report,
-                report.channel,
-                report.provider_message_id,
-                report.status,
-                report.occurred_at,
-                reported_message_id=report.message_id,
-                error_code=report.error_code,
-                error_message=report.error_message,
-                revoke_consent=report.revoke_consent,
-            )
+        if outcome.reports:
+            await asyncio.to_thread(self._app.outbound.apply_provider_reports, outcome.reports)
         if outcome.set_aside:
             rows = [
                 {

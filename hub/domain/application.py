@@ -32,7 +32,14 @@ from eventsourcing.persistence import (
 from hub.domain.crypto import PersonalDataCipher
 from hub.domain.errors import CustomerErased, InvalidCommand, NotFound, StoreUnavailable
 from hub.domain.ids import address_id, message_id, uuid7
-from hub.domain.model import AddressClaim, Conversation, Customer, Message, ProviderRef
+from hub.domain.model import (
+    DELIVERY_RANK,
+    AddressClaim,
+    Conversation,
+    Customer,
+    Message,
+    ProviderRef,
+)
 from hub.domain.outbound import OutboundCommands
 from hub.events import InboundInteraction
 
@@ -41,17 +48,6 @@ log = logging.getLogger(__name__)
 A = TypeVar("A", bound=Aggregate)
 
 CONVERSATION_STATUSES = ("open", "pending", "resolved")
-#: Delivery statuses only move forward; a late "sent" never hides a "delivered".
-DELIVERY_RANK = {
-    "received": 0,
-    "accepted": 1,
-    "queued": 1,
-    "sent": 2,
-    "delivered": 3,
-    "undelivered": 3,
-    "failed": 3,
-    "read": 4,
-}
 _MAX_ATTEMPTS = 5
 
 
@@ -582,16 +578,7 @@ class HubApplication(Application[UUID]):
 
         def command(uow: _UnitOfWork) -> str:
             message = self._get(uow, Message, message_id_, "message")
-            if DELIVERY_RANK[status] > DELIVERY_RANK[message.delivery_status]:
-                message.update_delivery(
-                    status=status,
-                    error_code=error_code,
-                    error_message=error_message,
-                    occurred_at=occurred_at,
-                    customer_id=message.customer_id,
-                    conversation_id=message.conversation_id,
-                    correlation_id=message_id_,
-                )
+            if message.report(status, occurred_at, error_code, error_message):
                 uow.collect(message)
             current: str = message.delivery_status
             return current

@@ -19,6 +19,20 @@ from eventsourcing.domain import Aggregate, event
 
 from hub.domain.ids import message_id, uuid7
 
+#: Delivery statuses only move forward; a late "sent" never hides a "delivered".
+DELIVERY_RANK = {
+    "received": 0,
+    "accepted": 1,
+    "queued": 1,
+    "sent": 2,
+    "delivered": 3,
+    "undelivered": 3,
+    "failed": 3,
+    "read": 4,
+}
+#: The hub's own code for a send a crash interrupted: any provider report supersedes it.
+OUTCOME_UNKNOWN = "outcome_unknown"
+
 
 class Customer(Aggregate):
     """A person the company talks to, with the addresses known to be theirs."""
@@ -235,6 +249,7 @@ class Message(Aggregate):
         self.error_code: str | None = None
         #: Outbound dispatch: None for messages the hub did not send itself.
         self.dispatch: dict[str, Any] | None = None
+        self.references: list[str] = []
         self.attempts = 0
         self.in_flight = False
         self.provider_ref: str | None = None
@@ -254,6 +269,31 @@ class Message(Aggregate):
         self.error_code = error_code
         self.in_flight = False  # a provider's report settles a send in doubt
 
+    def report(
+        self,
+        status: str,
+        occurred_at: datetime,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        *,
+        settle: bool = False,
+    ) -> bool:
+        """Apply a delivery status if it moves the message forward (or settles it, or
+        replaces the hub's own "outcome unknown"); returns whether it changed anything."""
+        forward = DELIVERY_RANK.get(status, 0) > DELIVERY_RANK[self.delivery_status]
+        if not (settle or forward or self.error_code == OUTCOME_UNKNOWN):
+            return False
+        self.update_delivery(
+            status=status,
+            error_code=error_code,
+            error_message=error_message,
+            occurred_at=occurred_at,
+            customer_id=self.customer_id,
+            conversation_id=self.conversation_id,
+            correlation_id=self.id,
+        )
+        return True
+
     @event("DispatchRequested")
     def request_dispatch(
         self,
@@ -266,7 +306,7 @@ class Message(Aggregate):
     ) -> None:
         """An agent's reply, recorded before it is sent: the dispatcher takes it from here."""
         self.delivery_status = "queued"
-        self.dispatch = {"author": author, "urgent": urgent, "template": template}
+        self.dispatch = {"urgent": urgent, "template": template}
         self.references = list(references)
 
     @event("DispatchStarted")

@@ -26,7 +26,7 @@ from phonenumbers import timezone as phone_timezones
 
 from hub.domain.errors import CustomerErased, DomainError, InvalidCommand
 from hub.domain.ids import message_id, uuid7
-from hub.domain.model import Conversation, Customer, Message, ProviderRef
+from hub.domain.model import OUTCOME_UNKNOWN, Conversation, Customer, Message, ProviderRef
 from hub.events import CHANNEL_ADDRESS_KINDS
 
 if TYPE_CHECKING:
@@ -61,6 +61,28 @@ class ChannelPolicy(Protocol):
 
     def idempotent(self, channel: str) -> bool:
         """Whether the channel's provider dedupes a repeated send by its idempotency key."""
+
+
+class ProviderReport(Protocol):
+    """A provider's delivery report as the domain needs it (``hub.connectors``'
+    ``DeliveryReport`` is one)."""
+
+    @property
+    def channel(self) -> str: ...
+    @property
+    def provider_message_id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+    @property
+    def message_id(self) -> UUID | None: ...
+    @property
+    def error_code(self) -> str | None: ...
+    @property
+    def error_message(self) -> str | None: ...
+    @property
+    def revoke_consent(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -285,7 +307,7 @@ class OutboundCommands:
                     uow,
                     message,
                     "failed",
-                    "outcome_unknown",
+                    OUTCOME_UNKNOWN,
                     "the hub stopped while sending and the provider never reported; it was "
                     "not sent again to avoid a duplicate",
                 )
@@ -327,7 +349,7 @@ class OutboundCommands:
                 text=self.app.cipher.decrypt(cid, message.text) or "",
                 subject=self.app.cipher.decrypt(cid, message.subject),
                 in_reply_to=message.thread_ref,
-                references=tuple(getattr(message, "references", ())),
+                references=tuple(message.references),
                 template=message.dispatch["template"],
                 status_callback_url=policy.status_callback_url(message.channel, mid),
                 attempt=attempt,
@@ -341,30 +363,41 @@ class OutboundCommands:
 
         def command(uow: _UnitOfWork) -> None:
             message = self.app._get(uow, Message, mid, "message")
-            if message.provider_ref is not None:
-                return
-            message.record_dispatched(
-                provider_message_id=provider_message_id,
-                status=status,
-                occurred_at=datetime.now(UTC),
-                customer_id=message.customer_id,
-                conversation_id=message.conversation_id,
-                correlation_id=mid,
-            )
-            ref_id = message_id(message.channel, provider_message_id)
-            if uow.get(ProviderRef, ref_id) is None and uow.get(Message, ref_id) is None:
-                ref = ProviderRef(
-                    channel=message.channel,
-                    provider_message_id=provider_message_id,
-                    message_id=mid,
-                    correlation_id=mid,
-                )
-                uow.add(ref)
-                uow.collect(message, ref)
-            else:
-                uow.collect(message)
+            self._remember(uow, message, provider_message_id, status, datetime.now(UTC))
 
         self.app._run(command)
+
+    def _remember(
+        self,
+        uow: _UnitOfWork,
+        message: Message,
+        provider_message_id: str,
+        status: str,
+        occurred_at: datetime,
+    ) -> None:
+        """Record the provider's id of a sent message, and a :class:`ProviderRef` so that
+        status callbacks and replies quoting that id find it (once: later ids are ignored)."""
+        if message.provider_ref is not None:
+            return
+        message.record_dispatched(
+            provider_message_id=provider_message_id,
+            status=status,
+            occurred_at=occurred_at,
+            customer_id=message.customer_id,
+            conversation_id=message.conversation_id,
+            correlation_id=message.id,
+        )
+        uow.collect(message)
+        ref_id = message_id(message.channel, provider_message_id)
+        if uow.get(ProviderRef, ref_id) is None and uow.get(Message, ref_id) is None:
+            ref = ProviderRef(
+                channel=message.channel,
+                provider_message_id=provider_message_id,
+                message_id=message.id,
+                correlation_id=message.id,
+            )
+            uow.add(ref)
+            uow.collect(ref)
 
     def retry_dispatch_later(
         self, mid: UUID, until: datetime, code: str | None, reason: str
@@ -397,94 +430,51 @@ class OutboundCommands:
 
         self.app._run(command)
 
-    def apply_provider_report(
-        self,
-        channel: str,
-        provider_message_id: str,
-        status: str,
-        occurred_at: datetime,
-        *,
-        reported_message_id: UUID | None = None,
-        error_code: str | None = None,
-        error_message: str | None = None,
-        revoke_consent: bool = False,
-    ) -> UUID | None:
-        """A provider's status report for a message the hub sent; returns the message's id,
-        or None when the hub knows no such message (reports for other systems' sends)."""
-        from hub.domain.application import DELIVERY_RANK
+    def apply_provider_reports(self, reports: Sequence[ProviderReport]) -> list[UUID | None]:
+        """Providers' status reports for messages the hub sent, in one transaction; for each,
+        the message's id, or None when the hub knows no such message (other systems' sends)."""
 
-        def command(uow: _UnitOfWork) -> UUID | None:
-            message = self.app.message_by_ref(uow, channel, provider_message_id)
-            if message is None and reported_message_id is not None:
-                message = uow.get(Message, reported_message_id)
-                if message is not None and message.provider_ref is None:
-                    # The send whose answer a crash lost: the callback tells its provider id.
-                    message.record_dispatched(
-                        provider_message_id=provider_message_id,
-                        status="accepted",
-                        occurred_at=occurred_at,
-                        customer_id=message.customer_id,
-                        conversation_id=message.conversation_id,
-                        correlation_id=message.id,
-                    )
-                    ref = ProviderRef(
-                        channel=channel,
-                        provider_message_id=provider_message_id,
-                        message_id=message.id,
-                        correlation_id=message.id,
-                    )
-                    uow.add(ref)
-                    uow.collect(ref)
-            if message is None:
-                return None
-            in_doubt = message.error_code == "outcome_unknown"
-            if in_doubt or DELIVERY_RANK.get(status, 0) > DELIVERY_RANK[message.delivery_status]:
-                message.update_delivery(
-                    status=status,
-                    error_code=error_code,
-                    error_message=error_message,
-                    occurred_at=occurred_at,
-                    customer_id=message.customer_id,
-                    conversation_id=message.conversation_id,
-                    correlation_id=message.id,
-                )
-            customer = None
-            if revoke_consent:
-                customer = self.app._get(uow, Customer, message.customer_id, "customer")
-                customer.change_consent(
-                    channel=channel,
-                    purposes=["service", "marketing"],
-                    granted=False,
-                    reason=f"provider:{error_code or status}",
-                    actor=None,
-                    message_id=message.id,
-                    occurred_at=occurred_at,
-                    correlation_id=message.id,
-                )
-            uow.collect(message, customer)
-            found: UUID = message.id
-            return found
+        def command(uow: _UnitOfWork) -> list[UUID | None]:
+            return [self._apply_report(uow, report) for report in reports]
 
-        result: UUID | None = self.app._run(command)
+        result: list[UUID | None] = self.app._run(command)
         return result
 
+    def _apply_report(self, uow: _UnitOfWork, report: ProviderReport) -> UUID | None:
+        message = self.app.message_by_ref(uow, report.channel, report.provider_message_id)
+        if message is None and report.message_id is not None:
+            # The send whose answer a crash lost: the callback tells its provider id.
+            message = uow.get(Message, report.message_id)
+            if message is not None:
+                self._remember(
+                    uow, message, report.provider_message_id, "accepted", report.occurred_at
+                )
+        if message is None:
+            return None
+        if message.report(
+            report.status, report.occurred_at, report.error_code, report.error_message
+        ):
+            uow.collect(message)
+        if report.revoke_consent:
+            customer = self.app._get(uow, Customer, message.customer_id, "customer")
+            customer.change_consent(
+                channel=report.channel,
+                purposes=["service", "marketing"],
+                granted=False,
+                reason=f"provider:{report.error_code or report.status}",
+                actor=None,
+                message_id=message.id,
+                occurred_at=report.occurred_at,
+                correlation_id=message.id,
+            )
+            uow.collect(customer)
+        found: UUID = message.id
+        return found
+
     def _settle(
-        self,
-        uow: _UnitOfWork,
-        message: Message,
-        status: str,
-        code: str,
-        reason: str,
+        self, uow: _UnitOfWork, message: Message, status: str, code: str, reason: str
     ) -> None:
-        message.update_delivery(
-            status=status,
-            error_code=code,
-            error_message=reason,
-            occurred_at=datetime.now(UTC),
-            customer_id=message.customer_id,
-            conversation_id=message.conversation_id,
-            correlation_id=message.id,
-        )
+        message.report(status, datetime.now(UTC), code, reason, settle=True)
         uow.collect(message)
 
 
@@ -522,6 +512,7 @@ __all__ = [
     "Decision",
     "Done",
     "Hold",
+    "ProviderReport",
     "QuietHours",
     "Send",
     "SendRefused",

@@ -135,37 +135,36 @@ def _message_recorded(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
     return InteractionSent, cid, e.occurred_at, data
 
 
-def _delivery_updated(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
+def _delivery(e: Any, occurred_at: Any, status: str, **fields: Any) -> tuple[Any, ...]:
+    """``interaction.delivery_updated.v1`` from any of the message's delivery events."""
     data = {
         "message_id": e.originator_id,
         "conversation_id": e.conversation_id,
-        "status": e.status,
-        "error_code": e.error_code,
-        "error_message": e.error_message,
+        "status": status,
+        **fields,
     }
-    return InteractionDeliveryUpdated, e.customer_id, e.occurred_at, data
+    return InteractionDeliveryUpdated, e.customer_id, occurred_at, data
+
+
+def _delivery_updated(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
+    return _delivery(
+        e, e.occurred_at, e.status, error_code=e.error_code, error_message=e.error_message
+    )
 
 
 def _dispatched(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
-    data = {
-        "message_id": e.originator_id,
-        "conversation_id": e.conversation_id,
-        "status": e.status,
-        "provider_message_id": e.provider_message_id,
-    }
-    return InteractionDeliveryUpdated, e.customer_id, e.occurred_at, data
+    return _delivery(e, e.occurred_at, e.status, provider_message_id=e.provider_message_id)
 
 
 def _dispatch_deferred(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
-    data = {
-        "message_id": e.originator_id,
-        "conversation_id": e.conversation_id,
-        "status": "queued",
-        "error_code": e.error_code,
-        "error_message": e.error_message,
-        "held_until": e.until,
-    }
-    return InteractionDeliveryUpdated, e.customer_id, e.timestamp, data
+    return _delivery(
+        e,
+        e.timestamp,
+        "queued",
+        error_code=e.error_code,
+        error_message=e.error_message,
+        held_until=e.until,
+    )
 
 
 def _consent_changed(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
