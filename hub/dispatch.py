@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import logging
 import time as clock
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from hub.config import Settings
@@ -32,6 +33,8 @@ from hub.stream.relay import LeaseLost, RelayLease
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 _RECORDED_TOPIC = f"{Message.__module__}:{Message.__name__}.Recorded"
 
 
@@ -39,18 +42,20 @@ _RECORDED_TOPIC = f"{Message.__module__}:{Message.__name__}.Recorded"
 class ChannelPolicy:
     """The channels of this hub as the domain sees them: which are on, their windows."""
 
-    connectors: Mapping[str, type[Connector]]  # channel -> connector class that serves it
+    #: The connectors that are on, with their settings, in registry order.
+    configured: Sequence[tuple[type[Connector], Any]]
     public_url: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ChannelPolicy:
         from hub.connectors.registry import configured
 
-        by_channel: dict[str, type[Connector]] = {}
-        for connector_cls, _ in configured(settings):
-            for channel in connector_cls.channels:
-                by_channel.setdefault(channel, connector_cls)
-        return cls(by_channel, settings.public_url)
+        return cls(configured(settings), settings.public_url)
+
+    @functools.cached_property
+    def connectors(self) -> Mapping[str, type[Connector]]:
+        """Channel -> the connector class that serves it (the first one that does)."""
+        return by_channel((cls, cls) for cls, _ in self.configured)
 
     def unavailable(self, channel: str) -> str | None:
         if channel in self.connectors:
@@ -71,6 +76,15 @@ class ChannelPolicy:
     def idempotent(self, channel: str) -> bool:
         found = self.connectors.get(channel)
         return found is not None and found.idempotent_sends
+
+
+def by_channel(items: Iterable[tuple[type[Connector], T]]) -> dict[str, T]:
+    """Map each channel to the first item whose connector class serves it."""
+    found: dict[str, T] = {}
+    for cls, item in items:
+        for channel in cls.channels:
+            found.setdefault(channel, item)
+    return found
 
 
 @dataclass
@@ -101,7 +115,6 @@ class Dispatcher:
         settings: Settings,
         metrics: Metrics,
     ) -> None:
-        self._store = store
         self._app = store.app
         self._connectors = connectors  # by channel
         self._policy = policy
@@ -119,13 +132,9 @@ class Dispatcher:
         self._due: list[tuple[float, int, UUID]] = []  # (due, log position, message)
         self._waiting: dict[UUID, int] = {}  # message -> its log position
         self._read_to = 0
-        self._buckets = {
-            channel: _Bucket(getattr(c, "send_rate", None) or type(c).rate_per_second)
-            for channel, c in connectors.items()
-        }
+        self._buckets = {channel: _Bucket(c.send_rate) for channel, c in connectors.items()}
         self._wake = asyncio.Event()
         self.error: str | None = None
-        self.sent = 0
 
     def wake(self, _position: int = 0) -> None:
         """Something was recorded: look at the log now (called from any thread)."""
@@ -209,14 +218,9 @@ class Dispatcher:
                 await self._send(decision, position)
 
     async def _send(self, send: Send, position: int) -> None:
-        connector = self._connectors.get(send.channel)
+        # The policy refused channels without a connector: the same configuration built both.
+        connector = self._connectors[send.channel]
         app = self._app.outbound
-        if connector is None:  # configured away since the reply was recorded
-            await asyncio.to_thread(
-                app.fail_dispatch, send.message_id, "channel_unavailable", "no connector"
-            )
-            del self._waiting[send.message_id]
-            return
         bucket = self._buckets[send.channel]
         await asyncio.sleep(bucket.delay())
         message = OutboundMessage(
@@ -240,7 +244,6 @@ class Dispatcher:
             app.record_dispatched, send.message_id, result.provider_message_id, result.status
         )
         del self._waiting[send.message_id]
-        self.sent += 1
         self._metrics.dispatched.labels(send.channel, "sent").inc()
 
     async def _failed(self, send: Send, exc: ConnectorError, position: int) -> str:

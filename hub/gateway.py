@@ -22,10 +22,10 @@ from sqlalchemy import JSON, Column, DateTime, Engine, Integer, MetaData, String
 
 from hub.config import Settings
 from hub.connectors.base import Connector, ConnectorContext, InboundSink, WebhookOutcome
-from hub.connectors.registry import configured
 from hub.domain.application import HubApplication
 from hub.events import InboundInteraction
 from hub.metrics import Metrics
+from hub.projections.base import upsert
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,6 @@ class SqlState:
         return str(found) if found is not None else None
 
     def set(self, key: str, value: str) -> None:
-        from hub.projections.base import upsert
-
         with self._engine.begin() as conn:
             upsert(conn, connector_state, [{"key": self._prefix + key, "value": value}])
 
@@ -97,20 +95,24 @@ class Gateway:
     def create_tables(engine: Engine) -> None:
         metadata.create_all(engine)
 
-    async def start(self, *, listen: bool) -> None:
-        for cls, section in configured(self._settings):
+    async def start(
+        self, configured: Sequence[tuple[type[Connector], Any]], *, listen: bool
+    ) -> None:
+        """Build and start the ``configured`` connectors (``ChannelPolicy.configured``)."""
+        from hub.dispatch import by_channel
+
+        for cls, section in configured:
             context = ConnectorContext(
                 public_url=self._settings.public_url, state=SqlState(self._engine, f"{cls.name}:")
             )
             connector = cls(section, context)
             await connector.start()
             self.by_name[cls.name] = connector
-            for channel in cls.channels:
-                self.by_channel.setdefault(channel, connector)
             if listen and type(connector).run is not Connector.run:
                 self._listeners.append(
                     asyncio.create_task(self._listen(connector), name=f"listen-{cls.name}")
                 )
+        self.by_channel = by_channel((type(c), c) for c in self.by_name.values())
         if self.by_name:
             log.info("connectors on: %s", ", ".join(sorted(self.by_name)))
 

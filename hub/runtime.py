@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from sqlalchemy import Connection
@@ -29,6 +30,9 @@ from hub.store import Store, open_store
 from hub.store.database import schema_lock
 from hub.store.tokens import TokenStore
 from hub.writes import WriteQueue
+
+if TYPE_CHECKING:
+    from hub.dispatch import ChannelPolicy, Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -87,23 +91,28 @@ class Runtime:
     # -- channels --------------------------------------------------------------------------
 
     def _setup_channels(self) -> None:
-        from hub.dispatch import ChannelPolicy
         from hub.gateway import Gateway
 
         Gateway.create_tables(self.store.state_engine)
-        self.policy = ChannelPolicy.from_settings(self.settings)
         self.gateway = Gateway(
             self.settings, self.store.app, self.store.state_engine, self.metrics, self.record_async
         )
-        self.dispatcher: Any = None
+        self.dispatcher: Dispatcher | None = None
         self._dispatch_task: asyncio.Task[None] | None = None
         self._dispatch_stopping = asyncio.Event()
+
+    @functools.cached_property
+    def policy(self) -> ChannelPolicy:
+        """Which channels are on (built on first use: CLI commands never load a connector)."""
+        from hub.dispatch import ChannelPolicy
+
+        return ChannelPolicy.from_settings(self.settings)
 
     async def start_channels(self, *, listen: bool, dispatch: bool) -> None:
         """Start the connectors (and their listeners), and the dispatcher if asked."""
         from hub.dispatch import Dispatcher
 
-        await self.gateway.start(listen=listen)
+        await self.gateway.start(self.policy.configured, listen=listen)
         if dispatch:
             self.dispatcher = Dispatcher(
                 self.store, self.gateway.by_channel, self.policy, self.settings, self.metrics

@@ -234,6 +234,12 @@ class Connector(ABC):
         self.settings = settings
         self.context = context or ConnectorContext()
 
+    @property
+    def send_rate(self) -> float:
+        """Sends per second: the operator's ``rate_per_second`` setting, else the class's."""
+        configured: float | None = getattr(self.settings, "rate_per_second", None)
+        return configured or self.rate_per_second
+
     async def start(self) -> None:
         """Build clients (HTTP, SMTP, SDK). Called once before anything else."""
         return None

@@ -174,10 +174,6 @@ class MetaConnector(Connector):
     settings: MetaSettings
     _client: httpx.AsyncClient | None = None
 
-    @property
-    def send_rate(self) -> float:
-        return self.settings.rate_per_second or self.rate_per_second
-
     async def start(self) -> None:
         token = self.settings.access_token
         base = self.settings.graph_base_url.rstrip("/")

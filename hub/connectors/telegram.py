@@ -108,10 +108,6 @@ class TelegramConnector(Connector):
     _client: httpx.AsyncClient | None = None
     _redact: _RedactToken | None = None
 
-    @property
-    def send_rate(self) -> float:
-        return self.settings.rate_per_second or self.rate_per_second
-
     async def start(self) -> None:
         self._client = httpx.AsyncClient(timeout=self.settings.timeout_seconds)
         if self.settings.bot_token is not None:

@@ -175,11 +175,6 @@ class TwilioConnector(Connector):
         self._http: Any = None
         self._client: Any = None
 
-    @property
-    def send_rate(self) -> float:
-        """Sends per second: the operator's setting, else Twilio's default for a long code."""
-        return self.settings.rate_per_second or self.rate_per_second
-
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:

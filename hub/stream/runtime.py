@@ -206,8 +206,7 @@ class DistributedRuntime(Runtime):
             with contextlib.suppress(Exception):  # the row ages out anyway
                 await asyncio.to_thread(self._node.leave)
             self._node = None
-        if getattr(self, "gateway", None) is not None:
-            await _bounded(self.stop_channels(), "connectors and dispatcher")
+        await _bounded(self.stop_channels(), "connectors and dispatcher")
         if self._relay_task is not None:
             self._relay_stopping.set()
             await _bounded(self._relay_task, "relay")

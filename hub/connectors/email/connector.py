@@ -51,10 +51,6 @@ class EmailConnector(Connector):
         #: Where the SMTP listener is bound once :meth:`run` started it (port 0 picks one).
         self.listening_on: tuple[str, int] | None = None
 
-    @property
-    def send_rate(self) -> float:
-        return self.settings.rate_per_second or self.rate_per_second
-
     def problems(self) -> list[str]:
         found = []
         if not self.settings.from_address:
