@@ -11,10 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from hub.connectors.email import EmailSettings
-from hub.connectors.meta import MetaSettings
-from hub.connectors.telegram import TelegramSettings
-from hub.connectors.twilio import TwilioSettings
+from hub.connectors.settings import EmailSettings, MetaSettings, TelegramSettings, TwilioSettings
 
 
 class KafkaSettings(BaseModel):

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from hub.connectors.base import (
     Connector,
@@ -37,6 +37,7 @@ from hub.connectors.fields import Unusable as _Unusable
 from hub.connectors.fields import object_field as _object
 from hub.connectors.fields import optional_text as _optional
 from hub.connectors.fields import text_field as _text
+from hub.connectors.settings import MetaSettings
 from hub.events import (
     AddressError,
     Attachment,
@@ -45,34 +46,6 @@ from hub.events import (
     InboundInteraction,
     normalise_address,
 )
-
-
-class MetaSettings(BaseModel):
-    """``HUB_META__...``: the app's secrets, the access token and the Graph API's address."""
-
-    model_config = ConfigDict(frozen=True)
-
-    app_secret: SecretStr | None = None
-    verify_token: SecretStr | None = None
-    access_token: SecretStr | None = None
-    graph_base_url: str = Field(
-        default="https://graph.facebook.com", description="Tests point it at a local server."
-    )
-    graph_api_version: str = "v21.0"
-    whatsapp_phone_number_id: str | None = Field(
-        default=None, description="The WhatsApp Business phone number id that sends."
-    )
-    page_id: str | None = Field(default=None, description="Messenger: the Page that sends.")
-    instagram_account_id: str | None = Field(
-        default=None, description="Instagram: the professional account that sends."
-    )
-    rate_per_second: float | None = Field(default=None, gt=0)
-    timeout_seconds: float = Field(default=15.0, gt=0, description="Per Graph API request.")
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.app_secret and self.verify_token and self.access_token)
-
 
 #: Graph error codes worth retrying: temporary failures (1, 2) and rate limits (app, user,
 #: page, Instagram/Messenger, WhatsApp throughput, spam and pair rate limits).

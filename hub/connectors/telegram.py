@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from hub.connectors.base import (
     Connector,
@@ -36,26 +36,8 @@ from hub.connectors.fields import Unusable as _Unusable
 from hub.connectors.fields import integer_field as _integer
 from hub.connectors.fields import object_field as _object
 from hub.connectors.fields import optional_text as _optional
+from hub.connectors.settings import TelegramSettings
 from hub.events import AddressError, Attachment, Channel, InboundInteraction, normalise_address
-
-
-class TelegramSettings(BaseModel):
-    """``HUB_TELEGRAM__...``: the bot's token, the webhook secret and the API's address."""
-
-    model_config = ConfigDict(frozen=True)
-
-    bot_token: SecretStr | None = None
-    secret_token: SecretStr | None = None
-    api_base_url: str = Field(
-        default="https://api.telegram.org", description="Tests point it at a local server."
-    )
-    rate_per_second: float | None = Field(default=None, gt=0)
-    timeout_seconds: float = Field(default=15.0, gt=0, description="Per Bot API request.")
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.bot_token and self.secret_token)
-
 
 #: File-carrying message fields and the type to assume when Telegram gives no ``mime_type``.
 _FILES: dict[str, str] = {

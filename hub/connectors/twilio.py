@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 from uuid import UUID
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, TraceConfig, TraceRequestEndParams
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, SecretStr, ValidationError
+from pydantic import BaseModel, JsonValue, ValidationError
 from twilio.base.exceptions import (  # type: ignore[import-untyped]
     TwilioRestException,
     TwilioServiceException,
@@ -47,46 +47,9 @@ from hub.connectors.base import (
     WebhookOutcome,
     WebhookRequest,
 )
+from hub.connectors.settings import TwilioSettings
 from hub.events import Attachment, Channel, ConsentSignal, DeliveryStatus, InboundInteraction
 from hub.events.addresses import AddressError, normalise_address
-
-
-class TwilioSettings(BaseModel):
-    """``HUB_TWILIO__...``: the account, the sending number and the REST base URL."""
-
-    model_config = ConfigDict(frozen=True)
-
-    account_sid: str | None = None
-    auth_token: SecretStr | None = None
-    from_number: str | None = Field(default=None, description="E.164 sender, e.g. +15550001111.")
-    messaging_service_sid: str | None = Field(
-        default=None, description="Send through this Messaging Service instead of from_number."
-    )
-    api_base_url: str = Field(
-        default="https://api.twilio.com",
-        description="Twilio's REST API; tests point it at a local server.",
-    )
-    rate_per_second: float | None = Field(default=None, gt=0)
-    webhook_signing_secret: SecretStr | None = Field(
-        default=None,
-        description=(
-            "Secret of a Webhooks SharedKey, for webhooks that a Webhook Rule signs with it "
-            "(they carry X-Twilio-Webhooks-Signature-Settings); others are signed with "
-            "auth_token."
-        ),
-    )
-    timeout_seconds: float = Field(
-        default=15.0, gt=0, description="Whole-request timeout of a REST call."
-    )
-
-    @property
-    def enabled(self) -> bool:
-        return bool(
-            self.account_sid
-            and self.auth_token
-            and (self.from_number or self.messaging_service_sid)
-        )
-
 
 #: Twilio's reply to a messaging webhook: TwiML that sends nothing back.
 EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'

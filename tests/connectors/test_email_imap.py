@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from hub.connectors.base import PermanentError, RetryableError, WebhookOutcome
 from hub.connectors.email import imap as imap_module
 from hub.connectors.email.imap import ImapMailbox, ImapPoller
-from hub.connectors.email.settings import EmailSettings
+from hub.connectors.settings import EmailSettings
 from tests.connectors.dovecot import Dovecot
 
 

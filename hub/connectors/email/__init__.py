@@ -5,6 +5,6 @@ from __future__ import annotations
 
 from hub.connectors.email.connector import EmailConnector
 from hub.connectors.email.parse import parse_message
-from hub.connectors.email.settings import EmailSettings
+from hub.connectors.settings import EmailSettings
 
 __all__ = ["EmailConnector", "EmailSettings", "parse_message"]

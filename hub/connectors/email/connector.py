@@ -23,8 +23,8 @@ from hub.connectors.base import (
     RetryableError,
     SendResult,
 )
-from hub.connectors.email.settings import EmailSettings
 from hub.connectors.email.smtp_listener import InboundHandler, serve
+from hub.connectors.settings import EmailSettings
 
 log = logging.getLogger(__name__)
 

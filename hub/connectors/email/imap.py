@@ -38,7 +38,7 @@ from hub.connectors.base import (
     WebhookOutcome,
 )
 from hub.connectors.email.parse import parse_message
-from hub.connectors.email.settings import EmailSettings
+from hub.connectors.settings import EmailSettings
 from hub.events import InboundInteraction
 
 __all__ = ["ImapMailbox", "ImapPoller"]

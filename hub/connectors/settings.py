@@ -1,0 +1,128 @@
+"""Settings of the built-in connectors (``HUB_TWILIO__...``, ``HUB_EMAIL__...``,
+``HUB_META__...``, ``HUB_TELEGRAM__...``): pydantic models only, so that reading the
+configuration never imports a provider's SDK. Each connector class names its model as
+``settings_model``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class TwilioSettings(BaseModel):
+    """``HUB_TWILIO__...``: the account, the sending number and the REST base URL."""
+
+    model_config = ConfigDict(frozen=True)
+
+    account_sid: str | None = None
+    auth_token: SecretStr | None = None
+    from_number: str | None = Field(default=None, description="E.164 sender, e.g. +15550001111.")
+    messaging_service_sid: str | None = Field(
+        default=None, description="Send through this Messaging Service instead of from_number."
+    )
+    api_base_url: str = Field(
+        default="https://api.twilio.com",
+        description="Twilio's REST API; tests point it at a local server.",
+    )
+    rate_per_second: float | None = Field(default=None, gt=0)
+    webhook_signing_secret: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Secret of a Webhooks SharedKey, for webhooks that a Webhook Rule signs with it "
+            "(they carry X-Twilio-Webhooks-Signature-Settings); others are signed with "
+            "auth_token."
+        ),
+    )
+    timeout_seconds: float = Field(
+        default=15.0, gt=0, description="Whole-request timeout of a REST call."
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(
+            self.account_sid
+            and self.auth_token
+            and (self.from_number or self.messaging_service_sid)
+        )
+
+
+class EmailSettings(BaseModel):
+    """``HUB_EMAIL__...``: the SMTP server to send through, the listener and the mailbox."""
+
+    model_config = ConfigDict(frozen=True)
+
+    from_address: str | None = Field(default=None, description="Sender, e.g. support@example.com")
+    from_name: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout: float = Field(default=30.0, gt=0)
+    smtp_ca_file: str | None = Field(
+        default=None,
+        description="PEM bundle to verify the SMTP server's certificate with, instead of the "
+        "system's (a private relay with its own CA).",
+    )
+    listen: str | None = Field(
+        default=None, description="host:port of the built-in SMTP listener, e.g. 127.0.0.1:2525"
+    )
+    domains: list[str] = Field(
+        default_factory=list, description="Recipient domains the SMTP listener accepts."
+    )
+    max_message_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    imap_url: SecretStr | None = Field(
+        default=None, description="imaps://user:password@host:993/INBOX (or imap:// on loopback)"
+    )
+    imap_poll_seconds: float = Field(default=30.0, gt=0)
+    rate_per_second: float | None = Field(default=None, gt=0)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.from_address and (self.smtp_host or self.listen or self.imap_url))
+
+
+class MetaSettings(BaseModel):
+    """``HUB_META__...``: the app's secrets, the access token and the Graph API's address."""
+
+    model_config = ConfigDict(frozen=True)
+
+    app_secret: SecretStr | None = None
+    verify_token: SecretStr | None = None
+    access_token: SecretStr | None = None
+    graph_base_url: str = Field(
+        default="https://graph.facebook.com", description="Tests point it at a local server."
+    )
+    graph_api_version: str = "v21.0"
+    whatsapp_phone_number_id: str | None = Field(
+        default=None, description="The WhatsApp Business phone number id that sends."
+    )
+    page_id: str | None = Field(default=None, description="Messenger: the Page that sends.")
+    instagram_account_id: str | None = Field(
+        default=None, description="Instagram: the professional account that sends."
+    )
+    rate_per_second: float | None = Field(default=None, gt=0)
+    timeout_seconds: float = Field(default=15.0, gt=0, description="Per Graph API request.")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.app_secret and self.verify_token and self.access_token)
+
+
+class TelegramSettings(BaseModel):
+    """``HUB_TELEGRAM__...``: the bot's token, the webhook secret and the API's address."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bot_token: SecretStr | None = None
+    secret_token: SecretStr | None = None
+    api_base_url: str = Field(
+        default="https://api.telegram.org", description="Tests point it at a local server."
+    )
+    rate_per_second: float | None = Field(default=None, gt=0)
+    timeout_seconds: float = Field(default=15.0, gt=0, description="Per Bot API request.")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.bot_token and self.secret_token)
