@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import uvicorn
 from fastapi.testclient import TestClient
 
 from hub.api import create_app
 from hub.config import Settings
 from hub.runtime import Runtime
+from tests.servers import ThreadedUvicorn
 
 ADMIN_TOKEN = "test-admin"
 _ids = itertools.count(1)
@@ -167,27 +165,13 @@ class LiveServer:
 
     def __init__(self, settings: Settings) -> None:
         self.app = create_app(settings)
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port = self._socket.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(
-            uvicorn.Config(self.app, log_level="warning", timeout_graceful_shutdown=2)
-        )
-        self._thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
+        self._uvicorn = ThreadedUvicorn(self.app, timeout_graceful_shutdown=2)
+        self.server = self._uvicorn.server
+        self.port = self._uvicorn.port
+        self.url = self._uvicorn.url
 
     def start(self) -> None:
-        self._thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise AssertionError("uvicorn did not start")
-            time.sleep(0.01)
+        self._uvicorn.start()
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self._thread.join(15)
-        self._socket.close()
-        assert not self._thread.is_alive(), "uvicorn did not stop"
+        assert self._uvicorn.stop(15), "uvicorn did not stop"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import imaplib
-import ipaddress
 import os
 import pwd
 import shutil
@@ -19,60 +18,20 @@ import ssl
 import subprocess
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
+from tests.connectors.email_peers import self_signed
+from tests.connectors.peers import free_port
+
 USER = "hub"
 PASSWORD = 'p@ss/w rd#"quoted"%'  # URL-special characters, no colon (passwd-file)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _imap_quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _self_signed(cert_file: Path, key_file: Path, host: str) -> None:
-    """A certificate for ``host`` (an IP address) signed by its own key."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hub test IMAP")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
 
 
 class Dovecot:
@@ -91,7 +50,7 @@ class Dovecot:
         # socket paths in base_dir are limited to ~100 bytes.
         self.root = Path(tempfile.mkdtemp(prefix="hub-dovecot-"))
         self.root.chmod(0o755)
-        self.port = _free_port()
+        self.port = free_port()
         self.host = "127.0.0.1"
         self.user = USER
         self.password = PASSWORD
@@ -124,7 +83,7 @@ class Dovecot:
         users.write_text(f"{self.user}:{{PLAIN}}{self.password}::::::\n")
         users.chmod(0o644)
         if self.tls:
-            _self_signed(self.ca_file, self.root / "key.pem", self.host)
+            self_signed(self.root)  # cert.pem (self.ca_file) and key.pem, for 127.0.0.1
         tls = (
             f"ssl = required\nssl_cert = <{self.ca_file}\nssl_key = <{self.root / 'key.pem'}\n"
             if self.tls

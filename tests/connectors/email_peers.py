@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import socket
 import ssl
 import threading
 from dataclasses import dataclass
@@ -23,6 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.connectors.peers import free_port
+
 #: What an injected HTTP-style failure (the contract speaks in HTTP statuses) becomes on the
 #: SMTP wire, and at which command the sink answers it.
 SMTP_FAILURES: dict[int, tuple[str, str]] = {
@@ -30,13 +31,6 @@ SMTP_FAILURES: dict[int, tuple[str, str]] = {
     429: ("MAIL", "421 4.7.0 Too many connections, slow down"),
     400: ("RCPT", "550 5.1.1 <customer@example.org>: Recipient address rejected: user unknown"),
 }
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 @dataclass
@@ -200,7 +194,7 @@ def self_signed(directory: Path) -> Certificate:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    cert_file, key_file = directory / "smtp-cert.pem", directory / "smtp-key.pem"
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_file.write_bytes(
         key.private_bytes(

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.servers import ThreadedUvicorn
 
 
 @dataclass
@@ -47,14 +47,9 @@ class Peer:
         self.app = Starlette(
             routes=[Route(path, self._wrap(h), methods=[m]) for m, path, h in routes]
         )
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port = self._socket.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning"))
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
+        self._uvicorn = ThreadedUvicorn(self.app)
+        self.port = self._uvicorn.port
+        self.url = self._uvicorn.url
 
     def fail_next(
         self, status: int, body: Any = None, times: int = 1, headers: dict[str, str] | None = None
@@ -88,18 +83,11 @@ class Peer:
         return endpoint
 
     def start(self) -> Peer:
-        self._thread.start()
-        deadline = time.monotonic() + 15
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise AssertionError("peer did not start")
-            time.sleep(0.01)
+        self._uvicorn.start()
         return self
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(10)
-        self._socket.close()
+        self._uvicorn.stop(10)
 
 
 @contextmanager
@@ -111,9 +99,14 @@ def running(peer: Peer) -> Iterator[Peer]:
         peer.stop()
 
 
-def closed_port() -> str:
-    """A loopback URL nothing listens on (a provider that is down)."""
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+        port: int = s.getsockname()[1]
+    return port
+
+
+def closed_port() -> str:
+    """A loopback URL nothing listens on (a provider that is down)."""
+    return f"http://127.0.0.1:{free_port()}"

@@ -169,6 +169,19 @@ class TestEmailContract(ConnectorContract):
 # -- outbound over real SMTP ---------------------------------------------------------------
 
 
+def starttls_connector(sink: SmtpSink, certificate: Certificate, password: str) -> EmailConnector:
+    """A connector sending through ``sink`` with STARTTLS (trusting ``certificate``) and AUTH."""
+    return EmailConnector(
+        settings(
+            smtp_port=sink.port,
+            smtp_security="starttls",
+            smtp_username="hub",
+            smtp_password=password,
+            smtp_ca_file=str(certificate.cert_file),
+        )
+    )
+
+
 @pytest.fixture
 def certificate(tmp_path: Path) -> Certificate:
     return self_signed(tmp_path)
@@ -183,15 +196,7 @@ async def test_starttls_and_auth(certificate: Certificate, mechanism: str) -> No
         auth_exclude_mechanism=excluded,
     ).start()
     try:
-        connector = EmailConnector(
-            settings(
-                smtp_port=sink.port,
-                smtp_security="starttls",
-                smtp_username="hub",
-                smtp_password="s3cret",
-                smtp_ca_file=str(certificate.cert_file),
-            )
-        )
+        connector = starttls_connector(sink, certificate, password="s3cret")
         message = outbound(
             in_reply_to="<CAFx9Zb3@mail.gmail.com>",
             references=("<root-1@example.com>",),
@@ -231,15 +236,7 @@ async def test_wrong_password_is_permanent(certificate: Certificate) -> None:
     sink = SmtpSink(tls_context=certificate.server_context(), credentials=("hub", "s3cret"))
     sink.start()
     try:
-        connector = EmailConnector(
-            settings(
-                smtp_port=sink.port,
-                smtp_security="starttls",
-                smtp_username="hub",
-                smtp_password="wrong",
-                smtp_ca_file=str(certificate.cert_file),
-            )
-        )
+        connector = starttls_connector(sink, certificate, password="wrong")
         with pytest.raises(PermanentError) as caught:
             await connector.send(outbound())
     finally:
