@@ -26,7 +26,7 @@ from uuid import UUID
 from hub.config import Settings
 from hub.connectors.base import Connector, ConnectorError, OutboundMessage, WhatsAppTemplate
 from hub.domain.model import Message
-from hub.domain.outbound import REPLY_PREFIX, Done, Hold, QuietHours, Send
+from hub.domain.outbound import Done, Hold, QuietHours, Send
 from hub.metrics import Metrics
 from hub.store import Store
 from hub.stream.relay import LeaseLost, RelayLease
@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_RECORDED_TOPIC = f"{Message.__module__}:{Message.__name__}.Recorded"
+#: Stored with every reply (and only with replies): the dispatcher reads nothing else.
+_REQUESTED_TOPIC = f"{Message.__module__}:{Message.__name__}.DispatchRequested"
 
 
 @dataclass
@@ -175,14 +176,13 @@ class Dispatcher:
         """Queue the replies recorded since the last read."""
         while True:
             batch = self._app.recorder.select_notifications(
-                start=self._read_to, limit=500, topics=[_RECORDED_TOPIC], inclusive_of_start=False
+                start=self._read_to,
+                limit=500,
+                topics=[_REQUESTED_TOPIC],
+                inclusive_of_start=False,
             )
             for notification in batch:
-                event: Any = self._app.mapper.to_domain_event(notification)
-                if event.direction == "outbound" and event.provider_message_id.startswith(
-                    REPLY_PREFIX
-                ):
-                    self._schedule(event.originator_id, notification.id, clock.time())
+                self._schedule(UUID(str(notification.originator_id)), notification.id, clock.time())
             if not batch:
                 return
             self._read_to = batch[-1].id
