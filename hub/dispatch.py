@@ -29,7 +29,7 @@ from hub.domain.model import Message
 from hub.domain.outbound import Done, Hold, QuietHours, Send
 from hub.metrics import Metrics
 from hub.store import Store
-from hub.stream.relay import LeaseLost, RelayLease
+from hub.store.lease import LeaseLost, RelayLease
 
 log = logging.getLogger(__name__)
 

@@ -14,128 +14,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import BigInteger, Column, DateTime, Engine, MetaData, String, Table, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hub.config import KafkaSettings
 from hub.events import encode_event
 from hub.metrics import Metrics
 from hub.store import Store
+from hub.store.lease import LeaseLost, RelayLease, metadata, relays
 from hub.stream.topics import Topics
 
 log = logging.getLogger(__name__)
 
-metadata = MetaData()
-relays = Table(
-    "hub_relays",
-    metadata,
-    Column("name", String(64), primary_key=True),
-    Column("position", BigInteger, nullable=False),
-    Column("owner", String(64)),
-    Column("lease_until", DateTime(timezone=True)),
-)
-
-
-@functools.cache
-def _create_tables(engine: Engine) -> None:
-    """Create this module's tables once per engine (probes read them every few seconds)."""
-    metadata.create_all(engine)
-
-
-class LeaseLost(Exception):
-    """Another relay holds the lease now; this one must stop publishing."""
-
-
-@dataclass
-class RelayLease:
-    """The lease and position row of one relay name, in the state database."""
-
-    engine: Engine
-    name: str
-    owner: str
-    seconds: float
-
-    def __post_init__(self) -> None:
-        _create_tables(self.engine)
-        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(relays)
-                .values(name=self.name, position=0, owner=None, lease_until=None)
-                .on_conflict_do_nothing()
-            )
-
-    @staticmethod
-    def read(engine: Engine, name: str = "events") -> dict[str, Any]:
-        """Position, owner and lease expiry of a relay (``{}`` before any relay ran)."""
-        _create_tables(engine)
-        with engine.connect() as conn:
-            row = conn.execute(select(relays).where(relays.c.name == name)).mappings().first()
-        if row is None:
-            return {}
-        until = row["lease_until"]
-        return {
-            "position": int(row["position"]),
-            "owner": row["owner"],
-            "lease_until": until.isoformat() if until is not None else None,
-        }
-
-    def _until(self) -> datetime:
-        return datetime.now(UTC) + timedelta(seconds=self.seconds)
-
-    def acquire(self) -> bool:
-        """Take the lease if it is free, expired or already ours."""
-        now = datetime.now(UTC)
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                relays.update()
-                .where(
-                    relays.c.name == self.name,
-                    (relays.c.owner == self.owner)
-                    | relays.c.owner.is_(None)
-                    | (relays.c.lease_until < now),
-                )
-                .values(owner=self.owner, lease_until=self._until())
-            )
-        return result.rowcount == 1
-
-    def position(self) -> int:
-        with self.engine.connect() as conn:
-            found = conn.scalar(select(relays.c.position).where(relays.c.name == self.name))
-        return int(found or 0)
-
-    def advance(self, position: int) -> None:
-        """Move the position and renew the lease, only while the lease is still ours."""
-        now = datetime.now(UTC)
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                relays.update()
-                .where(
-                    relays.c.name == self.name,
-                    relays.c.owner == self.owner,
-                    relays.c.lease_until >= now,
-                )
-                .values(position=position, lease_until=self._until())
-            )
-        if result.rowcount != 1:
-            raise LeaseLost(f"relay {self.name!r}: lease lost by {self.owner}")
-
-    def release(self) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                relays.update()
-                .where(relays.c.name == self.name, relays.c.owner == self.owner)
-                .values(owner=None, lease_until=None)
-            )
+__all__ = ["LeaseLost", "Relay", "RelayLease", "metadata", "relays"]
 
 
 class Relay:
