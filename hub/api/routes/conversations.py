@@ -80,8 +80,8 @@ async def reply(
 ) -> ReplyOut:
     """Reply to the customer. Recorded first (202 ``queued``), then sent by the dispatcher;
     its delivery shows on the timeline. Refused with 409 and a reason (``consent_revoked``,
-    ``outside_service_window``) or 422 ``channel_unavailable``-style codes, recording nothing,
-    when it cannot go out."""
+    ``outside_service_window``, ``channel_unavailable``), or 422 when the conversation's
+    address cannot be reached on the channel asked for, recording nothing."""
     recorded = await run_in_threadpool(
         lambda: runtime.reply(
             conversation_id,
