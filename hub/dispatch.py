@@ -34,6 +34,8 @@ from hub.store.lease import LeaseLost, RelayLease
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+#: A standby dispatcher takes over this long after the active one stopped renewing.
+LEASE_SECONDS = 15.0
 
 #: Stored with every reply (and only with replies): the dispatcher reads nothing else.
 _REQUESTED_TOPIC = f"{Message.__module__}:{Message.__name__}.DispatchRequested"
@@ -128,8 +130,10 @@ class Dispatcher:
         self._in_doubt = timedelta(seconds=d.in_doubt_seconds)
         self._metrics = metrics
         self._lease = RelayLease(
-            store.state_engine, "dispatch", f"dispatch-{uuid.uuid4().hex[:12]}", 15.0
+            store.state_engine, "dispatch", f"dispatch-{uuid.uuid4().hex[:12]}", LEASE_SECONDS
         )
+        self._renew_at = 0.0  # monotonic time of the next lease renewal
+        self._advanced = -1  # the position last written
         self._due: list[tuple[float, int, UUID]] = []  # (due, log position, message)
         self._waiting: dict[UUID, int] = {}  # message -> its log position
         self._read_to = 0
@@ -147,9 +151,14 @@ class Dispatcher:
         self._loop = asyncio.get_running_loop()
         while not stopping.is_set():
             try:
-                if not await asyncio.to_thread(self._lease.acquire):
-                    await _sleep(stopping, idle * 4)  # another dispatcher is active
-                    continue
+                # The lease is renewed every few seconds, not on every wake-up: a busy hub
+                # wakes the dispatcher with each write, and two writes a wake-up cost more
+                # than the replies themselves.
+                if clock.monotonic() >= self._renew_at:
+                    if not await asyncio.to_thread(self._lease.acquire):
+                        await _sleep(stopping, idle * 4)  # another dispatcher is active
+                        continue
+                    self._renew_at = clock.monotonic() + LEASE_SECONDS / 3
                 if not self._read_to:
                     self._read_to = await asyncio.to_thread(self._lease.position)
                 await asyncio.to_thread(self._read_log)
@@ -160,6 +169,8 @@ class Dispatcher:
                 self._due.clear()
                 self._waiting.clear()
                 self._read_to = 0
+                self._renew_at = 0.0
+                self._advanced = -1
             except Exception as exc:  # store or provider trouble: retried, never fatal
                 self.error = f"{type(exc).__name__}: {exc}"
                 log.warning("dispatcher failed, retrying: %s", self.error)
@@ -192,9 +203,14 @@ class Dispatcher:
         heapq.heappush(self._due, (due, position, mid))
 
     def _advance(self) -> None:
-        """Move the durable position up to the oldest reply not yet settled."""
+        """Move the durable position up to the oldest reply not yet settled (written when it
+        moved, or when the lease is due for renewal anyway)."""
         oldest = min(self._waiting.values(), default=None)
-        self._lease.advance(self._read_to if oldest is None else oldest - 1)
+        position = self._read_to if oldest is None else oldest - 1
+        if position != self._advanced or clock.monotonic() >= self._renew_at:
+            self._lease.advance(position)
+            self._advanced = position
+            self._renew_at = clock.monotonic() + LEASE_SECONDS / 3
 
     async def _send_due(self, stopping: asyncio.Event) -> None:
         while self._due and self._due[0][0] <= clock.time() and not stopping.is_set():
