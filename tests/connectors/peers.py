@@ -3,7 +3,6 @@ real uvicorn server on 127.0.0.1, recording every request and able to fail on de
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bench.processes import free_port
 from tests.servers import ThreadedUvicorn
 
 
@@ -97,14 +97,6 @@ def running(peer: Peer) -> Iterator[Peer]:
         yield peer
     finally:
         peer.stop()
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 def closed_port() -> str:
