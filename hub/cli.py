@@ -289,9 +289,12 @@ def tokens_list(data_dir: DataDir = None) -> None:
 
 @config_app.command("show")
 def config_show(data_dir: DataDir = None) -> None:
-    """The effective configuration, secrets masked."""
+    """The effective configuration, secrets masked, and which channel connectors are on."""
+    from hub.connectors.registry import channel_states
+
     settings = _settings(data_dir=data_dir)
-    typer.echo(json.dumps(settings.masked(), indent=2, default=str))
+    shown = settings.masked() | {"channels": channel_states(settings)}
+    typer.echo(json.dumps(shown, indent=2, default=str))
 
 
 store_app = typer.Typer(help="The event store: export and import.", no_args_is_help=True)

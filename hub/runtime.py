@@ -102,6 +102,13 @@ class Runtime:
         self._dispatch_stopping = asyncio.Event()
 
     @functools.cached_property
+    def channel_states(self) -> dict[str, str]:
+        """``on``/``off`` for every connector the hub knows (``/readyz``)."""
+        from hub.connectors.registry import channel_states
+
+        return channel_states(self.settings)
+
+    @functools.cached_property
     def policy(self) -> ChannelPolicy:
         """Which channels are on (built on first use: CLI commands never load a connector)."""
         from hub.dispatch import ChannelPolicy

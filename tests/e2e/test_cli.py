@@ -102,6 +102,30 @@ def test_config_show_masks_secrets() -> None:
     assert shown["resolved_views_url"] == "postgresql://u:***@127.0.0.1/db"
 
 
+def test_config_show_says_which_channels_are_on() -> None:
+    result = run_hub(
+        "config",
+        "show",
+        env=child_env(
+            HUB_TELEGRAM__BOT_TOKEN="123456:very-secret-bot-token",
+            HUB_TELEGRAM__SECRET_TOKEN="hook-secret",
+            HUB_TWILIO__ACCOUNT_SID="AC123",  # no token: twilio stays off
+        ),
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "very-secret-bot-token" not in result.stdout
+    assert "hook-secret" not in result.stdout
+    shown = json.loads(result.stdout)
+    assert shown["channels"] == {
+        "twilio": "off",
+        "email": "off",
+        "meta": "off",
+        "telegram": "on",
+    }
+    assert shown["telegram"]["bot_token"] == "**********"
+
+
 def test_schema_export_writes_one_json_schema_per_event_type(tmp_path: Path) -> None:
     out = tmp_path / "schemas"
     result = run_hub("schema", "export", str(out))

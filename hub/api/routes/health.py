@@ -41,12 +41,13 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", response_model=None)
 async def readyz(runtime: RuntimeDep) -> dict[str, object] | Response:
-    """Ready to serve: store and views reachable, projections following."""
+    """Ready to serve: store and views reachable, projections following; which channel
+    connectors are on."""
     checked = await _bounded(runtime)
     problems = checked[0] if checked else [f"no answer within {PROBE_SECONDS}s (store, broker)"]
     if checked is None or problems:
         return error_response(503, "not_ready", "; ".join(problems), {"problems": problems})
-    return {"status": "ready", **checked[1]}
+    return {"status": "ready", **checked[1], "channels": runtime.channel_states}
 
 
 @router.get("/metrics", response_class=Response)
