@@ -169,6 +169,8 @@ class Gateway:
         for connector in self.by_name.values():
             found += [f"{connector.name}: {p}" for p in connector.problems()]
         for task in self._listeners:
-            if task.done():
+            # A listener that returned had nothing to listen to (email that only sends);
+            # one that raised has stopped taking traffic.
+            if task.done() and (task.cancelled() or task.exception() is not None):
                 found.append(f"listener {task.get_name()} stopped")
         return found
