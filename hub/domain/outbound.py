@@ -192,6 +192,7 @@ class OutboundCommands:
             conversation = self.app._get(uow, Conversation, conversation_id, "conversation")
             target = channel or conversation.channel
             mid = message_id(target, REPLY_PREFIX + key)
+            uow.load([mid, conversation.customer_id])  # one read for both
             earlier = uow.get(Message, mid)
             if earlier is not None:
                 return Recorded(mid, earlier.customer_id, earlier.conversation_id, True)
@@ -292,6 +293,7 @@ class OutboundCommands:
                 return Done("not_a_reply")
             if message.settled:
                 return Done("settled")
+            uow.load([message.conversation_id, message.customer_id])  # one read for both
             cid = message.customer_id
             if self.app.cipher.is_erased(cid):
                 self._settle(uow, message, "failed", "customer_erased", "the customer was erased")
