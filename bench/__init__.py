@@ -28,6 +28,7 @@ class Scale:
     freshness_seconds: float
     freshness_samples_per_second: float
     seed_customers: int  # returning customers created before the timed ingest phases
+    dispatch_messages: int  # replies per channel in bench.channels
 
 
 SCALES: dict[str, Scale] = {
@@ -43,6 +44,7 @@ SCALES: dict[str, Scale] = {
         freshness_seconds=4.0,
         freshness_samples_per_second=10.0,
         seed_customers=500,
+        dispatch_messages=100,
     ),
     "default": Scale(
         name="default",
@@ -56,6 +58,7 @@ SCALES: dict[str, Scale] = {
         freshness_seconds=20.0,
         freshness_samples_per_second=10.0,
         seed_customers=2_000,
+        dispatch_messages=500,
     ),
     "full": Scale(
         name="full",
@@ -69,6 +72,7 @@ SCALES: dict[str, Scale] = {
         freshness_seconds=60.0,
         freshness_samples_per_second=10.0,
         seed_customers=10_000,
+        dispatch_messages=2_000,
     ),
 }
 

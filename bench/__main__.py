@@ -27,6 +27,7 @@ BENCHMARKS = (
     "freshness",
     "timeline_read",
     "rebuild",
+    "channels",
     "kafka_ingest",
     "kafka_projection",
     "kafka_freshness",

@@ -1,7 +1,9 @@
-"""The single-ingest baseline: a trivial FastAPI app served by uvicorn like ``hub serve``.
+"""The baselines of single_ingest and channels: a trivial FastAPI app served by uvicorn like
+``hub serve``.
 
 It parses a body shaped like POST /v1/interactions with a similar pydantic model and answers
-202 with a small JSON body, doing nothing else: the cost of the framework and the server alone.
+202 with a small JSON body, or a Twilio webhook's form and answers empty TwiML, doing nothing
+else: the cost of the framework and the server alone.
 
     python -m bench.baseline_app --host 127.0.0.1 --port 8001
 """
@@ -11,11 +13,13 @@ from __future__ import annotations
 import argparse
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 
 app = FastAPI(title="bench baseline")
+EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
 class Attachment(BaseModel):
@@ -55,6 +59,15 @@ _NIL = uuid.UUID(int=0)
 @app.post("/v1/interactions", status_code=202, response_model=Accepted)
 async def accept(body: InteractionBody) -> Accepted:
     return Accepted(message_id=_NIL, customer_id=_NIL, conversation_id=_NIL, duplicate=False)
+
+
+@app.post("/webhooks/twilio/sms")
+async def sms_webhook(request: Request) -> Response:
+    """The trivial webhook: parse the form, answer Twilio's empty TwiML."""
+    fields = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
+    if "MessageSid" not in fields:
+        return Response(status_code=400)
+    return Response(EMPTY_TWIML, media_type="application/xml")
 
 
 @app.get("/healthz")

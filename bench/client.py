@@ -27,12 +27,13 @@ def encode_request(
     port: int,
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
+    content_type: str = "application/json",
 ) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", f"Host: {HOST}:{port}"]
     for name, value in (headers or {}).items():
         lines.append(f"{name}: {value}")
     if body is not None:
-        lines.append("Content-Type: application/json")
+        lines.append(f"Content-Type: {content_type}")
         lines.append(f"Content-Length: {len(body)}")
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
     return head + (body or b"")

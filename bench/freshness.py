@@ -37,7 +37,7 @@ from bench.client import (
     wait_caught_up,
 )
 from bench.harness import ServerProcess, auth_headers, hub_server
-from bench.single_ingest import closed_loop
+from bench.single_ingest import closed_loop, interaction_requests
 from bench.workload import Workload
 
 NAME = "freshness"
@@ -325,7 +325,8 @@ def run(scale: Scale, workdir: Path) -> Result:
         time.sleep(1.0)
         idle_rss = server.rss_kib() / 1024
         asyncio.run(_prepare(server.port, workload, scale.seed_customers))
-        probe = asyncio.run(closed_loop(server.port, workload, 16, 2.0, auth_headers(), server))
+        requests = interaction_requests(server.port, workload, auth_headers())
+        probe = asyncio.run(closed_loop(server.port, requests, 16, 2.0, server))
         mode = SINGLES if probe["rate"] >= RATE * SINGLES_HEADROOM else BATCHES
         asyncio.run(_caught_up(server.port))
         load = asyncio.run(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,24 +34,32 @@ TARGET_RATIO = 0.5
 WARMUP_SECONDS = 1.0
 
 
+def interaction_requests(
+    port: int, workload: Workload, headers: dict[str, str]
+) -> Callable[[], bytes]:
+    """POST /v1/interactions, one new interaction of ``workload`` a request."""
+
+    def next_request() -> bytes:
+        body = orjson.dumps(workload.interaction())
+        return encode_request("POST", "/v1/interactions", port, body, headers)
+
+    return next_request
+
+
 async def closed_loop(
     port: int,
-    workload: Workload,
+    next_request: Callable[[], bytes],
     connections: int,
     seconds: float,
-    headers: dict[str, str],
     server: ServerProcess,
 ) -> dict[str, Any]:
-    """``connections`` clients posting back to back for ``seconds`` (after a warm-up)."""
+    """``connections`` clients sending ``next_request()`` back to back for ``seconds`` (after a
+    warm-up)."""
     ok = 0
     errors: dict[int, int] = {}
     latencies: list[float] = []
     measuring = False
     stop_at = time.perf_counter() + WARMUP_SECONDS + seconds
-
-    def next_request() -> bytes:
-        body = orjson.dumps(workload.interaction())
-        return encode_request("POST", "/v1/interactions", port, body, headers)
 
     async def client() -> None:
         nonlocal ok
@@ -108,23 +117,16 @@ def run(scale: Scale, workdir: Path) -> Result:
     install_uvloop()
     connections = scale.single_connections
     with baseline_server(workdir) as server:
+        requests = interaction_requests(server.port, Workload(seed=21), {})
         baseline = asyncio.run(
-            closed_loop(
-                server.port, Workload(seed=21), connections, scale.single_seconds, {}, server
-            )
+            closed_loop(server.port, requests, connections, scale.single_seconds, server)
         )
     workload = Workload(seed=22, new_share=0.1)
     with hub_server(workdir / "hub") as server:
         asyncio.run(_seed(server.port, workload, scale.seed_customers))
+        requests = interaction_requests(server.port, workload, auth_headers())
         hub = asyncio.run(
-            closed_loop(
-                server.port,
-                workload,
-                connections,
-                scale.single_seconds,
-                auth_headers(),
-                server,
-            )
+            closed_loop(server.port, requests, connections, scale.single_seconds, server)
         )
     ratio = hub["rate"] / baseline["rate"]
     row = Row(
