@@ -6,7 +6,6 @@ email (no listener, no mailbox) is ready."""
 from __future__ import annotations
 
 import smtplib
-import time
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from typing import Any
@@ -15,7 +14,7 @@ import pytest
 
 from bench.processes import free_port, wait_for_port
 from hub.config import Settings
-from tests.api.support import ADMIN_TOKEN, running_app
+from tests.api.support import ADMIN_TOKEN, running_app, wait_for
 from tests.connectors.email_peers import SmtpSink
 
 DOMAIN = "support.example.com"
@@ -46,16 +45,6 @@ def email_settings(
             **email,
         },
     )
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 def mail(message_id: str, text: str, **headers: str) -> bytes:

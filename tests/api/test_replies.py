@@ -5,7 +5,6 @@ consent and the next reply is refused with its reason."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -13,7 +12,7 @@ from urllib.parse import urlencode
 import pytest
 
 from hub.config import Settings
-from tests.api.support import ADMIN_TOKEN, Api, assert_error, running_app
+from tests.api.support import ADMIN_TOKEN, Api, assert_error, running_app, wait_for
 from tests.connectors.test_twilio import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -67,16 +66,6 @@ def post_signed(api: Api, path: str, params: list[tuple[str, str]], **headers: s
             **headers,
         },
     )
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 def sms_in(api: Api, body: str, sid: str) -> dict[str, Any]:
