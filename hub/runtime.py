@@ -23,6 +23,7 @@ from sqlalchemy import Connection
 
 from hub.config import Settings
 from hub.domain.application import Recorded
+from hub.domain.identity import LinkResult, MergeResult
 from hub.events import Envelope, InboundInteraction
 from hub.metrics import Metrics
 from hub.projections import Views
@@ -149,6 +150,15 @@ class Runtime:
 
     def change_consent(self, customer_id: UUID, channel: str, granted: bool, **kw: Any) -> None:
         self.store.app.outbound.change_consent(customer_id, channel, granted, **kw)
+
+    def merge(self, survivor_id: UUID, merged_id: UUID, **kw: Any) -> MergeResult:
+        return self.store.app.identity.merge(survivor_id, merged_id, **kw)
+
+    def unmerge(self, customer_id: UUID, **kw: Any) -> MergeResult:
+        return self.store.app.identity.unmerge(customer_id, **kw)
+
+    def link_address(self, owner_address: str, address: str, **kw: Any) -> LinkResult:
+        return self.store.app.identity.link_address(owner_address, address, **kw)
 
     def stop(self) -> None:
         if self.started:

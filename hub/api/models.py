@@ -191,6 +191,10 @@ class CustomerOut(BaseModel):
     created_at: datetime
     last_activity_at: datetime | None
     identities: list[IdentityOut]
+    merged_customer_ids: list[UUID] = Field(
+        default_factory=list,
+        description="Customers merged into this one: their addresses and timelines show here.",
+    )
 
 
 class CustomerDetailOut(CustomerOut):
@@ -207,8 +211,16 @@ class TimelineItemOut(BaseModel):
 
     item_id: UUID
     kind: Literal[
-        "message", "note", "status_changed", "assigned", "identity_linked", "consent_changed"
+        "message",
+        "note",
+        "status_changed",
+        "assigned",
+        "identity_linked",
+        "consent_changed",
+        "merged",
+        "unmerged",
     ]
+    customer_id: UUID = Field(description="Whose item it is (in a merged group, which member).")
     occurred_at: datetime
     position: int
     conversation_id: UUID | None
@@ -222,13 +234,32 @@ class TimelineItemOut(BaseModel):
 
 
 class MessageOut(TimelineItemOut):
-    customer_id: UUID
+    pass
 
 
 class TimelinePage(BaseModel):
     customer_id: UUID
     items: list[TimelineItemOut]
     next_cursor: str | None = Field(description="Pass as ?before= for the next (older) page.")
+
+
+class MergeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: UUID = Field(description="The duplicate to merge into the customer in the path.")
+    reason: Text = Field(default="agent", min_length=1, max_length=200)
+
+
+class UnmergeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Text = Field(default="agent", min_length=1, max_length=200)
+
+
+class MergeOut(BaseModel):
+    customer_id: UUID = Field(description="The customer the group is shown as.")
+    merged_customer_id: UUID
+    changed: bool = Field(description="False when it was already so (a retry is not an error).")
 
 
 class NoteIn(BaseModel):

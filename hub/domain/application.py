@@ -31,6 +31,7 @@ from eventsourcing.persistence import (
 
 from hub.domain.crypto import PersonalDataCipher
 from hub.domain.errors import CustomerErased, InvalidCommand, NotFound, StoreUnavailable
+from hub.domain.identity import IdentityCommands
 from hub.domain.ids import address_id, message_id, uuid7
 from hub.domain.model import (
     DELIVERY_RANK,
@@ -195,6 +196,7 @@ class HubApplication(Application[UUID]):
         self._window = conversation_window
         self._listeners: list[Callable[[int], None]] = []
         self.outbound = OutboundCommands(self)
+        self.identity = IdentityCommands(self)
 
     # -- notification of followers ---------------------------------------------------------
 

@@ -39,3 +39,14 @@ class StoreUnavailable(DomainError):
 
     code = "store_unavailable"
     status = 503
+
+
+class Conflict(DomainError):
+    """The command contradicts the current state (for example, merge a customer already
+    merged elsewhere); the code says which rule."""
+
+    status = 409
+
+    def __init__(self, code: str, message: str, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.code = code

@@ -56,6 +56,12 @@ class Customer(Aggregate):
         self.address_ids: list[UUID] = [address_id]
         #: "channel:purpose" -> granted; no entry: the customer wrote to us, service allowed.
         self.consent: dict[str, bool] = {}
+        #: The customer this one was merged into (None: it stands on its own), and the ones
+        #: merged into this one. A merge moves nothing: each keeps its addresses, messages and
+        #: consent, and the views show a group as one customer, so an unmerge is exact.
+        self.merged_into: UUID | None = None
+        self.absorbed: list[UUID] = []
+        self.verified_address_ids: list[UUID] = []
 
     @event("IdentityLinked")
     def link_identity(
@@ -69,6 +75,8 @@ class Customer(Aggregate):
     ) -> None:
         if address_id not in self.address_ids:
             self.address_ids.append(address_id)
+        if verified and address_id not in self.verified_address_ids:
+            self.verified_address_ids.append(address_id)
 
     @event("ProfileUpdated")
     def update_profile(self, display_name: str | None, correlation_id: UUID) -> None:
@@ -92,6 +100,37 @@ class Customer(Aggregate):
 
     def allows(self, channel: str, purpose: str = "service") -> bool:
         return self.consent.get(f"{channel}:{purpose}", purpose == "service")
+
+    @event("Merged")
+    def merge_into(
+        self,
+        into_customer_id: UUID,
+        actor: str | None,
+        reason: str,
+        caused_by: UUID | None,
+        correlation_id: UUID,
+    ) -> None:
+        """This customer is the same person as ``into_customer_id`` (published)."""
+        self.merged_into = into_customer_id
+
+    @event("Unmerged")
+    def unmerge(
+        self, from_customer_id: UUID, actor: str | None, reason: str, correlation_id: UUID
+    ) -> None:
+        """The merge was a mistake: this customer stands on its own again (published)."""
+        self.merged_into = None
+
+    @event("Absorbed")
+    def absorb(self, customer_id: UUID, correlation_id: UUID) -> None:
+        """The survivor's side of a merge (internal). Writing it makes two concurrent merges
+        of the same pair conflict in the store, so no merge cycle can ever be recorded."""
+        self.absorbed.append(customer_id)
+
+    @event("Released")
+    def release(self, customer_id: UUID, correlation_id: UUID) -> None:
+        """The survivor's side of an unmerge (internal)."""
+        if customer_id in self.absorbed:
+            self.absorbed.remove(customer_id)
 
 
 class AddressClaim(Aggregate):

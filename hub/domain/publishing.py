@@ -23,7 +23,9 @@ from hub.events import (
     CustomerConsentChanged,
     CustomerCreated,
     CustomerIdentityLinked,
+    CustomerMerged,
     CustomerProfileUpdated,
+    CustomerUnmerged,
     Envelope,
     InteractionDeliveryUpdated,
     InteractionQueued,
@@ -52,6 +54,21 @@ def _identity_linked(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
         "reason": e.reason,
     }
     return CustomerIdentityLinked, cid, e.timestamp, data
+
+
+def _merged(e: Any, _: PersonalDataCipher) -> tuple[Any, ...]:
+    data = {
+        "into_customer_id": e.into_customer_id,
+        "actor": e.actor,
+        "reason": e.reason,
+        "caused_by": e.caused_by,
+    }
+    return CustomerMerged, e.originator_id, e.timestamp, data
+
+
+def _unmerged(e: Any, _: PersonalDataCipher) -> tuple[Any, ...]:
+    data = {"from_customer_id": e.from_customer_id, "actor": e.actor, "reason": e.reason}
+    return CustomerUnmerged, e.originator_id, e.timestamp, data
 
 
 def _profile_updated(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
@@ -185,6 +202,8 @@ _BUILDERS: dict[str, Callable[[Any, PersonalDataCipher], tuple[Any, ...]]] = {
     "Customer.IdentityLinked": _identity_linked,
     "Customer.ProfileUpdated": _profile_updated,
     "Customer.ConsentChanged": _consent_changed,
+    "Customer.Merged": _merged,
+    "Customer.Unmerged": _unmerged,
     "Conversation.Opened": _conversation_opened,
     "Conversation.StatusChanged": _status_changed,
     "Conversation.Assigned": _assigned,

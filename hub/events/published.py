@@ -74,6 +74,23 @@ class CustomerIdentityLinkedData(Published):
     reason: str = Field(description="Why it was linked: first_contact, agent, verification.")
 
 
+class CustomerMergedData(Published):
+    into_customer_id: UUID = Field(
+        description="The customer this one was merged into: show them as one from now on."
+    )
+    actor: str | None = Field(description="The agent who merged, or null for the hub itself.")
+    reason: str = Field(description="Why: agent, verification (the customer proved an address).")
+    caused_by: UUID | None = Field(
+        default=None, description="The event or command that led to the merge, if any."
+    )
+
+
+class CustomerUnmergedData(Published):
+    from_customer_id: UUID = Field(description="The customer it had been merged into.")
+    actor: str | None = Field(description="The agent who undid the merge.")
+    reason: str = Field(description="Why the merge was undone.")
+
+
 class CustomerProfileUpdatedData(Published):
     display_name: str | None
 
@@ -177,6 +194,23 @@ class CustomerIdentityLinked(Envelope):
     data: CustomerIdentityLinkedData
 
 
+class CustomerMerged(Envelope):
+    """This customer is the same person as ``data.into_customer_id``. Nothing moves: their
+    addresses, messages and consent stay theirs, and readers show the two as one. Every later
+    event keeps its own ``customer_id``; follow merges to group them."""
+
+    type: Literal["customer.merged.v1"] = "customer.merged.v1"
+    data: CustomerMergedData
+
+
+class CustomerUnmerged(Envelope):
+    """A merge was undone: this customer stands on its own again, with everything it had,
+    including what arrived while merged."""
+
+    type: Literal["customer.unmerged.v1"] = "customer.unmerged.v1"
+    data: CustomerUnmergedData
+
+
 class CustomerProfileUpdated(Envelope):
     """The customer's profile changed (e.g. a name learnt from a later message)."""
 
@@ -251,6 +285,8 @@ class NoteAdded(Envelope):
 EVENT_CLASSES: tuple[type[Envelope], ...] = (
     CustomerCreated,
     CustomerIdentityLinked,
+    CustomerMerged,
+    CustomerUnmerged,
     CustomerProfileUpdated,
     CustomerConsentChanged,
     ConversationOpened,
@@ -270,6 +306,8 @@ EVENT_TYPES: dict[str, type[Envelope]] = {
 PublishedEvent = Annotated[
     CustomerCreated
     | CustomerIdentityLinked
+    | CustomerMerged
+    | CustomerUnmerged
     | CustomerProfileUpdated
     | CustomerConsentChanged
     | ConversationOpened

@@ -149,12 +149,17 @@ class ConversationsProjection(Projection):
     # -- queries ---------------------------------------------------------------------------
 
     def for_customer(
-        self, conn: Connection, customer_id: UUID, statuses: Sequence[str] = ("open", "pending")
+        self,
+        conn: Connection,
+        customer_id: UUID | Sequence[UUID],
+        statuses: Sequence[str] = ("open", "pending"),
     ) -> list[ConversationRecord]:
+        """Conversations of a customer, or of every customer of a merged group."""
         c = conversations.c
+        ids = [customer_id] if isinstance(customer_id, UUID) else list(customer_id)
         rows = conn.execute(
             select(conversations)
-            .where(c.customer_id == customer_id, c.status.in_(list(statuses)))
+            .where(c.customer_id.in_(ids), c.status.in_(list(statuses)))
             .order_by(c.last_activity_at.desc())
         ).mappings()
         return [_record(r) for r in rows]

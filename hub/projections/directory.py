@@ -1,4 +1,9 @@
-"""The customer directory: who each customer is, their addresses, and search over both."""
+"""The customer directory: who each customer is, their addresses, and search over both.
+
+Merges group customers without moving anything: ``directory_merges`` says which customer each
+merged one was merged into and the root of its group. Readers ask for a :meth:`profile` (the
+whole group as one customer) and :meth:`group` (the ids whose timelines make up the view).
+"""
 
 from __future__ import annotations
 
@@ -29,7 +34,9 @@ from sqlalchemy import (
 from hub.events import (
     CustomerCreated,
     CustomerIdentityLinked,
+    CustomerMerged,
     CustomerProfileUpdated,
+    CustomerUnmerged,
     Envelope,
     InteractionQueued,
     InteractionReceived,
@@ -57,6 +64,18 @@ identities = Table(
     Column("linked_at", DateTime(timezone=True), nullable=False),
     Index("ix_identities_customer", "customer_id"),
 )
+#: One row per customer merged into another (a customer without a row is its own root).
+merges = Table(
+    "directory_merges",
+    metadata,
+    Column("customer_id", Uuid, primary_key=True),
+    Column("into_customer_id", Uuid, nullable=False),
+    Column("root_id", Uuid, nullable=False),
+    Column("merged_at", DateTime(timezone=True), nullable=False),
+    Index("ix_merges_root", "root_id"),
+)
+#: A chain of merges longer than this is a bug in the data, not a group.
+_MAX_DEPTH = 64
 
 _NON_DIGITS = re.compile(r"\D")
 
@@ -76,6 +95,8 @@ class CustomerRecord:
     created_at: datetime
     last_activity_at: datetime | None
     identities: tuple[Identity, ...]
+    #: In a :meth:`DirectoryProjection.profile`: the other customers shown as this one.
+    merged_customer_ids: tuple[UUID, ...] = ()
 
 
 class DirectoryProjection(Projection):
@@ -85,12 +106,14 @@ class DirectoryProjection(Projection):
             "customer.created.v1",
             "customer.identity_linked.v1",
             "customer.profile_updated.v1",
+            "customer.merged.v1",
+            "customer.unmerged.v1",
             "interaction.received.v1",
             "interaction.sent.v1",
             "interaction.queued.v1",
         }
     )
-    tables = (customers, identities)
+    tables = (customers, identities, merges)
 
     def apply(self, conn: Connection, events: Sequence[Envelope]) -> None:
         new_customers: dict[UUID, dict[str, Any]] = {}
@@ -120,6 +143,8 @@ class DirectoryProjection(Projection):
                     )
             elif isinstance(event, CustomerProfileUpdated):
                 names[event.customer_id] = event.data.display_name
+            elif isinstance(event, CustomerMerged | CustomerUnmerged):
+                self._apply_merge(conn, event)
             elif isinstance(event, InteractionReceived | InteractionSent | InteractionQueued):
                 at = utc(event.occurred_at)
                 activity[event.customer_id] = max(at, activity.get(event.customer_id, at))
@@ -155,6 +180,44 @@ class DirectoryProjection(Projection):
         if changed:
             self._refresh_search_text(conn, changed)
 
+    def _apply_merge(self, conn: Connection, event: CustomerMerged | CustomerUnmerged) -> None:
+        """Record or undo one merge, then recompute the roots of the groups it touched."""
+        m = merges.c
+        touched = {event.customer_id}
+        old_root = conn.scalar(select(m.root_id).where(m.customer_id == event.customer_id))
+        touched.add(old_root or event.customer_id)
+        conn.execute(merges.delete().where(m.customer_id == event.customer_id))
+        if isinstance(event, CustomerMerged):
+            into = event.data.into_customer_id
+            conn.execute(
+                merges.insert().values(
+                    customer_id=event.customer_id,
+                    into_customer_id=into,
+                    root_id=into,
+                    merged_at=utc(event.occurred_at),
+                )
+            )
+            touched.add(conn.scalar(select(m.root_id).where(m.customer_id == into)) or into)
+        # Every row of the touched groups, roots recomputed by following the pointers.
+        rows = {
+            r.customer_id: r.into_customer_id
+            for r in conn.execute(
+                select(m.customer_id, m.into_customer_id).where(
+                    or_(m.root_id.in_(list(touched)), m.customer_id.in_(list(touched)))
+                )
+            )
+        }
+        parents = dict(rows)
+        for r in conn.execute(
+            select(m.customer_id, m.into_customer_id).where(
+                m.customer_id.in_([p for p in rows.values() if p not in rows])
+            )
+        ):
+            parents[r.customer_id] = r.into_customer_id
+        updates = [{"b_id": cid, "root_id": _root(cid, parents)} for cid in rows]
+        if updates:
+            conn.execute(merges.update().where(m.customer_id == bindparam("b_id")), updates)
+
     def _refresh_search_text(self, conn: Connection, customer_ids: set[UUID]) -> None:
         ids = list(customer_ids)
         names: dict[UUID, str | None] = dict(
@@ -186,6 +249,46 @@ class DirectoryProjection(Projection):
             select(identities.c.customer_id).where(identities.c.address == address)
         )
         return self.get(conn, customer_id) if customer_id is not None else None
+
+    def root(self, conn: Connection, customer_id: UUID) -> UUID:
+        """The customer a group is shown as (the customer itself when not merged)."""
+        found = conn.scalar(select(merges.c.root_id).where(merges.c.customer_id == customer_id))
+        return found if found is not None else customer_id
+
+    def group(self, conn: Connection, customer_id: UUID) -> list[UUID]:
+        """The customers shown as one with ``customer_id``: its root first."""
+        root = self.root(conn, customer_id)
+        members = conn.scalars(
+            select(merges.c.customer_id)
+            .where(merges.c.root_id == root)
+            .order_by(merges.c.merged_at, merges.c.customer_id)
+        )
+        return [root, *members]
+
+    def profile(self, conn: Connection, customer_id: UUID) -> CustomerRecord | None:
+        """The whole group of ``customer_id`` as one customer: the root's id and name (or
+        the first name known), every member's identities, the latest activity."""
+        ids = self.group(conn, customer_id)
+        records = self.get_many(conn, ids)
+        if not records or records[0].customer_id != ids[0]:
+            return None  # the root is not projected yet
+        root = records[0]
+        if len(records) == 1:
+            return root
+        activity = [r.last_activity_at for r in records if r.last_activity_at is not None]
+        return CustomerRecord(
+            customer_id=root.customer_id,
+            display_name=next((r.display_name for r in records if r.display_name), None),
+            created_at=min(r.created_at for r in records),
+            last_activity_at=max(activity) if activity else None,
+            identities=tuple(
+                sorted(
+                    (i for r in records for i in r.identities),
+                    key=lambda i: (i.linked_at, i.address),
+                )
+            ),
+            merged_customer_ids=tuple(r.customer_id for r in records[1:]),
+        )
 
     def get(self, conn: Connection, customer_id: UUID) -> CustomerRecord | None:
         found = self.get_many(conn, [customer_id])
@@ -243,7 +346,20 @@ class DirectoryProjection(Projection):
         ids = list(conn.scalars(query))
         more = len(ids) > limit
         ids = ids[:limit]
-        return self.get_many(conn, ids), (ids[-1] if more else None)
+        # A merged customer is found as its group (once per page).
+        m = merges.c
+        roots: dict[UUID, UUID] = dict(
+            conn.execute(  # type: ignore[arg-type]
+                select(m.customer_id, m.root_id).where(m.customer_id.in_(ids))
+            ).all()
+        )
+        shown = list(dict.fromkeys(roots.get(i, i) for i in ids))
+        grouped = set(conn.scalars(select(m.root_id).where(m.root_id.in_(shown)).distinct()))
+        plain = {
+            r.customer_id: r for r in self.get_many(conn, [i for i in shown if i not in grouped])
+        }
+        records = [self.profile(conn, i) if i in grouped else plain.get(i) for i in shown]
+        return [r for r in records if r is not None], (ids[-1] if more else None)
 
 
 def search_text(name: str | None, addresses: list[str]) -> str:
@@ -256,6 +372,15 @@ def search_text(name: str | None, addresses: list[str]) -> str:
         if kind == "phone":
             parts.append(_NON_DIGITS.sub("", value))
     return " ".join(parts)
+
+
+def _root(customer_id: UUID, parents: dict[UUID, UUID]) -> UUID:
+    for _ in range(_MAX_DEPTH):
+        parent = parents.get(customer_id)
+        if parent is None:
+            return customer_id
+        customer_id = parent
+    raise ValueError(f"merge chain deeper than {_MAX_DEPTH} at {customer_id}")
 
 
 def _identity(customer_id: UUID, address: str, verified: bool, event: Envelope) -> dict[str, Any]:

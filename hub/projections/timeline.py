@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from sqlalchemy import (
     JSON,
@@ -34,6 +34,8 @@ from hub.events import (
     CustomerConsentChanged,
     CustomerCreated,
     CustomerIdentityLinked,
+    CustomerMerged,
+    CustomerUnmerged,
     Envelope,
     InteractionDeliveryUpdated,
     InteractionQueued,
@@ -71,6 +73,8 @@ class TimelineProjection(Projection):
             "customer.created.v1",
             "customer.identity_linked.v1",
             "customer.consent_changed.v1",
+            "customer.merged.v1",
+            "customer.unmerged.v1",
             "conversation.status_changed.v1",
             "conversation.assigned.v1",
             "interaction.received.v1",
@@ -106,6 +110,14 @@ class TimelineProjection(Projection):
                 continue
             row = _row(event)
             new_rows.setdefault(row["item_id"], row)
+            if isinstance(event, CustomerUnmerged):
+                # The customer it left sees the unmerge too (while merged, the one row of
+                # the merge showed in the group's timeline).
+                other = row | {
+                    "item_id": uuid5(event.id, "from"),
+                    "customer_id": event.data.from_customer_id,
+                }
+                new_rows.setdefault(other["item_id"], other)
         insert_ignoring_duplicates(conn, timeline_items, list(new_rows.values()))
         if deliveries:
             self._update_deliveries(conn, list(deliveries.values()))
@@ -140,13 +152,19 @@ class TimelineProjection(Projection):
     # -- queries ---------------------------------------------------------------------------
 
     def page(
-        self, conn: Connection, customer_id: UUID, limit: int, before: str | None
+        self,
+        conn: Connection,
+        customer_id: UUID | Sequence[UUID],
+        limit: int,
+        before: str | None,
     ) -> tuple[list[TimelineItem], str | None]:
-        """Newest first; ``before`` is the cursor a previous page returned."""
+        """Newest first; ``before`` is the cursor a previous page returned. Several customer
+        ids (a merged group) give one timeline of them all."""
         t = timeline_items
+        ids = [customer_id] if isinstance(customer_id, UUID) else list(customer_id)
         query = (
             select(t)
-            .where(t.c.customer_id == customer_id)
+            .where(t.c.customer_id.in_(ids) if len(ids) > 1 else t.c.customer_id == ids[0])
             .order_by(t.c.occurred_at.desc(), t.c.item_id.desc())
             .limit(limit + 1)
         )
@@ -161,6 +179,16 @@ class TimelineProjection(Projection):
         more = len(rows) > limit
         cursor = encode_cursor(items[-1].occurred_at, items[-1].item_id) if more else None
         return items, cursor
+
+    def messages(self, conn: Connection, message_ids: Sequence[UUID]) -> dict[UUID, TimelineItem]:
+        """Messages by id, of any customer (those not projected yet are missing)."""
+        if not message_ids:
+            return {}
+        t = timeline_items
+        rows = conn.execute(
+            select(t).where(t.c.item_id.in_(list(message_ids)), t.c.kind == "message")
+        ).mappings()
+        return {r["item_id"]: TimelineItem.from_row(r) for r in rows}
 
     def message(self, conn: Connection, message_id: UUID) -> TimelineItem | None:
         """One message of any customer's timeline, by its id."""
@@ -306,6 +334,26 @@ def _row(event: Envelope) -> dict[str, Any]:
                 "reason": c.reason,
                 "actor": c.actor,
                 "message_id": str(c.message_id) if c.message_id else None,
+            },
+        }
+    elif isinstance(event, CustomerMerged):
+        m = event.data
+        row |= {
+            "kind": "merged",
+            "data": {
+                "into_customer_id": str(m.into_customer_id),
+                "actor": m.actor,
+                "reason": m.reason,
+                "caused_by": str(m.caused_by) if m.caused_by else None,
+            },
+        }
+    elif isinstance(event, CustomerUnmerged):
+        row |= {
+            "kind": "unmerged",
+            "data": {
+                "from_customer_id": str(event.data.from_customer_id),
+                "actor": event.data.actor,
+                "reason": event.data.reason,
             },
         }
     elif isinstance(event, CustomerIdentityLinked):

@@ -19,7 +19,9 @@ from hub.events import (
     CustomerConsentChanged,
     CustomerCreated,
     CustomerIdentityLinked,
+    CustomerMerged,
     CustomerProfileUpdated,
+    CustomerUnmerged,
     Envelope,
     InboundInteraction,
     InteractionDeliveryUpdated,
@@ -180,6 +182,23 @@ def all_event_samples() -> list[Envelope]:
                 "reason": "verification",
             },
         ),
+        CustomerMerged(
+            **_envelope(2),
+            data={
+                "into_customer_id": UUID("01890000-0000-7000-8000-0000000000aa"),
+                "actor": "agent-ann",
+                "reason": "verification",
+                "caused_by": None,
+            },
+        ),
+        CustomerUnmerged(
+            **_envelope(2),
+            data={
+                "from_customer_id": UUID("01890000-0000-7000-8000-0000000000aa"),
+                "actor": "agent-ann",
+                "reason": "two different people",
+            },
+        ),
         CustomerProfileUpdated(**_envelope(3), data={"display_name": "Alice E."}),
         CustomerConsentChanged(
             **_envelope(3),
@@ -250,7 +269,7 @@ def test_samples_cover_every_published_type() -> None:
     samples = all_event_samples()
     assert [type(e) for e in samples] == list(EVENT_CLASSES)
     assert {e.type for e in samples} == set(EVENT_TYPES)
-    assert len(EVENT_TYPES) == len(EVENT_CLASSES) == 12
+    assert len(EVENT_TYPES) == len(EVENT_CLASSES) == 14
 
 
 @pytest.mark.parametrize("event", all_event_samples(), ids=lambda e: e.type)
@@ -266,7 +285,7 @@ def test_decode_event_round_trips_encode_event(event: Envelope) -> None:
 
 
 def test_encoded_event_is_the_documented_envelope() -> None:
-    event = all_event_samples()[7]
+    event = next(e for e in all_event_samples() if e.type == "interaction.received.v1")
     body = json.loads(encode_event(event))
     assert body["type"] == "interaction.received.v1"
     assert body["id"] == str(event.id)

@@ -74,6 +74,23 @@ def test_every_kind_of_envelope_is_what_validation_makes_of_it(tmp_path: Path) -
         runtime.store.app.outbound.change_consent(
             first.customer_id, "email", False, purposes=("marketing",), actor="agent"
         )
+        runtime.link_address(
+            "email:kim@example.com", "phone:+15550104242", verified=True, reason="agent"
+        )
+        (other,) = runtime.record(
+            [
+                InboundInteraction(
+                    channel="sms",
+                    direction="inbound",
+                    address="phone:+15550104343",
+                    provider_message_id="SM-other",
+                    occurred_at=at,
+                    text="it's Kim, new phone",
+                )
+            ]
+        )
+        runtime.merge(first.customer_id, other.customer_id, actor="agent", reason="agent")
+        runtime.unmerge(other.customer_id, actor="agent", reason="mistake")
         envelopes, _ = runtime.events_after(0, 1000)
     finally:
         runtime.stop()
@@ -84,7 +101,4 @@ def test_every_kind_of_envelope_is_what_validation_makes_of_it(tmp_path: Path) -
         assert again == type(again).model_validate(envelope.model_dump())
         assert again.model_dump() == envelope.model_dump()
         seen.add(envelope.type)
-    expected = {c.model_fields["type"].default for c in EVENT_CLASSES}
-    # Nothing links a second address yet (verified chat emails and merges come with later
-    # issues), so customer.identity_linked.v1 is the one kind this history cannot show.
-    assert seen == expected - {"customer.identity_linked.v1"}
+    assert seen == {c.model_fields["type"].default for c in EVENT_CLASSES}

@@ -16,8 +16,11 @@ from hub.api.models import (
     CustomerDetailOut,
     CustomerOut,
     CustomerPage,
+    MergeIn,
+    MergeOut,
     TimelineItemOut,
     TimelinePage,
+    UnmergeIn,
 )
 from hub.events import AddressError, normalise_address
 from hub.store.tokens import Principal
@@ -55,6 +58,8 @@ def find_customers(
             raise ApiError(422, "invalid_address", str(exc), reason=exc.reason) from None
         with runtime.read() as conn:
             found = views.directory.by_address(conn, normalised)
+            if found is not None:
+                found = views.directory.profile(conn, found.customer_id) or found
         return CustomerPage(
             items=[CustomerOut.model_validate(found)] if found else [], next_cursor=None
         )
@@ -75,12 +80,14 @@ def find_customers(
 
 @router.get("/{customer_id}", response_model=CustomerDetailOut)
 def get_customer(customer_id: UUID, runtime: RuntimeDep, _: Reader) -> CustomerDetailOut:
-    """A customer's profile, identities and open conversations."""
+    """A customer's profile, identities and open conversations. A customer merged into
+    another is shown as that one (its ``customer_id`` in the answer)."""
     with runtime.read() as conn:
-        record = runtime.views.directory.get(conn, customer_id)
+        record = runtime.views.directory.profile(conn, customer_id)
         if record is None:
             raise ApiError(404, "not_found", f"no customer {customer_id}")
-        conversations = runtime.views.conversations.for_customer(conn, customer_id)
+        group = [record.customer_id, *record.merged_customer_ids]
+        conversations = runtime.views.conversations.for_customer(conn, group)
     return CustomerDetailOut(
         **CustomerOut.model_validate(record).model_dump(),
         open_conversations=[ConversationOut.model_validate(c) for c in conversations],
@@ -95,12 +102,14 @@ async def get_timeline(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     before: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> TimelinePage:
-    """Newest first, every channel interleaved by the time things happened."""
+    """Newest first, every channel interleaved by the time things happened; with a merged
+    group, every member's items."""
 
     def load() -> TimelinePage:
         with runtime.read() as conn:
+            group = runtime.views.directory.group(conn, customer_id)
             try:
-                items, cursor = runtime.views.timeline.page(conn, customer_id, limit, before)
+                items, cursor = runtime.views.timeline.page(conn, group, limit, before)
             except ValueError:
                 raise ApiError(
                     400, "invalid_cursor", "before= is not a cursor this API gave"
@@ -112,7 +121,7 @@ async def get_timeline(
             ):
                 raise ApiError(404, "not_found", f"no customer {customer_id}")
         return TimelinePage(
-            customer_id=customer_id,
+            customer_id=group[0],
             items=[TimelineItemOut.model_validate(i) for i in items],
             next_cursor=cursor,
         )
@@ -136,3 +145,35 @@ async def set_consent(
         )
     )
     return body
+
+
+@router.post("/{customer_id}/merge", response_model=MergeOut)
+async def merge_customer(
+    customer_id: UUID, body: MergeIn, runtime: RuntimeDep, who: Actor
+) -> MergeOut:
+    """Merge a duplicate (``body.customer_id``) into this customer: from now on both show as
+    one, with every address and the whole timeline. Recorded with who and why; undo with
+    ``/unmerge``."""
+    result = await run_in_threadpool(
+        lambda: runtime.merge(customer_id, body.customer_id, actor=who.name, reason=body.reason)
+    )
+    return MergeOut(
+        customer_id=result.customer_id,
+        merged_customer_id=result.merged_customer_id,
+        changed=result.changed,
+    )
+
+
+@router.post("/{customer_id}/unmerge", response_model=MergeOut)
+async def unmerge_customer(
+    customer_id: UUID, body: UnmergeIn, runtime: RuntimeDep, who: Actor
+) -> MergeOut:
+    """Undo the merge of this customer: it stands on its own again with everything it had."""
+    result = await run_in_threadpool(
+        lambda: runtime.unmerge(customer_id, actor=who.name, reason=body.reason)
+    )
+    return MergeOut(
+        customer_id=result.customer_id,
+        merged_customer_id=result.merged_customer_id,
+        changed=result.changed,
+    )

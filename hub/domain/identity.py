@@ -1,0 +1,277 @@
+"""Who is who: linking addresses to customers, merging duplicates and undoing merges.
+
+A merge records that two customers are one person; it moves nothing. Each customer keeps its
+addresses, conversations, messages and consent ledger, and points at the customer it was
+merged into; the views show a whole group as one customer. An unmerge clears the pointer, so
+the timeline goes back exactly as it was, including whatever arrived while merged.
+
+Every merge and unmerge is an event with provenance: who (``actor``), why (``reason``) and, when
+a customer's own action caused it (a verified email in the chat), which event (``caused_by``).
+Rules, decided on the aggregates:
+- a customer merges into the root of the other's group, so groups are trees one level deep in
+  practice and never cycles (the survivor's ``Absorbed`` event makes racing merges conflict);
+- a customer already merged elsewhere must be unmerged first;
+- merging what is already one group changes nothing (a retry is not an error).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal
+from uuid import UUID
+
+from hub.domain.errors import Conflict, CustomerErased, InvalidCommand
+from hub.domain.ids import uuid7
+from hub.domain.model import AddressClaim, Customer
+
+if TYPE_CHECKING:
+    from hub.domain.application import HubApplication, _UnitOfWork
+
+#: A chain of merges deeper than this is a bug, not data.
+_MAX_DEPTH = 64
+
+LinkOutcome = Literal["linked", "verified", "unchanged", "merged", "needs_verification"]
+
+
+@dataclass(frozen=True, slots=True)
+class MergeResult:
+    customer_id: UUID  # the group's root after the command
+    merged_customer_id: UUID
+    changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LinkResult:
+    outcome: LinkOutcome
+    customer_id: UUID  # who owns the address now (the owner's customer, or the one merged into)
+
+
+class IdentityCommands:
+    """Identity commands of a :class:`HubApplication` (``app.identity``)."""
+
+    def __init__(self, app: HubApplication) -> None:
+        self.app = app
+
+    # -- merge and unmerge -----------------------------------------------------------------
+
+    def merge(
+        self,
+        survivor_id: UUID,
+        merged_id: UUID,
+        *,
+        actor: str | None,
+        reason: str,
+        caused_by: UUID | None = None,
+    ) -> MergeResult:
+        """Record that ``merged_id`` is the same person as ``survivor_id``."""
+        if survivor_id == merged_id:
+            raise InvalidCommand("a customer cannot be merged into itself", id=str(merged_id))
+
+        def command(uow: _UnitOfWork) -> MergeResult:
+            return self._merge(uow, survivor_id, merged_id, actor, reason, caused_by)
+
+        result: MergeResult = self.app._run(command)
+        return result
+
+    def _merge(
+        self,
+        uow: _UnitOfWork,
+        survivor_id: UUID,
+        merged_id: UUID,
+        actor: str | None,
+        reason: str,
+        caused_by: UUID | None,
+    ) -> MergeResult:
+        survivor = self._customer(uow, survivor_id)
+        merged = self._customer(uow, merged_id)
+        root = self._root(uow, survivor)
+        if root.id == merged.id or self._root(uow, merged).id == root.id:
+            return MergeResult(root.id, merged.id, changed=False)  # already one group
+        if merged.merged_into is not None:
+            raise Conflict(
+                "already_merged",
+                "this customer is merged into another one; unmerge it first",
+                customer_id=str(merged.id),
+                merged_into=str(merged.merged_into),
+            )
+        correlation_id = uuid7()
+        merged.merge_into(
+            into_customer_id=root.id,
+            actor=actor,
+            reason=reason,
+            caused_by=caused_by,
+            correlation_id=correlation_id,
+        )
+        root.absorb(customer_id=merged.id, correlation_id=correlation_id)
+        uow.collect(merged, root)
+        return MergeResult(root.id, merged.id, changed=True)
+
+    def unmerge(self, customer_id: UUID, *, actor: str | None, reason: str) -> MergeResult:
+        """Undo the merge of ``customer_id``; one not merged is left as it is."""
+
+        def command(uow: _UnitOfWork) -> MergeResult:
+            customer = self._customer(uow, customer_id, allow_erased=True)
+            if customer.merged_into is None:
+                return MergeResult(customer.id, customer.id, changed=False)
+            survivor = self.app._get(uow, Customer, customer.merged_into, "customer")
+            correlation_id = uuid7()
+            customer.unmerge(
+                from_customer_id=survivor.id,
+                actor=actor,
+                reason=reason,
+                correlation_id=correlation_id,
+            )
+            survivor.release(customer_id=customer.id, correlation_id=correlation_id)
+            uow.collect(customer, survivor)
+            return MergeResult(survivor.id, customer.id, changed=True)
+
+        result: MergeResult = self.app._run(command)
+        return result
+
+    # -- linking addresses -----------------------------------------------------------------
+
+    def link_address(
+        self,
+        owner_address: str,
+        address: str,
+        *,
+        verified: bool,
+        reason: str,
+        actor: str | None = None,
+        display_name: str | None = None,
+    ) -> LinkResult:
+        """Link ``address`` (normalised) to the customer who owns ``owner_address``.
+
+        - a new address is linked, verified or not;
+        - an address the same group already has: marked verified when it now is;
+        - an address another customer owns: with proof (``verified``), the owner's customer
+          merges into that customer (it came first and owns the address); without proof
+          nothing is recorded and the caller is told verification is needed.
+        The owner's customer is created if this is its first contact (a chat visitor who
+        gives an email before writing anything).
+        """
+
+        def command(uow: _UnitOfWork) -> LinkResult:
+            found = self._link(uow, owner_address, address, verified, reason, actor, display_name)
+            self.app.cipher.save_keys(uow.new_keys)
+            return found
+
+        result: LinkResult = self.app._run(command)
+        return result
+
+    def _link(
+        self,
+        uow: _UnitOfWork,
+        owner_address: str,
+        address: str,
+        verified: bool,
+        reason: str,
+        actor: str | None,
+        display_name: str | None,
+    ) -> LinkResult:
+        app, enc = self.app, self.app.cipher.encrypt
+        owner_aid, aid = app.address_id(owner_address), app.address_id(address)
+        uow.load([owner_aid, aid])
+        owner = self._owner(uow, owner_aid, owner_address, display_name)
+        kind = address.partition(":")[0]
+        claim = uow.get(AddressClaim, aid)
+        if claim is None or app.cipher.is_erased(claim.customer_id):
+            if claim is None:
+                uow.add(
+                    AddressClaim(
+                        address_id=aid,
+                        customer_id=owner.id,
+                        conversations={},
+                        correlation_id=uuid7(),
+                    )
+                )
+            else:
+                claim.reassign(customer_id=owner.id, conversations={}, correlation_id=uuid7())
+            owner.link_identity(
+                address_id=aid,
+                address=enc(owner.id, address),
+                address_kind=kind,
+                verified=verified,
+                reason=reason,
+                correlation_id=uuid7(),
+            )
+            uow.collect(owner, uow.peek(AddressClaim, aid))
+            return LinkResult("linked", owner.id)
+        holder = self._customer(uow, claim.customer_id)
+        if self._root(uow, holder).id == self._root(uow, owner).id:
+            if not verified or aid in holder.verified_address_ids:
+                return LinkResult("unchanged", holder.id)
+            holder.link_identity(
+                address_id=aid,
+                address=enc(holder.id, address),
+                address_kind=kind,
+                verified=True,
+                reason=reason,
+                correlation_id=uuid7(),
+            )
+            uow.collect(holder)
+            return LinkResult("verified", holder.id)
+        if not verified:
+            return LinkResult("needs_verification", owner.id)
+        if aid not in holder.verified_address_ids:
+            holder.link_identity(
+                address_id=aid,
+                address=enc(holder.id, address),
+                address_kind=kind,
+                verified=True,
+                reason=reason,
+                correlation_id=uuid7(),
+            )
+            uow.collect(holder)
+        # The proven owner of the address came first: the visitor's whole group joins theirs.
+        self._merge(uow, holder.id, self._root(uow, owner).id, actor, reason, caused_by=None)
+        return LinkResult("merged", holder.id)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _customer(
+        self, uow: _UnitOfWork, customer_id: UUID, allow_erased: bool = False
+    ) -> Customer:
+        customer = self.app._get(uow, Customer, customer_id, "customer")
+        if not allow_erased and self.app.cipher.is_erased(customer_id):
+            raise CustomerErased("this customer was erased", customer_id=str(customer_id))
+        return customer
+
+    def _root(self, uow: _UnitOfWork, customer: Customer) -> Customer:
+        """The customer at the top of ``customer``'s group."""
+        for _ in range(_MAX_DEPTH):
+            if customer.merged_into is None:
+                return customer
+            customer = self.app._get(uow, Customer, customer.merged_into, "customer")
+        raise AssertionError(f"merge chain deeper than {_MAX_DEPTH} at {customer.id}")
+
+    def _owner(
+        self, uow: _UnitOfWork, aid: UUID, address: str, display_name: str | None
+    ) -> Customer:
+        """The customer of ``address``, registered now if the address is new."""
+        claim = uow.get(AddressClaim, aid)
+        if claim is not None and not self.app.cipher.is_erased(claim.customer_id):
+            return self._customer(uow, claim.customer_id)
+        app = self.app
+        customer_id = uuid7()
+        uow.new_keys[customer_id] = app.cipher.new_key(customer_id)
+        customer = Customer(
+            customer_id=customer_id,
+            display_name=app.cipher.encrypt(customer_id, display_name),
+            address_id=aid,
+            address=app.cipher.encrypt(customer_id, address),
+            address_kind=address.partition(":")[0],
+            first_seen_at=datetime.now(UTC),
+            correlation_id=customer_id,
+        )
+        uow.add(customer)
+        if claim is None:
+            new_claim = AddressClaim(
+                address_id=aid, customer_id=customer_id, conversations={}, correlation_id=uuid7()
+            )
+            uow.add(new_claim)
+        else:
+            claim.reassign(customer_id=customer_id, conversations={}, correlation_id=uuid7())
+        uow.collect(customer, uow.peek(AddressClaim, aid))
+        return customer
