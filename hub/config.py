@@ -11,7 +11,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from hub.connectors.settings import EmailSettings, MetaSettings, TelegramSettings, TwilioSettings
+from hub.connectors.settings import (
+    ChatSettings,
+    EmailSettings,
+    MetaSettings,
+    TelegramSettings,
+    TwilioSettings,
+)
 
 
 class KafkaSettings(BaseModel):
@@ -199,6 +205,7 @@ class Settings(BaseSettings):
     email: EmailSettings = Field(default_factory=EmailSettings)
     meta: MetaSettings = Field(default_factory=MetaSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
     connectors: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Settings of third-party connectors by name (HUB_CONNECTORS__FAX__TOKEN); "

@@ -103,7 +103,9 @@ class Gateway:
 
         for cls, section in configured:
             context = ConnectorContext(
-                public_url=self._settings.public_url, state=SqlState(self._engine, f"{cls.name}:")
+                public_url=self._settings.public_url,
+                state=SqlState(self._engine, f"{cls.name}:"),
+                engine=self._engine,
             )
             connector = cls(section, context)
             await connector.start()

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hub import __version__
 from hub.api.errors import error_response, install_error_handlers
 from hub.api.routes import (
+    chat,
     conversations,
     customers,
     events,
@@ -30,7 +31,7 @@ from hub.runtime import Runtime
 
 #: The routes each role serves (every process also serves the probes and /metrics).
 ROUTES_OF = {
-    "ingest": (interactions, webhooks),
+    "ingest": (interactions, webhooks, chat),
     "api": (customers, conversations, messages, events),
 }
 

@@ -21,12 +21,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from hub.events import Channel, DeliveryStatus, InboundInteraction
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 class ConnectorError(Exception):
@@ -202,6 +205,8 @@ class ConnectorContext:
 
     public_url: str | None = None
     state: StateStore | None = None
+    #: The hub's state database, for a connector that keeps tables of its own (web chat).
+    engine: Engine | None = None
 
 
 class Connector(ABC):

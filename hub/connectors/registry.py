@@ -22,6 +22,7 @@ BUILTIN: dict[str, str] = {
     "email": "hub.connectors.email:EmailConnector",
     "meta": "hub.connectors.meta:MetaConnector",
     "telegram": "hub.connectors.telegram:TelegramConnector",
+    "chat": "hub.connectors.chat:ChatConnector",
 }
 
 

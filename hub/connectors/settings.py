@@ -126,3 +126,33 @@ class TelegramSettings(BaseModel):
     @property
     def enabled(self) -> bool:
         return bool(self.bot_token and self.secret_token)
+
+
+class ChatSettings(BaseModel):
+    """``HUB_CHAT__...``: the web chat widget (``/chat/widget.js``, ``/chat/ws``). On unless
+    turned off; it needs no provider."""
+
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool = True
+    secret: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Key that signs visitor tokens and verification codes. Unset: one is generated "
+            "on first start and kept in the hub's state database (shared by every process)."
+        ),
+    )
+    allowed_origins: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Web origins (https://www.example.com) whose pages may open the chat; empty: any. "
+            "Set it in production, so another site cannot talk to the hub as your visitors."
+        ),
+    )
+    token_days: int = Field(default=365, ge=1, description="How long a visitor token is valid.")
+    code_minutes: int = Field(
+        default=15, ge=1, le=1440, description="How long an email verification code is valid."
+    )
+    max_text: int = Field(default=4000, ge=1, le=100_000, description="Characters per message.")
+    title: str = Field(default="Chat with us", max_length=100, description="The widget's title.")
+    rate_per_second: float | None = Field(default=None, gt=0)

@@ -1,0 +1,57 @@
+"""The web chat channel: the hub is its own provider.
+
+Visitors talk to ``/chat/ws`` (``hub.api.routes.chat``); this connector is the part the
+dispatcher sees. "Sending" an agent's reply posts it to the visitor's mailbox, from which every
+open widget of that visitor receives it at once (and a widget that connects later, on resume);
+the widget's receipt marks it delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar
+
+from hub.connectors.base import Connector, OutboundMessage, PermanentError, SendResult
+from hub.connectors.chat.mailbox import Mailbox
+from hub.connectors.chat.tokens import VisitorTokens, new_key
+from hub.connectors.settings import ChatSettings
+from hub.events import Channel
+
+_DAY = 86_400.0
+
+
+class ChatConnector(Connector):
+    name: ClassVar[str] = "chat"
+    channels: ClassVar[tuple[Channel, ...]] = ("chat",)
+    settings_model = ChatSettings
+    #: Posting to a mailbox is keyed by the message id: a repeated send is harmless.
+    idempotent_sends: ClassVar[bool] = True
+    rate_per_second: ClassVar[float] = 1000.0
+
+    settings: ChatSettings
+    mailbox: Mailbox
+    tokens: VisitorTokens
+
+    async def start(self) -> None:
+        if self.context.engine is None:
+            raise RuntimeError("the chat connector needs the hub's state database")
+        self.mailbox = Mailbox(self.context.engine)
+        await asyncio.to_thread(self.mailbox.create)
+        configured = self.settings.secret
+        key = (
+            configured.get_secret_value()
+            if configured is not None
+            else await asyncio.to_thread(self.mailbox.signing_key, new_key())
+        )
+        self.tokens = VisitorTokens(
+            key,
+            max_age_seconds=self.settings.token_days * _DAY,
+            code_seconds=self.settings.code_minutes * 60.0,
+        )
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        kind, _, visitor_id = message.address.partition(":")
+        if kind != "chat" or not visitor_id:
+            raise PermanentError(f"the web chat cannot reach a {kind!r} address")
+        await asyncio.to_thread(self.mailbox.post, visitor_id, message.message_id, "outbound")
+        return SendResult(provider_message_id=f"chat:{message.message_id}", status="sent")

@@ -1,0 +1,102 @@
+"""What each chat visitor has been shown: an ordered list of message ids per visitor.
+
+The widget resumes from the last sequence number it saw, so the list is ordered by when a
+message became visible to the visitor (the visitor's own once recorded, an agent's once the
+dispatcher handed it over), not by when it was written. It holds ids only: the text comes from
+the timeline, so erasing a customer leaves nothing personal here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    select,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+metadata = MetaData()
+chat_mailbox = Table(
+    "chat_mailbox",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("visitor_id", String(64), nullable=False),
+    Column("message_id", Uuid, nullable=False),
+    Column("direction", String(16), nullable=False),
+    UniqueConstraint("visitor_id", "message_id", name="uq_chat_mailbox_message"),
+    Index("ix_chat_mailbox_visitor", "visitor_id", "seq"),
+)
+#: The signing key of visitor tokens when the operator set none (one row, the first wins).
+chat_keys = Table(
+    "chat_keys",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("key", Text, nullable=False),
+)
+
+
+def _insert_new(conn: Connection, table: Table, row: dict[str, object]) -> None:
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(insert(table).on_conflict_do_nothing(), [row])
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    seq: int
+    message_id: UUID
+    direction: str
+
+
+class Mailbox:
+    """The chat mailboxes, in the hub's state database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def create(self) -> None:
+        metadata.create_all(self._engine)
+
+    def signing_key(self, candidate: str) -> str:
+        """The hub's chat signing key: ``candidate`` if no process stored one before."""
+        with self._engine.begin() as conn:
+            _insert_new(conn, chat_keys, {"name": "visitor_tokens", "key": candidate})
+            key = conn.scalar(select(chat_keys.c.key).where(chat_keys.c.name == "visitor_tokens"))
+        return str(key)
+
+    def post(self, visitor_id: str, message_id: UUID, direction: str) -> None:
+        """Make a message visible to the visitor; posting it again changes nothing."""
+        with self._engine.begin() as conn:
+            _insert_new(
+                conn,
+                chat_mailbox,
+                {"visitor_id": visitor_id, "message_id": message_id, "direction": direction},
+            )
+
+    def after(self, visitor_id: str, seq: int, limit: int = 200) -> Sequence[Posted]:
+        """The visitor's messages after ``seq``, oldest first."""
+        m = chat_mailbox.c
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(m.seq, m.message_id, m.direction)
+                .where(m.visitor_id == visitor_id, m.seq > seq)
+                .order_by(m.seq)
+                .limit(limit)
+            ).all()
+        return [Posted(r.seq, r.message_id, r.direction) for r in rows]
