@@ -197,4 +197,10 @@ def test_unsigned_webhooks_record_nothing(api: Api) -> None:
 def test_a_webhook_of_a_connector_that_is_off_is_not_found(api: Api) -> None:
     assert_error(api.client.post("/webhooks/telegram", content=b"{}"), 404, "not_found")
     channels = api.readiness()["channels"]
-    assert channels == {"twilio": "on", "email": "off", "meta": "off", "telegram": "off"}
+    assert channels == {
+        "twilio": "on",
+        "email": "off",
+        "meta": "off",
+        "telegram": "off",
+        "chat": "on",
+    }

@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import pytest
@@ -63,10 +63,17 @@ def client(hub: LiveServer) -> Iterator[httpx.Client]:
         yield http
 
 
+class Served(Protocol):
+    """A hub serving HTTP: a server in this process, or a hub process."""
+
+    @property
+    def url(self) -> str: ...
+
+
 class Widget:
     """One browser tab of the widget: a WebSocket and the frames it received."""
 
-    def __init__(self, hub: LiveServer, token: str | None = None, after: int = 0) -> None:
+    def __init__(self, hub: Served, token: str | None = None, after: int = 0) -> None:
         url = hub.url.replace("http://", "ws://") + "/chat/ws"
         self._stack = ExitStack()
         self.ws: ClientConnection = self._stack.enter_context(
