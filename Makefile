@@ -29,6 +29,7 @@ test: install services
 services:
 	@scripts/ensure-postgres.sh
 	@scripts/ensure-dovecot.sh
+	@scripts/ensure-chromium.sh
 
 lint: install
 	$(BIN)/ruff check hub tests bench

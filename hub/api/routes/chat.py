@@ -81,6 +81,7 @@ async def demo_page(runtime: RuntimeDep) -> HTMLResponse:
     return HTMLResponse(
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width, initial-scale=1">'
+        '<link rel="icon" href="data:,">'
         f"<title>{_escape(title)}: web chat demo</title></head><body>"
         "<main><h1>Web chat demo</h1><p>The chat button sits at the bottom right. What you "
         "write shows in the agents' timeline; their replies come back here.</p></main>"
@@ -173,6 +174,7 @@ class ChatSession:
         self.name = name.strip()[:200] or None if isinstance(name, str) else None
         # A known visitor gets a fresh token (its validity runs from today).
         self.visitor_id, new_token = tokens.issue(known)
+        email = await run_in_threadpool(self._verified_email) if known else None
         await self.send(
             {
                 "type": "welcome",
@@ -181,9 +183,23 @@ class ChatSession:
                 "resumed": known is not None,
                 "title": self.connector.settings.title,
                 "verification": self._email_connector() is not None,
+                "email": email,
             }
         )
         return True
+
+    def _verified_email(self) -> str | None:
+        """The email the visitor has proven, if any (the widget then asks no more)."""
+        with self.runtime.read() as conn:
+            directory = self.runtime.views.directory
+            found = directory.by_address(conn, self.address)
+            profile = directory.profile(conn, found.customer_id) if found else None
+        if profile is None:
+            return None
+        for identity in profile.identities:
+            if identity.kind == "email" and identity.verified:
+                return identity.address.partition(":")[2]
+        return None
 
     # -- the visitor's frames ----------------------------------------------------------------
 

@@ -3,9 +3,10 @@
  *
  *   <script src="https://hub.example.com/chat/widget.js" data-title="Chat with us" async></script>
  *
- * It keeps a signed visitor token and the last message sequence it showed in localStorage, so
- * a reload or a lost connection resumes where it stopped. Messages not yet acknowledged are
- * resent on reconnect with the same client id; the hub records each once.
+ * It keeps a signed visitor token in localStorage, so a returning visitor is recognised and
+ * sees the conversation so far; a lost connection resumes after the last message shown.
+ * Messages not yet acknowledged are resent on reconnect with the same client id; the hub
+ * records each once.
  * Protocol: hub/api/routes/chat.py and docs/chat.md.
  */
 (function () {
@@ -23,7 +24,8 @@
   function save() {
     try { localStorage.setItem(storageKey, JSON.stringify(state)); } catch (e) { /* private mode */ }
   }
-  var state = load();            // {token, seq}
+  var state = load();            // {token}
+  var seq = 0;                   // the last message shown on this page
   var unacked = {};              // client_id -> text, resent on reconnect
   var shown = {};                // message_id -> element
   var socket = null;
@@ -37,12 +39,12 @@
     return node;
   }
   var css = [
-    ".hubchat{position:fixed;right:16px;bottom:16px;z-index:2147483000;font:15px/1.4 system-ui,sans-serif;color:#111}",
+    ".hubchat{position:fixed;right:16px;bottom:16px;z-index:2147483000;font:15px/1.4 system-ui,sans-serif;color:#111;display:flex;flex-direction:column;align-items:flex-end}",
+    ".hubchat [hidden]{display:none!important}",
     ".hubchat button{font:inherit;cursor:pointer}",
     ".hubchat-toggle{background:#1d4ed8;color:#fff;border:0;border-radius:24px;padding:10px 18px}",
     ".hubchat-toggle:focus-visible,.hubchat button:focus-visible,.hubchat input:focus-visible,.hubchat textarea:focus-visible{outline:3px solid #f59e0b;outline-offset:2px}",
     ".hubchat-panel{width:min(360px,calc(100vw - 32px));height:min(520px,calc(100vh - 90px));background:#fff;border:1px solid #888;border-radius:10px;display:flex;flex-direction:column;margin-bottom:8px;box-shadow:0 4px 18px rgba(0,0,0,.2)}",
-    ".hubchat-panel[hidden]{display:none}",
     ".hubchat-head{display:flex;justify-content:space-between;align-items:center;padding:8px 12px;background:#1d4ed8;color:#fff;border-radius:10px 10px 0 0}",
     ".hubchat-head h2{font-size:16px;margin:0}",
     ".hubchat-head button{background:none;border:0;color:#fff;font-size:20px}",
@@ -162,13 +164,14 @@
       save();
       retry = 1000;
       status.textContent = "";
+      if (frame.email) { emailForm.hidden = true; codeForm.hidden = true; }
       Object.keys(unacked).forEach(function (id) { send({ type: "message", client_id: id, text: unacked[id] }); });
     } else if (frame.type === "message") {
       var key = frame.client_id ? "c:" + frame.client_id : "m:" + frame.message_id;
       if (!shown[key] && shown["m:" + frame.message_id]) key = "m:" + frame.message_id;
       bubble(key, frame.direction, frame.text || "", false);
       shown["m:" + frame.message_id] = shown[key];
-      if (frame.seq > (state.seq || 0)) { state.seq = frame.seq; save(); }
+      if (frame.seq > seq) seq = frame.seq;
       if (frame.direction === "outbound") send({ type: "received", message_id: frame.message_id });
     } else if (frame.type === "ack") {
       delete unacked[frame.client_id];
@@ -196,7 +199,7 @@
     if (socket && socket.readyState <= WebSocket.OPEN) return;
     socket = new WebSocket(socketUrl);
     socket.addEventListener("open", function () {
-      socket.send(JSON.stringify({ type: "hello", token: state.token || null, after: state.seq || 0 }));
+      socket.send(JSON.stringify({ type: "hello", token: state.token || null, after: seq }));
     });
     socket.addEventListener("message", function (e) {
       try { onFrame(JSON.parse(e.data)); } catch (err) { /* a frame this version does not know */ }

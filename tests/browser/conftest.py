@@ -1,0 +1,53 @@
+"""Fixtures of the browser tests: Debian's Chromium driven by Playwright for Python.
+
+``make test`` installs the ``chromium`` package when it is missing (scripts/ensure-chromium.sh);
+no browser is downloaded. A page that logs a JavaScript error, or whose script throws, fails
+its test; each test saves a screenshot of where it ended in its ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Error, Page, sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make test`, which installs Debian's chromium")
+    with sync_playwright() as playwright:
+        # --no-sandbox: the tests may run as root, where Chromium's sandbox cannot start.
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, tmp_path: Path) -> Iterator[Page]:
+    """A fresh browser context at 1280x800; JavaScript errors fail the test."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    opened = context.new_page()
+    errors: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            errors.append(f"console: {message.text}")
+
+    def on_error(error: Error) -> None:
+        errors.append(f"page error: {error.message}")
+
+    opened.on("console", on_console)
+    opened.on("pageerror", on_error)
+    try:
+        yield opened
+        assert not errors, "the page logged JavaScript errors:\n" + "\n".join(errors)
+    finally:
+        opened.screenshot(path=str(tmp_path / "last.png"))
+        context.close()
