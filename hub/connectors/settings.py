@@ -76,6 +76,14 @@ class EmailSettings(BaseModel):
         default=None, description="imaps://user:password@host:993/INBOX (or imap:// on loopback)"
     )
     imap_poll_seconds: float = Field(default=30.0, gt=0)
+    imap_batch: int = Field(default=50, ge=1, le=1000, description="Messages fetched per round.")
+    imap_timeout: float = Field(default=30.0, gt=0, description="Seconds per IMAP command.")
+    imap_verify: bool = Field(
+        default=True, description="Check the IMAP server's TLS certificate (imaps://)."
+    )
+    imap_ca_file: str | None = Field(
+        default=None, description="CA bundle to trust for imaps:// (default: the system's)."
+    )
     rate_per_second: float | None = Field(default=None, gt=0)
 
     @property

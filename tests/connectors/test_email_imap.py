@@ -319,8 +319,8 @@ def dovecot_tls() -> Iterator[Dovecot]:
 
 async def test_imaps_with_the_servers_certificate_trusted(dovecot_tls: Dovecot) -> None:
     dovecot_tls.append(message(1))
-    p, sink = poller(dovecot_tls, DictState()), Sink()
-    p.ca_file = str(dovecot_tls.ca_file)  # the imap_ca_file setting, once it exists
+    p = ImapPoller(settings(dovecot_tls, imap_ca_file=str(dovecot_tls.ca_file)), DictState())
+    sink = Sink()
     assert await p.poll_once(sink) == 1
     assert sink.ids == [mid(1)]
 

@@ -47,8 +47,6 @@ logger = logging.getLogger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
 
-DEFAULT_BATCH = 50
-DEFAULT_TIMEOUT = 30.0
 #: Back-off after failures grows to this (or the poll interval, if that is longer).
 MAX_BACKOFF = 300.0
 
@@ -127,11 +125,11 @@ class ImapPoller:
             raise PermanentError("imap_url is not set")
         self.mailbox = ImapMailbox.from_url(settings.imap_url.get_secret_value())
         self.poll_seconds = settings.imap_poll_seconds
-        self.batch = max(1, int(getattr(settings, "imap_batch", DEFAULT_BATCH)))
-        self.timeout = float(getattr(settings, "imap_timeout", DEFAULT_TIMEOUT))
+        self.batch = settings.imap_batch
+        self.timeout = settings.imap_timeout
         self.max_message_bytes = settings.max_message_bytes
-        self.verify = bool(getattr(settings, "imap_verify", True))
-        self.ca_file: str | None = getattr(settings, "imap_ca_file", None)
+        self.verify = settings.imap_verify
+        self.ca_file = settings.imap_ca_file
         # Without a store the cursor lives as long as the process: a restart re-reads the
         # mailbox, which the hub's dedupe by Message-ID absorbs.
         self.state: StateStore = state if state is not None else _MemoryState()
