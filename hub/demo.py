@@ -1,7 +1,8 @@
 """The demo dataset ``make run`` loads into an empty hub: invented people, clearly labelled.
 
 One person writes by SMS and then by WhatsApp from the same phone, so their timeline shows
-both; others use email (a threaded exchange), web chat and the generic API channel.
+both, and once by email, which an agent merged into the same customer; others use email (a
+threaded exchange), web chat (the visitor gave an email) and the generic API channel.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ MARIA = "phone:+15550101001"
 JAMES = "email:james.okafor@example.com"
 CHEN = "chat:visitor-7f3a9c"
 PRIYA = "email:priya.shah@example.org"
+MARIA_EMAIL = "email:maria.garcia@example.net"
+CHEN_EMAIL = "email:chen.wei@example.com"
 
 # (channel, direction, address, provider message id, days and hours ago, text, other fields)
 _SCRIPT: list[tuple[str, str, str, str, tuple[float, float], str, dict[str, Any]]] = [
@@ -118,6 +121,16 @@ _SCRIPT: list[tuple[str, str, str, str, tuple[float, float], str, dict[str, Any]
         "We do! Delivery takes 5-7 business days.",
         {},
     ),
+    # Maria again, by email: a second customer until an agent merges the two.
+    (
+        "email",
+        "inbound",
+        MARIA_EMAIL,
+        "<demo-maria-1@mail.example.net>",
+        (0, 20),
+        "Following up by email on order #1042: the replacement is fine, thank you!",
+        {"subject": "Order #1042", "contact_name": "Maria Garcia (demo)"},
+    ),
     # Priya: the generic API channel (a web form posted by another system).
     (
         "api",
@@ -174,10 +187,20 @@ def load_demo(runtime: Runtime) -> list[str]:
     )
     runtime.assign(maria_wa.conversation_id, "agent.sam (demo)", "agent.sam (demo)")
     runtime.change_status(maria_wa.conversation_id, "pending", "agent.sam (demo)")
+    maria_email = by_id["<demo-maria-1@mail.example.net>"]
+    runtime.merge(
+        maria_wa.customer_id,
+        maria_email.customer_id,
+        actor="agent.sam (demo)",
+        reason="same person: she quotes her order #1042",
+    )
+    runtime.link_address(CHEN, CHEN_EMAIL, verified=False, reason="chat_visitor")
     james = by_id["<demo-3@mail.example.com>"]
     runtime.change_status(james.conversation_id, "resolved", "agent.lee (demo)")
-    customers = len({r.customer_id for r in results})
+    customers = len({r.customer_id for r in results}) - 1  # Maria's two are one
     return [
         f"demo: loaded {len(items)} interactions for {customers} customers. {DEMO_NOTE}",
-        f"demo: Maria's timeline (SMS + WhatsApp): /v1/customers/{maria_wa.customer_id}/timeline",
+        "demo: Maria's timeline (SMS, WhatsApp, email): "
+        f"/v1/customers/{maria_wa.customer_id}/timeline",
+        "demo: try the web chat at /chat/",
     ]

@@ -17,7 +17,7 @@ def test_demo_loads_once_with_marias_sms_and_whatsapp_in_one_timeline(
     hub_server: Callable[..., HubProcess],
 ) -> None:
     hub = hub_server("--demo").start()
-    assert "demo: loaded 10 interactions for 4 customers" in hub.log()
+    assert "demo: loaded 11 interactions for 4 customers" in hub.log()
     hub.wait_caught_up()
     found = hub.http.get("/v1/customers", params={"address": MARIA}).json()["items"]
     assert [c["display_name"] for c in found] == ["Maria Garcia (demo)"]
@@ -25,18 +25,33 @@ def test_demo_loads_once_with_marias_sms_and_whatsapp_in_one_timeline(
     timeline = hub.timeline(maria)
     messages = [i for i in timeline if i["kind"] == "message"]
     assert [(m["channel"], m["direction"]) for m in messages] == [
+        ("email", "inbound"),
         ("whatsapp", "outbound"),
         ("whatsapp", "inbound"),
         ("sms", "outbound"),
         ("sms", "inbound"),
     ]
-    assert [m["delivery_status"] for m in messages] == ["read", "received", "delivered", "received"]
+    assert [m["delivery_status"] for m in messages] == [
+        "received",
+        "read",
+        "received",
+        "delivered",
+        "received",
+    ]
+    assert found[0]["merged_customer_ids"] == [messages[0]["customer_id"]]
+    assert any(i["kind"] == "merged" for i in timeline)
     assert [i["text"] for i in timeline if i["kind"] == "note"] == [
         "Replacement order DEMO-R-77 created; courier pick-up Friday."
     ]
     assert f"/v1/customers/{maria}/timeline" in hub.log()
     events = hub.events()
-    assert sum(e["type"] == "customer.created.v1" for e in events) == 4
+    assert sum(e["type"] == "customer.created.v1" for e in events) == 5
+    assert sum(e["type"] == "customer.merged.v1" for e in events) == 1
+    chen = hub.http.get("/v1/customers", params={"address": "email:chen.wei@example.com"})
+    assert [i["address"] for i in chen.json()["items"][0]["identities"]] == [
+        "chat:visitor-7f3a9c",
+        "email:chen.wei@example.com",
+    ]
     code, _ = hub.terminate()
     assert code == 0
 
