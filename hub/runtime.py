@@ -29,6 +29,7 @@ from hub.metrics import Metrics
 from hub.projections import Views
 from hub.store import Store, open_store
 from hub.store.database import schema_lock
+from hub.store.sessions import SessionStore
 from hub.store.tokens import TokenStore
 from hub.writes import WriteQueue
 
@@ -72,6 +73,7 @@ class Runtime:
             self.tokens = TokenStore(
                 self.store.state_engine, admin.get_secret_value() if admin else None
             )
+            self.sessions = SessionStore(self.store.state_engine, self.tokens)
             self.create_tables()
             self._setup_channels()
         self.store.app.add_listener(self._changed)

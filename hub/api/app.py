@@ -147,6 +147,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         for module in modules if role in roles else ():
             app.include_router(module.router)
     app.include_router(health.router)
+    if "api" in roles:
+        from hub import console
+
+        console.install(app)
     app.add_middleware(_BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(_RequestMetrics, metrics=hub_runtime.metrics)
     return app

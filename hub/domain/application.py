@@ -47,6 +47,7 @@ from hub.events import InboundInteraction
 log = logging.getLogger(__name__)
 
 A = TypeVar("A", bound=Aggregate)
+T = TypeVar("T")
 
 CONVERSATION_STATUSES = ("open", "pending", "resolved")
 _MAX_ATTEMPTS = 5
@@ -602,8 +603,13 @@ class HubApplication(Application[UUID]):
         return found
 
     def conversation(self, conversation_id: UUID) -> Conversation:
+        return self.read(lambda uow: self._get(uow, Conversation, conversation_id, "conversation"))
+
+    def read(self, query: Callable[[_UnitOfWork], T]) -> T:
+        """Run ``query`` on current aggregates, saving nothing (what the console shows of
+        rules the views do not hold: consent, service windows)."""
         with self._command_lock, self._store_errors():
-            return self._get(_UnitOfWork(self), Conversation, conversation_id, "conversation")
+            return query(_UnitOfWork(self))
 
     def construct_transcoder(self) -> Transcoder:
         return self._transcoder or super().construct_transcoder()

@@ -157,6 +157,20 @@ class Done:
 Decision = Send | Hold | Done
 
 
+@dataclass(frozen=True)
+class ChannelOption:
+    """Whether an agent's reply can go out on ``channel`` now, and if not, why."""
+
+    channel: str
+    refusal: str | None  # the code a reply would be refused with (consent_revoked, ...)
+    reason: str | None  # the same, for people
+    held_until: datetime | None  # quiet hours: a non-urgent reply waits until then
+
+    @property
+    def available(self) -> bool:
+        return self.refusal is None
+
+
 class OutboundCommands:
     """The outbound half of the hub's commands (``HubApplication.outbound``): replies,
     consent, and what the dispatcher records."""
@@ -273,6 +287,55 @@ class OutboundCommands:
             uow.collect(customer)
 
         self.app._run(command)
+
+    def reply_options(
+        self,
+        conversation_id: UUID,
+        *,
+        policy: ChannelPolicy,
+        quiet: QuietHours,
+        known_channels: Sequence[str],
+        now: datetime | None = None,
+    ) -> list[ChannelOption]:
+        """The channels a reply on this conversation could take (those that carry its
+        address, the conversation's own first), each with what :meth:`reply` would say now."""
+        at = now or datetime.now(UTC)
+
+        def query(uow: _UnitOfWork) -> list[ChannelOption]:
+            conversation = self.app._get(uow, Conversation, conversation_id, "conversation")
+            customer = self.app._get(uow, Customer, conversation.customer_id, "customer")
+            address = self.app.cipher.decrypt(conversation.customer_id, conversation.address)
+            kind = (address or "").partition(":")[0]
+            channels = [conversation.channel] + [
+                c
+                for c in known_channels
+                if c != conversation.channel and kind in CHANNEL_ADDRESS_KINDS.get(c, ())
+            ]
+            awake = (
+                conversation.last_inbound_at is not None
+                and at - conversation.last_inbound_at <= quiet.awake_window
+            )
+            until = None if awake else quiet.until(at, time_zone_of(address, quiet.default_zone))
+            options = []
+            for channel in channels:
+                refusal = _refusal(policy, customer, conversation, channel, at, False)
+                options.append(
+                    ChannelOption(
+                        channel,
+                        refusal[0] if refusal else None,
+                        refusal[1] if refusal else None,
+                        until,
+                    )
+                )
+            return options
+
+        return self.app.read(query)
+
+    def consent_of(self, customer_id: UUID) -> dict[str, bool]:
+        """The customer's consent ledger as it stands: ``channel:purpose`` -> granted (a
+        channel without an entry: service allowed, the customer wrote to us)."""
+        customer = self.app.read(lambda uow: self.app._get(uow, Customer, customer_id, "customer"))
+        return dict(customer.consent)
 
     # -- the dispatcher's commands ---------------------------------------------------------
 
@@ -510,6 +573,7 @@ def _refusal(
 
 __all__ = [
     "REPLY_PREFIX",
+    "ChannelOption",
     "ChannelPolicy",
     "Decision",
     "Done",

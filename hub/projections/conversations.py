@@ -1,4 +1,5 @@
-"""Conversations: per thread its channel, status, assignee, activity and message count."""
+"""Conversations: per thread its channel, status, assignee, activity and message count, and
+how many of the customer's messages came since an agent last acted on it (unread)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from sqlalchemy import (
     case,
     select,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hub.events import (
     ConversationAssigned,
@@ -32,6 +35,7 @@ from hub.events import (
     InteractionQueued,
     InteractionReceived,
     InteractionSent,
+    NoteAdded,
 )
 from hub.projections.base import Projection, as_utc, insert_ignoring_duplicates, utc
 
@@ -50,6 +54,16 @@ conversations = Table(
     Column("last_activity_at", DateTime(timezone=True), nullable=False),
     Column("message_count", Integer, nullable=False),
     Index("ix_conversations_customer", "customer_id", "status"),
+    Index("ix_conversations_activity", "last_activity_at"),
+)
+#: Unread counts: the customer's messages since an agent last replied, wrote a note or changed
+#: the status. Its own table, so a hub upgraded from before it starts counting at once
+#: (``hub projections rebuild conversations`` counts the past too).
+activity = Table(
+    "conversation_activity",
+    metadata,
+    Column("conversation_id", Uuid, primary_key=True),
+    Column("unread", Integer, nullable=False),
 )
 
 
@@ -77,14 +91,19 @@ class ConversationsProjection(Projection):
             "interaction.received.v1",
             "interaction.sent.v1",
             "interaction.queued.v1",
+            "note.added.v1",
         }
     )
-    tables = (conversations,)
+    tables = (conversations, activity)
 
     def apply(self, conn: Connection, events: Sequence[Envelope]) -> None:
         new: dict[UUID, dict[str, Any]] = {}
         changes: dict[UUID, dict[str, Any]] = {}  # for rows written by earlier batches
+        unread: dict[UUID, tuple[bool, int]] = {}  # conversation -> (reset, inbound since)
         for event in events:
+            _count_unread(unread, event)
+            if isinstance(event, NoteAdded):
+                continue
             if isinstance(event, ConversationOpened):
                 d = event.data
                 new.setdefault(
@@ -123,6 +142,36 @@ class ConversationsProjection(Projection):
                 target[assignee] = event.data.assignee
         insert_ignoring_duplicates(conn, conversations, list(new.values()))
         self._update(conn, list(changes.values()))
+        self._update_unread(conn, unread)
+
+    def _update_unread(self, conn: Connection, unread: dict[UUID, tuple[bool, int]]) -> None:
+        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        for reset in (True, False):
+            rows = [
+                {"conversation_id": cid, "unread": n}
+                for cid, (r, n) in unread.items()
+                if r is reset
+            ]
+            if rows:
+                statement = insert(activity)
+                value = statement.excluded.unread
+                conn.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=["conversation_id"],
+                        set_={"unread": value if reset else activity.c.unread + value},
+                    ),
+                    rows,
+                )
+
+    def unread(self, conn: Connection, conversation_ids: Sequence[UUID]) -> dict[UUID, int]:
+        if not conversation_ids:
+            return {}
+        rows = conn.execute(
+            select(activity.c.conversation_id, activity.c.unread).where(
+                activity.c.conversation_id.in_(list(conversation_ids))
+            )
+        )
+        return {cid: n for cid, n in rows}
 
     def _update(self, conn: Connection, changes: list[dict[str, Any]]) -> None:
         """One executemany per shape of change (counters add, statuses overwrite)."""
@@ -173,6 +222,18 @@ class ConversationsProjection(Projection):
             .first()
         )
         return _record(row) if row else None
+
+
+def _count_unread(unread: dict[UUID, tuple[bool, int]], event: Envelope) -> None:
+    """Fold one event into a batch's unread changes: the customer's messages add one; an
+    agent's reply, note or status change starts again from zero."""
+    if isinstance(event, InteractionReceived) and event.data.direction == "inbound":
+        reset, n = unread.get(event.data.conversation_id, (False, 0))
+        unread[event.data.conversation_id] = (reset, n + 1)
+    elif isinstance(event, InteractionQueued | InteractionSent | NoteAdded) or (
+        isinstance(event, ConversationStatusChanged) and event.data.actor is not None
+    ):
+        unread[event.data.conversation_id] = (True, 0)
 
 
 def _record(row: Any) -> ConversationRecord:

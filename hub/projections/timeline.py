@@ -190,6 +190,10 @@ class TimelineProjection(Projection):
         ).mappings()
         return {r["item_id"]: TimelineItem.from_row(r) for r in rows}
 
+    def has_item(self, conn: Connection, item_id: UUID) -> bool:
+        t = timeline_items
+        return conn.scalar(select(t.c.item_id).where(t.c.item_id == item_id)) is not None
+
     def message(self, conn: Connection, message_id: UUID) -> TimelineItem | None:
         """One message of any customer's timeline, by its id."""
         t = timeline_items

@@ -123,7 +123,16 @@ class TokenStore:
         known, principal = self.cached(token)
         if known:
             return principal
-        digest = _hash(token)
+        return self.by_hash(_hash(token))
+
+    def by_hash(self, digest: str) -> Principal | None:
+        """The principal of a token known by its hash (a console session keeps only that)."""
+        if self._admin_hash is not None and hmac.compare_digest(digest, self._admin_hash):
+            return _ADMIN
+        with self._lock:
+            cached = self._cache.get(digest)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
         now = time.monotonic()
         with self._engine.connect() as conn:
             row = (

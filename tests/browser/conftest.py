@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Error, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Error, Page, Response, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -31,20 +31,28 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser, tmp_path: Path) -> Iterator[Page]:
-    """A fresh browser context at 1280x800; JavaScript errors fail the test."""
+    """A fresh browser context at 1280x800; JavaScript errors, and assets or requests of
+    the page's scripts that fail, fail the test."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     opened = context.new_page()
     errors: list[str] = []
 
     def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
+        # Chromium also logs every HTTP error status as "Failed to load resource"; a page
+        # answered 401 on purpose is not a script error, and failed assets are caught below.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
             errors.append(f"console: {message.text}")
+
+    def on_response(response: Response) -> None:
+        if response.status >= 400 and response.request.resource_type != "document":
+            errors.append(f"{response.status} for {response.request.resource_type} {response.url}")
 
     def on_error(error: Error) -> None:
         errors.append(f"page error: {error.message}")
 
     opened.on("console", on_console)
     opened.on("pageerror", on_error)
+    opened.on("response", on_response)
     try:
         yield opened
         assert not errors, "the page logged JavaScript errors:\n" + "\n".join(errors)

@@ -1,0 +1,143 @@
+"""How the console shows things: times, channels, delivery ticks, and the facts of a profile.
+
+Pure functions of view records (no I/O), installed as Jinja2 filters and globals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from jinja2 import Environment
+
+from hub.domain.outbound import time_zone_of
+from hub.projections.directory import CustomerRecord
+
+#: Channel -> what agents read.
+CHANNEL_NAMES = {
+    "email": "Email",
+    "sms": "SMS",
+    "whatsapp": "WhatsApp",
+    "chat": "Web chat",
+    "messenger": "Messenger",
+    "instagram": "Instagram",
+    "telegram": "Telegram",
+    "voice": "Voice",
+    "api": "API",
+}
+#: Address kind -> the channels that reach it (for consent per channel).
+KIND_CHANNELS = {
+    "email": ("email",),
+    "phone": ("sms", "whatsapp"),
+    "chat": ("chat",),
+    "messenger": ("messenger",),
+    "instagram": ("instagram",),
+    "telegram": ("telegram",),
+}
+#: Delivery status -> (tick shown, words for screen readers and tooltips).
+TICKS = {
+    "queued": ("\u23f1", "queued, not sent yet"),
+    "accepted": ("\u2713", "accepted by the provider"),
+    "sent": ("\u2713", "sent"),
+    "delivered": ("\u2713\u2713", "delivered"),
+    "read": ("\u2713\u2713", "read"),
+    "undelivered": ("\u2717", "not delivered"),
+    "failed": ("\u2717", "failed"),
+    "received": ("", "received"),
+}
+_ICON_KIND = {"phone": "sms", "email": "email", "chat": "chat"}
+
+
+def channel_name(channel: str | None) -> str:
+    return CHANNEL_NAMES.get(channel or "", channel or "")
+
+
+def icon_for(kind_or_channel: str | None) -> str:
+    """The icon id (``static/icons.svg``-style symbols in base.html) of a channel or kind."""
+    value = kind_or_channel or ""
+    return _ICON_KIND.get(value, value) if value else "api"
+
+
+def clock(value: datetime | None) -> str:
+    """``2026-12-01 09:30`` in UTC (the page's script shows it in the agent's own zone)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def iso(value: datetime | None) -> str:
+    return value.astimezone(UTC).isoformat() if value else ""
+
+
+def ago(value: datetime | None, now: datetime | None = None) -> str:
+    if value is None:
+        return ""
+    seconds = int(((now or datetime.now(UTC)) - value).total_seconds())
+    if seconds < 60:
+        return "just now"
+    for size, unit in ((86_400, "d"), (3_600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return "just now"  # pragma: no cover
+
+
+def tick(status: str | None) -> tuple[str, str]:
+    return TICKS.get(status or "", ("", status or ""))
+
+
+def short_id(value: Any) -> str:
+    return str(value)[-6:]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRow:
+    channel: str
+    service: bool
+    marketing: bool
+    recorded: bool  # False: no entry in the ledger (they wrote to us: service allowed)
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileFacts:
+    time_zone: str | None
+    local_time: str | None
+    consent: list[ConsentRow]
+    language: str | None
+
+
+def profile_facts(
+    profile: CustomerRecord, consent: dict[str, bool], default_zone: str | None, now: datetime
+) -> ProfileFacts:
+    phone = next((i.address for i in profile.identities if i.kind == "phone"), None)
+    zone = time_zone_of(phone, default_zone)
+    channels: list[str] = []
+    for identity in profile.identities:
+        for channel in KIND_CHANNELS.get(identity.kind, ()):
+            if channel not in channels:
+                channels.append(channel)
+    rows = [
+        ConsentRow(
+            channel,
+            consent.get(f"{channel}:service", True),
+            consent.get(f"{channel}:marketing", False),
+            f"{channel}:service" in consent or f"{channel}:marketing" in consent,
+        )
+        for channel in channels
+    ]
+    return ProfileFacts(
+        time_zone=str(zone) if zone else None,
+        local_time=now.astimezone(zone).strftime("%H:%M, %a %d %b") if zone else None,
+        consent=rows,
+        language=None,
+    )
+
+
+def install(env: Environment) -> None:
+    env.filters.update(
+        channel_name=channel_name,
+        icon=icon_for,
+        clock=clock,
+        iso=iso,
+        ago=ago,
+        short_id=short_id,
+    )
+    env.globals.update(tick=tick, channel_names=CHANNEL_NAMES)

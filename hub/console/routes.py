@@ -1,0 +1,522 @@
+"""The console's pages and form posts: sign in, the queue, search, a customer, and the agent's
+commands on a conversation (reply, note, assign, status), plus the live feed of a customer.
+
+Every page works without JavaScript (forms post and redirect back); ``static/console.js`` adds
+live updates, endless scrolling back and posting without a reload. Forms carry the session's
+CSRF token; a reply form also carries an idempotency key, so a double submit sends once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+from uuid import UUID, uuid4
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.templating import Jinja2Templates
+
+from hub.api.auth import SCOPES
+from hub.api.errors import ApiError
+from hub.console import present
+from hub.console.queries import QueueFilter, assignees, customer_page, queue, timeline_after
+from hub.domain.errors import DomainError, InvalidCommand
+from hub.domain.outbound import QuietHours
+from hub.events import CHANNEL_ADDRESS_KINDS
+from hub.projections.timeline import TimelineItem
+from hub.runtime import Runtime
+from hub.store.sessions import SessionStore
+from hub.store.tokens import Principal
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+present.install(templates.env)
+
+SESSION_COOKIE = "hub_session"
+_LIVE_POLL_SECONDS = 2.0  # how often a live feed looks for what other processes wrote
+_VISIBLE_WAIT_SECONDS = 2.0  # how long a command waits for the views to show its effect
+STATUSES = ("open", "pending", "resolved")
+#: The channels a connector can send on (voice has none yet; the API channel only records).
+CHANNELS = tuple(c for c in CHANNEL_ADDRESS_KINDS if c not in ("api", "voice"))
+
+
+class LoginRequired(Exception):
+    """Raised by a page for a visitor without a session: answered with a redirect to /login."""
+
+    def __init__(self, next_path: str) -> None:
+        self.next_path = next_path
+
+
+class Agent:
+    """The signed-in agent of a request, with the CSRF token their forms must send."""
+
+    def __init__(self, principal: Principal, session_id: str) -> None:
+        self.principal = principal
+        self.name = principal.name
+        self.csrf = SessionStore.csrf_token(session_id)
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def current_agent(request: Request) -> Agent:
+    session_id = request.cookies.get(SESSION_COOKIE)
+    runtime = _runtime(request)
+    principal = (
+        await run_in_threadpool(runtime.sessions.principal, session_id) if session_id else None
+    )
+    if principal is None or "act" not in SCOPES[principal.role]:
+        raise LoginRequired(
+            request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        )
+    return Agent(principal, session_id or "")
+
+
+AgentDep = Annotated[Agent, Depends(current_agent)]
+
+
+async def checked_agent(
+    request: Request, agent: AgentDep, csrf: Annotated[str, Form()] = ""
+) -> Agent:
+    """The agent of a form post, whose form carried their CSRF token."""
+    if not hmac.compare_digest(csrf, agent.csrf):
+        raise ApiError(403, "stale_form", "the form is stale or came from another site; reload")
+    return agent
+
+
+PostingAgent = Annotated[Agent, Depends(checked_agent)]
+
+
+def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a path of this site (no //host, no scheme): an open redirect otherwise."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/"
+
+
+def _wants_fragment(request: Request) -> bool:
+    return request.headers.get("x-requested-with") == "fetch"
+
+
+# -- signing in -----------------------------------------------------------------------------
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request, next: str = "/") -> HTMLResponse:
+    return _page(request, "login.html", next=_safe_next(next), error=None)
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    token: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    runtime = _runtime(request)
+    opened = await run_in_threadpool(runtime.sessions.open, token.strip()) if token else None
+    if opened is None or "act" not in SCOPES[opened[1].role]:
+        if opened is not None:
+            await run_in_threadpool(runtime.sessions.close, opened[0])
+        error = (
+            "This token may not work in the console (it needs the agent or admin role)."
+            if opened is not None
+            else "Unknown or revoked token."
+        )
+        return _page(request, "login.html", status=401, next=_safe_next(next), error=error)
+    session_id, principal = opened
+    log.info("console: %s signed in", principal.name)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    secure = request.url.scheme == "https" or (runtime.settings.public_url or "").startswith(
+        "https:"
+    )
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_id,
+        max_age=12 * 3600,
+        httponly=True,
+        secure=secure,
+        samesite="lax",
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, agent: PostingAgent) -> Response:
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if session_id:
+        await run_in_threadpool(_runtime(request).sessions.close, session_id)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# -- the queue and search -------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+async def queue_page(
+    request: Request,
+    agent: AgentDep,
+    status: Annotated[str, Query()] = "active",
+    channel: Annotated[str, Query()] = "",
+    assignee: Annotated[str, Query()] = "",
+    before: Annotated[str | None, Query()] = None,
+) -> HTMLResponse:
+    runtime = _runtime(request)
+    statuses = ("open", "pending") if status == "active" else (status,)
+    if not set(statuses) <= set(STATUSES):
+        statuses, status = ("open", "pending"), "active"
+    who = {"": None, "me": agent.name, "none": ""}.get(assignee, assignee)
+    wanted = QueueFilter(statuses, channel if channel in CHANNELS else None, who)
+
+    def load() -> tuple[Any, Any, list[str]]:
+        with runtime.read() as conn:
+            rows, cursor = queue(conn, runtime.views, wanted, before)
+            return rows, cursor, assignees(conn)
+
+    try:
+        rows, cursor, people = await run_in_threadpool(load)
+    except ValueError:  # a cursor this console did not make
+        rows, cursor, people = [], None, []
+    return _page(
+        request,
+        "queue.html",
+        agent=agent,
+        rows=rows,
+        cursor=cursor,
+        people=people,
+        channels=CHANNELS,
+        filters={"status": status, "channel": channel, "assignee": assignee},
+    )
+
+
+@router.get("/customers", response_class=HTMLResponse)
+async def search_page(
+    request: Request, agent: AgentDep, q: Annotated[str, Query(max_length=200)] = ""
+) -> HTMLResponse:
+    runtime = _runtime(request)
+    text = q.strip()
+    results: list[Any] = []
+    if len(text) >= 2:
+
+        def load() -> list[Any]:
+            with runtime.read() as conn:
+                found, _ = runtime.views.directory.search(conn, text, 50, None)
+                return found
+
+        results = await run_in_threadpool(load)
+    return _page(request, "search.html", agent=agent, q=text, results=results)
+
+
+# -- a customer -----------------------------------------------------------------------------
+
+
+def _quiet(runtime: Runtime) -> QuietHours:
+    d = runtime.settings.dispatch
+    return QuietHours(d.quiet_hours_start, d.quiet_hours_end, d.default_time_zone, d.awake_window)
+
+
+@router.get("/customers/{customer_id}", response_class=HTMLResponse)
+async def customer_view(
+    request: Request,
+    customer_id: UUID,
+    agent: AgentDep,
+    error: Annotated[str | None, Query()] = None,
+) -> Response:
+    runtime = _runtime(request)
+    context = await run_in_threadpool(_customer_context, runtime, customer_id)
+    if context is None:
+        return _page(request, "missing.html", status=404, agent=agent, customer_id=customer_id)
+    if context["page"].profile.customer_id != customer_id:  # a merged customer: its group
+        return RedirectResponse(f"/customers/{context['page'].profile.customer_id}", 303)
+    return _page(request, "customer.html", agent=agent, error=error, **context)
+
+
+def _customer_context(runtime: Runtime, customer_id: UUID) -> dict[str, Any] | None:
+    with runtime.read() as conn:
+        page = customer_page(conn, runtime.views, customer_id)
+    if page is None:
+        return None
+    now = datetime.now(UTC)
+    quiet = _quiet(runtime)
+    outbound = runtime.store.app.outbound
+    options = {}
+    for conversation in page.active:
+        try:
+            options[conversation.conversation_id] = outbound.reply_options(
+                conversation.conversation_id,
+                policy=runtime.policy,
+                quiet=quiet,
+                known_channels=CHANNELS,
+                now=now,
+            )
+        except DomainError:  # a conversation the views show before the store is read
+            options[conversation.conversation_id] = []
+    consent: dict[str, bool] = {}
+    for member in page.group:
+        with contextlib.suppress(DomainError):  # a member the store cannot show: skip it
+            consent |= outbound.consent_of(member)
+    profile = present.profile_facts(
+        page.profile, consent, runtime.settings.dispatch.default_time_zone, now
+    )
+    return {
+        "page": page,
+        "profile": profile,
+        "options": options,
+        "keys": {c.conversation_id: uuid4().hex for c in page.active},
+        "position": max((i.position for i in page.items), default=0),
+    }
+
+
+@router.get("/customers/{customer_id}/items", response_class=HTMLResponse)
+async def older_items(
+    request: Request,
+    customer_id: UUID,
+    agent: AgentDep,
+    before: Annotated[str, Query()],
+) -> Response:
+    """An older page of the timeline, as list items (endless scrolling back)."""
+    runtime = _runtime(request)
+
+    def load() -> tuple[list[TimelineItem], str | None]:
+        with runtime.read() as conn:
+            group = runtime.views.directory.group(conn, customer_id)
+            return runtime.views.timeline.page(conn, group, 50, before)
+
+    try:
+        items, older = await run_in_threadpool(load)
+    except ValueError:
+        return Response("not a cursor this console made", status_code=400)
+    response = _page(request, "_items.html", agent=agent, items=items)
+    if older:
+        response.headers["X-Older"] = older
+    return response
+
+
+@router.get("/customers/{customer_id}/live", response_class=EventSourceResponse)
+async def live(
+    request: Request,
+    customer_id: UUID,
+    agent: AgentDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+) -> AsyncIterator[ServerSentEvent]:
+    """New timeline items of this customer as HTML (``item``), and changed delivery ticks
+    of the outbound messages on the page (``update``), as they happen."""
+    runtime = _runtime(request)
+    stopping: asyncio.Event = request.app.state.stopping
+
+    def group_and_outbound() -> tuple[list[UUID], dict[UUID, str | None]]:
+        with runtime.read() as conn:
+            group = runtime.views.directory.group(conn, customer_id)
+            items, _ = runtime.views.timeline.page(conn, group, 50, None)
+        return group, {i.item_id: i.delivery_status for i in items if i.direction == "outbound"}
+
+    group, watched = await run_in_threadpool(group_and_outbound)
+    position = after
+    yield ServerSentEvent(comment="connected", retry=2000)
+    while not stopping.is_set():
+
+        def changes(after: int) -> tuple[list[TimelineItem], list[TimelineItem]]:
+            with runtime.read() as conn:
+                new = timeline_after(conn, runtime.views, group, after)
+                current = runtime.views.timeline.messages(conn, list(watched))
+            changed = [i for i in current.values() if i.delivery_status != watched[i.item_id]]
+            return new, changed
+
+        new, changed = await run_in_threadpool(changes, position)
+        for item in new:
+            position = max(position, item.position)
+            if item.direction == "outbound":
+                watched[item.item_id] = item.delivery_status
+            yield ServerSentEvent(raw_data=_item_html(item), event="item", id=str(position))
+        for item in changed:
+            watched[item.item_id] = item.delivery_status
+            yield ServerSentEvent(raw_data=_item_html(item), event="update")
+        if new or changed:
+            continue
+        await _changed_or_stopping(runtime, stopping)
+
+
+def _item_html(item: TimelineItem) -> str:
+    html = templates.env.get_template("_item.html").render(item=item)
+    return " ".join(html.split("\n"))  # one SSE data line
+
+
+async def _changed_or_stopping(runtime: Runtime, stopping: asyncio.Event) -> None:
+    waits = {
+        asyncio.ensure_future(runtime.wait_for_change(_LIVE_POLL_SECONDS)),
+        asyncio.ensure_future(stopping.wait()),
+    }
+    _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    await asyncio.sleep(0.05)  # the views follow the store: give them a moment
+
+
+# -- commands on a conversation --------------------------------------------------------------
+
+
+async def _command(
+    request: Request,
+    conversation_id: UUID,
+    run: Callable[[], Any],
+    visible: Callable[[Any], bool],
+) -> Response:
+    """Run an agent's command, wait (briefly) until the views show it, and go back to the
+    customer; a refusal comes back as the page with the reason (or, to console.js, as JSON)."""
+    runtime = _runtime(request)
+    try:
+        conversation = await run_in_threadpool(runtime.store.app.conversation, conversation_id)
+        result = await run_in_threadpool(run)
+    except DomainError as exc:
+        if _wants_fragment(request):
+            return Response(
+                json.dumps({"code": exc.code, "message": exc.message}),
+                status_code=exc.status,
+                media_type="application/json",
+            )
+        target = f"/customers/{_customer_of(request, conversation_id)}"
+        return RedirectResponse(f"{target}?error={quote(exc.message)}#c-{conversation_id}", 303)
+    deadline = asyncio.get_running_loop().time() + _VISIBLE_WAIT_SECONDS
+    while not await run_in_threadpool(visible, result):
+        if asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.02)
+    if _wants_fragment(request):
+        return Response(status_code=204)
+    return RedirectResponse(f"/customers/{conversation.customer_id}#c-{conversation_id}", 303)
+
+
+def _customer_of(request: Request, conversation_id: UUID) -> str:
+    runtime = _runtime(request)
+    with runtime.read() as conn:
+        found = runtime.views.conversations.get(conn, conversation_id)
+    return str(found.customer_id) if found else ""
+
+
+def _in_timeline(runtime: Runtime) -> Callable[[Any], bool]:
+    def check(item_id: Any) -> bool:
+        with runtime.read() as conn:
+            return runtime.views.timeline.has_item(conn, item_id)
+
+    return check
+
+
+@router.post("/conversations/{conversation_id}/reply")
+async def reply(
+    request: Request,
+    conversation_id: UUID,
+    agent: PostingAgent,
+    text: Annotated[str, Form(max_length=10_000)] = "",
+    channel: Annotated[str, Form()] = "",
+    key: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    runtime = _runtime(request)
+    if not text.strip():
+        return await _command(
+            request, conversation_id, _raise("write the reply first"), lambda _: True
+        )
+    return await _command(
+        request,
+        conversation_id,
+        lambda: (
+            runtime.reply(
+                conversation_id,
+                text,
+                author=agent.name,
+                channel=channel or None,
+                idempotency_key=f"console:{key}" if key else None,
+            ).message_id
+        ),
+        _in_timeline(runtime),
+    )
+
+
+@router.post("/conversations/{conversation_id}/note")
+async def note(
+    request: Request,
+    conversation_id: UUID,
+    agent: PostingAgent,
+    text: Annotated[str, Form(max_length=10_000)] = "",
+) -> Response:
+    runtime = _runtime(request)
+    if not text.strip():
+        return await _command(
+            request, conversation_id, _raise("write the note first"), lambda _: True
+        )
+    return await _command(
+        request,
+        conversation_id,
+        lambda: runtime.add_note(conversation_id, text, agent.name),
+        _in_timeline(runtime),
+    )
+
+
+@router.post("/conversations/{conversation_id}/status")
+async def status(
+    request: Request,
+    conversation_id: UUID,
+    agent: PostingAgent,
+    status: Annotated[str, Form()] = "",
+) -> Response:
+    runtime = _runtime(request)
+    return await _command(
+        request,
+        conversation_id,
+        lambda: runtime.change_status(conversation_id, status, agent.name),
+        _conversation_shows(runtime, conversation_id, "status", status),
+    )
+
+
+@router.post("/conversations/{conversation_id}/assign")
+async def assign(
+    request: Request,
+    conversation_id: UUID,
+    agent: PostingAgent,
+    assignee: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    runtime = _runtime(request)
+    who = agent.name if assignee == "me" else (assignee.strip() or None)
+    return await _command(
+        request,
+        conversation_id,
+        lambda: runtime.assign(conversation_id, who, agent.name),
+        _conversation_shows(runtime, conversation_id, "assignee", who),
+    )
+
+
+def _conversation_shows(
+    runtime: Runtime, conversation_id: UUID, field: str, value: Any
+) -> Callable[[Any], bool]:
+    def check(_: Any) -> bool:
+        with runtime.read() as conn:
+            found = runtime.views.conversations.get(conn, conversation_id)
+        return found is not None and getattr(found, field) == value
+
+    return check
+
+
+def _raise(message: str) -> Callable[[], Any]:
+    def fail() -> Any:
+        raise InvalidCommand(message)
+
+    return fail

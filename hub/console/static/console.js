@@ -1,0 +1,114 @@
+/*
+ * Interaction Hub console: live timeline (Server-Sent Events), endless scrolling back, forms
+ * posted without a reload, "/" to search. Every page also works without this script.
+ */
+(function () {
+  "use strict";
+
+  document.addEventListener("keydown", function (e) {
+    var tag = (e.target.tagName || "").toLowerCase();
+    if (e.key === "/" && tag !== "input" && tag !== "textarea" && tag !== "select") {
+      var search = document.getElementById("search-q");
+      if (search) { e.preventDefault(); search.focus(); }
+    }
+  });
+
+  // Times: shown in the agent's own zone (the server writes UTC).
+  function localTimes(root) {
+    root.querySelectorAll(".item time[datetime]").forEach(function (t) {
+      var d = new Date(t.getAttribute("datetime"));
+      if (!isNaN(d)) t.textContent = d.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+    });
+  }
+  localTimes(document);
+
+  var timeline = document.querySelector(".timeline");
+
+  function fragment(html) {
+    var template = document.createElement("template");
+    template.innerHTML = html.trim();
+    return template.content;
+  }
+  function atBottom() {
+    return timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 40;
+  }
+  function put(html, replaceOnly) {
+    var content = fragment(html);
+    var item = content.firstElementChild;
+    if (!item) return;
+    var existing = document.getElementById(item.id);
+    if (existing) { existing.replaceWith(item); localTimes(item.parentNode || document); return; }
+    if (replaceOnly) return;
+    var follow = atBottom();
+    timeline.appendChild(item);
+    localTimes(timeline);
+    if (follow) timeline.scrollTop = timeline.scrollHeight;
+  }
+
+  if (timeline) {
+    timeline.scrollTop = timeline.scrollHeight;
+    // Live: new items and changed delivery ticks.
+    var live = timeline.getAttribute("data-live");
+    if (live && window.EventSource) {
+      var source = new EventSource(live);
+      source.addEventListener("item", function (e) { put(e.data, false); });
+      source.addEventListener("update", function (e) { put(e.data, true); });
+    }
+    // Scrolling back: load the older page when its link comes into view (or is clicked).
+    var older = document.querySelector("a.older");
+    var loading = false;
+    function loadOlder() {
+      if (!older || loading) return;
+      loading = true;
+      var height = timeline.scrollHeight;
+      fetch(older.href, { headers: { "X-Requested-With": "fetch" }, credentials: "same-origin" })
+        .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.text().then(function (t) { return [t, r.headers.get("X-Older")]; }); })
+        .then(function (result) {
+          timeline.insertBefore(fragment(result[0]), timeline.firstChild);
+          localTimes(timeline);
+          timeline.scrollTop += timeline.scrollHeight - height;
+          if (result[1]) { older.href = timeline.getAttribute("data-items") + "?before=" + encodeURIComponent(result[1]); }
+          else { older.parentNode.remove(); older = null; }
+        })
+        .catch(function () { /* the link still works */ })
+        .finally(function () { loading = false; });
+    }
+    if (older) {
+      older.addEventListener("click", function (e) { e.preventDefault(); loadOlder(); });
+      timeline.addEventListener("scroll", function () { if (timeline.scrollTop < 60) loadOlder(); });
+    }
+  }
+
+  // Forms: posted in the background; a reply or note shows up through the live feed.
+  document.querySelectorAll("form[data-enhance]").forEach(function (form) {
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var error = form.querySelector(".form-error");
+      var button = form.querySelector("button[type=submit]");
+      if (button) button.disabled = true;
+      fetch(form.action, {
+        method: "POST",
+        body: new URLSearchParams(new FormData(form)),
+        headers: { "X-Requested-With": "fetch" },
+        credentials: "same-origin"
+      }).then(function (r) {
+        if (r.ok) {
+          if (form.hasAttribute("data-reset")) {
+            form.querySelector("textarea").value = "";
+            var key = form.querySelector("input[name=key]");
+            if (key) key.value = Math.random().toString(36).slice(2) + Date.now().toString(36);
+            if (error) error.hidden = true;
+          } else {
+            location.reload();
+          }
+          return;
+        }
+        return r.json().then(function (body) {
+          if (error) { error.textContent = body.message || (body.error && body.error.message) || ("Refused (" + r.status + ")"); error.hidden = false; }
+        });
+      }).catch(function () {
+        if (error) { error.textContent = "The hub did not answer; try again."; error.hidden = false; }
+      }).finally(function () { if (button) button.disabled = false; });
+    });
+  });
+})();
