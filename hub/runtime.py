@@ -153,6 +153,9 @@ class Runtime:
     def change_consent(self, customer_id: UUID, channel: str, granted: bool, **kw: Any) -> None:
         self.store.app.outbound.change_consent(customer_id, channel, granted, **kw)
 
+    def set_tags(self, customer_id: UUID, tags: Sequence[str], actor: str | None) -> list[str]:
+        return self.store.app.set_tags(customer_id, tags, actor)
+
     def merge(self, survivor_id: UUID, merged_id: UUID, **kw: Any) -> MergeResult:
         return self.store.app.identity.merge(survivor_id, merged_id, **kw)
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, StringConstraints
 
 from hub.events import (
     CHANNEL_ADDRESS_KINDS,
@@ -195,6 +195,10 @@ class CustomerOut(BaseModel):
         default_factory=list,
         description="Customers merged into this one: their addresses and timelines show here.",
     )
+    tags: list[str] = Field(default_factory=list, description="Agents' labels, sorted.")
+    language: str | None = Field(
+        default=None, description="The language the customer last wrote in, when the channel said."
+    )
 
 
 class CustomerDetailOut(CustomerOut):
@@ -241,6 +245,15 @@ class TimelinePage(BaseModel):
     customer_id: UUID
     items: list[TimelineItemOut]
     next_cursor: str | None = Field(description="Pass as ?before= for the next (older) page.")
+
+
+Tag = Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+
+
+class TagsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tags: list[Tag] = Field(max_length=50, description="The customer's tags from now on.")
 
 
 class MergeIn(BaseModel):

@@ -127,7 +127,7 @@ def profile_facts(
         time_zone=str(zone) if zone else None,
         local_time=now.astimezone(zone).strftime("%H:%M, %a %d %b") if zone else None,
         consent=rows,
-        language=None,
+        language=profile.language,
     )
 
 

@@ -504,6 +504,47 @@ async def assign(
     )
 
 
+@router.post("/customers/{customer_id}/tags")
+async def tags(
+    request: Request,
+    customer_id: UUID,
+    agent: PostingAgent,
+    add: Annotated[str, Form(max_length=50)] = "",
+    remove: Annotated[str, Form(max_length=50)] = "",
+) -> Response:
+    """Add or remove one tag of the customer (of the group's root)."""
+    runtime = _runtime(request)
+
+    def change() -> list[str]:
+        with runtime.read() as conn:
+            profile = runtime.views.directory.profile(conn, customer_id)
+        current = list(profile.tags) if profile else []
+        wanted = [t for t in current if t != remove.strip()]
+        if add.strip():
+            wanted.append(add.strip())
+        return runtime.set_tags(customer_id, wanted, agent.name)
+
+    try:
+        wanted = await run_in_threadpool(change)
+    except DomainError as exc:
+        if _wants_fragment(request):
+            body = json.dumps({"code": exc.code, "message": exc.message})
+            return Response(body, status_code=exc.status, media_type="application/json")
+        return RedirectResponse(f"/customers/{customer_id}?error={quote(exc.message)}", 303)
+
+    def shown() -> bool:
+        with runtime.read() as conn:
+            profile = runtime.views.directory.profile(conn, customer_id)
+        return profile is not None and sorted(profile.tags) == wanted
+
+    deadline = asyncio.get_running_loop().time() + _VISIBLE_WAIT_SECONDS
+    while not await run_in_threadpool(shown) and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
+    if _wants_fragment(request):
+        return Response(status_code=204)
+    return RedirectResponse(f"/customers/{customer_id}", 303)
+
+
 def _conversation_shows(
     runtime: Runtime, conversation_id: UUID, field: str, value: Any
 ) -> Callable[[Any], bool]:

@@ -566,6 +566,36 @@ class HubApplication(Application[UUID]):
 
         self._run(command)
 
+    def set_tags(self, customer_id: UUID, tags: Sequence[str], actor: str | None) -> list[str]:
+        """Make the customer's tags exactly ``tags`` (trimmed, deduplicated, sorted); the same
+        set again records nothing."""
+        wanted = sorted({t.strip() for t in tags if t.strip()})
+
+        def command(uow: _UnitOfWork) -> list[str]:
+            customer = self._get(uow, Customer, customer_id, "customer")
+            if self.cipher.is_erased(customer_id):
+                raise CustomerErased("this customer was erased", customer_id=str(customer_id))
+            current = sorted(self.cipher.decrypt(customer_id, t) or "" for t in customer.tags)
+            if current != wanted:
+
+                def enc(tag: str) -> str:
+                    value = self.cipher.encrypt(customer_id, tag)
+                    assert value is not None  # a str in, a str out
+                    return value
+
+                customer.change_tags(
+                    tags=[enc(t) for t in wanted],
+                    added=[enc(t) for t in wanted if t not in current],
+                    removed=[enc(t) for t in current if t not in wanted],
+                    actor=actor,
+                    correlation_id=uuid7(),
+                )
+                uow.collect(customer)
+            return wanted
+
+        result: list[str] = self._run(command)
+        return result
+
     def update_delivery(
         self,
         message_id_: UUID,

@@ -62,6 +62,8 @@ class Customer(Aggregate):
         self.merged_into: UUID | None = None
         self.absorbed: list[UUID] = []
         self.verified_address_ids: list[UUID] = []
+        #: Agents' labels (encrypted, like every personal field).
+        self.tags: list[str] = []
 
     @event("IdentityLinked")
     def link_identity(
@@ -100,6 +102,18 @@ class Customer(Aggregate):
 
     def allows(self, channel: str, purpose: str = "service") -> bool:
         return self.consent.get(f"{channel}:{purpose}", purpose == "service")
+
+    @event("TagsChanged")
+    def change_tags(
+        self,
+        tags: list[str],
+        added: list[str],
+        removed: list[str],
+        actor: str | None,
+        correlation_id: UUID,
+    ) -> None:
+        """Agents' labels now ``tags`` (each encrypted); ``added``/``removed`` say what moved."""
+        self.tags = list(tags)
 
     @event("Merged")
     def merge_into(

@@ -25,6 +25,7 @@ from hub.events import (
     CustomerIdentityLinked,
     CustomerMerged,
     CustomerProfileUpdated,
+    CustomerTagsChanged,
     CustomerUnmerged,
     Envelope,
     InteractionDeliveryUpdated,
@@ -69,6 +70,21 @@ def _merged(e: Any, _: PersonalDataCipher) -> tuple[Any, ...]:
 def _unmerged(e: Any, _: PersonalDataCipher) -> tuple[Any, ...]:
     data = {"from_customer_id": e.from_customer_id, "actor": e.actor, "reason": e.reason}
     return CustomerUnmerged, e.originator_id, e.timestamp, data
+
+
+def _tags_changed(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
+    cid = e.originator_id
+
+    def clear(values: list[str]) -> list[str]:
+        return [t for t in (c.decrypt(cid, v) for v in values) if t is not None]
+
+    data = {
+        "tags": clear(e.tags),
+        "added": clear(e.added),
+        "removed": clear(e.removed),
+        "actor": e.actor,
+    }
+    return CustomerTagsChanged, cid, e.timestamp, data
 
 
 def _profile_updated(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
@@ -202,6 +218,7 @@ _BUILDERS: dict[str, Callable[[Any, PersonalDataCipher], tuple[Any, ...]]] = {
     "Customer.IdentityLinked": _identity_linked,
     "Customer.ProfileUpdated": _profile_updated,
     "Customer.ConsentChanged": _consent_changed,
+    "Customer.TagsChanged": _tags_changed,
     "Customer.Merged": _merged,
     "Customer.Unmerged": _unmerged,
     "Conversation.Opened": _conversation_opened,

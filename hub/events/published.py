@@ -91,6 +91,13 @@ class CustomerUnmergedData(Published):
     reason: str = Field(description="Why the merge was undone.")
 
 
+class CustomerTagsChangedData(Published):
+    tags: list[str] = Field(description="Every tag the customer has now, sorted.")
+    added: list[str] = Field(description="Tags this change added.")
+    removed: list[str] = Field(description="Tags this change removed.")
+    actor: str | None = Field(description="The agent who changed them.")
+
+
 class CustomerProfileUpdatedData(Published):
     display_name: str | None
 
@@ -211,6 +218,13 @@ class CustomerUnmerged(Envelope):
     data: CustomerUnmergedData
 
 
+class CustomerTagsChanged(Envelope):
+    """Agents changed the labels of a customer (VIP, wholesale, ...)."""
+
+    type: Literal["customer.tags_changed.v1"] = "customer.tags_changed.v1"
+    data: CustomerTagsChangedData
+
+
 class CustomerProfileUpdated(Envelope):
     """The customer's profile changed (e.g. a name learnt from a later message)."""
 
@@ -287,6 +301,7 @@ EVENT_CLASSES: tuple[type[Envelope], ...] = (
     CustomerIdentityLinked,
     CustomerMerged,
     CustomerUnmerged,
+    CustomerTagsChanged,
     CustomerProfileUpdated,
     CustomerConsentChanged,
     ConversationOpened,
@@ -308,6 +323,7 @@ PublishedEvent = Annotated[
     | CustomerIdentityLinked
     | CustomerMerged
     | CustomerUnmerged
+    | CustomerTagsChanged
     | CustomerProfileUpdated
     | CustomerConsentChanged
     | ConversationOpened

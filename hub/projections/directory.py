@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     Column,
     Connection,
@@ -36,6 +37,7 @@ from hub.events import (
     CustomerIdentityLinked,
     CustomerMerged,
     CustomerProfileUpdated,
+    CustomerTagsChanged,
     CustomerUnmerged,
     Envelope,
     InteractionQueued,
@@ -63,6 +65,16 @@ identities = Table(
     Column("verified", Boolean, nullable=False),
     Column("linked_at", DateTime(timezone=True), nullable=False),
     Index("ix_identities_customer", "customer_id"),
+)
+#: Facts about a customer beyond its name: agents' tags, the language it last wrote in (when
+#: the channel says: Telegram's language_code, an email's Content-Language, the chat widget's
+#: browser language). Its own table, so hubs from before it need no migration.
+facts = Table(
+    "directory_facts",
+    metadata,
+    Column("customer_id", Uuid, primary_key=True),
+    Column("language", String(35)),
+    Column("tags", JSON),
 )
 #: One row per customer merged into another (a customer without a row is its own root).
 merges = Table(
@@ -97,6 +109,8 @@ class CustomerRecord:
     identities: tuple[Identity, ...]
     #: In a :meth:`DirectoryProjection.profile`: the other customers shown as this one.
     merged_customer_ids: tuple[UUID, ...] = ()
+    tags: tuple[str, ...] = ()
+    language: str | None = None
 
 
 class DirectoryProjection(Projection):
@@ -108,18 +122,20 @@ class DirectoryProjection(Projection):
             "customer.profile_updated.v1",
             "customer.merged.v1",
             "customer.unmerged.v1",
+            "customer.tags_changed.v1",
             "interaction.received.v1",
             "interaction.sent.v1",
             "interaction.queued.v1",
         }
     )
-    tables = (customers, identities, merges)
+    tables = (customers, identities, merges, facts)
 
     def apply(self, conn: Connection, events: Sequence[Envelope]) -> None:
         new_customers: dict[UUID, dict[str, Any]] = {}
         new_identities: list[dict[str, Any]] = []
         names: dict[UUID, str | None] = {}
         activity: dict[UUID, datetime] = {}
+        changed_facts: dict[UUID, dict[str, Any]] = {}
         for event in events:
             if isinstance(event, CustomerCreated):
                 new_customers.setdefault(
@@ -145,9 +161,14 @@ class DirectoryProjection(Projection):
                 names[event.customer_id] = event.data.display_name
             elif isinstance(event, CustomerMerged | CustomerUnmerged):
                 self._apply_merge(conn, event)
+            elif isinstance(event, CustomerTagsChanged):
+                changed_facts.setdefault(event.customer_id, {})["tags"] = list(event.data.tags)
             elif isinstance(event, InteractionReceived | InteractionSent | InteractionQueued):
                 at = utc(event.occurred_at)
                 activity[event.customer_id] = max(at, activity.get(event.customer_id, at))
+                language = _language(event)
+                if language:
+                    changed_facts.setdefault(event.customer_id, {})["language"] = language
 
         for customer_id, at in activity.items():
             if customer_id in new_customers:
@@ -179,6 +200,24 @@ class DirectoryProjection(Projection):
         changed = set(names) | {i["customer_id"] for i in new_identities}
         if changed:
             self._refresh_search_text(conn, changed)
+        self._save_facts(conn, changed_facts)
+
+    def _save_facts(self, conn: Connection, changed: dict[UUID, dict[str, Any]]) -> None:
+        if not changed:
+            return
+        known = {
+            r.customer_id: r
+            for r in conn.execute(select(facts).where(facts.c.customer_id.in_(list(changed))))
+        }
+        rows = [
+            {
+                "customer_id": cid,
+                "language": values.get("language", known[cid].language if cid in known else None),
+                "tags": values.get("tags", known[cid].tags if cid in known else None),
+            }
+            for cid, values in changed.items()
+        ]
+        upsert(conn, facts, rows)
 
     def _apply_merge(self, conn: Connection, event: CustomerMerged | CustomerUnmerged) -> None:
         """Record or undo one merge, then recompute the roots of the groups it touched."""
@@ -288,6 +327,8 @@ class DirectoryProjection(Projection):
                 )
             ),
             merged_customer_ids=tuple(r.customer_id for r in records[1:]),
+            tags=tuple(sorted({t for r in records for t in r.tags})),
+            language=next((r.language for r in records if r.language), None),
         )
 
     def get(self, conn: Connection, customer_id: UUID) -> CustomerRecord | None:
@@ -310,9 +351,15 @@ class DirectoryProjection(Projection):
             linked.setdefault(r["customer_id"], []).append(
                 Identity(r["address"], r["kind"], r["verified"], as_utc(r["linked_at"]))
             )
+        known = {
+            r.customer_id: r
+            for r in conn.execute(select(facts).where(facts.c.customer_id.in_(list(by_id))))
+        }
         return [
             CustomerRecord(
                 customer_id=cid,
+                tags=tuple(known[cid].tags or ()) if cid in known else (),
+                language=known[cid].language if cid in known else None,
                 display_name=by_id[cid]["display_name"],
                 created_at=as_utc(by_id[cid]["created_at"]),
                 last_activity_at=(
@@ -372,6 +419,15 @@ def search_text(name: str | None, addresses: list[str]) -> str:
         if kind == "phone":
             parts.append(_NON_DIGITS.sub("", value))
     return " ".join(parts)
+
+
+def _language(event: InteractionReceived | InteractionSent | InteractionQueued) -> str | None:
+    """The language a customer's message says it is in, if its channel told."""
+    if event.data.direction != "inbound":
+        return None
+    metadata = event.data.metadata if isinstance(event.data.metadata, dict) else {}
+    value = metadata.get("language") or metadata.get("language_code")
+    return value[:35] if isinstance(value, str) and value.strip() else None
 
 
 def _root(customer_id: UUID, parents: dict[UUID, UUID]) -> UUID:

@@ -77,6 +77,7 @@ def test_openapi_lists_the_v1_paths(sqlite_api: Api) -> None:
         "/v1/customers/{customer_id}/consent",
         "/v1/customers/{customer_id}/merge",
         "/v1/customers/{customer_id}/unmerge",
+        "/v1/customers/{customer_id}/tags",
         "/v1/conversations/{conversation_id}",
         "/v1/conversations/{conversation_id}/messages",
         "/v1/conversations/{conversation_id}/notes",

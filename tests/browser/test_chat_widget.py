@@ -78,6 +78,7 @@ def test_a_visitor_chats_in_the_browser_and_proves_an_email(
 
         (inbound,) = wait_for(lambda: _chat_messages(client))
         assert inbound["channel"] == "chat"
+        assert inbound["data"]["metadata"]["language"] == page.evaluate("navigator.language")
         reply = client.post(
             f"/v1/conversations/{inbound['conversation_id']}/messages",
             json={"text": "We do, in 3 to 5 days."},

@@ -254,3 +254,22 @@ def test_a_narrow_window_and_the_keyboard(
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 420, f"the page scrolls sideways at 420 px ({width} px wide)"
     _shot(page, tmp_path, "narrow")
+
+
+def test_tags_are_added_and_removed_in_the_profile(
+    page: Page, hub: LiveServer, api: httpx.Client
+) -> None:
+    rosa = _rosa(api)
+    sign_in(page, hub)
+    page.goto(f"{hub.url}/customers/{rosa['customer_id']}")
+    profile = page.get_by_role("complementary")
+    profile.get_by_label("Add a tag").fill("vip")
+    profile.get_by_role("button", name="Add", exact=True).click()
+    expect(profile.locator(".tag")).to_have_text(["vip"])
+    profile.get_by_label("Add a tag").fill("espresso")
+    profile.get_by_label("Add a tag").press("Enter")
+    expect(profile.locator(".tag")).to_have_text(["espresso", "vip"])
+    profile.get_by_role("button", name="Remove tag vip").click()
+    expect(profile.locator(".tag")).to_have_text(["espresso"])
+    shown = api.get(f"/v1/customers/{rosa['customer_id']}").json()
+    assert shown["tags"] == ["espresso"]

@@ -580,6 +580,15 @@ def test_auto_reply_is_flagged() -> None:
     assert "auto_reply" not in parsed(bytes(message)).metadata
 
 
+def test_content_language_is_kept() -> None:
+    message = EmailMessage()
+    message["From"] = "a@example.org"
+    message.set_content("Hallo")
+    message["Content-Language"] = "de-DE, en"  # after set_content, which drops Content-*
+    assert parsed(bytes(message)).metadata["language"] == "de-DE"
+    assert "language" not in parsed(samples.OUT_OF_OFFICE).metadata
+
+
 def test_postfix_bounce_is_a_delivery_report() -> None:
     outcome = parse_message(samples.POSTFIX_BOUNCE, received_at=RECEIVED_AT)
     assert outcome.interactions == ()

@@ -21,6 +21,7 @@ from hub.events import (
     CustomerIdentityLinked,
     CustomerMerged,
     CustomerProfileUpdated,
+    CustomerTagsChanged,
     CustomerUnmerged,
     Envelope,
     InboundInteraction,
@@ -199,6 +200,10 @@ def all_event_samples() -> list[Envelope]:
                 "reason": "two different people",
             },
         ),
+        CustomerTagsChanged(
+            **_envelope(2),
+            data={"tags": ["vip", "wholesale"], "added": ["vip"], "removed": [], "actor": "ann"},
+        ),
         CustomerProfileUpdated(**_envelope(3), data={"display_name": "Alice E."}),
         CustomerConsentChanged(
             **_envelope(3),
@@ -269,7 +274,7 @@ def test_samples_cover_every_published_type() -> None:
     samples = all_event_samples()
     assert [type(e) for e in samples] == list(EVENT_CLASSES)
     assert {e.type for e in samples} == set(EVENT_TYPES)
-    assert len(EVENT_TYPES) == len(EVENT_CLASSES) == 14
+    assert len(EVENT_TYPES) == len(EVENT_CLASSES) == 15
 
 
 @pytest.mark.parametrize("event", all_event_samples(), ids=lambda e: e.type)

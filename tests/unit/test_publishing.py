@@ -91,6 +91,7 @@ def test_every_kind_of_envelope_is_what_validation_makes_of_it(tmp_path: Path) -
         )
         runtime.merge(first.customer_id, other.customer_id, actor="agent", reason="agent")
         runtime.unmerge(other.customer_id, actor="agent", reason="mistake")
+        runtime.set_tags(first.customer_id, ["vip"], "agent")
         envelopes, _ = runtime.events_after(0, 1000)
     finally:
         runtime.stop()

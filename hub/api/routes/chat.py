@@ -124,6 +124,7 @@ class ChatSession:
         self.socket = socket
         self.visitor_id = ""
         self.name: str | None = None
+        self.language: str | None = None  # the browser's, sent with the visitor's messages
         self.seq = 0
         self.shown_outbound: set[UUID] = set()
         self.poke = asyncio.Event()
@@ -170,8 +171,9 @@ class ChatSession:
         known = tokens.visitor(token) if isinstance(token, str) else None
         after = frame.get("after")
         self.seq = after if known and isinstance(after, int) and after >= 0 else 0
-        name = frame.get("name")
+        name, language = frame.get("name"), frame.get("language")
         self.name = name.strip()[:200] or None if isinstance(name, str) else None
+        self.language = language.strip()[:35] or None if isinstance(language, str) else None
         # A known visitor gets a fresh token (its validity runs from today).
         self.visitor_id, new_token = tokens.issue(known)
         email = await run_in_threadpool(self._verified_email) if known else None
@@ -250,6 +252,7 @@ class ChatSession:
                 occurred_at=datetime.now(UTC),
                 text=text,
                 contact_name=self.name,
+                metadata={"language": self.language} if self.language else {},
             )
         except ValidationError as exc:
             reason = exc.errors()[0].get("msg", "invalid")

@@ -18,6 +18,7 @@ from hub.api.models import (
     CustomerPage,
     MergeIn,
     MergeOut,
+    TagsIn,
     TimelineItemOut,
     TimelinePage,
     UnmergeIn,
@@ -177,3 +178,10 @@ async def unmerge_customer(
         merged_customer_id=result.merged_customer_id,
         changed=result.changed,
     )
+
+
+@router.put("/{customer_id}/tags", response_model=TagsIn)
+async def set_tags(customer_id: UUID, body: TagsIn, runtime: RuntimeDep, who: Actor) -> TagsIn:
+    """Set the customer's tags (the whole set; the same set again records nothing)."""
+    tags = await run_in_threadpool(runtime.set_tags, customer_id, body.tags, who.name)
+    return TagsIn(tags=tags)

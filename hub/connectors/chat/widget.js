@@ -199,7 +199,9 @@
     if (socket && socket.readyState <= WebSocket.OPEN) return;
     socket = new WebSocket(socketUrl);
     socket.addEventListener("open", function () {
-      socket.send(JSON.stringify({ type: "hello", token: state.token || null, after: seq }));
+      socket.send(JSON.stringify({
+        type: "hello", token: state.token || null, after: seq, language: navigator.language || null
+      }));
     });
     socket.addEventListener("message", function (e) {
       try { onFrame(JSON.parse(e.data)); } catch (err) { /* a frame this version does not know */ }

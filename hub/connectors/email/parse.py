@@ -106,6 +106,9 @@ def _interaction(msg: EmailMessage, raw: bytes, received_at: datetime) -> Webhoo
         metadata["truncated"] = True
     if _is_auto_reply(msg):
         metadata["auto_reply"] = True
+    language = (_header(msg, "Content-Language") or "").split(",")[0].strip()
+    if language and len(language) <= 35:
+        metadata["language"] = language
 
     in_reply_to = _MSG_ID.findall(_header(msg, "In-Reply-To") or "")
     subject = _clean(_header(msg, "Subject") or "").strip()
