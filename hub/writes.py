@@ -5,6 +5,11 @@ it. Requests hand their interactions to one writer thread, which records everyth
 single ``record_interactions`` call, up to ``max_items``; a lone request is recorded at once, so
 nobody waits for a batch to fill. Each request still gets exactly its own results, and a failure
 reaches every request of the failed group (none of its items were recorded).
+
+Coroutines wait on futures of their own event loop, all of a group's settled by one callback per
+loop (one wake-up of the loop per group, not one per request); threads wait on
+``concurrent.futures`` futures. A waiter that gave up (a cancelled request) is skipped: its items
+were recorded all the same, and the writer carries on.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
+from dataclasses import dataclass
+from typing import Any
 
 from hub.domain.application import Recorded
 from hub.events import InboundInteraction
@@ -21,13 +28,23 @@ from hub.events import InboundInteraction
 log = logging.getLogger(__name__)
 
 Record = Callable[[Sequence[InboundInteraction]], list[Recorded]]
+Outcome = list[Recorded] | BaseException
+
+
+@dataclass(slots=True)
+class _Waiting:
+    """One request's items and whoever waits for them: a coroutine's future on its loop, or
+    a thread's future."""
+
+    items: Sequence[InboundInteraction]
+    waiter: asyncio.Future[list[Recorded]] | Future[list[Recorded]]
 
 
 class WriteQueue:
     def __init__(self, record: Record, max_items: int = 1000) -> None:
         self._record = record
         self._max_items = max_items
-        self._pending: list[tuple[Sequence[InboundInteraction], Future[list[Recorded]]]] = []
+        self._pending: list[_Waiting] = []
         self._ready = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name="write-queue", daemon=True)
@@ -44,25 +61,32 @@ class WriteQueue:
         self._thread.join(timeout)
 
     def submit(self, items: Sequence[InboundInteraction]) -> Future[list[Recorded]]:
+        """Queue ``items`` from a thread; the future has their results once recorded."""
         future: Future[list[Recorded]] = Future()
-        with self._ready:
-            if self._stopping:
-                raise RuntimeError("the hub is shutting down")
-            self._pending.append((items, future))
-            self._ready.notify()
+        self._put(_Waiting(items, future))
         return future
 
     async def record(self, items: Sequence[InboundInteraction]) -> list[Recorded]:
-        return await asyncio.wrap_future(self.submit(items))
+        """Queue ``items`` from a coroutine; returns their results once recorded."""
+        waiter: asyncio.Future[list[Recorded]] = asyncio.get_running_loop().create_future()
+        self._put(_Waiting(items, waiter))
+        return await waiter
 
-    def _take(self) -> list[tuple[Sequence[InboundInteraction], Future[list[Recorded]]]]:
+    def _put(self, entry: _Waiting) -> None:
+        with self._ready:
+            if self._stopping:
+                raise RuntimeError("the hub is shutting down")
+            self._pending.append(entry)
+            self._ready.notify()
+
+    def _take(self) -> list[_Waiting]:
         with self._ready:
             while not self._pending and not self._stopping:
                 self._ready.wait()
-            group: list[tuple[Sequence[InboundInteraction], Future[list[Recorded]]]] = []
+            group: list[_Waiting] = []
             count = 0
             while self._pending:
-                size = len(self._pending[0][0])
+                size = len(self._pending[0].items)
                 if group and count + size > self._max_items:
                     break
                 group.append(self._pending.pop(0))
@@ -74,15 +98,46 @@ class WriteQueue:
             group = self._take()
             if not group:
                 return  # stopping and nothing left
-            items = [item for entry, _ in group for item in entry]
+            items = [item for entry in group for item in entry.items]
+            outcomes: list[Outcome]
             try:
                 results = self._record(items)
             except BaseException as exc:  # each request gets the failure of its group
-                for _, future in group:
-                    future.set_exception(exc)
-                continue
-            self.groups += 1
-            start = 0
-            for entry, future in group:
-                future.set_result(results[start : start + len(entry)])
-                start += len(entry)
+                outcomes = [exc] * len(group)
+            else:
+                self.groups += 1
+                outcomes, start = [], 0
+                for entry in group:
+                    outcomes.append(results[start : start + len(entry.items)])
+                    start += len(entry.items)
+            self._settle(group, outcomes)
+
+    @staticmethod
+    def _settle(group: list[_Waiting], outcomes: list[Outcome]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Outcome]]] = {}
+        for entry, outcome in zip(group, outcomes, strict=True):
+            waiter = entry.waiter
+            if isinstance(waiter, asyncio.Future):
+                by_loop.setdefault(waiter.get_loop(), []).append((waiter, outcome))
+            else:
+                _resolve(waiter, outcome)
+        for loop, settled in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_resolve_all, settled)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                log.debug("write queue: %d waiter(s) on a closed loop", len(settled))
+
+
+def _resolve(waiter: asyncio.Future[Any] | Future[Any], outcome: Outcome) -> None:
+    try:
+        if isinstance(outcome, BaseException):
+            waiter.set_exception(outcome)
+        else:
+            waiter.set_result(outcome)
+    except (InvalidStateError, asyncio.InvalidStateError):
+        pass  # cancelled while waiting: the items are recorded, nobody wants the answer
+
+
+def _resolve_all(settled: list[tuple[asyncio.Future[Any], Outcome]]) -> None:
+    for waiter, outcome in settled:
+        _resolve(waiter, outcome)

@@ -369,6 +369,110 @@ async def test_shared_key_signature(peer: TwilioPeer) -> None:
         await with_secret.stop()
 
 
+@pytest.mark.parametrize(
+    ("signed_url", "called_url"),
+    [
+        (SMS_URL, SMS_URL),
+        # Twilio signs with or without the scheme's default port; either verifies.
+        ("https://hub.example.com:443/webhooks/twilio/sms", SMS_URL),
+        (SMS_URL, "https://hub.example.com:443/webhooks/twilio/sms"),
+        (
+            "http://hub.example.com:80/webhooks/twilio/sms?x=1",
+            "http://hub.example.com/webhooks/twilio/sms?x=1",
+        ),
+    ],
+)
+def test_signature_port_variants_as_the_twilio_library(
+    connector: TwilioConnector, signed_url: str, called_url: str
+) -> None:
+    from twilio.request_validator import RequestValidator
+
+    params = incoming_params("port variants", "SMport")
+    signature = twilio_signature(AUTH_TOKEN, signed_url, params)
+    request = form_request("sms", called_url, params)
+    request = WebhookRequest(
+        request.method,
+        request.hook,
+        request.url,
+        {**request.headers, "x-twilio-signature": signature},
+        request.query,
+        request.body,
+    )
+    assert RequestValidator(AUTH_TOKEN).validate(called_url, dict(params), signature)
+    (item,) = connector.handle_webhook(request).interactions
+    assert item.text == "port variants"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [],
+        [("MediaUrl0", "https://m.example/a"), ("MediaUrl0", "https://m.example/b")],
+        [("Tag", "b"), ("Tag", "a"), ("Tag", "b")],  # a repeated value counts once
+        [("Empty", ""), ("Unicode", "Grüße ✓")],
+    ],
+)
+def test_signature_agrees_with_the_twilio_library(
+    connector: TwilioConnector, extra: list[tuple[str, str]]
+) -> None:
+    """The connector accepts exactly what the library's ``RequestValidator`` accepts, with
+    repeated names, duplicate values, empty and non-ASCII values."""
+    from twilio.request_validator import RequestValidator
+
+    params = incoming_params("agrees", "SMagree") + extra
+    form: dict[str, list[str]] = {}
+    for key, value in params:
+        form.setdefault(key, []).append(value)
+
+    class MultiDict(dict[str, list[str]]):
+        def getall(self, name: str) -> list[str]:
+            return self[name]
+
+    right = RequestValidator(AUTH_TOKEN).compute_signature(SMS_URL, MultiDict(form))
+    wrong = RequestValidator("not-the-token").compute_signature(SMS_URL, MultiDict(form))
+    for signature, accepted in ((right, True), (wrong, False)):
+        request = WebhookRequest(
+            "POST",
+            "sms",
+            SMS_URL,
+            {"x-twilio-signature": signature},
+            {},
+            urlencode(params).encode(),
+        )
+        assert (
+            RequestValidator(AUTH_TOKEN).validate(SMS_URL, MultiDict(form), signature) is accepted
+        )
+        if accepted:
+            assert connector.handle_webhook(request).interactions
+        else:
+            with pytest.raises(InvalidSignature) as refused:
+                connector.handle_webhook(request)
+            assert refused.value.status == 403
+
+
+async def test_unsupported_signature_algorithm_is_refused(peer: TwilioPeer) -> None:
+    secret = "shared-key-secret"
+    params = incoming_params("signed with an unknown algorithm", "SMalgo")
+    request = WebhookRequest(
+        method="POST",
+        hook="sms",
+        url=SMS_URL,
+        headers={
+            "x-twilio-signature": twilio_signature(secret, SMS_URL, params, hashlib.sha512),
+            "x-twilio-webhooks-signature-settings": "key=k,algorithm=HMAC_SHA512",
+        },
+        query={},
+        body=urlencode(params).encode(),
+    )
+    connector = await started(peer.url, webhook_signing_secret=secret)
+    try:
+        with pytest.raises(InvalidSignature) as refused:
+            connector.handle_webhook(request)
+        assert refused.value.status == 403
+    finally:
+        await connector.stop()
+
+
 # -- status callbacks ----------------------------------------------------------------------
 
 

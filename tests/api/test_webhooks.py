@@ -1,0 +1,156 @@
+"""The webhook routes under concurrent load: every 200 means the message is recorded, replays
+are recorded once, concurrent requests share store transactions (the write queue), and a
+request that gives up while waiting does not stop the queue for the others."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import urlencode
+from uuid import uuid4
+
+import httpx
+import pytest
+
+from hub.config import Settings
+from hub.domain.application import Recorded
+from hub.events import InboundInteraction
+from hub.writes import WriteQueue
+from tests.api.support import ADMIN_TOKEN, Api, running_app
+from tests.connectors.test_twilio import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    FROM_NUMBER,
+    incoming_params,
+    twilio_signature,
+)
+
+PUBLIC = "https://hub.example.test"
+
+
+@pytest.fixture
+def api(make_settings: Callable[..., Settings]) -> Iterator[Api]:
+    settings = make_settings(
+        "sqlite",
+        admin_token=ADMIN_TOKEN,
+        public_url=PUBLIC,
+        twilio={
+            "account_sid": ACCOUNT_SID,
+            "auth_token": AUTH_TOKEN,
+            "from_number": FROM_NUMBER,
+            "api_base_url": "http://127.0.0.1:9",  # nothing is sent in these tests
+        },
+    )
+    with running_app(settings) as api:
+        yield api
+
+
+def _sms(api: Api, n: int) -> httpx.Response:
+    params = [
+        (k, f"+1415555{n % 7:04d}" if k == "From" else v)
+        for k, v in incoming_params(f"message {n}", f"SMload{n:04d}")
+    ]
+    return api.client.post(
+        "/webhooks/twilio/sms",
+        content=urlencode(params),
+        headers={
+            "content-type": "application/x-www-form-urlencoded",
+            "x-twilio-signature": twilio_signature(
+                AUTH_TOKEN, f"{PUBLIC}/webhooks/twilio/sms", params
+            ),
+        },
+    )
+
+
+def test_concurrent_webhooks_are_each_recorded_once(api: Api) -> None:
+    count = 40
+    with ThreadPoolExecutor(8) as pool:
+        # Every message twice, the second a provider's retry of the first.
+        responses = list(pool.map(lambda n: _sms(api, n % count), range(2 * count)))
+    assert [r.status_code for r in responses] == [200] * (2 * count)
+    assert all(b"<Response" in r.content for r in responses)
+    api.wait_caught_up()
+    recorded = [e for e in api.all_events() if e["type"] == "interaction.received.v1"]
+    assert sorted(e["data"]["provider_message_id"] for e in recorded) == sorted(
+        f"SMload{n:04d}" for n in range(count)
+    )
+    assert api.runtime is not None
+    assert api.runtime.writes.groups <= 2 * count
+
+
+def test_webhook_requests_are_timed_by_route_template(api: Api) -> None:
+    assert _sms(api, 1).status_code == 200
+    metrics = api.client.get("/metrics").text
+    assert 'route="/webhooks/{name}/{hook}"' in metrics
+    assert 'hub_webhooks_total{connector="twilio",outcome="ok"} 1.0' in metrics
+
+
+def test_other_methods_are_not_allowed(api: Api) -> None:
+    assert api.client.put("/webhooks/twilio/sms", content=b"").status_code == 405
+
+
+# -- the write queue the webhooks record through --------------------------------------------
+
+
+def _queue(record: Callable[[Sequence[InboundInteraction]], list[Recorded]]) -> WriteQueue:
+    queue = WriteQueue(record)
+    queue.start()
+    return queue
+
+
+def test_a_cancelled_waiter_does_not_stop_the_queue() -> None:
+    release = threading.Event()
+    seen: list[int] = []
+
+    def record(items: Sequence[InboundInteraction]) -> list[Recorded]:
+        release.wait(5)
+        seen.append(len(items))
+        return [Recorded(uuid4(), uuid4(), uuid4(), duplicate=False) for _ in items]
+
+    queue = _queue(record)
+    item: Any = object()
+
+    async def scenario() -> list[Recorded]:
+        first = asyncio.create_task(queue.record([item]))
+        await asyncio.sleep(0.05)  # the writer is recording it, blocked on ``release``
+        second = asyncio.create_task(queue.record([item, item]))
+        await asyncio.sleep(0.05)
+        second.cancel()  # the client went away while its items waited
+        release.set()
+        await first
+        with pytest.raises(asyncio.CancelledError):
+            await second
+        return await asyncio.wait_for(queue.record([item]), 5)
+
+    try:
+        assert len(asyncio.run(scenario())) == 1
+        # The cancelled request's items were recorded all the same (alone, or grouped with
+        # the last request's, depending on timing).
+        assert seen[0] == 1
+        assert sum(seen) == 4
+    finally:
+        queue.stop()
+
+
+def test_a_failed_group_fails_each_of_its_requests() -> None:
+    def record(items: Sequence[InboundInteraction]) -> list[Recorded]:
+        raise RuntimeError("store down")
+
+    queue = _queue(record)
+    item: Any = object()
+
+    async def scenario() -> list[BaseException | list[Recorded]]:
+        return await asyncio.gather(
+            *(queue.record([item]) for _ in range(5)), return_exceptions=True
+        )
+
+    try:
+        outcomes = asyncio.run(scenario())
+        assert all(isinstance(o, RuntimeError) for o in outcomes)
+        with pytest.raises(RuntimeError, match="store down"):
+            queue.submit([item]).result(5)  # from a thread, the same
+    finally:
+        queue.stop()
