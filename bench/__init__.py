@@ -29,6 +29,8 @@ class Scale:
     freshness_samples_per_second: float
     seed_customers: int  # returning customers created before the timed ingest phases
     dispatch_messages: int  # replies per channel in bench.channels
+    console_interactions: int  # the big customer of bench.console
+    console_requests: int  # timed loads of each page
 
 
 SCALES: dict[str, Scale] = {
@@ -45,6 +47,8 @@ SCALES: dict[str, Scale] = {
         freshness_samples_per_second=10.0,
         seed_customers=500,
         dispatch_messages=100,
+        console_interactions=2_000,
+        console_requests=20,
     ),
     "default": Scale(
         name="default",
@@ -59,6 +63,8 @@ SCALES: dict[str, Scale] = {
         freshness_samples_per_second=10.0,
         seed_customers=2_000,
         dispatch_messages=500,
+        console_interactions=10_000,
+        console_requests=100,
     ),
     "full": Scale(
         name="full",
@@ -73,6 +79,8 @@ SCALES: dict[str, Scale] = {
         freshness_samples_per_second=10.0,
         seed_customers=10_000,
         dispatch_messages=2_000,
+        console_interactions=10_000,
+        console_requests=300,
     ),
 }
 

@@ -28,6 +28,7 @@ BENCHMARKS = (
     "timeline_read",
     "rebuild",
     "channels",
+    "console",
     "kafka_ingest",
     "kafka_projection",
     "kafka_freshness",

@@ -22,6 +22,8 @@ from hub.projections.timeline import TimelineItem, decode_cursor, encode_cursor,
 QUEUE_PAGE = 50
 TIMELINE_PAGE = 50
 RECENT_RESOLVED = 5
+#: Open conversations shown with their reply forms; the rest are counted (and in the queue).
+ACTIVE_SHOWN = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +111,8 @@ def assignees(conn: Connection) -> list[str]:
 class CustomerPage:
     profile: CustomerRecord
     group: list[UUID]
-    active: list[ConversationRecord]  # open and pending, newest activity first
+    active: list[ConversationRecord]  # open and pending, newest activity first (the first few)
+    more_active: int  # open and pending ones not shown
     resolved: list[ConversationRecord]  # the latest few
     unread: dict[UUID, int]
     items: list[TimelineItem]
@@ -121,11 +124,23 @@ def customer_page(conn: Connection, views: Views, customer_id: UUID) -> Customer
     if profile is None:
         return None
     group = [profile.customer_id, *profile.merged_customer_ids]
-    active = views.conversations.for_customer(conn, group)
-    resolved = views.conversations.for_customer(conn, group, statuses=("resolved",))
+    active = views.conversations.for_customer(conn, group, limit=ACTIVE_SHOWN)
+    more = views.conversations.count_for_customer(conn, group) - len(active)
+    resolved = views.conversations.for_customer(
+        conn, group, statuses=("resolved",), limit=RECENT_RESOLVED
+    )
     items, older = views.timeline.page(conn, group, TIMELINE_PAGE, None)
     unread = views.conversations.unread(conn, [c.conversation_id for c in active])
-    return CustomerPage(profile, group, active, resolved[:RECENT_RESOLVED], unread, items, older)
+    return CustomerPage(
+        profile=profile,
+        group=group,
+        active=active,
+        more_active=more,
+        resolved=resolved,
+        unread=unread,
+        items=items,
+        older=older,
+    )
 
 
 def timeline_after(

@@ -639,7 +639,14 @@ class HubApplication(Application[UUID]):
         """Run ``query`` on current aggregates, saving nothing (what the console shows of
         rules the views do not hold: consent, service windows)."""
         with self._command_lock, self._store_errors():
-            return query(_UnitOfWork(self))
+            uow = _UnitOfWork(self)
+            try:
+                result = query(uow)
+            except BaseException:
+                self.cache.evict(uow.ids())
+                raise
+            self.cache.put(uow.cacheable())  # brought up to date, nothing changed
+            return result
 
     def construct_transcoder(self) -> Transcoder:
         return self._transcoder or super().construct_transcoder()

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Uuid,
     bindparam,
     case,
+    func,
     select,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -202,16 +203,35 @@ class ConversationsProjection(Projection):
         conn: Connection,
         customer_id: UUID | Sequence[UUID],
         statuses: Sequence[str] = ("open", "pending"),
+        limit: int | None = None,
     ) -> list[ConversationRecord]:
-        """Conversations of a customer, or of every customer of a merged group."""
+        """Conversations of a customer, or of every customer of a merged group, newest
+        activity first (the first ``limit``)."""
         c = conversations.c
         ids = [customer_id] if isinstance(customer_id, UUID) else list(customer_id)
         rows = conn.execute(
             select(conversations)
             .where(c.customer_id.in_(ids), c.status.in_(list(statuses)))
             .order_by(c.last_activity_at.desc())
+            .limit(limit)
         ).mappings()
         return [_record(r) for r in rows]
+
+    def count_for_customer(
+        self,
+        conn: Connection,
+        customer_ids: Sequence[UUID],
+        statuses: Sequence[str] = ("open", "pending"),
+    ) -> int:
+        c = conversations.c
+        return int(
+            conn.scalar(
+                select(func.count())
+                .select_from(conversations)
+                .where(c.customer_id.in_(list(customer_ids)), c.status.in_(list(statuses)))
+            )
+            or 0
+        )
 
     def get(self, conn: Connection, conversation_id: UUID) -> ConversationRecord | None:
         row = (
