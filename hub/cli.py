@@ -117,6 +117,11 @@ def _enable_demo(application: Any, runtime: Any) -> None:
     async def lifespan(app: Any) -> Any:
         async with inner(app):
             summary = await run_in_threadpool(load_demo, runtime)
+            settings = runtime.settings
+            summary.append(
+                f"demo: the agent console is at http://{settings.host}:{settings.port}/ "
+                "(sign in with the admin token, HUB_ADMIN_TOKEN)"
+            )
             for line in summary:
                 typer.echo(line)
             yield

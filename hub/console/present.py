@@ -84,6 +84,11 @@ def tick(status: str | None) -> tuple[str, str]:
     return TICKS.get(status or "", ("", status or ""))
 
 
+def bare(address: str | None) -> str:
+    """An address without its kind: ``phone:+1415...`` -> ``+1415...``."""
+    return (address or "").partition(":")[2] or (address or "")
+
+
 def short_id(value: Any) -> str:
     return str(value)[-6:]
 
@@ -139,5 +144,6 @@ def install(env: Environment) -> None:
         iso=iso,
         ago=ago,
         short_id=short_id,
+        bare=bare,
     )
     env.globals.update(tick=tick, channel_names=CHANNEL_NAMES)

@@ -141,11 +141,11 @@ def test_queue_search_customer_live_reply_by_email_resolve_reopen(
     queue = page.get_by_role("table")
     expect(queue.get_by_role("link", name="Rosa Diaz")).to_have_count(2)  # SMS and email
     expect(queue.get_by_role("link", name="Tom Baker")).to_be_visible()
+    _shot(page, tmp_path, "queue")
     page.get_by_label("Channel").select_option("email")
     page.get_by_role("button", name="Filter").click()
     expect(queue.get_by_role("link", name="Rosa Diaz")).to_have_count(1)
     expect(queue.get_by_role("link", name="Tom Baker")).to_have_count(0)
-    _shot(page, tmp_path, "queue")
 
     # Search by a fragment of the phone number, open the customer.
     page.keyboard.press("/")
