@@ -110,7 +110,7 @@ _SCRIPT: list[tuple[str, str, str, str, tuple[float, float], str, dict[str, Any]
         "demo-chat-1",
         (0, 3),
         "Do you ship to Canada?",
-        {"contact_name": "Chen Wei (demo)"},
+        {"contact_name": "Chen Wei (demo)", "metadata": {"demo": True, "language": "en-CA"}},
     ),
     (
         "chat",
@@ -129,7 +129,11 @@ _SCRIPT: list[tuple[str, str, str, str, tuple[float, float], str, dict[str, Any]
         "<demo-maria-1@mail.example.net>",
         (0, 20),
         "Following up by email on order #1042: the replacement is fine, thank you!",
-        {"subject": "Order #1042", "contact_name": "Maria Garcia (demo)"},
+        {
+            "subject": "Order #1042",
+            "contact_name": "Maria Garcia (demo)",
+            "metadata": {"demo": True, "language": "es"},
+        },
     ),
     # Priya: the generic API channel (a web form posted by another system).
     (
@@ -195,6 +199,8 @@ def load_demo(runtime: Runtime) -> list[str]:
         reason="same person: she quotes her order #1042",
     )
     runtime.link_address(CHEN, CHEN_EMAIL, verified=False, reason="chat_visitor")
+    runtime.set_tags(maria_wa.customer_id, ["vip", "replacement-sent"], "agent.sam (demo)")
+    runtime.set_tags(by_id["demo-form-881"].customer_id, ["sales-lead"], "agent.lee (demo)")
     james = by_id["<demo-3@mail.example.com>"]
     runtime.change_status(james.conversation_id, "resolved", "agent.lee (demo)")
     customers = len({r.customer_id for r in results}) - 1  # Maria's two are one

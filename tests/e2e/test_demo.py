@@ -39,6 +39,8 @@ def test_demo_loads_once_with_marias_sms_and_whatsapp_in_one_timeline(
         "received",
     ]
     assert found[0]["merged_customer_ids"] == [messages[0]["customer_id"]]
+    assert found[0]["tags"] == ["replacement-sent", "vip"]
+    assert found[0]["language"] == "es"
     assert any(i["kind"] == "merged" for i in timeline)
     assert [i["text"] for i in timeline if i["kind"] == "note"] == [
         "Replacement order DEMO-R-77 created; courier pick-up Friday."
