@@ -14,4 +14,5 @@ if [ ! -x /usr/bin/chromium ]; then
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
 fi
 
-/usr/bin/chromium --version >/dev/null
+# (Debian's wrapper script prints a harmless shell warning on some machines: quiet it.)
+/usr/bin/chromium --version >/dev/null 2>&1
