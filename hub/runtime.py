@@ -258,6 +258,19 @@ class Runtime:
             with contextlib.suppress(RuntimeError):  # loop closed
                 loop.call_soon_threadsafe(event.set)
 
+    async def wait_for_change_or(self, event: asyncio.Event, timeout: float) -> None:
+        """Return on a change, when ``event`` is set (a shutdown, a poke), or after
+        ``timeout`` seconds, whichever comes first."""
+        waits = {
+            asyncio.ensure_future(self.wait_for_change(timeout)),
+            asyncio.ensure_future(event.wait()),
+        }
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when the caller is cancelled: leave nothing waiting behind
+            for task in waits:
+                task.cancel()
+
     async def wait_for_change(self, timeout: float) -> None:
         """Return when this process records something, or after ``timeout`` seconds
         (writes by other processes are seen at the next poll)."""

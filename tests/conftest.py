@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from bench.processes import Tansu, start_tansu, wait_for_bootstrap
 from hub.config import KafkaSettings, Settings
+from tests.connectors.email_peers import SmtpSink
 
 BACKENDS = ("sqlite", "postgres")
 
@@ -161,3 +162,14 @@ def kafka_settings(kafka_bootstrap: str) -> KafkaSettings:
         replication_factor=1,
         **TEST_KAFKA_TUNING,
     )
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    """An SMTP server (aiosmtpd) on a loopback port keeping the mail it accepts: where the
+    hub's outbound email goes in the tests."""
+    server = SmtpSink().start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -353,23 +353,13 @@ async def live(
             yield ServerSentEvent(raw_data=_item_html(item), event="update")
         if new or changed:
             continue
-        await _changed_or_stopping(runtime, stopping)
+        await runtime.wait_for_change_or(stopping, _LIVE_POLL_SECONDS)
+        await asyncio.sleep(0.05)  # the views follow the store: give them a moment
 
 
 def _item_html(item: TimelineItem) -> str:
     html = templates.env.get_template("_item.html").render(item=item)
     return " ".join(html.split("\n"))  # one SSE data line
-
-
-async def _changed_or_stopping(runtime: Runtime, stopping: asyncio.Event) -> None:
-    waits = {
-        asyncio.ensure_future(runtime.wait_for_change(_LIVE_POLL_SECONDS)),
-        asyncio.ensure_future(stopping.wait()),
-    }
-    _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    for task in pending:
-        task.cancel()
-    await asyncio.sleep(0.05)  # the views follow the store: give them a moment
 
 
 # -- commands on a conversation --------------------------------------------------------------

@@ -170,11 +170,10 @@ class IdentityCommands:
         actor: str | None,
         display_name: str | None,
     ) -> LinkResult:
-        app, enc = self.app, self.app.cipher.encrypt
+        app = self.app
         owner_aid, aid = app.address_id(owner_address), app.address_id(address)
         uow.load([owner_aid, aid])
         owner = self._owner(uow, owner_aid, owner_address, display_name)
-        kind = address.partition(":")[0]
         claim = uow.get(AddressClaim, aid)
         if claim is None or app.cipher.is_erased(claim.customer_id):
             if claim is None:
@@ -188,47 +187,38 @@ class IdentityCommands:
                 )
             else:
                 claim.reassign(customer_id=owner.id, conversations={}, correlation_id=uuid7())
-            owner.link_identity(
-                address_id=aid,
-                address=enc(owner.id, address),
-                address_kind=kind,
-                verified=verified,
-                reason=reason,
-                correlation_id=uuid7(),
-            )
+            self._note_link(owner, aid, address, verified, reason)
             uow.collect(owner, uow.peek(AddressClaim, aid))
             return LinkResult("linked", owner.id)
         holder = self._customer(uow, claim.customer_id)
         if self._root(uow, holder).id == self._root(uow, owner).id:
             if not verified or aid in holder.verified_address_ids:
                 return LinkResult("unchanged", holder.id)
-            holder.link_identity(
-                address_id=aid,
-                address=enc(holder.id, address),
-                address_kind=kind,
-                verified=True,
-                reason=reason,
-                correlation_id=uuid7(),
-            )
+            self._note_link(holder, aid, address, True, reason)
             uow.collect(holder)
             return LinkResult("verified", holder.id)
         if not verified:
             return LinkResult("needs_verification", owner.id)
         if aid not in holder.verified_address_ids:
-            holder.link_identity(
-                address_id=aid,
-                address=enc(holder.id, address),
-                address_kind=kind,
-                verified=True,
-                reason=reason,
-                correlation_id=uuid7(),
-            )
+            self._note_link(holder, aid, address, True, reason)
             uow.collect(holder)
         # The proven owner of the address came first: the visitor's whole group joins theirs.
         self._merge(uow, holder.id, self._root(uow, owner).id, actor, reason, caused_by=None)
         return LinkResult("merged", holder.id)
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _note_link(
+        self, customer: Customer, aid: UUID, address: str, verified: bool, reason: str
+    ) -> None:
+        customer.link_identity(
+            address_id=aid,
+            address=self.app.cipher.encrypt(customer.id, address),
+            address_kind=address.partition(":")[0],
+            verified=verified,
+            reason=reason,
+            correlation_id=uuid7(),
+        )
 
     def _customer(
         self, uow: _UnitOfWork, customer_id: UUID, allow_erased: bool = False

@@ -186,3 +186,14 @@ class LiveServer:
 
     def stop(self) -> None:
         assert self._uvicorn.stop(15), "uvicorn did not stop"
+
+
+@contextmanager
+def serving(settings: Settings) -> Iterator[LiveServer]:
+    """The app served by uvicorn on a loopback port for the duration of the block."""
+    server = LiveServer(settings)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -6,11 +6,9 @@ email (no listener, no mailbox) is ready."""
 from __future__ import annotations
 
 import smtplib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Any
-
-import pytest
 
 from bench.processes import free_port, wait_for_port
 from hub.config import Settings
@@ -18,15 +16,6 @@ from tests.api.support import ADMIN_TOKEN, running_app, wait_for
 from tests.connectors.email_peers import SmtpSink
 
 DOMAIN = "support.example.com"
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    server = SmtpSink().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def email_settings(

@@ -16,8 +16,10 @@ from playwright.sync_api import Browser, ConsoleMessage, Error, Page, Response, 
 CHROMIUM = "/usr/bin/chromium"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Browser]:
+    """Chromium for one test. Not for the session: Playwright's sync API keeps an event loop
+    running in this thread while it is open, and the suite's asyncio tests need the thread."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run `make test`, which installs Debian's chromium")
     with sync_playwright() as playwright:

@@ -14,19 +14,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from hub.config import Settings
-from tests.api.support import ADMIN_TOKEN, LiveServer, wait_for
+from tests.api.support import ADMIN_TOKEN, LiveServer, serving, wait_for
 from tests.connectors.email_peers import SmtpSink
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    server = SmtpSink().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -42,12 +33,8 @@ def hub(make_settings: Callable[..., Settings], sink: SmtpSink) -> Iterator[Live
             "smtp_security": "none",
         },
     )
-    server = LiveServer(settings)
-    server.start()
-    try:
+    with serving(settings) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _chat_messages(client: httpx.Client) -> list[dict[str, Any]] | None:

@@ -17,21 +17,12 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from hub.config import Settings
-from tests.api.support import ADMIN_TOKEN, LiveServer, ago, interaction, wait_for
+from tests.api.support import ADMIN_TOKEN, LiveServer, ago, interaction, serving, wait_for
 from tests.connectors.email_peers import SmtpSink
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 PHONE = "phone:+14155550142"
 EMAIL = "email:rosa.diaz@example.org"
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    server = SmtpSink().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -55,12 +46,8 @@ def hub(make_settings: Callable[..., Settings], sink: SmtpSink) -> Iterator[Live
             "smtp_security": "none",
         },
     )
-    server = LiveServer(settings)
-    server.start()
-    try:
+    with serving(settings) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -20,19 +20,10 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from hub.config import Settings
-from tests.api.support import ADMIN_TOKEN, LiveServer, wait_for
+from tests.api.support import ADMIN_TOKEN, LiveServer, serving, wait_for
 from tests.connectors.email_peers import SmtpSink
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    server = SmtpSink().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -49,12 +40,8 @@ def hub(make_settings: Callable[..., Settings], sink: SmtpSink) -> Iterator[Live
         },
         chat={"allowed_origins": ["https://shop.example.com"], "max_text": 500},
     )
-    server = LiveServer(settings)
-    server.start()
-    try:
+    with serving(settings) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

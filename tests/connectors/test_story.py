@@ -27,7 +27,7 @@ import pytest
 
 from bench.processes import free_port, wait_for_port
 from hub.config import Settings
-from tests.api.support import ADMIN_TOKEN, LiveServer, wait_for
+from tests.api.support import ADMIN_TOKEN, LiveServer, serving, wait_for
 from tests.api.test_email_replies import mail
 from tests.connectors.email_peers import SmtpSink
 from tests.connectors.test_chat import Widget
@@ -45,15 +45,6 @@ DOMAIN = "support.example.com"
 PHONE = "+14155552671"
 EMAIL = "alice@example.org"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    server = SmtpSink().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -89,13 +80,9 @@ def hub(
             "domains": [DOMAIN],
         },
     )
-    server = LiveServer(settings)
-    server.start()
-    try:
+    with serving(settings) as server:
         wait_for_port("127.0.0.1", smtp_port, timeout=10)
         yield server, smtp_port
-    finally:
-        server.stop()
 
 
 def _customer(client: httpx.Client, address: str) -> dict[str, Any] | None:

@@ -429,15 +429,9 @@ class ChatSession:
         return sent, False
 
     async def _wait(self) -> None:
-        waits = {
-            asyncio.ensure_future(self.runtime.wait_for_change(_POLL_SECONDS)),
-            asyncio.ensure_future(self.poke.wait()),
-        }
         try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            await self.runtime.wait_for_change_or(self.poke, _POLL_SECONDS)
         finally:
-            for task in waits:
-                task.cancel()
             self.poke.clear()
 
 

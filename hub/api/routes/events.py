@@ -13,7 +13,6 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from hub.api.auth import RuntimeDep, require
 from hub.api.models import EventPage
-from hub.runtime import Runtime
 from hub.store.tokens import Principal
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
@@ -35,17 +34,6 @@ async def list_events(
     at-least-once across reconnects."""
     events, last = await run_in_threadpool(runtime.events_after, after, limit)
     return EventPage(events=[e.model_dump(mode="json") for e in events], next_after=last)
-
-
-async def _change_or_stop(runtime: Runtime, stopping: asyncio.Event) -> None:
-    """Return on new events, on shutdown, or after the keep-alive interval."""
-    waits = {
-        asyncio.ensure_future(runtime.wait_for_change(_KEEPALIVE_SECONDS)),
-        asyncio.ensure_future(stopping.wait()),
-    }
-    _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    for task in pending:
-        task.cancel()
 
 
 @router.get("/stream", response_class=EventSourceResponse)
@@ -77,6 +65,6 @@ async def stream_events(
         if last != position:
             position = last
             continue
-        await _change_or_stop(runtime, stopping)
+        await runtime.wait_for_change_or(stopping, _KEEPALIVE_SECONDS)
         if not stopping.is_set():
             yield ServerSentEvent(comment="keepalive")
