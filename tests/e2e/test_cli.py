@@ -122,8 +122,11 @@ def test_config_show_says_which_channels_are_on() -> None:
         "email": "off",
         "meta": "off",
         "telegram": "on",
+        "chat": "on",  # the hub's own channel: on unless HUB_CHAT__ENABLED=false
     }
     assert shown["telegram"]["bot_token"] == "**********"
+    off = run_hub("config", "show", env=child_env(HUB_CHAT__ENABLED="false"))
+    assert json.loads(off.stdout)["channels"]["chat"] == "off"
 
 
 def test_schema_export_writes_one_json_schema_per_event_type(tmp_path: Path) -> None:
