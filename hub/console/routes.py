@@ -312,6 +312,35 @@ async def older_items(
     return response
 
 
+@router.get("/queue/live", response_class=EventSourceResponse)
+async def queue_live(request: Request, agent: AgentDep) -> AsyncIterator[ServerSentEvent]:
+    """``changed`` once the read models moved (the queue page then reloads its list; at most
+    one event a second)."""
+    runtime = _runtime(request)
+    stopping: asyncio.Event = request.app.state.stopping
+
+    def moved() -> dict[str, int]:
+        return runtime.views.positions() | {"store": runtime.store_position()}
+
+    seen = await run_in_threadpool(moved)
+    yield ServerSentEvent(comment="connected", retry=2000)
+    while not stopping.is_set():
+        await runtime.wait_for_change_or(stopping, _LIVE_POLL_SECONDS)
+        now = await run_in_threadpool(moved)
+        if now["store"] == seen["store"]:
+            continue
+        # Something was recorded: wait (briefly) for the views to show it, then say so.
+        deadline = asyncio.get_running_loop().time() + _VISIBLE_WAIT_SECONDS
+        while now == seen or min(v for k, v in now.items() if k != "store") < now["store"]:
+            if asyncio.get_running_loop().time() > deadline or stopping.is_set():
+                break
+            await asyncio.sleep(0.05)
+            now = await run_in_threadpool(moved)
+        seen = now
+        yield ServerSentEvent(data=str(now["store"]), event="changed")
+        await asyncio.sleep(1.0)
+
+
 @router.get("/customers/{customer_id}/live", response_class=EventSourceResponse)
 async def live(
     request: Request,

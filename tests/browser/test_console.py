@@ -129,6 +129,9 @@ def test_queue_search_customer_live_reply_by_email_resolve_reopen(
     expect(queue.get_by_role("link", name="Rosa Diaz")).to_have_count(2)  # SMS and email
     expect(queue.get_by_role("link", name="Tom Baker")).to_be_visible()
     _shot(page, tmp_path, "queue")
+    # A new customer writes: the queue shows them without a reload.
+    _record(api, address="phone:+14155550123", contact_name="Ada Live", text="Hello?")
+    expect(queue.get_by_role("link", name="Ada Live")).to_be_visible(timeout=10_000)
     page.get_by_label("Channel").select_option("email")
     page.get_by_role("button", name="Filter").click()
     expect(queue.get_by_role("link", name="Rosa Diaz")).to_have_count(1)

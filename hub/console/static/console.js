@@ -79,6 +79,22 @@
     }
   }
 
+  // The queue: its list reloads when the hub records something.
+  var queue = document.querySelector(".queue-live");
+  if (queue && window.EventSource) {
+    var queueSource = new EventSource(queue.getAttribute("data-live"));
+    queueSource.addEventListener("changed", function () {
+      fetch(location.href, { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (text) {
+          if (!text) return;
+          var fresh = new DOMParser().parseFromString(text, "text/html").querySelector(".queue-live");
+          if (fresh) queue.innerHTML = fresh.innerHTML;
+        })
+        .catch(function () { /* the next change tries again */ });
+    });
+  }
+
   // Forms: posted in the background; a reply or note shows up through the live feed.
   document.querySelectorAll("form[data-enhance]").forEach(function (form) {
     form.addEventListener("submit", function (e) {
