@@ -23,8 +23,9 @@ length of the run; the row says so and the target is then not met.
 Baseline, same run: the acknowledgement latency of the same requests, measured from when each
 was due (p99 / p99). A second row: the same measure at a trickle of 100/s (one single POST
 every 10 ms) first, the pipeline's own latency without a backlog (no target); its baseline is
-one produce-consume hop on the same broker with a consumer that waits for data as Faust's does
-(``fetch_max_wait_ms`` 1,500): process and project are each such a hop.
+one produce-consume hop on the same broker with a consumer that waits for data as the hub's
+Faust workers do (``fetch_max_wait_ms``, ``hub.stream.faust_driver.FETCH_MAX_WAIT_MS``):
+process and project are each such a hop.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from bench.kafka_broker import Broker, ensure_postgres, fresh_database, new_prod
 from bench.kafka_cluster import PARTITIONS, Cluster, CpuMeter, HubEnv, cpu_summary
 from bench.kafka_ingest import LagSampler, seed
 from bench.workload import Workload
+from hub.stream.faust_driver import FETCH_MAX_WAIT_MS
 
 NAME = "kafka_freshness"
 TOPOLOGY = "roles"
@@ -53,7 +55,7 @@ TARGET_P99_MS = 1000.0
 TRICKLE = Mode("trickle", 0.010, 1, 1, 4)  # 100 singles/s
 TRICKLE_SECONDS = {"quick": 3.0, "default": 10.0, "full": 20.0}
 HOPS = {"quick": 10, "default": 20, "full": 40}
-FAUST_FETCH_MAX_WAIT_MS = 1500
+FAUST_FETCH_MAX_WAIT_MS = FETCH_MAX_WAIT_MS  # as the workers' consumers wait
 MESSAGE_EVENTS = ("interaction.received.v1", "interaction.sent.v1")
 #: The last samples took longer than this after the load ended: a backlog was draining.
 DRAIN_BEHIND_SECONDS = 5.0
@@ -187,7 +189,7 @@ def _stages_text(phase: dict[str, Any]) -> str:
 async def broker_hop(bootstrap: str, partitions: int, hops: int) -> dict[str, Any]:
     """One record at a time, produced (acks=all) and consumed on a topic with ``partitions``
     partitions, by a consumer that waits for data as Faust's does (``fetch_max_wait_ms``
-    1,500, hard-coded in Faust's aiokafka driver): the broker's part of each consumer hop."""
+    as the hub's workers set it): the broker's part of each consumer hop."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     topic = await new_topic(bootstrap, "bench-hop", partitions)

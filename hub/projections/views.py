@@ -9,7 +9,8 @@ applying the same events can neither skip nor double anything.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -26,6 +27,7 @@ from sqlalchemy import (
     Uuid,
     func,
     select,
+    text,
 )
 
 from hub.events import Envelope
@@ -155,38 +157,62 @@ class Views:
         return applied
 
     def apply_partition(self, topic: str, partition: int, events: Sequence[Envelope]) -> int:
-        """Apply events read from one partition of ``topic``, in one transaction with that
-        partition's positions; events at or below a projection's position there are replays
-        and are skipped. Returns how many (projection, event) pairs applied."""
-        if not events:
+        """Apply events read from one partition of ``topic`` (see :meth:`apply_partitions`)."""
+        return self.apply_partitions(topic, {partition: events})
+
+    def apply_partitions(self, topic: str, batches: Mapping[int, Sequence[Envelope]]) -> int:
+        """Apply events read from partitions of ``topic`` (partition -> events in the order
+        read), in ONE transaction with those partitions' positions. Returns how many
+        (projection, event) pairs applied.
+
+        Within a partition store positions only grow, so an event at or below a projection's
+        position there, or below one before it in the batch, is a replay and is skipped.
+        What is left goes to each projection in store order, all partitions together. The
+        partitions' positions are locked first (PostgreSQL; SQLite's write lock does it),
+        so two workers applying the same partition at once, say around a rebalance, take
+        turns and the second skips what the first applied.
+        """
+        batches = {p: events for p, events in batches.items() if events}
+        if not batches:
             return 0
-        applied = 0
+        partitions = sorted(batches)
         pp = partition_positions.c
-        top = max(e.position for e in events)
+        applied = 0
         with write_transaction(self.engine) as conn:
-            done: dict[str, int] = dict(
-                conn.execute(  # type: ignore[arg-type]
-                    select(pp.projection, pp.position).where(
-                        pp.topic == topic, pp.partition == partition
+            _lock_partitions(conn, topic, partitions)
+            done: dict[tuple[str, int], int] = {
+                (name, int(partition)): position
+                for name, partition, position in conn.execute(
+                    select(pp.projection, pp.partition, pp.position).where(
+                        pp.topic == topic, pp.partition.in_(partitions)
                     )
-                ).all()
-            )
+                )
+            }
             moved: list[dict[str, object]] = []
             for projection in self.projections:
-                seen = done.get(projection.name, 0)
-                mine = [e for e in events if e.position > seen and e.type in projection.handles]
+                handles = projection.handles
+                mine: list[Envelope] = []
+                for partition in partitions:
+                    seen = top = done.get((projection.name, partition), 0)
+                    for event in batches[partition]:
+                        if event.position > top:
+                            top = event.position
+                            if event.type in handles:
+                                mine.append(event)
+                    if top > seen:
+                        moved.append(
+                            {
+                                "projection": projection.name,
+                                "topic": topic,
+                                "partition": partition,
+                                "position": top,
+                            }
+                        )
                 if mine:
+                    if len(partitions) > 1:
+                        mine.sort(key=_position)  # store order; per partition it already is
                     projection.apply(conn, mine)
                     applied += len(mine)
-                if top > seen:
-                    moved.append(
-                        {
-                            "projection": projection.name,
-                            "topic": topic,
-                            "partition": partition,
-                            "position": top,
-                        }
-                    )
             upsert(conn, partition_positions, moved)
         return applied
 
@@ -286,6 +312,30 @@ class Views:
         ]
         with write_transaction(self.engine) as conn:
             upsert(conn, partition_positions, rows)
+
+
+def _position(event: Envelope) -> int:
+    return event.position
+
+
+#: First key of the advisory locks on a topic's partition positions (the second is the
+#: partition); PostgreSQL keeps two-key locks apart from one-key ones such as the schema lock.
+_LOCK_SPACE = "hub.views:"
+
+
+def _lock_partitions(conn: Connection, topic: str, partitions: Sequence[int]) -> None:
+    """Lock the positions of these partitions of ``topic`` until the transaction ends, in
+    partition order (two transactions locking overlapping sets cannot deadlock)."""
+    if conn.dialect.name != "postgresql":
+        return
+    key = zlib.crc32(f"{_LOCK_SPACE}{topic}".encode()) - 2**31  # a signed 32-bit int
+    conn.execute(
+        text(
+            "SELECT count(pg_advisory_xact_lock(:key, p)) "
+            "FROM (SELECT unnest(CAST(:partitions AS integer[])) AS p ORDER BY 1) AS wanted"
+        ),
+        {"key": key, "partitions": list(partitions)},
+    )
 
 
 def default_projections() -> list[Projection]:

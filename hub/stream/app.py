@@ -10,6 +10,10 @@ A role's group is its own, so roles scale apart and ``hub run all`` can host bot
 acknowledged (and so their offsets committed) only after their batch is done: a crash or a
 stop mid-batch redelivers the batch, and the store and the views skip what they already hold.
 While the store is unavailable a batch is retried without end and no offset moves.
+
+A worker takes the next batch while the last one is written (in a thread), and writes batches
+one after the other, in the order taken: per-partition order holds, and Faust's delivery of
+the next records overlaps the database's work instead of waiting for it.
 """
 
 from __future__ import annotations
@@ -19,9 +23,8 @@ import logging
 import ssl
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import faust
@@ -29,17 +32,21 @@ from sqlalchemy.exc import OperationalError
 
 from hub.config import KafkaSettings, Settings
 from hub.domain.errors import StoreUnavailable
-from hub.events import Envelope, decode_event
+from hub.events import decode_event
 from hub.metrics import Metrics
 from hub.projections import Views
 from hub.store import Store
+from hub.stream.faust_driver import HubFaustApp
 from hub.stream.processor import Processor
 from hub.stream.topics import Topics
 
 log = logging.getLogger(__name__)
 
-#: Records per store transaction, and how long a batch may wait to fill.
-BATCH_SIZE = 500
+#: Records per batch, by role: process writes a batch in one store transaction; project
+#: writes one in one views transaction, and a bigger batch folds more updates of the same
+#: rows together (fewer statements per event).
+BATCH_SIZE = {"process": 500, "project": 2000}
+#: How long a batch may wait to fill (s): a stage's latency under a trickle includes it.
 BATCH_WITHIN = 0.05
 #: Back-off while the store is unavailable.
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
@@ -90,7 +97,7 @@ def _credentials(kafka: KafkaSettings) -> Any:
 def _faust_app(settings: Settings, role: str) -> Any:
     kafka = settings.kafka
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
-    return faust.App(
+    return HubFaustApp(
         group_id(kafka, role),
         datadir=str(settings.data_dir / "faust"),  # not the working directory
         broker=f"kafka://{kafka.bootstrap_servers}",
@@ -139,14 +146,19 @@ def create_worker(
         views = Views(store.views_engine)
         views.create()
 
+        def decode_and_apply(batches: dict[tuple[str, int], list[bytes]]) -> int:
+            by_topic: dict[str, dict[int, list[Any]]] = defaultdict(dict)
+            for (topic, partition), values in batches.items():
+                by_topic[topic][partition] = [decode_event(v) for v in values]
+            return sum(views.apply_partitions(t, events) for t, events in by_topic.items())
+
         async def project(records: Sequence[Any]) -> None:
-            by_partition: dict[tuple[str, int], list[Envelope]] = defaultdict(list)
+            by_partition: dict[tuple[str, int], list[bytes]] = defaultdict(list)
             for record in records:
                 tp = record.message.tp
-                by_partition[(tp.topic, tp.partition)].append(decode_event(record.value))
-            for (topic, partition), envelopes in by_partition.items():
-                apply = partial(views.apply_partition, topic, partition)
-                await _with_retries(apply, envelopes, health)
+                by_partition[(tp.topic, tp.partition)].append(record.value)
+            # Decoding goes to the thread too: the event loop is Faust's, and busy.
+            await _with_retries(decode_and_apply, dict(by_partition), health)
 
         _batch_agent(app, _raw_topic(app, topics.events), role, project, metrics, health)
     else:
@@ -158,28 +170,46 @@ def _batch_agent(
     app: Any,
     topic: Any,
     role: str,
-    handle: Callable[[Sequence[Any]], Any],
+    handle: Callable[[Sequence[Any]], Awaitable[None]],
     metrics: Metrics,
     health: WorkerHealth,
 ) -> None:
     """An agent that hands ``handle`` batches of events and acknowledges them only after it
-    returned (``noack_take``: a batch cut short by a crash or a stop is delivered again)."""
+    returned (``noack_take``: a batch cut short by a crash or a stop is delivered again).
+
+    One batch is handled while the agent takes the next; the next is handled only after it.
+    """
+
+    async def finish(stream: Any, batch: Sequence[Any]) -> None:
+        try:
+            await handle(batch)
+        except Exception as exc:  # readiness says so at once; the agent raises it next
+            health.crashed = f"{type(exc).__name__}: {exc}"
+            raise
+        for event in batch:
+            await stream.ack(event)
+        health.handled += len(batch)
+        metrics.role_items.labels(role).inc(len(batch))
 
     @app.agent(topic, name=role)  # type: ignore[untyped-decorator]  # faust is untyped
     async def agent(stream: Any) -> None:
+        in_flight: asyncio.Task[None] | None = None
         try:
-            async for batch in stream.noack_take(BATCH_SIZE, within=BATCH_WITHIN):
-                await handle(batch)
-                for event in batch:
-                    await stream.ack(event)
-                health.handled += len(batch)
-                metrics.role_items.labels(role).inc(len(batch))
+            async for batch in stream.noack_take(BATCH_SIZE[role], within=BATCH_WITHIN):
+                if in_flight is not None:
+                    await in_flight  # in order: raises what the last batch raised
+                in_flight = asyncio.create_task(finish(stream, batch))
+            if in_flight is not None:
+                await in_flight
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the agent is gone: readiness must say so
             health.crashed = f"{type(exc).__name__}: {exc}"
             log.exception("%s agent crashed", role)
             raise
+        finally:
+            if in_flight is not None and not in_flight.done():
+                in_flight.cancel()  # unacknowledged: delivered again, and skipped if done
 
 
 async def _with_retries(call: Any, records: Any, health: WorkerHealth) -> Any:

@@ -4,6 +4,9 @@ Published events go out in store order, keyed by customer id, with ``acks=all``.
 kept in the database and moved only after the broker acknowledged a whole batch: a crash sends
 some events again (consumers dedupe by event id or position), never skips one.
 
+The relay reads again as soon as the store signals a commit (PostgreSQL ``LISTEN``, see
+``hub.store.commits``), and polls every ``idle`` seconds besides.
+
 Only the holder of a lease publishes. The lease is a row renewed with every batch and the
 position update is fenced by it: a relay that lost its lease cannot move the position and stops
 publishing. Two relays therefore never publish the same range at the same time, unless one
@@ -23,6 +26,7 @@ from hub.config import KafkaSettings
 from hub.events import encode_event
 from hub.metrics import Metrics
 from hub.store import Store
+from hub.store.commits import CommitSignal
 from hub.store.lease import LeaseLost, RelayLease, metadata, relays
 from hub.stream.topics import Topics
 
@@ -108,12 +112,15 @@ class Relay:
         return len(envelopes)
 
     async def run(self, stopping: asyncio.Event, idle: float = 0.2) -> None:
-        """Publish until ``stopping`` is set; wait ``idle`` seconds when there is nothing.
+        """Publish until ``stopping`` is set; when there is nothing, wait until the store
+        commits events or ``idle`` seconds passed.
 
         A store or broker failure is retried with back-off (``error`` says what failed
         meanwhile): the position moved only for batches the broker acknowledged, so the
         batch that failed goes out again, whole.
         """
+        committed = CommitSignal(self._store)
+        await committed.start()
         await self.start()
         failures = 0
         try:
@@ -132,8 +139,9 @@ class Relay:
                     continue
                 failures, self.error = 0, None
                 if not sent:
-                    await _wait(stopping, idle)
+                    await committed.wait(stopping, idle)
         finally:
+            await committed.stop()
             await self.stop()
 
 

@@ -8,6 +8,7 @@ import json
 import signal
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -82,6 +83,65 @@ def test_partitioned_application_equals_the_embedded_views(make_settings, tmp_pa
     finally:
         source.close()
         engine.dispose()
+
+
+def _fresh_views(store: Store) -> Views:
+    """The store's views, emptied (after ``_reference`` filled them from the log)."""
+    views = Views(store.views_engine)
+    for projection in views.projections:
+        views.reset(projection.name)
+    return views
+
+
+def _by_partition(store: Store, partitions: int) -> dict[int, list[Any]]:
+    envelopes, _ = store.read_envelopes(0, 10_000)
+    found: dict[int, list[Any]] = {}
+    for envelope in envelopes:  # as the relay keys them: one customer, one partition
+        found.setdefault(envelope.customer_id.int % partitions, []).append(envelope)
+    return found
+
+
+def test_partitions_applied_together_equal_the_embedded_views(make_settings, backend) -> None:
+    """One transaction for a batch of several partitions, with a relay's replay inside the
+    batch (a range published twice) and later whole again: each event counts once."""
+    store = open_store(make_settings(backend))
+    try:
+        _record(store, 30)
+        expected = _reference(store)
+        partitions = _by_partition(store, 3)
+        views = _fresh_views(store)
+        first = {p: events[: len(events) // 2] for p, events in partitions.items()}
+        replayed = {p: [*events[:3], *events[:5], *events[3:]] for p, events in partitions.items()}
+        assert views.apply_partitions("hub.events", first) > 0
+        assert views.apply_partitions("hub.events", replayed) > 0
+        assert views.apply_partitions("hub.events", partitions) == 0
+        assert _rows(store.views_engine) == expected
+        positions = views.partition_positions()
+        for projection in views.projections:
+            assert positions[projection.name] == {
+                f"hub.events:{p}": events[-1].position for p, events in partitions.items()
+            }
+    finally:
+        store.close()
+
+
+def test_two_projectors_applying_the_same_batch_at_once_apply_it_once(make_settings) -> None:
+    """Around a rebalance two workers may hold the same partition for a moment: the partition
+    positions are locked, so the later transaction waits for the first and skips its events."""
+    store = open_store(make_settings("postgres"))
+    try:
+        _record(store, 30)
+        expected = _reference(store)
+        batch = _by_partition(store, 2)
+        views = _fresh_views(store)
+        with ThreadPoolExecutor(4) as pool:
+            applied = list(
+                pool.map(lambda _: views.apply_partitions("hub.events", batch), range(4))
+            )
+        assert applied.count(0) == 3
+        assert _rows(store.views_engine) == expected
+    finally:
+        store.close()
 
 
 def test_hub_run_project_builds_the_views_from_the_topic(

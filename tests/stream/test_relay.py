@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
+import time
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -178,3 +179,32 @@ def test_hub_run_relay_publishes_and_stops_on_sigterm(
         output, _ = process.communicate(timeout=20)
     assert process.returncode == 0, output
     assert f"relay stopped after publishing {expected} events" in output
+
+
+def test_the_relay_publishes_as_soon_as_the_store_commits(
+    make_settings, kafka_settings: KafkaSettings
+) -> None:
+    """On PostgreSQL the relay LISTENs for the store's commits: it publishes a new batch at
+    once, not at its next poll (here half a minute away)."""
+    store = open_store(make_settings("postgres"))
+    asyncio.run(ensure_topics(kafka_settings))
+    try:
+
+        async def scenario() -> float:
+            relay = Relay(store, kafka_settings)
+            stopping = asyncio.Event()
+            running = asyncio.create_task(relay.run(stopping, idle=30.0))
+            try:
+                await asyncio.sleep(2.0)  # started, listening, and waiting for the next poll
+                started = time.monotonic()
+                await asyncio.to_thread(_record, store, 3)
+                while relay.published == 0 and time.monotonic() - started < 10:
+                    await asyncio.sleep(0.01)
+                return time.monotonic() - started
+            finally:
+                stopping.set()
+                await running
+
+        assert asyncio.run(scenario()) < 5.0
+    finally:
+        store.close()
