@@ -93,7 +93,12 @@ class Gateway:
 
     @staticmethod
     def create_tables(engine: Engine) -> None:
+        """The gateway's tables and the web chat's (called under the schema lock: processes
+        starting together on a new database must not race to create them)."""
+        from hub.connectors.chat.mailbox import metadata as chat_metadata
+
         metadata.create_all(engine)
+        chat_metadata.create_all(engine)
 
     async def start(
         self, configured: Sequence[tuple[type[Connector], Any]], *, listen: bool

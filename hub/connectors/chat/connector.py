@@ -35,8 +35,7 @@ class ChatConnector(Connector):
     async def start(self) -> None:
         if self.context.engine is None:
             raise RuntimeError("the chat connector needs the hub's state database")
-        self.mailbox = Mailbox(self.context.engine)
-        await asyncio.to_thread(self.mailbox.create)
+        self.mailbox = Mailbox(self.context.engine)  # its tables: Gateway.create_tables
         configured = self.settings.secret
         key = (
             configured.get_secret_value()

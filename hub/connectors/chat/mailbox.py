@@ -65,13 +65,11 @@ class Posted:
 
 
 class Mailbox:
-    """The chat mailboxes, in the hub's state database."""
+    """The chat mailboxes, in the hub's state database (``metadata``'s tables, which
+    ``hub.gateway.Gateway.create_tables`` creates)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-
-    def create(self) -> None:
-        metadata.create_all(self._engine)
 
     def signing_key(self, candidate: str) -> str:
         """The hub's chat signing key: ``candidate`` if no process stored one before."""
