@@ -197,3 +197,15 @@ def serving(settings: Settings) -> Iterator[LiveServer]:
         yield server
     finally:
         server.stop()
+
+
+def smtp_to(port: int, domain: str = "support.example.com", **extra: Any) -> dict[str, Any]:
+    """Email settings that send to an SMTP server on a loopback ``port`` (the tests' sink)."""
+    return {
+        "from_address": f"help@{domain}",
+        "from_name": "Example Support",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": port,
+        "smtp_security": "none",
+        **extra,
+    }

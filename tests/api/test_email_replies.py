@@ -12,7 +12,7 @@ from typing import Any
 
 from bench.processes import free_port, wait_for_port
 from hub.config import Settings
-from tests.api.support import ADMIN_TOKEN, running_app, wait_for
+from tests.api.support import ADMIN_TOKEN, running_app, smtp_to, wait_for
 from tests.connectors.email_peers import SmtpSink
 
 DOMAIN = "support.example.com"
@@ -25,14 +25,7 @@ def email_settings(
         "sqlite",
         admin_token=ADMIN_TOKEN,
         dispatch={"quiet_hours_start": None},
-        email={
-            "from_address": f"help@{DOMAIN}",
-            "from_name": "Example Support",
-            "smtp_host": "127.0.0.1",
-            "smtp_port": sink.port,
-            "smtp_security": "none",
-            **email,
-        },
+        email=smtp_to(sink.port, DOMAIN, **email),
     )
 
 

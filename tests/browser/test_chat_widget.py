@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from hub.config import Settings
-from tests.api.support import ADMIN_TOKEN, LiveServer, serving, wait_for
+from tests.api.support import ADMIN_TOKEN, LiveServer, serving, smtp_to, wait_for
 from tests.connectors.email_peers import SmtpSink
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -26,12 +26,7 @@ def hub(make_settings: Callable[..., Settings], sink: SmtpSink) -> Iterator[Live
         "sqlite",
         admin_token=ADMIN_TOKEN,
         dispatch={"quiet_hours_start": None},
-        email={
-            "from_address": "help@support.example.com",
-            "smtp_host": "127.0.0.1",
-            "smtp_port": sink.port,
-            "smtp_security": "none",
-        },
+        email=smtp_to(sink.port),
     )
     with serving(settings) as server:
         yield server

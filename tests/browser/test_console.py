@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from hub.config import Settings
-from tests.api.support import ADMIN_TOKEN, LiveServer, ago, interaction, serving, wait_for
+from tests.api.support import ADMIN_TOKEN, LiveServer, ago, interaction, serving, smtp_to, wait_for
 from tests.connectors.email_peers import SmtpSink
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -38,13 +38,7 @@ def hub(make_settings: Callable[..., Settings], sink: SmtpSink) -> Iterator[Live
             "from_number": "+15550001111",
             "api_base_url": "http://127.0.0.1:9",
         },
-        email={
-            "from_address": "help@support.example.com",
-            "from_name": "Example Support",
-            "smtp_host": "127.0.0.1",
-            "smtp_port": sink.port,
-            "smtp_security": "none",
-        },
+        email=smtp_to(sink.port),
     )
     with serving(settings) as server:
         yield server

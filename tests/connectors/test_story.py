@@ -27,7 +27,7 @@ import pytest
 
 from bench.processes import free_port, wait_for_port
 from hub.config import Settings
-from tests.api.support import ADMIN_TOKEN, LiveServer, serving, wait_for
+from tests.api.support import ADMIN_TOKEN, LiveServer, serving, smtp_to, wait_for
 from tests.api.test_email_replies import mail
 from tests.connectors.email_peers import SmtpSink
 from tests.connectors.test_chat import Widget
@@ -70,15 +70,7 @@ def hub(
             "graph_base_url": "http://127.0.0.1:9",
             "whatsapp_phone_number_id": WA_PHONE_ID,
         },
-        email={
-            "from_address": f"help@{DOMAIN}",
-            "from_name": "Example Support",
-            "smtp_host": "127.0.0.1",
-            "smtp_port": sink.port,
-            "smtp_security": "none",
-            "listen": f"127.0.0.1:{smtp_port}",
-            "domains": [DOMAIN],
-        },
+        email=smtp_to(sink.port, DOMAIN, listen=f"127.0.0.1:{smtp_port}", domains=[DOMAIN]),
     )
     with serving(settings) as server:
         wait_for_port("127.0.0.1", smtp_port, timeout=10)
