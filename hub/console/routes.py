@@ -394,17 +394,13 @@ def _item_html(item: TimelineItem) -> str:
 # -- commands on a conversation --------------------------------------------------------------
 
 
-async def _command(
-    request: Request,
-    conversation_id: UUID,
-    run: Callable[[], Any],
-    visible: Callable[[Any], bool],
+async def _act(
+    request: Request, back: str, run: Callable[[], Any], visible: Callable[[Any], bool]
 ) -> Response:
-    """Run an agent's command, wait (briefly) until the views show it, and go back to the
-    customer; a refusal comes back as the page with the reason (or, to console.js, as JSON)."""
-    runtime = _runtime(request)
+    """Run an agent's command, wait (briefly) until the views show it (``visible`` of its
+    result), and go ``back``; a refusal comes back as that page with the reason (or, to
+    console.js, as JSON)."""
     try:
-        conversation = await run_in_threadpool(runtime.store.app.conversation, conversation_id)
         result = await run_in_threadpool(run)
     except DomainError as exc:
         if _wants_fragment(request):
@@ -413,8 +409,9 @@ async def _command(
                 status_code=exc.status,
                 media_type="application/json",
             )
-        target = f"/customers/{_customer_of(request, conversation_id)}"
-        return RedirectResponse(f"{target}?error={quote(exc.message)}#c-{conversation_id}", 303)
+        path, _, anchor = back.partition("#")
+        fragment = f"#{anchor}" if anchor else ""
+        return RedirectResponse(f"{path}?error={quote(exc.message)}{fragment}", 303)
     deadline = asyncio.get_running_loop().time() + _VISIBLE_WAIT_SECONDS
     while not await run_in_threadpool(visible, result):
         if asyncio.get_running_loop().time() > deadline:
@@ -422,11 +419,21 @@ async def _command(
         await asyncio.sleep(0.02)
     if _wants_fragment(request):
         return Response(status_code=204)
-    return RedirectResponse(f"/customers/{conversation.customer_id}#c-{conversation_id}", 303)
+    return RedirectResponse(back, 303)
 
 
-def _customer_of(request: Request, conversation_id: UUID) -> str:
-    runtime = _runtime(request)
+async def _command(
+    request: Request,
+    conversation_id: UUID,
+    run: Callable[[], Any],
+    visible: Callable[[Any], bool],
+) -> Response:
+    """:func:`_act` on a conversation: back to its customer, at the conversation."""
+    customer = await run_in_threadpool(_customer_of, _runtime(request), conversation_id)
+    return await _act(request, f"/customers/{customer}#c-{conversation_id}", run, visible)
+
+
+def _customer_of(runtime: Runtime, conversation_id: UUID) -> str:
     with runtime.read() as conn:
         found = runtime.views.conversations.get(conn, conversation_id)
     return str(found.customer_id) if found else ""
@@ -543,25 +550,12 @@ async def tags(
             wanted.append(add.strip())
         return runtime.set_tags(customer_id, wanted, agent.name)
 
-    try:
-        wanted = await run_in_threadpool(change)
-    except DomainError as exc:
-        if _wants_fragment(request):
-            body = json.dumps({"code": exc.code, "message": exc.message})
-            return Response(body, status_code=exc.status, media_type="application/json")
-        return RedirectResponse(f"/customers/{customer_id}?error={quote(exc.message)}", 303)
-
-    def shown() -> bool:
+    def shown(wanted: list[str]) -> bool:
         with runtime.read() as conn:
             profile = runtime.views.directory.profile(conn, customer_id)
         return profile is not None and sorted(profile.tags) == wanted
 
-    deadline = asyncio.get_running_loop().time() + _VISIBLE_WAIT_SECONDS
-    while not await run_in_threadpool(shown) and asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.02)
-    if _wants_fragment(request):
-        return Response(status_code=204)
-    return RedirectResponse(f"/customers/{customer_id}", 303)
+    return await _act(request, f"/customers/{customer_id}", change, shown)
 
 
 def _conversation_shows(
