@@ -13,6 +13,7 @@ import pytest
 
 from hub.config import Settings
 from tests.api.support import ADMIN_TOKEN, Api, assert_error, running_app, wait_for
+from tests.connectors.peers import running
 from tests.connectors.test_twilio import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -22,6 +23,7 @@ from tests.connectors.test_twilio import (
     status_params,
     twilio_signature,
 )
+from tests.connectors.test_twilio import settings as twilio_settings
 from tests.connectors.twilio_peer import TwilioPeer
 
 PUBLIC = "https://hub.example.test"
@@ -29,12 +31,8 @@ PUBLIC = "https://hub.example.test"
 
 @pytest.fixture
 def twilio() -> Iterator[TwilioPeer]:
-    peer = TwilioPeer(ACCOUNT_SID, AUTH_TOKEN, own_numbers={FROM_NUMBER})
-    peer.start()
-    try:
+    with running(TwilioPeer(ACCOUNT_SID, AUTH_TOKEN, own_numbers={FROM_NUMBER})) as peer:
         yield peer
-    finally:
-        peer.stop()
 
 
 @pytest.fixture
@@ -43,12 +41,7 @@ def api(backend: str, make_settings: Callable[..., Settings], twilio: TwilioPeer
         backend,
         admin_token=ADMIN_TOKEN,
         public_url=PUBLIC,
-        twilio={
-            "account_sid": ACCOUNT_SID,
-            "auth_token": AUTH_TOKEN,
-            "from_number": FROM_NUMBER,
-            "api_base_url": twilio.url,
-        },
+        twilio=twilio_settings(twilio.url),
         dispatch={"quiet_hours_start": None, "retry_base_seconds": 0.05},
     )
     with running_app(settings) as api:

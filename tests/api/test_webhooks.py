@@ -21,12 +21,11 @@ from hub.events import InboundInteraction
 from hub.writes import WriteQueue
 from tests.api.support import ADMIN_TOKEN, Api, running_app
 from tests.connectors.test_twilio import (
-    ACCOUNT_SID,
     AUTH_TOKEN,
-    FROM_NUMBER,
     incoming_params,
     twilio_signature,
 )
+from tests.connectors.test_twilio import settings as twilio_settings
 
 PUBLIC = "https://hub.example.test"
 
@@ -37,12 +36,7 @@ def api(make_settings: Callable[..., Settings]) -> Iterator[Api]:
         "sqlite",
         admin_token=ADMIN_TOKEN,
         public_url=PUBLIC,
-        twilio={
-            "account_sid": ACCOUNT_SID,
-            "auth_token": AUTH_TOKEN,
-            "from_number": FROM_NUMBER,
-            "api_base_url": "http://127.0.0.1:9",  # nothing is sent in these tests
-        },
+        twilio=twilio_settings("http://127.0.0.1:9"),  # nothing is sent in these tests
     )
     with running_app(settings) as api:
         yield api

@@ -19,6 +19,7 @@ from playwright.sync_api import Page, expect
 from hub.config import Settings
 from tests.api.support import ADMIN_TOKEN, LiveServer, ago, interaction, serving, smtp_to, wait_for
 from tests.connectors.email_peers import SmtpSink
+from tests.connectors.test_twilio import settings as twilio_settings
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 PHONE = "phone:+14155550142"
@@ -32,12 +33,7 @@ def hub(make_settings: Callable[..., Settings], sink: SmtpSink) -> Iterator[Live
         admin_token=ADMIN_TOKEN,
         dispatch={"quiet_hours_start": None},
         # SMS is on (nothing is sent by SMS here: the API base URL answers nothing).
-        twilio={
-            "account_sid": "AC" + "0" * 32,
-            "auth_token": "console-test-auth-token",
-            "from_number": "+15550001111",
-            "api_base_url": "http://127.0.0.1:9",
-        },
+        twilio=twilio_settings("http://127.0.0.1:9"),
         email=smtp_to(sink.port),
     )
     with serving(settings) as server:

@@ -33,12 +33,11 @@ from tests.connectors.email_peers import SmtpSink
 from tests.connectors.test_chat import Widget
 from tests.connectors.test_meta import APP_SECRET, VERIFY_TOKEN, WA_PHONE_ID, whatsapp
 from tests.connectors.test_twilio import (
-    ACCOUNT_SID,
     AUTH_TOKEN,
-    FROM_NUMBER,
     incoming_params,
     twilio_signature,
 )
+from tests.connectors.test_twilio import settings as twilio_settings
 
 PUBLIC = "https://hub.example.test"
 DOMAIN = "support.example.com"
@@ -57,12 +56,7 @@ def hub(
         admin_token=ADMIN_TOKEN,
         public_url=PUBLIC,
         dispatch={"quiet_hours_start": None},
-        twilio={
-            "account_sid": ACCOUNT_SID,
-            "auth_token": AUTH_TOKEN,
-            "from_number": FROM_NUMBER,
-            "api_base_url": "http://127.0.0.1:9",  # nothing is sent by SMS in this story
-        },
+        twilio=twilio_settings("http://127.0.0.1:9"),  # nothing is sent by SMS in the story
         meta={
             "app_secret": APP_SECRET,
             "verify_token": VERIFY_TOKEN,

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.api.support import wait_for
+from tests.connectors.peers import running
 from tests.connectors.test_chat import Widget
 from tests.connectors.test_twilio import (
     ACCOUNT_SID,
@@ -41,12 +42,8 @@ def hub_runtime(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def twilio() -> Iterator[TwilioPeer]:
-    peer = TwilioPeer(ACCOUNT_SID, AUTH_TOKEN, own_numbers={FROM_NUMBER})
-    peer.start()
-    try:
+    with running(TwilioPeer(ACCOUNT_SID, AUTH_TOKEN, own_numbers={FROM_NUMBER})) as peer:
         yield peer
-    finally:
-        peer.stop()
 
 
 @pytest.fixture
