@@ -60,7 +60,6 @@ class Customer(Aggregate):
         #: merged into this one. A merge moves nothing: each keeps its addresses, messages and
         #: consent, and the views show a group as one customer, so an unmerge is exact.
         self.merged_into: UUID | None = None
-        self.absorbed: list[UUID] = []
         self.verified_address_ids: list[UUID] = []
         #: Agents' labels (encrypted, like every personal field).
         self.tags: list[str] = []
@@ -137,14 +136,12 @@ class Customer(Aggregate):
     @event("Absorbed")
     def absorb(self, customer_id: UUID, correlation_id: UUID) -> None:
         """The survivor's side of a merge (internal). Writing it makes two concurrent merges
-        of the same pair conflict in the store, so no merge cycle can ever be recorded."""
-        self.absorbed.append(customer_id)
+        of the same pair conflict in the store, so no merge cycle can ever be recorded.
+        Nothing to remember: the views know the group, and the merged customer its root."""
 
     @event("Released")
     def release(self, customer_id: UUID, correlation_id: UUID) -> None:
         """The survivor's side of an unmerge (internal)."""
-        if customer_id in self.absorbed:
-            self.absorbed.remove(customer_id)
 
 
 class AddressClaim(Aggregate):

@@ -120,9 +120,6 @@ class TokenStore:
         return False, None
 
     def verify(self, token: str) -> Principal | None:
-        known, principal = self.cached(token)
-        if known:
-            return principal
         return self.by_hash(_hash(token))
 
     def by_hash(self, digest: str) -> Principal | None:

@@ -25,6 +25,7 @@ import logging
 import re
 import time
 from datetime import UTC, datetime
+from html import escape
 from importlib.resources import files
 from typing import Any
 from uuid import UUID, uuid4
@@ -82,17 +83,11 @@ async def demo_page(runtime: RuntimeDep) -> HTMLResponse:
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width, initial-scale=1">'
         '<link rel="icon" href="data:,">'
-        f"<title>{_escape(title)}: web chat demo</title></head><body>"
+        f"<title>{escape(title)}: web chat demo</title></head><body>"
         "<main><h1>Web chat demo</h1><p>The chat button sits at the bottom right. What you "
         "write shows in the agents' timeline; their replies come back here.</p></main>"
-        f'<script src="/chat/widget.js" data-title="{_escape(title)}" async></script>'
+        f'<script src="/chat/widget.js" data-title="{escape(title)}" async></script>'
         "</body></html>"
-    )
-
-
-def _escape(text: str) -> str:
-    return (
-        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
     )
 
 
