@@ -37,7 +37,7 @@ from pydantic import ValidationError
 
 from hub.api.auth import RuntimeDep
 from hub.api.errors import ApiError
-from hub.connectors.base import ConnectorError, OutboundMessage
+from hub.connectors.base import Connector, ConnectorError, OutboundMessage
 from hub.connectors.chat import ChatConnector
 from hub.domain.errors import DomainError
 from hub.events import AddressError, InboundInteraction, normalise_address
@@ -373,7 +373,7 @@ class ChatSession:
             self.runtime.update_delivery, message_id, "delivered", datetime.now(UTC)
         )
 
-    def _email_connector(self) -> Any:
+    def _email_connector(self) -> Connector | None:
         return self.runtime.gateway.by_channel.get("email")
 
     # -- pushing what the visitor should see -------------------------------------------------
