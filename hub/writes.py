@@ -1,10 +1,12 @@
-"""Group commit: interactions of concurrent requests recorded together.
+"""Group commit: interactions of concurrent requests recorded (or looked up) together.
 
 Each store transaction has a fixed cost (reads, commit) far above the cost of one more item in
 it. Requests hand their interactions to one writer thread, which records everything waiting in a
 single ``record_interactions`` call, up to ``max_items``; a lone request is recorded at once, so
 nobody waits for a batch to fill. Each request still gets exactly its own results, and a failure
-reaches every request of the failed group (none of its items were recorded).
+reaches every request of the failed group (none of its items were recorded). The same queue
+groups the distributed ingest role's duplicate lookups: one query and one hand-off to a thread
+for every request waiting, not one each.
 
 Coroutines wait on futures of their own event loop, all of a group's settled by one callback per
 loop (one wake-up of the loop per group, not one per request); threads wait on
@@ -20,34 +22,41 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from hub.domain.application import Recorded
 from hub.events import InboundInteraction
 
 log = logging.getLogger(__name__)
 
-Record = Callable[[Sequence[InboundInteraction]], list[Recorded]]
-Outcome = list[Recorded] | BaseException
+R = TypeVar("R")
+Outcome = list[Any] | BaseException
 
 
 @dataclass(slots=True)
-class _Waiting:
+class _Waiting(Generic[R]):
     """One request's items and whoever waits for them: a coroutine's future on its loop, or
     a thread's future."""
 
     items: Sequence[InboundInteraction]
-    waiter: asyncio.Future[list[Recorded]] | Future[list[Recorded]]
+    waiter: asyncio.Future[list[R]] | Future[list[R]]
 
 
-class WriteQueue:
-    def __init__(self, record: Record, max_items: int = 1000) -> None:
+class WriteQueue(Generic[R]):
+    """``record(items) -> one result per item``, called in one thread for the items of every
+    request waiting."""
+
+    def __init__(
+        self,
+        record: Callable[[Sequence[InboundInteraction]], list[R]],
+        max_items: int = 1000,
+        name: str = "write-queue",
+    ) -> None:
         self._record = record
         self._max_items = max_items
-        self._pending: list[_Waiting] = []
+        self._pending: list[_Waiting[R]] = []
         self._ready = threading.Condition()
         self._stopping = False
-        self._thread = threading.Thread(target=self._loop, name="write-queue", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self.groups = 0
 
     def start(self) -> None:
@@ -60,30 +69,30 @@ class WriteQueue:
             self._ready.notify()
         self._thread.join(timeout)
 
-    def submit(self, items: Sequence[InboundInteraction]) -> Future[list[Recorded]]:
+    def submit(self, items: Sequence[InboundInteraction]) -> Future[list[R]]:
         """Queue ``items`` from a thread; the future has their results once recorded."""
-        future: Future[list[Recorded]] = Future()
+        future: Future[list[R]] = Future()
         self._put(_Waiting(items, future))
         return future
 
-    async def record(self, items: Sequence[InboundInteraction]) -> list[Recorded]:
+    async def record(self, items: Sequence[InboundInteraction]) -> list[R]:
         """Queue ``items`` from a coroutine; returns their results once recorded."""
-        waiter: asyncio.Future[list[Recorded]] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[list[R]] = asyncio.get_running_loop().create_future()
         self._put(_Waiting(items, waiter))
         return await waiter
 
-    def _put(self, entry: _Waiting) -> None:
+    def _put(self, entry: _Waiting[R]) -> None:
         with self._ready:
             if self._stopping:
                 raise RuntimeError("the hub is shutting down")
             self._pending.append(entry)
             self._ready.notify()
 
-    def _take(self) -> list[_Waiting]:
+    def _take(self) -> list[_Waiting[R]]:
         with self._ready:
             while not self._pending and not self._stopping:
                 self._ready.wait()
-            group: list[_Waiting] = []
+            group: list[_Waiting[R]] = []
             count = 0
             while self._pending:
                 size = len(self._pending[0].items)
@@ -113,7 +122,7 @@ class WriteQueue:
             self._settle(group, outcomes)
 
     @staticmethod
-    def _settle(group: list[_Waiting], outcomes: list[Outcome]) -> None:
+    def _settle(group: list[_Waiting[Any]], outcomes: list[Outcome]) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Outcome]]] = {}
         for entry, outcome in zip(group, outcomes, strict=True):
             waiter = entry.waiter

@@ -31,7 +31,7 @@ from hub.runtime import Runtime
 
 #: The routes each role serves (every process also serves the probes and /metrics).
 ROUTES_OF = {
-    "ingest": (interactions, webhooks, chat),
+    "ingest": (interactions, chat),
     "api": (customers, conversations, messages, events),
 }
 
@@ -147,6 +147,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         for module in modules if role in roles else ():
             app.include_router(module.router)
     app.include_router(health.router)
+    if "ingest" in roles:
+        webhooks.install(app)
     if "api" in roles:
         from hub import console
 

@@ -268,19 +268,18 @@ class HubApplication(Application[UUID]):
         result: list[Recorded] = self._run(lambda uow: self._record_batch(uow, items))
         return result
 
-    def recorded_before(self, items: Sequence[InboundInteraction]) -> dict[UUID, Recorded]:
-        """The items already in the store, by message id, as duplicates with their first ids
-        (one read; for an ingest that hands new items to the processor)."""
+    def recorded_before(self, items: Sequence[InboundInteraction]) -> list[Recorded | None]:
+        """For each item, the message the store already holds for it, as a duplicate with its
+        first ids, or None (one read; for an ingest that hands new items to the processor)."""
         uow = _UnitOfWork(self)
         ids = [message_id(i.channel, i.provider_message_id) for i in items]
         with self._store_errors():
             uow.load(ids)
         found = (uow.peek(Message, mid) for mid in ids)
-        return {
-            m.id: Recorded(m.id, m.customer_id, m.conversation_id, duplicate=True)
+        return [
+            None if m is None else Recorded(m.id, m.customer_id, m.conversation_id, duplicate=True)
             for m in found
-            if m is not None
-        }
+        ]
 
     def _record_batch(
         self, uow: _UnitOfWork, items: Sequence[InboundInteraction]

@@ -39,6 +39,7 @@ from hub.stream.nodes import metadata as nodes_metadata
 from hub.stream.relay import Relay, RelayLease
 from hub.stream.relay import metadata as relay_metadata
 from hub.stream.topics import Topics
+from hub.writes import WriteQueue
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +140,22 @@ class DistributedRuntime(Runtime):
         self._broker_answered = 0.0
         self._broker_error: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._lookups: WriteQueue[Recorded | None]
 
     # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        super().start()
+        # ingest's duplicate lookups, grouped across concurrent requests (one query each group)
+        self._lookups = WriteQueue(
+            self.store.app.recorded_before, self.settings.max_batch_items, name="ingest-lookups"
+        )
+        self._lookups.start()
+
+    def stop(self) -> None:
+        if self.started:
+            self._lookups.stop()
+        super().stop()
 
     def create_tables(self) -> None:
         relay_metadata.create_all(self.store.state_engine)
@@ -237,15 +252,15 @@ class DistributedRuntime(Runtime):
         duplicates with their ids, and are not produced again."""
         if self._producer is None:
             raise RuntimeError("this process does not run the ingest role")
-        known = await asyncio.to_thread(self.store.app.recorded_before, items)
+        known = await self._lookups.record(items)
         results: list[Recorded | Accepted] = []
         sends = []
-        for item in items:
-            mid = message_id(item.channel, item.provider_message_id)
-            if mid in known:
+        for item, before in zip(items, known, strict=True):
+            if before is not None:
                 self.metrics.duplicates.inc()
-                results.append(known[mid])
+                results.append(before)
                 continue
+            mid = message_id(item.channel, item.provider_message_id)
             sends.append(
                 await self._producer.send(
                     self.topics.inbound,

@@ -89,7 +89,9 @@ def test_other_methods_are_not_allowed(api: Api) -> None:
 # -- the write queue the webhooks record through --------------------------------------------
 
 
-def _queue(record: Callable[[Sequence[InboundInteraction]], list[Recorded]]) -> WriteQueue:
+def _queue(
+    record: Callable[[Sequence[InboundInteraction]], list[Recorded]],
+) -> WriteQueue[Recorded]:
     queue = WriteQueue(record)
     queue.start()
     return queue

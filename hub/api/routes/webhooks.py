@@ -6,21 +6,26 @@ found durable before the provider gets its 2xx. A bad signature records nothing.
 The endpoint takes only the request (path parameters and the runtime read from it): the
 connector reads the raw request, so FastAPI's parameter and dependency resolution would be pure
 per-request overhead on the hub's busiest inbound path (a third of its HTTP cost, measured).
+For the same reason these are plain Starlette routes, put before every other route of the app
+(``install``): FastAPI's request wrapping and the matching of every API route came to a fifth
+of the ingest role's CPU per webhook (py-spy, docs/performance.md).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import MutableMapping
+from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import FastAPI, Request, Response
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from hub.api.auth import get_runtime
 from hub.api.errors import ApiError
 from hub.connectors.base import InvalidSignature, MalformedPayload, WebhookRequest
 
 log = logging.getLogger(__name__)
-
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 
 def _signed_url(public: str, request: Request) -> str:
@@ -66,5 +71,23 @@ async def webhook(request: Request) -> Response:
     return Response(outcome.body, outcome.status, media_type=outcome.media_type)
 
 
-for _path in ("/{name}", "/{name}/{hook}"):
-    router.add_api_route(_path, webhook, methods=["GET", "POST"], include_in_schema=False)
+class _Route(Route):
+    """A Starlette route that names itself in the scope, as FastAPI's do (the request
+    metrics label requests by ``scope["route"].path``)."""
+
+    def matches(self, scope: Scope) -> tuple[Match, MutableMapping[str, Any]]:
+        match, child_scope = super().matches(scope)
+        if match is not Match.NONE:
+            child_scope["route"] = self
+        return match, child_scope
+
+
+routes = [
+    _Route(path, webhook, methods=["GET", "POST"], include_in_schema=False)
+    for path in ("/webhooks/{name}", "/webhooks/{name}/{hook}")
+]
+
+
+def install(app: FastAPI) -> None:
+    """The webhook routes, first among the app's routes (the busiest inbound path)."""
+    app.router.routes[:0] = routes
