@@ -4,6 +4,10 @@
   to ``hub serve`` from many keep-alive connections for a fixed time (bench.single_ingest's
   closed loop); each 200 means the message was recorded. Baseline: a trivial endpoint that
   parses the same form and answers empty TwiML (bench.baseline_app). Target ratio >= 0.5.
+- **twilio_webhook, ingest role**: the same webhooks to ``hub run ingest`` of the distributed
+  runtime (where webhooks run there), on Tansu and PostgreSQL started for the run; each 200
+  means the broker acknowledged the interaction (acks=all) on ``hub.inbound``, which is
+  checked against the topic's end offsets afterwards. Same baseline, same target.
 - **smtp_inbound**: messages/s through the hub's SMTP listener (each 250 comes after the mail
   was recorded), from several SMTP sessions sending back to back. Baseline: an aiosmtpd sink
   that accepts and discards (bench.peers_app), same client.
@@ -110,14 +114,19 @@ def peers(workdir: Path) -> Iterator[tuple[ServerProcess, int]]:
         yield server, smtp_port
 
 
+#: What Twilio's inbound webhooks need (no REST API: nothing is sent).
+TWILIO_INBOUND = {
+    "public_url": PUBLIC_URL,
+    "twilio__account_sid": ACCOUNT_SID,
+    "twilio__auth_token": AUTH_TOKEN,
+    "twilio__from_number": FROM_NUMBER,
+}
+
+
 def connector_env(peer: ServerProcess, smtp_port: int) -> dict[str, str]:
     """Every connector on, sending to the peers, with rate limits far above what is reached
     (the benchmark measures the hub, not a provider's limit)."""
-    return {
-        "public_url": PUBLIC_URL,
-        "twilio__account_sid": ACCOUNT_SID,
-        "twilio__auth_token": AUTH_TOKEN,
-        "twilio__from_number": FROM_NUMBER,
+    return TWILIO_INBOUND | {
         "twilio__api_base_url": peer.base_url,
         "twilio__rate_per_second": "100000",
         "email__from_address": f"help@{DOMAIN}",
@@ -319,6 +328,50 @@ def _nested(env: dict[str, str]) -> dict[str, Any]:
 # -- the benchmark -----------------------------------------------------------------------
 
 
+def ingest_role_webhooks(scale: Scale, workdir: Path) -> dict[str, Any]:
+    """bench.single_ingest's closed loop of signed SMS webhooks against ``hub run ingest``
+    (api started first, for the tables), then the records on ``hub.inbound`` counted."""
+    from bench.kafka_broker import Broker, ensure_postgres, fresh_database
+    from bench.kafka_cluster import HubEnv, role_server, wait_ready
+
+    ensure_postgres()
+    workdir.mkdir(parents=True, exist_ok=True)
+    twilio = {f"HUB_{k.upper()}": v for k, v in TWILIO_INBOUND.items()}
+    with Broker(workdir) as broker, fresh_database("webhooks") as url:
+        hub_env = HubEnv(bootstrap=broker.bootstrap, store_url=url, views_url=url, extra=twilio)
+        hub_env.kafka_init(workdir)
+        with role_server(hub_env, workdir, "api") as api:
+            wait_ready(api)
+            with role_server(hub_env, workdir, "ingest") as ingest:
+                wait_ready(ingest)
+                measured = asyncio.run(
+                    closed_loop(
+                        ingest.port,
+                        sms_webhooks(ingest.port),
+                        scale.single_connections,
+                        scale.single_seconds,
+                        ingest,
+                    )
+                )
+        inbound = hub_env.topic("hub.inbound")
+        measured["on_topic"] = asyncio.run(_records_on(broker.bootstrap, inbound))
+    return measured
+
+
+async def _records_on(bootstrap: str, topic: str) -> int:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = await consumer.end_offsets(partitions)
+        begins = await consumer.beginning_offsets(partitions)
+        return sum(ends[tp] - begins[tp] for tp in partitions)
+    finally:
+        await consumer.stop()
+
+
 def run(scale: Scale, workdir: Path) -> Result:
     install_uvloop()
     seconds = scale.single_seconds
@@ -333,6 +386,7 @@ def run(scale: Scale, workdir: Path) -> Result:
                 closed_loop(trivial.port, sms_webhooks(trivial.port), connections, seconds, trivial)
             )
         raw["smtp_baseline"] = asyncio.run(smtp_loop(smtp_port, seconds))
+        raw["webhook_ingest_role"] = ingest_role_webhooks(scale, workdir / "ingest-role")
 
         listen = free_port()
         hub_env = env | {
@@ -373,6 +427,29 @@ def run(scale: Scale, workdir: Path) -> Result:
             ratio_label="hub / trivial",
             met=hub_rate / base_rate >= WEBHOOK_TARGET and not errors,
             value=hub_rate,
+            unit="req/s",
+        )
+    )
+    role = raw["webhook_ingest_role"]
+    role_errors = role["errors"]
+    missing = max(0, role["requests"] - role["on_topic"])
+    rows.append(
+        Row(
+            benchmark=f"{NAME}: twilio_webhook, ingest role",
+            figure=f"{role['rate']:,.0f} signed SMS webhooks/s to `hub run ingest`, each 200 "
+            f"after the broker's acknowledgement ({connections} connections, p99 "
+            f"{role['latency_p99_ms']:.0f} ms, ingest CPU {role['server_cpu_share']:.0%}; "
+            f"{role['on_topic']:,} records on hub.inbound for {role['requests']:,} timed 200s "
+            "and the warm-up's"
+            + (f", errors {role_errors}" if role_errors else "")
+            + (f", {missing:,} MISSING" if missing else "")
+            + ")",
+            target=f"ratio >= {WEBHOOK_TARGET}",
+            baseline=f"the same trivial endpoint: {base_rate:,.0f} req/s",
+            ratio=role["rate"] / base_rate,
+            ratio_label="ingest role / trivial",
+            met=role["rate"] / base_rate >= WEBHOOK_TARGET and not role_errors and not missing,
+            value=role["rate"],
             unit="req/s",
         )
     )

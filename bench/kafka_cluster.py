@@ -50,6 +50,8 @@ class HubEnv:
     master_key: str = field(default_factory=_key)
     pepper: str = field(default_factory=_key)
     log_level: str = "WARNING"  # no per-request access log, as for the embedded benchmarks
+    #: More settings, as ``HUB_...`` environment variables (connectors, for instance).
+    extra: dict[str, str] = field(default_factory=dict)
 
     def variables(self, data_dir: Path) -> dict[str, str]:
         return {
@@ -67,7 +69,7 @@ class HubEnv:
             "HUB_KAFKA__IDEMPOTENT_PRODUCER": "false",  # Tansu lacks it
             "HUB_KAFKA__REBALANCE_TIMEOUT": "2",  # Tansu waits this long when a group forms
             "HUB_KAFKA__SESSION_TIMEOUT": "6",
-        }
+        } | self.extra
 
     def settings(self, data_dir: Path) -> Any:
         """The same configuration as a ``Settings`` object, for in-process work."""
