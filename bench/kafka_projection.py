@@ -23,13 +23,20 @@ committed every ``commit_interval``, 1 s), and the worker's CPU.
 
 The target (ratio >= 0.5) is against the decode-only baseline. The second ratio, against
 decode + apply, separates the worker's own overhead (Faust, the hand-off to a thread) from the
-cost of writing the views, which both share.
+cost of writing the views, which both share. The third row is Faust's floor on the same topic
+(bench.faust_floor: the workers' own Faust app and batch agent with a handler that does
+nothing, in a process and consumer group of its own): no worker built on Faust that way can be
+faster, so its ratio to decode-only bounds the first row's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -237,6 +244,34 @@ def worker_rate(
     }
 
 
+def faust_floor(hub_env: HubEnv, workdir: Path, events: int) -> dict[str, Any]:
+    """bench.faust_floor in a process of its own, with the run's HUB_* environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env.update(hub_env.variables(workdir / "floor"))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.faust_floor",
+            "--topic",
+            hub_env.topic("hub.events"),
+            "--events",
+            str(events),
+            "--data-dir",
+            str(workdir / "floor"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT + 60,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.faust_floor failed: {done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
 def run(scale: Scale, workdir: Path) -> Result:
     install_uvloop()
     sizes = SIZES[scale.name]
@@ -264,6 +299,7 @@ def run(scale: Scale, workdir: Path) -> Result:
             engine.dispose()
         apply.pop("positions")
         worker = worker_rate(hub_env, workdir, positions, broker.pid)
+        floor = faust_floor(hub_env, workdir, filled["events"])
     cpu = worker["cpu"]
     per_event = {
         name: seconds / worker["events"] * 1e6 for name, seconds in cpu["cpu_seconds"].items()
@@ -300,8 +336,21 @@ def run(scale: Scale, workdir: Path) -> Result:
             value=worker["rate"],
             unit="events/s",
         ),
+        Row(
+            benchmark=NAME,
+            figure=f"Faust's floor: the workers' batch agent doing nothing, "
+            f"{floor['rate']:,.0f} events/s ({floor['cpu_us_per_event']:.0f} µs/event of CPU)",
+            target="- (bounds the first row: no Faust worker is faster)",
+            baseline=f"the same decode-only consumer: {decode['rate']:,.0f} events/s",
+            ratio=floor["rate"] / decode["rate"],
+            ratio_label="floor / decode",
+            met=None,
+            value=floor["rate"],
+            unit="events/s",
+        ),
     ]
     raw = {
+        "floor": floor,
         "fill": filled,
         "decode": decode,
         "apply": apply,
