@@ -70,6 +70,32 @@ async def sms_webhook(request: Request) -> Response:
     return Response(EMPTY_TWIML, media_type="application/xml")
 
 
+_twilio: Any = None  # the hub's Twilio connector, for --verify-twilio
+
+
+@app.post("/webhooks/twilio/verify")
+async def sms_webhook_verified(request: Request) -> Response:
+    """The webhook's own floor: the hub's Twilio connector verifies the signature and parses
+    the message into an interaction (``handle_webhook``), and nothing is recorded or sent."""
+    from hub.connectors.base import WebhookRequest
+
+    body = await request.body()
+    outcome = _twilio.handle_webhook(
+        WebhookRequest(
+            method="POST",
+            hook="sms",
+            url=_twilio_url,
+            headers={k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]},
+            query={},
+            body=body,
+        )
+    )
+    return Response(outcome.body, outcome.status, media_type=outcome.media_type)
+
+
+_twilio_url = ""
+
+
 @app.get("/healthz")
 def healthz() -> dict[str, Any]:
     return {"status": "ok"}
@@ -81,7 +107,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--verify-twilio",
+        metavar="URL",
+        help="serve /webhooks/twilio/verify with the hub's Twilio connector (HUB_TWILIO__* "
+        "from the environment), verifying signatures made for URL",
+    )
     args = parser.parse_args()
+    if args.verify_twilio:
+        global _twilio, _twilio_url
+        from hub.config import Settings
+        from hub.connectors.twilio import TwilioConnector
+
+        _twilio, _twilio_url = TwilioConnector(Settings().twilio), args.verify_twilio
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
 

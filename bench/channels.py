@@ -63,8 +63,9 @@ def _twilio_signature(url: str, params: list[tuple[str, str]]) -> str:
     return base64.b64encode(digest).decode()
 
 
-def sms_webhooks(port: int) -> Callable[[], bytes]:
-    """Signed incoming-SMS webhooks, each a new message from one of ``SENDERS`` numbers."""
+def sms_webhooks(port: int, path: str = "/webhooks/twilio/sms") -> Callable[[], bytes]:
+    """Signed incoming-SMS webhooks, each a new message from one of ``SENDERS`` numbers, to
+    ``path`` (signed for the hub's SMS webhook URL whatever the path)."""
     counter = itertools.count()
     run = uuid4().hex[:8]
     url = PUBLIC_URL + "/webhooks/twilio/sms"
@@ -89,7 +90,7 @@ def sms_webhooks(port: int) -> Callable[[], bytes]:
         headers = {"X-Twilio-Signature": _twilio_signature(url, params)}
         body = urlencode(params).encode()
         form = "application/x-www-form-urlencoded"
-        return encode_request("POST", "/webhooks/twilio/sms", port, body, headers, form)
+        return encode_request("POST", path, port, body, headers, form)
 
     return next_request
 
@@ -385,6 +386,18 @@ def run(scale: Scale, workdir: Path) -> Result:
             raw["webhook_baseline"] = asyncio.run(
                 closed_loop(trivial.port, sms_webhooks(trivial.port), connections, seconds, trivial)
             )
+        twilio = {f"HUB_{k.upper()}": v for k, v in TWILIO_INBOUND.items()}
+        signed_for = PUBLIC_URL + "/webhooks/twilio/sms"
+        with baseline_server(workdir, "--verify-twilio", signed_for, env=twilio) as verify:
+            raw["webhook_verify_only"] = asyncio.run(
+                closed_loop(
+                    verify.port,
+                    sms_webhooks(verify.port, "/webhooks/twilio/verify"),
+                    connections,
+                    seconds,
+                    verify,
+                )
+            )
         raw["smtp_baseline"] = asyncio.run(smtp_loop(smtp_port, seconds))
         raw["webhook_ingest_role"] = ingest_role_webhooks(scale, workdir / "ingest-role")
 
@@ -450,6 +463,23 @@ def run(scale: Scale, workdir: Path) -> Result:
             ratio_label="ingest role / trivial",
             met=role["rate"] / base_rate >= WEBHOOK_TARGET and not role_errors and not missing,
             value=role["rate"],
+            unit="req/s",
+        )
+    )
+    floor = raw["webhook_verify_only"]
+    rows.append(
+        Row(
+            benchmark=f"{NAME}: twilio_webhook, verify and parse only",
+            figure=f"{floor['rate']:,.0f} webhooks/s through the hub's Twilio connector alone "
+            "(signature by the twilio library's validator, the message parsed into an "
+            "interaction; nothing recorded or produced) in the trivial app"
+            + (f", errors {floor['errors']}" if floor["errors"] else ""),
+            target="- (bounds the rows above: the hub must do at least this)",
+            baseline=f"the same trivial endpoint: {base_rate:,.0f} req/s",
+            ratio=floor["rate"] / base_rate,
+            ratio_label="verify only / trivial",
+            met=None,
+            value=floor["rate"],
             unit="req/s",
         )
     )

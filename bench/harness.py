@@ -150,12 +150,16 @@ def hub_server(data_dir: Path, *, log_level: str = "WARNING", **env: str) -> Ser
     )
 
 
-def baseline_server(workdir: Path) -> ServerProcess:
-    """The trivial FastAPI app of :mod:`bench.baseline_app` under uvicorn, like ``hub serve``."""
+def baseline_server(
+    workdir: Path, *options: str, env: dict[str, str] | None = None
+) -> ServerProcess:
+    """The trivial FastAPI app of :mod:`bench.baseline_app` under uvicorn, like ``hub serve``
+    (``options``: more of its command-line options; ``env``: ``HUB_*`` settings it reads)."""
     port = free_port()
     return ServerProcess(
-        [sys.executable, "-m", "bench.baseline_app", "--host", HOST, "--port", str(port)],
+        [sys.executable, "-m", "bench.baseline_app", "--host", HOST, "--port", str(port), *options],
         port=port,
+        env=env,
         log_path=workdir / f"baseline-{port}.log",
     )
 
