@@ -98,7 +98,7 @@ class Runtime:
 
         Gateway.create_tables(self.store.state_engine)
         self.gateway = Gateway(
-            self.settings, self.store.app, self.store.state_engine, self.metrics, self.record_async
+            self.settings, self.store.app, self.store.state_engine, self.metrics, self.take_async
         )
         self.dispatcher: Dispatcher | None = None
         self._dispatch_task: asyncio.Task[None] | None = None
@@ -176,6 +176,10 @@ class Runtime:
     async def record_async(self, items: Sequence[InboundInteraction]) -> list[Recorded | Accepted]:
         """Record from a request: grouped with concurrent requests into one transaction."""
         return list(await self.writes.record(items))
+
+    async def take_async(self, items: Sequence[InboundInteraction]) -> None:
+        """Make channel traffic (webhooks, listeners) durable; no answer per item needed."""
+        await self.record_async(items)
 
     def record(self, items: Sequence[InboundInteraction]) -> list[Recorded]:
         results = self.store.app.record_interactions(items)

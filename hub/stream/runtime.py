@@ -254,24 +254,40 @@ class DistributedRuntime(Runtime):
             raise RuntimeError("this process does not run the ingest role")
         known = await self._lookups.record(items)
         results: list[Recorded | Accepted] = []
-        sends = []
+        new = []
         for item, before in zip(items, known, strict=True):
             if before is not None:
                 self.metrics.duplicates.inc()
                 results.append(before)
-                continue
-            mid = message_id(item.channel, item.provider_message_id)
-            sends.append(
-                await self._producer.send(
-                    self.topics.inbound,
-                    key=item.address.encode(),
-                    value=item.model_dump_json(exclude_defaults=True).encode(),
-                )
+            else:
+                new.append(item)
+                results.append(Accepted(message_id(item.channel, item.provider_message_id)))
+        await self._produce(new)
+        return results
+
+    async def take_async(self, items: Sequence[InboundInteraction]) -> None:
+        """Channel traffic (webhooks, listeners), which needs no ids back: produced without
+        the duplicate lookup. A provider's retry is one more record on ``hub.inbound``, which
+        the processor finds recorded (exactly-once effects); the lookup would cost a store
+        query for every delivery to spare a rare one."""
+        if self._producer is None:
+            raise RuntimeError("this process does not run the ingest role")
+        await self._produce(items)
+
+    async def _produce(self, items: Sequence[InboundInteraction]) -> None:
+        """Produce to ``hub.inbound`` (keyed by address); returns once the broker
+        acknowledged every one."""
+        assert self._producer is not None
+        sends = [
+            await self._producer.send(
+                self.topics.inbound,
+                key=item.address.encode(),
+                value=item.model_dump_json(exclude_defaults=True).encode(),
             )
-            results.append(Accepted(mid))
+            for item in items
+        ]
         await asyncio.gather(*sends)
         self.metrics.role_items.labels("ingest").inc(len(sends))
-        return results
 
     # -- state -----------------------------------------------------------------------------
 
