@@ -7,7 +7,8 @@
 - **twilio_webhook, ingest role**: the same webhooks to ``hub run ingest`` of the distributed
   runtime (where webhooks run there), on Tansu and PostgreSQL started for the run; each 200
   means the broker acknowledged the interaction (acks=all) on ``hub.inbound``, which is
-  checked against the topic's end offsets afterwards. Same baseline, same target.
+  checked against the topic's end offsets afterwards. Same baseline, measured again in turns
+  with the ingest role (half the time each, twice), same target.
 - **smtp_inbound**: messages/s through the hub's SMTP listener (each 250 comes after the mail
   was recorded), from several SMTP sessions sending back to back. Baseline: an aiosmtpd sink
   that accepts and discards (bench.peers_app), same client.
@@ -52,6 +53,7 @@ FROM_NUMBER = "+15550001111"
 DOMAIN = "support.bench.example"
 SENDERS = 2_000  # distinct customers: after the first round, returning ones
 SMTP_SESSIONS = 8
+ROUNDS = 2  # the ingest role's webhook run and its baseline, alternated this many times
 REPLY_CONNECTIONS = 8
 #: channel -> how a customer's inbound message and address look on it.
 DISPATCH_CHANNELS = ("sms", "whatsapp", "telegram", "email")
@@ -345,18 +347,41 @@ def ingest_role_webhooks(scale: Scale, workdir: Path) -> dict[str, Any]:
             wait_ready(api)
             with role_server(hub_env, workdir, "ingest") as ingest:
                 wait_ready(ingest)
-                measured = asyncio.run(
-                    closed_loop(
-                        ingest.port,
-                        sms_webhooks(ingest.port),
-                        scale.single_connections,
-                        scale.single_seconds,
-                        ingest,
-                    )
-                )
+                with baseline_server(workdir) as trivial:
+                    trivial_runs, ingest_runs = [], []
+                    for _ in range(ROUNDS):  # alternated: both see the same machine
+                        for server, runs in ((trivial, trivial_runs), (ingest, ingest_runs)):
+                            loop = closed_loop(
+                                server.port,
+                                sms_webhooks(server.port),
+                                scale.single_connections,
+                                scale.single_seconds / ROUNDS,
+                                server,
+                            )
+                            runs.append(asyncio.run(loop))
+        measured = _merged(ingest_runs)
+        measured["baseline"] = _merged(trivial_runs)
         inbound = hub_env.topic("hub.inbound")
         measured["on_topic"] = asyncio.run(_records_on(broker.bootstrap, inbound))
     return measured
+
+
+def _merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Closed-loop runs of one server as one (p99: the worst run's)."""
+    seconds = sum(r["seconds"] for r in runs)
+    errors: dict[int, int] = {}
+    for r in runs:
+        for status, count in r["errors"].items():
+            errors[status] = errors.get(status, 0) + count
+    return {
+        "requests": sum(r["requests"] for r in runs),
+        "errors": errors,
+        "seconds": seconds,
+        "rate": sum(r["requests"] for r in runs) / seconds,
+        "latency_p99_ms": max(r["latency_p99_ms"] for r in runs),
+        "server_cpu_share": sum(r["server_cpu_share"] * r["seconds"] for r in runs) / seconds,
+        "runs": runs,
+    }
 
 
 async def _records_on(bootstrap: str, topic: str) -> int:
@@ -444,6 +469,7 @@ def run(scale: Scale, workdir: Path) -> Result:
         )
     )
     role = raw["webhook_ingest_role"]
+    role_base = role["baseline"]["rate"]
     role_errors = role["errors"]
     missing = max(0, role["requests"] - role["on_topic"])
     rows.append(
@@ -458,10 +484,11 @@ def run(scale: Scale, workdir: Path) -> Result:
             + (f", {missing:,} MISSING" if missing else "")
             + ")",
             target=f"ratio >= {WEBHOOK_TARGET}",
-            baseline=f"the same trivial endpoint: {base_rate:,.0f} req/s",
-            ratio=role["rate"] / base_rate,
+            baseline=f"the same trivial endpoint, measured in turns with ingest ({ROUNDS} "
+            f"rounds each): {role_base:,.0f} req/s",
+            ratio=role["rate"] / role_base,
             ratio_label="ingest role / trivial",
-            met=role["rate"] / base_rate >= WEBHOOK_TARGET and not role_errors and not missing,
+            met=role["rate"] / role_base >= WEBHOOK_TARGET and not role_errors and not missing,
             value=role["rate"],
             unit="req/s",
         )

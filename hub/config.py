@@ -212,6 +212,13 @@ class Settings(BaseSettings):
         "a third-party connector is on when it has an entry here.",
     )
     log_level: str = "INFO"
+    opentelemetry: bool = Field(
+        default=False,
+        description="FastAPI's native OpenTelemetry traces, metrics and logs of requests, "
+        "with the global providers (opentelemetry-instrument, FASTAPI_OTEL_AUTO_CONFIGURE). "
+        "Off by default: /metrics has the hub's own figures, and the check whether any "
+        "provider is set costs every request (a twentieth of a webhook's CPU, measured).",
+    )
 
     @field_validator("default_region")
     @classmethod

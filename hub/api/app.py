@@ -140,6 +140,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         description="Every customer interaction as an immutable event; one unified timeline "
         "per customer. Published event schemas: docs/events.md.",
         lifespan=lifespan,
+        telemetry=None
+        if settings.opentelemetry
+        else {"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
     roles = set(getattr(hub_runtime, "roles", ("ingest", "api")))
