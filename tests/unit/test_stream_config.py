@@ -39,3 +39,20 @@ def test_sasl_over_ssl_becomes_faust_credentials() -> None:
     assert credentials.ssl_context is not None
     assert kafka.client_options()["sasl_plain_password"] == "s3cret"
     assert _credentials(KafkaSettings()) is None
+
+
+def test_ingest_partitions_keys_as_every_kafka_client() -> None:
+    """hub.inbound is keyed by address: the cached partitioner puts each key where aiokafka's
+    default (murmur2, as the Java clients) does, for any partition count."""
+    from aiokafka.partitioner import DefaultPartitioner
+
+    from hub.stream.runtime import _partition
+
+    for n in range(500):
+        key = f"phone:+49151{n:08d}".encode()
+        for count in (1, 6, 12, 31):
+            partitions = list(range(count))
+            expected = DefaultPartitioner()(key, partitions, partitions)
+            assert _partition(key, partitions, partitions) == expected
+            assert _partition(key, partitions, partitions) == expected  # cached, the same
+    assert _partition(None, [0, 1, 2], [1]) == 1  # no key: an available partition
