@@ -28,7 +28,7 @@ from hub.metrics import Metrics
 from hub.store import Store
 from hub.store.commits import CommitSignal
 from hub.store.lease import LeaseLost, RelayLease, metadata, relays
-from hub.stream.topics import Topics
+from hub.stream.topics import Topics, new_producer
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +63,7 @@ class Relay:
 
     async def start(self) -> None:
         # Correctness never depends on the idempotent producer (the test broker lacks it).
-        self._producer = AIOKafkaProducer(
-            acks="all",
-            enable_idempotence=self._kafka.idempotent_producer,
-            linger_ms=2,
-            **self._kafka.client_options(),
-        )
+        self._producer = new_producer(self._kafka)
         await self._producer.start()
 
     async def stop(self) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,7 +27,6 @@ from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from hub.config import Settings
 from hub.domain.application import Recorded
@@ -40,7 +38,7 @@ from hub.stream.nodes import HEARTBEAT_SECONDS, NodeRegistry, running_nodes
 from hub.stream.nodes import metadata as nodes_metadata
 from hub.stream.relay import Relay, RelayLease
 from hub.stream.relay import metadata as relay_metadata
-from hub.stream.topics import Topics
+from hub.stream.topics import Topics, new_producer
 from hub.writes import WriteQueue
 
 log = logging.getLogger(__name__)
@@ -178,13 +176,7 @@ class DistributedRuntime(Runtime):
         self._broker_answered = time.monotonic()
         self._watch_task = asyncio.create_task(self._watch_broker())
         if "ingest" in self.roles:
-            self._producer = AIOKafkaProducer(
-                acks="all",
-                partitioner=_partition,
-                enable_idempotence=self.settings.kafka.idempotent_producer,
-                linger_ms=2,
-                **self.settings.kafka.client_options(),
-            )
+            self._producer = new_producer(self.settings.kafka)
             await self._producer.start()
         for role in self.health:
             worker = create_worker(self.settings, self.store, role, self.metrics, self.health[role])
@@ -379,20 +371,6 @@ class DistributedRuntime(Runtime):
         if self._relay is not None and self._relay.error:
             found.append(f"relay failing, retrying: {self._relay.error}")
         return found + self.channel_problems()
-
-
-@functools.lru_cache(maxsize=100_000)
-def _key_hash(key: bytes) -> int:
-    return int(murmur2(key)) & 0x7FFFFFFF
-
-
-def _partition(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
-    """aiokafka's default partitioner (murmur2, as the Java clients: a record lands where any
-    Kafka client would put its key) with the hash cached: aiokafka's murmur2 is pure Python,
-    and the same addresses come back all the time."""
-    if key is None:
-        return int(DefaultPartitioner()(key, all_partitions, available))
-    return all_partitions[_key_hash(key) % len(all_partitions)]
 
 
 async def _bounded(step: Awaitable[Any], what: str) -> None:

@@ -2,11 +2,40 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from hub.config import KafkaSettings
+
+
+@functools.lru_cache(maxsize=100_000)
+def _key_hash(key: bytes) -> int:
+    return int(murmur2(key)) & 0x7FFFFFFF
+
+
+def partition(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    """aiokafka's default partitioner (murmur2, as the Java clients: a record lands where any
+    Kafka client would put its key) with the hash cached: aiokafka's murmur2 is pure Python,
+    and the same addresses come back all the time."""
+    if key is None:
+        return int(DefaultPartitioner()(key, all_partitions, available))
+    return all_partitions[_key_hash(key) % len(all_partitions)]
+
+
+def new_producer(kafka: KafkaSettings) -> AIOKafkaProducer:
+    """A producer as ingest and the relay use it: every record acknowledged by all in-sync
+    replicas, a 2 ms linger to batch concurrent sends, keys partitioned by :func:`partition`."""
+    return AIOKafkaProducer(
+        acks="all",
+        partitioner=partition,
+        enable_idempotence=kafka.idempotent_producer,
+        linger_ms=2,
+        **kafka.client_options(),
+    )
 
 
 @dataclass(frozen=True)

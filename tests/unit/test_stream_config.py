@@ -46,7 +46,7 @@ def test_ingest_partitions_keys_as_every_kafka_client() -> None:
     default (murmur2, as the Java clients) does, for any partition count."""
     from aiokafka.partitioner import DefaultPartitioner
 
-    from hub.stream.runtime import _partition
+    from hub.stream.topics import partition as _partition
 
     for n in range(500):
         key = f"phone:+49151{n:08d}".encode()
