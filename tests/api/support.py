@@ -18,6 +18,7 @@ from hub.runtime import Runtime
 from tests.servers import ThreadedUvicorn
 
 ADMIN_TOKEN = "test-admin"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 _ids = itertools.count(1)
 
 
@@ -197,6 +198,23 @@ def serving(settings: Settings) -> Iterator[LiveServer]:
         yield server
     finally:
         server.stop()
+
+
+@contextmanager
+def mailing_hub(
+    make_settings: Callable[..., Settings], smtp_port: int, **extra: Any
+) -> Iterator[LiveServer]:
+    """A live SQLite hub as the end-to-end tests use it: the admin token, email sent to the
+    SMTP server on ``smtp_port``, no quiet hours (replies go at once), and ``extra`` settings."""
+    settings = make_settings(
+        "sqlite",
+        admin_token=ADMIN_TOKEN,
+        dispatch={"quiet_hours_start": None},
+        email=smtp_to(smtp_port),
+        **extra,
+    )
+    with serving(settings) as server:
+        yield server
 
 
 def smtp_to(port: int, domain: str = "support.example.com", **extra: Any) -> dict[str, Any]:

@@ -14,21 +14,13 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from hub.config import Settings
-from tests.api.support import ADMIN_TOKEN, LiveServer, serving, smtp_to, wait_for
+from tests.api.support import ADMIN, LiveServer, mailing_hub, wait_for
 from tests.connectors.email_peers import SmtpSink
-
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 @pytest.fixture
 def hub(make_settings: Callable[..., Settings], sink: SmtpSink) -> Iterator[LiveServer]:
-    settings = make_settings(
-        "sqlite",
-        admin_token=ADMIN_TOKEN,
-        dispatch={"quiet_hours_start": None},
-        email=smtp_to(sink.port),
-    )
-    with serving(settings) as server:
+    with mailing_hub(make_settings, sink.port) as server:
         yield server
 
 

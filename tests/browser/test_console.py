@@ -17,26 +17,28 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from hub.config import Settings
-from tests.api.support import ADMIN_TOKEN, LiveServer, ago, interaction, serving, smtp_to, wait_for
+from tests.api.support import (
+    ADMIN,
+    ADMIN_TOKEN,
+    LiveServer,
+    ago,
+    interaction,
+    mailing_hub,
+    wait_for,
+)
 from tests.connectors.email_peers import SmtpSink
 from tests.connectors.test_twilio import settings as twilio_settings
 
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 PHONE = "phone:+14155550142"
 EMAIL = "email:rosa.diaz@example.org"
 
 
 @pytest.fixture
 def hub(make_settings: Callable[..., Settings], sink: SmtpSink) -> Iterator[LiveServer]:
-    settings = make_settings(
-        "sqlite",
-        admin_token=ADMIN_TOKEN,
-        dispatch={"quiet_hours_start": None},
-        # SMS is on (nothing is sent by SMS here: the API base URL answers nothing).
-        twilio=twilio_settings("http://127.0.0.1:9"),
-        email=smtp_to(sink.port),
-    )
-    with serving(settings) as server:
+    # SMS is on (nothing is sent by SMS here: the API base URL answers nothing).
+    with mailing_hub(
+        make_settings, sink.port, twilio=twilio_settings("http://127.0.0.1:9")
+    ) as server:
         yield server
 
 

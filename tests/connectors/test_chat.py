@@ -20,22 +20,14 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from hub.config import Settings
-from tests.api.support import ADMIN_TOKEN, LiveServer, serving, smtp_to, wait_for
+from tests.api.support import ADMIN, LiveServer, mailing_hub, wait_for
 from tests.connectors.email_peers import SmtpSink
-
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 @pytest.fixture
 def hub(make_settings: Callable[..., Settings], sink: SmtpSink) -> Iterator[LiveServer]:
-    settings = make_settings(
-        "sqlite",
-        admin_token=ADMIN_TOKEN,
-        dispatch={"quiet_hours_start": None},
-        email=smtp_to(sink.port),
-        chat={"allowed_origins": ["https://shop.example.com"], "max_text": 500},
-    )
-    with serving(settings) as server:
+    chat = {"allowed_origins": ["https://shop.example.com"], "max_text": 500}
+    with mailing_hub(make_settings, sink.port, chat=chat) as server:
         yield server
 
 

@@ -27,7 +27,7 @@ import pytest
 
 from bench.processes import free_port, wait_for_port
 from hub.config import Settings
-from tests.api.support import ADMIN_TOKEN, LiveServer, serving, smtp_to, wait_for
+from tests.api.support import ADMIN, ADMIN_TOKEN, LiveServer, serving, smtp_to, wait_for
 from tests.api.test_email_replies import mail
 from tests.connectors.email_peers import SmtpSink
 from tests.connectors.test_chat import Widget
@@ -43,7 +43,6 @@ PUBLIC = "https://hub.example.test"
 DOMAIN = "support.example.com"
 PHONE = "+14155552671"
 EMAIL = "alice@example.org"
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
