@@ -439,12 +439,24 @@ def _customer_of(runtime: Runtime, conversation_id: UUID) -> str:
     return str(found.customer_id) if found else ""
 
 
-def _in_timeline(runtime: Runtime) -> Callable[[Any], bool]:
-    def check(item_id: Any) -> bool:
+async def _write(
+    request: Request, conversation_id: UUID, text: str, what: str, run: Callable[[], Any]
+) -> Response:
+    """A command that writes ``text`` (a reply, a note) into the conversation, refused when
+    empty; done once the item it returns is on the timeline."""
+    if not text.strip():
+        return await _command(request, conversation_id, _raise(f"write the {what} first"), _done)
+    runtime = _runtime(request)
+
+    def in_timeline(item_id: Any) -> bool:
         with runtime.read() as conn:
             return runtime.views.timeline.has_item(conn, item_id)
 
-    return check
+    return await _command(request, conversation_id, run, in_timeline)
+
+
+def _done(_: Any) -> bool:
+    return True
 
 
 @router.post("/conversations/{conversation_id}/reply")
@@ -457,13 +469,11 @@ async def reply(
     key: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     runtime = _runtime(request)
-    if not text.strip():
-        return await _command(
-            request, conversation_id, _raise("write the reply first"), lambda _: True
-        )
-    return await _command(
+    return await _write(
         request,
         conversation_id,
+        text,
+        "reply",
         lambda: (
             runtime.reply(
                 conversation_id,
@@ -473,7 +483,6 @@ async def reply(
                 idempotency_key=f"console:{key}" if key else None,
             ).message_id
         ),
-        _in_timeline(runtime),
     )
 
 
@@ -485,15 +494,12 @@ async def note(
     text: Annotated[str, Form(max_length=10_000)] = "",
 ) -> Response:
     runtime = _runtime(request)
-    if not text.strip():
-        return await _command(
-            request, conversation_id, _raise("write the note first"), lambda _: True
-        )
-    return await _command(
+    return await _write(
         request,
         conversation_id,
+        text,
+        "note",
         lambda: runtime.add_note(conversation_id, text, agent.name),
-        _in_timeline(runtime),
     )
 
 
