@@ -40,7 +40,7 @@ import httpx
 
 from bench import Result, Row, Scale
 from bench.client import Connection, encode_request, install_uvloop, post_batch, wait_caught_up
-from bench.harness import ServerProcess, auth_headers, baseline_server, hub_server
+from bench.harness import ServerProcess, auth_headers, baseline_server, hub_server, hub_variables
 from bench.processes import HOST, free_port
 from bench.single_ingest import closed_loop
 
@@ -339,9 +339,13 @@ def ingest_role_webhooks(scale: Scale, workdir: Path) -> dict[str, Any]:
 
     ensure_postgres()
     workdir.mkdir(parents=True, exist_ok=True)
-    twilio = {f"HUB_{k.upper()}": v for k, v in TWILIO_INBOUND.items()}
     with Broker(workdir) as broker, fresh_database("webhooks") as url:
-        hub_env = HubEnv(bootstrap=broker.bootstrap, store_url=url, views_url=url, extra=twilio)
+        hub_env = HubEnv(
+            bootstrap=broker.bootstrap,
+            store_url=url,
+            views_url=url,
+            extra=hub_variables(TWILIO_INBOUND),
+        )
         hub_env.kafka_init(workdir)
         with role_server(hub_env, workdir, "api") as api:
             wait_ready(api)
@@ -411,8 +415,8 @@ def run(scale: Scale, workdir: Path) -> Result:
             raw["webhook_baseline"] = asyncio.run(
                 closed_loop(trivial.port, sms_webhooks(trivial.port), connections, seconds, trivial)
             )
-        twilio = {f"HUB_{k.upper()}": v for k, v in TWILIO_INBOUND.items()}
         signed_for = PUBLIC_URL + "/webhooks/twilio/sms"
+        twilio = hub_variables(TWILIO_INBOUND)
         with baseline_server(workdir, "--verify-twilio", signed_for, env=twilio) as verify:
             raw["webhook_verify_only"] = asyncio.run(
                 closed_loop(

@@ -16,10 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 TIMEOUT = 900.0
@@ -69,14 +67,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--topic", required=True)
     parser.add_argument("--events", type=int, required=True)
-    parser.add_argument("--data-dir", type=Path, required=True)
     args = parser.parse_args()
     import uvloop
 
     from hub.config import Settings
 
-    os.environ["HUB_DATA_DIR"] = str(args.data_dir)
-    settings = Settings()  # the HUB_* environment of the run, as the roles get it
+    settings = Settings()  # the HUB_* environment of the run (its data dir too), as the roles
     print(json.dumps(uvloop.run(floor(settings, args.topic, args.events))), flush=True)
 
 

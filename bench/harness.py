@@ -45,6 +45,17 @@ def hub_command() -> list[str]:
     return [sys.executable, "-c", "from hub.cli import main; main()"]
 
 
+def process_env(hub: dict[str, str]) -> dict[str, str]:
+    """The environment of a child process: this one's without its ``HUB_*`` settings, plus
+    ``hub`` (so a developer's own settings never leak into a measurement)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("HUB_")} | hub
+
+
+def hub_variables(settings: dict[str, str]) -> dict[str, str]:
+    """``{"twilio__auth_token": v}`` -> ``{"HUB_TWILIO__AUTH_TOKEN": v}``."""
+    return {f"HUB_{k.upper()}": v for k, v in settings.items()}
+
+
 class ServerProcess(Started):
     """A server subprocess on ``127.0.0.1:<port>``; a context manager that always stops it."""
 
@@ -77,8 +88,7 @@ class ServerProcess(Started):
         return self.process.pid
 
     def start(self) -> Self:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-        env.update(self.env)
+        env = process_env(self.env)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 self.command, env=env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT
@@ -140,7 +150,7 @@ def hub_server(data_dir: Path, *, log_level: str = "WARNING", **env: str) -> Ser
     settings_env = {
         "HUB_ADMIN_TOKEN": ADMIN_TOKEN,
         "HUB_LOG_LEVEL": log_level,
-        **{f"HUB_{k.upper()}": v for k, v in env.items()},
+        **hub_variables(env),
     }
     return ServerProcess(
         [*hub_command(), "serve", "--host", HOST, "--port", str(port), "--data-dir", str(data_dir)],

@@ -23,7 +23,7 @@ from typing import Any, Self
 
 import httpx
 
-from bench.harness import ADMIN_TOKEN, ServerProcess, hub_command
+from bench.harness import ADMIN_TOKEN, ServerProcess, hub_command, process_env
 from bench.kafka_broker import backend_pids, cpu_seconds, machine_busy
 from bench.processes import HOST, Started, free_port
 
@@ -98,11 +98,9 @@ class HubEnv:
 
     def kafka_init(self, workdir: Path) -> None:
         """``hub kafka init``: the run's topics."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-        env.update(self.variables(workdir / "data"))
         done = subprocess.run(
             [*hub_command(), "kafka", "init"],
-            env=env,
+            env=process_env(self.variables(workdir / "data")),
             capture_output=True,
             text=True,
             timeout=60,

@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -47,6 +46,7 @@ import psycopg
 
 from bench import Result, Row, Scale
 from bench.client import install_uvloop
+from bench.harness import process_env
 from bench.kafka_broker import Broker, cpu_seconds, ensure_postgres, fresh_database
 from bench.kafka_cluster import PARTITIONS, CpuMeter, HubEnv, role_server, wait_ready
 from bench.workload import Workload, to_inbound
@@ -246,8 +246,6 @@ def worker_rate(
 
 def faust_floor(hub_env: HubEnv, workdir: Path, events: int) -> dict[str, Any]:
     """bench.faust_floor in a process of its own, with the run's HUB_* environment."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-    env.update(hub_env.variables(workdir / "floor"))
     done = subprocess.run(
         [
             sys.executable,
@@ -257,10 +255,8 @@ def faust_floor(hub_env: HubEnv, workdir: Path, events: int) -> dict[str, Any]:
             hub_env.topic("hub.events"),
             "--events",
             str(events),
-            "--data-dir",
-            str(workdir / "floor"),
         ],
-        env=env,
+        env=process_env(hub_env.variables(workdir / "floor")),
         capture_output=True,
         text=True,
         timeout=TIMEOUT + 60,
