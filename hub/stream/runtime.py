@@ -146,14 +146,17 @@ class DistributedRuntime(Runtime):
 
     def start(self) -> None:
         super().start()
-        # ingest's duplicate lookups, grouped across concurrent requests (one query each group)
-        self._lookups = WriteQueue(
-            self.store.app.recorded_before, self.settings.max_batch_items, name="ingest-lookups"
-        )
-        self._lookups.start()
+        if "ingest" in self.roles:
+            # the API's duplicate lookups, grouped across concurrent requests (one query each)
+            self._lookups = WriteQueue(
+                self.store.app.recorded_before,
+                self.settings.max_batch_items,
+                name="ingest-lookups",
+            )
+            self._lookups.start()
 
     def stop(self) -> None:
-        if self.started:
+        if self.started and "ingest" in self.roles:
             self._lookups.stop()
         super().stop()
 
@@ -265,14 +268,13 @@ class DistributedRuntime(Runtime):
         the duplicate lookup. A provider's retry is one more record on ``hub.inbound``, which
         the processor finds recorded (exactly-once effects); the lookup would cost a store
         query for every delivery to spare a rare one."""
-        if self._producer is None:
-            raise RuntimeError("this process does not run the ingest role")
         await self._produce(items)
 
     async def _produce(self, items: Sequence[InboundInteraction]) -> None:
         """Produce to ``hub.inbound`` (keyed by address); returns once the broker
         acknowledged every one."""
-        assert self._producer is not None
+        if self._producer is None:
+            raise RuntimeError("this process does not run the ingest role")
         sends = [
             await self._producer.send(
                 self.topics.inbound,
