@@ -9,6 +9,7 @@ carries the hub's ``message_id``.
 
 from __future__ import annotations
 
+import hmac
 import mimetypes
 import re
 from contextvars import ContextVar
@@ -29,7 +30,6 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient  # type: ignore[
 from twilio.request_validator import (  # type: ignore[import-untyped]
     HMAC_SHA1,
     RequestValidator,
-    compare,
     get_signature_algorithm,
 )
 from twilio.rest import Client  # type: ignore[import-untyped]
@@ -230,9 +230,11 @@ class TwilioConnector(Connector):
         validator = RequestValidator(secret)
         # The URL as the hub builds it first: one HMAC, where validate() always computes two
         # (the URL with and without its default port, as Twilio's signing of either varies).
-        # Only a request signed for neither the one nor the others is refused.
+        # Only a request signed for neither the one nor the others is refused. The first
+        # comparison is the standard library's constant-time one (the library's loops in Python).
         try:
-            exact = compare(validator.compute_signature(request.url, form, algorithm), signature)
+            computed = validator.compute_signature(request.url, form, algorithm)
+            exact = hmac.compare_digest(computed.encode(), signature.encode())
         except ValueError:  # an algorithm this twilio release does not know: validate() says
             exact = False
         if not exact and not validator.validate(request.url, form, signature, algorithm):

@@ -283,7 +283,10 @@ class DistributedRuntime(Runtime):
             )
             for item in items
         ]
-        await asyncio.gather(*sends)
+        if len(sends) == 1:  # a webhook's one record: its future, without gather's wrapping
+            await sends[0]
+        else:
+            await asyncio.gather(*sends)
         self.metrics.role_items.labels("ingest").inc(len(sends))
 
     # -- state -----------------------------------------------------------------------------

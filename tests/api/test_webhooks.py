@@ -19,7 +19,7 @@ from hub.config import Settings
 from hub.domain.application import Recorded
 from hub.events import InboundInteraction
 from hub.writes import WriteQueue
-from tests.api.support import ADMIN_TOKEN, Api, running_app
+from tests.api.support import ADMIN_TOKEN, Api, assert_error, running_app
 from tests.connectors.test_twilio import (
     AUTH_TOKEN,
     incoming_params,
@@ -47,15 +47,20 @@ def _sms(api: Api, n: int) -> httpx.Response:
         (k, f"+1415555{n % 7:04d}" if k == "From" else v)
         for k, v in incoming_params(f"message {n}", f"SMload{n:04d}")
     ]
+    return _signed(api, params)
+
+
+def _signed(api: Api, params: list[tuple[str, str]], **request: Any) -> httpx.Response:
     return api.client.post(
         "/webhooks/twilio/sms",
-        content=urlencode(params),
+        content=request.pop("content", urlencode(params)),
         headers={
             "content-type": "application/x-www-form-urlencoded",
             "x-twilio-signature": twilio_signature(
                 AUTH_TOKEN, f"{PUBLIC}/webhooks/twilio/sms", params
             ),
         },
+        **request,
     )
 
 
@@ -83,7 +88,51 @@ def test_webhook_requests_are_timed_by_route_template(api: Api) -> None:
 
 
 def test_other_methods_are_not_allowed(api: Api) -> None:
-    assert api.client.put("/webhooks/twilio/sms", content=b"").status_code == 405
+    refused = api.client.put("/webhooks/twilio/sms", content=b"")
+    assert_error(refused, 405, "method_not_allowed")
+    assert refused.headers["allow"] == "GET, HEAD, POST"
+
+
+def test_a_path_that_is_no_webhook_is_not_found(api: Api) -> None:
+    for path in ("/webhooks/", "/webhooks/twilio/sms/extra", "/webhooks/nobody/sms"):
+        assert_error(api.client.post(path, content=b""), 404, "not_found")
+    assert 'route="unmatched"' in api.client.get("/metrics").text
+
+
+def test_an_oversized_webhook_is_413_and_records_nothing(api: Api) -> None:
+    before = api.store_position()
+    params = incoming_params("x" * (1024 * 1024), "SM" + "b" * 32)
+    declared = _signed(api, params)
+    assert_error(declared, 413, "payload_too_large")
+    raw = urlencode(params).encode()
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit counts what arrives
+        for start in range(0, len(raw), 64 * 1024):
+            yield raw[start : start + 64 * 1024]
+
+    assert_error(_signed(api, params, content=chunks()), 413, "payload_too_large")
+    assert api.store_position() == before
+
+
+def test_a_signed_but_malformed_webhook_is_400(api: Api) -> None:
+    params = [(k, v) for k, v in incoming_params("hi", "SM" + "c" * 32) if k != "MessageSid"]
+    error = assert_error(_signed(api, params), 400, "malformed_payload")
+    assert "MessageSid" in error["message"]
+    metrics = api.client.get("/metrics").text
+    assert 'hub_webhooks_total{connector="twilio",outcome="malformed"} 1.0' in metrics
+
+
+def test_a_failure_while_recording_is_the_error_model(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert api.runtime is not None
+
+    async def broken(name: str, outcome: Any) -> None:
+        raise RuntimeError("the gateway broke")
+
+    monkeypatch.setattr(api.runtime.gateway, "take", broken)
+    assert_error(_sms(api, 1), 500, "internal_error")
+    assert 'status="500"' in api.client.get("/metrics").text
 
 
 # -- the write queue the webhooks record through --------------------------------------------

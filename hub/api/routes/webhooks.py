@@ -3,12 +3,13 @@
 Thin on purpose: the connector verifies the signature and parses; the gateway makes what it
 found durable before the provider gets its 2xx. A bad signature records nothing.
 
-The endpoint takes only the request (path parameters and the runtime read from it): the
-connector reads the raw request, so FastAPI's parameter and dependency resolution would be pure
-per-request overhead on the hub's busiest inbound path (a third of its HTTP cost, measured).
-For the same reason these are plain Starlette routes, put before every other route of the app
-(``install``): FastAPI's request wrapping and the matching of every API route came to a fifth
-of the ingest role's CPU per webhook (py-spy, docs/performance.md).
+This is the hub's busiest inbound path, so it is a plain ASGI app (:func:`serve`) that the hub's
+application hands ``/webhooks/...`` requests to before FastAPI's own stack (``HubAPI`` in
+hub.api.app), behind the same request metrics and body limit as every route. Its errors are
+rendered by the application's exception handlers, so they have the API's one error shape. A
+webhook needs none of what that stack adds (dependencies, OpenAPI, the matching of every API
+route, the request wrapping and the exception middlewares): on the ingest role those came to
+about a sixth of its CPU per webhook, measured (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -16,46 +17,65 @@ from __future__ import annotations
 import logging
 from collections.abc import MutableMapping
 from typing import Any
+from urllib.parse import parse_qsl
 
-from fastapi import FastAPI, Request, Response
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Match, Route
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 
-from hub.api.auth import get_runtime
 from hub.api.errors import ApiError
 from hub.connectors.base import InvalidSignature, MalformedPayload, WebhookRequest
+from hub.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
+PREFIX = "/webhooks/"
 
-def _signed_url(public: str, request: Request) -> str:
+
+def _signed_url(public: str, scope: Scope) -> str:
     """The URL the provider called, as it signed it: the public URL, then the path as
-    ``request.url.path`` gives it, then the query (without building ``request.url``)."""
-    scope = request.scope
+    ``request.url.path`` gives it, then the query."""
     path = scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
     query: bytes = scope.get("query_string", b"")
     return f"{public}{path}?{query.decode(errors='replace')}" if query else f"{public}{path}"
 
 
-async def webhook(request: Request) -> Response:
+def _base_url(scope: Scope) -> str:
+    """Where this server was reached, for a hub without ``HUB_PUBLIC_URL`` (tests, a demo)."""
+    return str(Request(scope).base_url)
+
+
+async def _body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise HTTPException(400, "the client disconnected before sending the whole body")
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def webhook(scope: Scope, receive: Receive) -> Response:
     """``/webhooks/{name}`` and ``/webhooks/{name}/{hook}`` (GET or POST)."""
-    name: str = request.path_params["name"]
-    hook: str = request.path_params.get("hook", "")
-    runtime = await get_runtime(request)
+    name: str = scope["path_params"]["name"]
+    hook: str = scope["path_params"].get("hook", "")
+    runtime: Runtime = scope["app"].state.runtime
     connector = runtime.gateway.by_name.get(name)
     if connector is None or hook not in type(connector).webhooks:
-        raise ApiError(404, "not_found", f"no webhook {request.url.path} (connector off?)")
-    public = (runtime.settings.public_url or str(request.base_url)).rstrip("/")
+        raise ApiError(404, "not_found", f"no webhook {scope['path']} (connector off?)")
+    public = (runtime.settings.public_url or _base_url(scope)).rstrip("/")
+    query: bytes = scope.get("query_string", b"")
     incoming = WebhookRequest(
-        method=request.method,
+        method=scope["method"],
         hook=hook,
-        url=_signed_url(public, request),
+        url=_signed_url(public, scope),
         # Lower-case names, as WebhookRequest promises (ASGI servers send them so already).
-        headers={
-            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.scope["headers"]
-        },
-        query=dict(request.query_params) if request.scope.get("query_string") else {},
-        body=await request.body(),
+        headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]},
+        query=dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True)) if query else {},
+        body=await _body(receive),
     )
     try:
         outcome = connector.handle_webhook(incoming)
@@ -82,12 +102,45 @@ class _Route(Route):
         return match, child_scope
 
 
+async def _never_called(request: Request) -> Response:  # pragma: no cover
+    raise NotImplementedError  # the routes only match; serve() answers
+
+
 routes = [
-    _Route(path, webhook, methods=["GET", "POST"], include_in_schema=False)
+    _Route(path, _never_called, methods=["GET", "POST"], include_in_schema=False)
     for path in ("/webhooks/{name}", "/webhooks/{name}/{hook}")
 ]
 
 
-def install(app: FastAPI) -> None:
-    """The webhook routes, first among the app's routes (the busiest inbound path)."""
-    app.router.routes[:0] = routes
+def _matched(scope: Scope) -> None:
+    """Put the matching route and its path parameters in ``scope``, or raise the 404 / 405."""
+    for route in routes:
+        match, child_scope = route.matches(scope)
+        if match is Match.FULL:
+            scope.update(child_scope)
+            return
+        if match is Match.PARTIAL:
+            scope.update(child_scope)
+            raise HTTPException(405, headers={"Allow": ", ".join(sorted(route.methods or ()))})
+    raise ApiError(404, "not_found", f"no webhook {scope['path']}")
+
+
+async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+    """The ASGI app of every ``/webhooks/...`` request (``scope["app"]`` is the hub's app)."""
+    try:
+        _matched(scope)
+        response = await webhook(scope, receive)
+    except Exception as exc:
+        handler = _handler_for(scope["app"].exception_handlers, exc)
+        if handler is None:
+            raise
+        response = await handler(Request(scope, receive), exc)
+    await response(scope, receive, send)
+
+
+def _handler_for(handlers: dict[Any, Any], exc: Exception) -> Any:
+    """The application's handler for ``exc``, as Starlette looks one up (most derived first)."""
+    for cls in type(exc).__mro__:
+        if cls in handlers:
+            return handlers[cls]
+    return None
