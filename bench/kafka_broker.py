@@ -85,11 +85,11 @@ async def new_topic(bootstrap: str, prefix: str, partitions: int) -> str:
 
 def new_producer(bootstrap: str) -> AIOKafkaProducer:
     """An (unstarted) AIOKafkaProducer configured as the hub's on Tansu: acks=all, no
-    idempotence (Tansu lacks it), linger 2 ms."""
+    idempotence (Tansu lacks it), no linger."""
     from aiokafka import AIOKafkaProducer
 
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=2
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=0
     )
 
 

@@ -18,7 +18,7 @@ stage finished its share), ``hub_role_items_total`` of every role, and the CPU t
 process (roles, broker, PostgreSQL backends of the run's database, this client, the machine).
 
 Baseline, same run, same broker: aiokafka's raw produce rate (AIOKafkaProducer, acks=all,
-linger 2 ms and no idempotence, as ingest) of the records ingest produces for interactions of
+no linger and no idempotence, as ingest) of the records ingest produces for interactions of
 the same mix (key = address, value = the inbound JSON), to a topic with the same partition
 count, from as many concurrent senders in batches of the same size; at least
 ``RAW_MIN_RECORDS`` records.

@@ -28,12 +28,18 @@ def partition(key: bytes | None, all_partitions: list[int], available: list[int]
 
 def new_producer(kafka: KafkaSettings) -> AIOKafkaProducer:
     """A producer as ingest and the relay use it: every record acknowledged by all in-sync
-    replicas, a 2 ms linger to batch concurrent sends, keys partitioned by :func:`partition`."""
+    replicas, keys partitioned by :func:`partition`.
+
+    No linger (aiokafka's default): aiokafka keeps one produce request in flight per broker,
+    so concurrent sends batch while it is out anyway, and its linger counts per partition
+    batch, which only added timers and split requests (half the CPU per record with 16 in
+    flight over 12 partitions; docs/performance.md, 2026-12-01).
+    """
     return AIOKafkaProducer(
         acks="all",
         partitioner=partition,
         enable_idempotence=kafka.idempotent_producer,
-        linger_ms=2,
+        linger_ms=0,
         **kafka.client_options(),
     )
 
