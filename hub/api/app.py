@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
-from prometheus_client import Histogram
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -43,7 +42,6 @@ class _RequestMetrics:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
-        self._children: dict[tuple[str, str, int], Histogram] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,13 +60,10 @@ class _RequestMetrics:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")
-            key = (scope["method"], getattr(route, "path", "unmatched"), status)
-            histogram = self._children.get(key)
-            if histogram is None:  # labels() locks and hashes strings: once per key
-                histogram = self._children[key] = self.metrics.requests.labels(
-                    key[0], key[1], str(status)
-                )
-            histogram.observe(time.perf_counter() - started)
+            template = getattr(route, "path", "unmatched")
+            self.metrics.requests.labels(scope["method"], template, str(status)).observe(
+                time.perf_counter() - started
+            )
 
 
 class _BodyLimit:

@@ -283,7 +283,7 @@ class DistributedRuntime(Runtime):
             )
             for item in items
         ]
-        if len(sends) == 1:  # a webhook's one record: its future, without gather's wrapping
+        if len(sends) == 1:  # a webhook's one record: gather would add a loop turn (~15 µs)
             await sends[0]
         else:
             await asyncio.gather(*sends)

@@ -15,9 +15,7 @@ an ingest-role webhook from 335-370 to ~300 µs of CPU (docs/performance.md, 202
 from __future__ import annotations
 
 import logging
-from collections.abc import MutableMapping
 from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -34,48 +32,34 @@ log = logging.getLogger(__name__)
 PREFIX = "/webhooks/"
 
 
-def _signed_url(public: str, scope: Scope) -> str:
+def _signed_url(public: str, request: Request) -> str:
     """The URL the provider called, as it signed it: the public URL, then the path as
-    ``request.url.path`` gives it, then the query."""
+    ``request.url.path`` gives it, then the query (without building ``request.url``)."""
+    scope = request.scope
     path = scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
     query: bytes = scope.get("query_string", b"")
     return f"{public}{path}?{query.decode(errors='replace')}" if query else f"{public}{path}"
 
 
-def _base_url(scope: Scope) -> str:
-    """Where this server was reached, for a hub without ``HUB_PUBLIC_URL`` (tests, a demo)."""
-    return str(Request(scope).base_url)
-
-
-async def _body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise HTTPException(400, "the client disconnected before sending the whole body")
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-async def webhook(scope: Scope, receive: Receive) -> Response:
+async def webhook(request: Request) -> Response:
     """``/webhooks/{name}`` and ``/webhooks/{name}/{hook}`` (GET or POST)."""
-    name: str = scope["path_params"]["name"]
-    hook: str = scope["path_params"].get("hook", "")
-    runtime: Runtime = scope["app"].state.runtime
+    name: str = request.path_params["name"]
+    hook: str = request.path_params.get("hook", "")
+    runtime: Runtime = request.app.state.runtime
     connector = runtime.gateway.by_name.get(name)
     if connector is None or hook not in type(connector).webhooks:
-        raise ApiError(404, "not_found", f"no webhook {scope['path']} (connector off?)")
-    public = (runtime.settings.public_url or _base_url(scope)).rstrip("/")
-    query: bytes = scope.get("query_string", b"")
+        raise ApiError(404, "not_found", f"no webhook {request.url.path} (connector off?)")
+    public = (runtime.settings.public_url or str(request.base_url)).rstrip("/")
     incoming = WebhookRequest(
-        method=scope["method"],
+        method=request.method,
         hook=hook,
-        url=_signed_url(public, scope),
+        url=_signed_url(public, request),
         # Lower-case names, as WebhookRequest promises (ASGI servers send them so already).
-        headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]},
-        query=dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True)) if query else {},
-        body=await _body(receive),
+        headers={
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.scope["headers"]
+        },
+        query=dict(request.query_params) if request.scope.get("query_string") else {},
+        body=await request.body(),
     )
     try:
         outcome = connector.handle_webhook(incoming)
@@ -91,50 +75,38 @@ async def webhook(scope: Scope, receive: Receive) -> Response:
     return Response(outcome.body, outcome.status, media_type=outcome.media_type)
 
 
-class _Route(Route):
-    """A Starlette route that names itself in the scope, as FastAPI's do (the request
-    metrics label requests by ``scope["route"].path``)."""
-
-    def matches(self, scope: Scope) -> tuple[Match, MutableMapping[str, Any]]:
-        match, child_scope = super().matches(scope)
-        if match is not Match.NONE:
-            child_scope["route"] = self
-        return match, child_scope
-
-
-async def _never_called(request: Request) -> Response:  # pragma: no cover
-    raise NotImplementedError  # the routes only match; serve() answers
-
-
+# Starlette routes for their path matching and parameters only: serve() calls webhook() itself.
 routes = [
-    _Route(path, _never_called, methods=["GET", "POST"], include_in_schema=False)
+    Route(path, webhook, methods=["GET", "POST"], include_in_schema=False)
     for path in ("/webhooks/{name}", "/webhooks/{name}/{hook}")
 ]
 
 
 def _matched(scope: Scope) -> None:
-    """Put the matching route and its path parameters in ``scope``, or raise the 404 / 405."""
+    """Put the matching route (the request metrics label by its ``path``) and its path
+    parameters in ``scope``, or raise the 404 / 405."""
     for route in routes:
         match, child_scope = route.matches(scope)
+        if match is not Match.NONE:
+            scope.update(child_scope, route=route)
         if match is Match.FULL:
-            scope.update(child_scope)
             return
         if match is Match.PARTIAL:
-            scope.update(child_scope)
             raise HTTPException(405, headers={"Allow": ", ".join(sorted(route.methods or ()))})
     raise ApiError(404, "not_found", f"no webhook {scope['path']}")
 
 
 async def serve(scope: Scope, receive: Receive, send: Send) -> None:
     """The ASGI app of every ``/webhooks/...`` request (``scope["app"]`` is the hub's app)."""
+    request = Request(scope, receive)
     try:
         _matched(scope)
-        response = await webhook(scope, receive)
+        response = await webhook(request)
     except Exception as exc:
-        handler = _handler_for(scope["app"].exception_handlers, exc)
+        handler = _handler_for(request.app.exception_handlers, exc)
         if handler is None:
             raise
-        response = await handler(Request(scope, receive), exc)
+        response = await handler(request, exc)
     await response(scope, receive, send)
 
 
