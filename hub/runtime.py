@@ -19,10 +19,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+import eventsourcing.persistence as es
+import sqlalchemy.exc as sa
 from sqlalchemy import Connection
 
 from hub.config import Settings
 from hub.domain.application import Recorded
+from hub.domain.errors import StoreUnavailable
 from hub.domain.identity import LinkResult, MergeResult
 from hub.events import Envelope, InboundInteraction
 from hub.metrics import Metrics
@@ -31,12 +34,25 @@ from hub.store import Store, open_store
 from hub.store.database import schema_lock
 from hub.store.sessions import SessionStore
 from hub.store.tokens import TokenStore
-from hub.writes import WriteQueue
+from hub.writes import Unrecorded, WriteQueue
 
 if TYPE_CHECKING:
     from hub.dispatch import ChannelPolicy, Dispatcher
 
 log = logging.getLogger(__name__)
+
+
+def may_lie_in_the_data(error: BaseException) -> bool:
+    """Whether a failed write group is worth recording again item by item: any failure but
+    the store being unreachable (which would fail every item alike) or a shutdown."""
+    return isinstance(error, Exception) and not isinstance(
+        error,
+        StoreUnavailable
+        | es.OperationalError
+        | es.InterfaceError
+        | sa.OperationalError
+        | sa.InterfaceError,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +93,9 @@ class Runtime:
             self.create_tables()
             self._setup_channels()
         self.store.app.add_listener(self._changed)
-        self.writes = WriteQueue(self.record, self.settings.max_batch_items)
+        self.writes = WriteQueue(
+            self.record, self.settings.max_batch_items, isolate=may_lie_in_the_data
+        )
         self.writes.start()
         self.started = True
 
@@ -173,8 +191,11 @@ class Runtime:
 
     # -- commands --------------------------------------------------------------------------
 
-    async def record_async(self, items: Sequence[InboundInteraction]) -> list[Recorded | Accepted]:
-        """Record from a request: grouped with concurrent requests into one transaction."""
+    async def record_async(
+        self, items: Sequence[InboundInteraction]
+    ) -> list[Recorded | Accepted | Unrecorded]:
+        """Record from a request: grouped with concurrent requests into one transaction. An
+        item that cannot be recorded comes back as :class:`Unrecorded`, failing nothing else."""
         return list(await self.writes.record(items))
 
     async def take_async(self, items: Sequence[InboundInteraction]) -> None:

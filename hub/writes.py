@@ -3,8 +3,14 @@
 Each store transaction has a fixed cost (reads, commit) far above the cost of one more item in
 it. Requests hand their interactions to one writer thread, which records everything waiting in a
 single ``record_interactions`` call, up to ``max_items``; a lone request is recorded at once, so
-nobody waits for a batch to fill. Each request still gets exactly its own results, and a failure
-reaches every request of the failed group (none of its items were recorded). The same queue
+nobody waits for a batch to fill. Each request still gets exactly its own results.
+
+**One request's bad data never fails another's write.** When a group's transaction fails for a
+reason that may lie in the data (anything but the store being unavailable), nothing of it was
+recorded, and every item is recorded again alone: the good ones succeed, and each one that fails
+alone comes back as :class:`Unrecorded` with its error, to its own request only. A failure of the
+store itself reaches every request of the group at once (retrying item by item would only fail
+item by item). The same queue
 groups the distributed ingest role's duplicate lookups: one query and one hand-off to a thread
 for every request waiting, not one each.
 
@@ -32,13 +38,21 @@ R = TypeVar("R")
 Outcome = list[Any] | BaseException
 
 
+@dataclass(frozen=True, slots=True)
+class Unrecorded:
+    """The result of an item that failed when recorded on its own, after its group failed:
+    nothing of it is in the store, and ``error`` says why."""
+
+    error: Exception
+
+
 @dataclass(slots=True)
 class _Waiting(Generic[R]):
     """One request's items and whoever waits for them: a coroutine's future on its loop, or
     a thread's future."""
 
     items: Sequence[InboundInteraction]
-    waiter: asyncio.Future[list[R]] | Future[list[R]]
+    waiter: asyncio.Future[list[R | Unrecorded]] | Future[list[R | Unrecorded]]
 
 
 class WriteQueue(Generic[R]):
@@ -50,8 +64,12 @@ class WriteQueue(Generic[R]):
         record: Callable[[Sequence[InboundInteraction]], list[R]],
         max_items: int = 1000,
         name: str = "write-queue",
+        isolate: Callable[[BaseException], bool] | None = None,
     ) -> None:
+        """``isolate(error)`` says whether a failed group is recorded again item by item
+        (None: never, every request of the group gets the error)."""
         self._record = record
+        self._isolate = isolate
         self._max_items = max_items
         self._pending: list[_Waiting[R]] = []
         self._ready = threading.Condition()
@@ -69,15 +87,15 @@ class WriteQueue(Generic[R]):
             self._ready.notify()
         self._thread.join(timeout)
 
-    def submit(self, items: Sequence[InboundInteraction]) -> Future[list[R]]:
+    def submit(self, items: Sequence[InboundInteraction]) -> Future[list[R | Unrecorded]]:
         """Queue ``items`` from a thread; the future has their results once recorded."""
-        future: Future[list[R]] = Future()
+        future: Future[list[R | Unrecorded]] = Future()
         self._put(_Waiting(items, future))
         return future
 
-    async def record(self, items: Sequence[InboundInteraction]) -> list[R]:
+    async def record(self, items: Sequence[InboundInteraction]) -> list[R | Unrecorded]:
         """Queue ``items`` from a coroutine; returns their results once recorded."""
-        waiter: asyncio.Future[list[R]] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[list[R | Unrecorded]] = asyncio.get_running_loop().create_future()
         self._put(_Waiting(items, waiter))
         return await waiter
 
@@ -109,17 +127,39 @@ class WriteQueue(Generic[R]):
                 return  # stopping and nothing left
             items = [item for entry in group for item in entry.items]
             outcomes: list[Outcome]
+            results: list[R | Unrecorded]
             try:
-                results = self._record(items)
-            except BaseException as exc:  # each request gets the failure of its group
-                outcomes = [exc] * len(group)
-            else:
-                self.groups += 1
-                outcomes, start = [], 0
-                for entry in group:
-                    outcomes.append(results[start : start + len(entry.items)])
-                    start += len(entry.items)
+                results = list(self._record(items))
+            except BaseException as exc:
+                if len(items) > 1 and self._isolate is not None and self._isolate(exc):
+                    log.warning(
+                        "%s: a group of %d item(s) failed (%s); recording them one by one",
+                        self._thread.name,
+                        len(items),
+                        type(exc).__name__,
+                    )
+                    results = self._one_by_one(items)
+                else:  # each request gets the failure of its group
+                    self._settle(group, [exc] * len(group))
+                    continue
+            self.groups += 1
+            outcomes, start = [], 0
+            for entry in group:
+                outcomes.append(results[start : start + len(entry.items)])
+                start += len(entry.items)
             self._settle(group, outcomes)
+
+    def _one_by_one(self, items: Sequence[InboundInteraction]) -> list[R | Unrecorded]:
+        results: list[R | Unrecorded] = []
+        for item in items:
+            try:
+                (result,) = self._record([item])
+            except Exception as exc:
+                log.exception("%s: an item failed on its own", self._thread.name)
+                results.append(Unrecorded(exc))
+            else:
+                results.append(result)
+        return results
 
     @staticmethod
     def _settle(group: list[_Waiting[Any]], outcomes: list[Outcome]) -> None:

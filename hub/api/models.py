@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from hub.events import (
     CHANNEL_ADDRESS_KINDS,
@@ -19,7 +19,7 @@ from hub.events import (
     InboundInteraction,
     normalise_address,
 )
-from hub.events.common import EARLIEST_OCCURRED_AT, ConsentPurpose, Text
+from hub.events.common import EARLIEST_OCCURRED_AT, ConsentPurpose, Metadata, Text
 from hub.events.inbound import MAX_TEXT
 
 
@@ -52,7 +52,7 @@ class InteractionIn(BaseModel):
     references: list[Text] = Field(default_factory=list, max_length=100)
     contact_name: Text | None = Field(default=None, max_length=200)
     attachments: list[Attachment] = Field(default_factory=list, max_length=100)
-    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
     def to_inbound(self, default_region: str | None, max_skew: timedelta) -> InboundInteraction:
         """Normalise and check against the hub's rules; raises :class:`InvalidInteraction`."""

@@ -3,7 +3,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from hub.events.common import scrub_json
+
+
+def provider_json(body: bytes) -> Any:
+    """A verified JSON body, with NUL and lone surrogates (``"\\ud800"`` escapes) replaced by
+    U+FFFD: the provider sent and signed it, so the hub keeps the message rather than refusing
+    it. Raises ``ValueError`` for a body that is not JSON."""
+    return scrub_json(json.loads(body))
 
 
 class Unusable(Exception):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import mimetypes
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from hub.connectors.base import (
 from hub.connectors.fields import Unusable as _Unusable
 from hub.connectors.fields import object_field as _object
 from hub.connectors.fields import optional_text as _optional
+from hub.connectors.fields import provider_json
 from hub.connectors.fields import text_field as _text
 from hub.connectors.settings import MetaSettings
 from hub.events import (
@@ -170,7 +170,7 @@ class MetaConnector(Connector):
             raise MalformedPayload(f"Meta webhooks are GET or POST, not {request.method}")
         self._verify_signature(request)
         try:
-            body = json.loads(request.body)
+            body = provider_json(request.body)
         except ValueError:
             raise MalformedPayload("the webhook body is not JSON") from None
         if not isinstance(body, dict):

@@ -10,7 +10,6 @@ the timeline is a record of what was said, and an edit is something more that wa
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import re
 from datetime import UTC, datetime
@@ -36,6 +35,7 @@ from hub.connectors.fields import Unusable as _Unusable
 from hub.connectors.fields import integer_field as _integer
 from hub.connectors.fields import object_field as _object
 from hub.connectors.fields import optional_text as _optional
+from hub.connectors.fields import provider_json
 from hub.connectors.settings import TelegramSettings
 from hub.events import AddressError, Attachment, Channel, InboundInteraction, normalise_address
 
@@ -118,7 +118,7 @@ class TelegramConnector(Connector):
         ):
             raise InvalidSignature("X-Telegram-Bot-Api-Secret-Token does not match", status=403)
         try:
-            update = json.loads(request.body)
+            update = provider_json(request.body)
         except ValueError:
             raise MalformedPayload("the update is not JSON") from None
         if not isinstance(update, dict):

@@ -51,6 +51,7 @@ from hub.connectors.base import (
 from hub.connectors.settings import TwilioSettings
 from hub.events import Attachment, Channel, ConsentSignal, DeliveryStatus, InboundInteraction
 from hub.events.addresses import AddressError, normalise_address
+from hub.events.common import scrub_text
 
 #: Twilio's reply to a messaging webhook: TwiML that sends nothing back.
 EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
@@ -242,7 +243,8 @@ class TwilioConnector(Connector):
         # A repeated name keeps its first value: Twilio sends none for messaging.
         fields: dict[str, str] = {}
         for key, value in pairs:
-            fields.setdefault(key, value)
+            # Signed and sent, so kept: a NUL (%00) becomes U+FFFD rather than a lost message.
+            fields.setdefault(key, scrub_text(value))
         return fields
 
     def _incoming(self, fields: dict[str, str]) -> WebhookOutcome:

@@ -22,6 +22,7 @@ from uuid import UUID
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
+    DataError,
     IntegrityError,
     PersistenceError,
     Recording,
@@ -225,8 +226,8 @@ class HubApplication(Application[UUID]):
     def _store_errors(self) -> Iterator[None]:
         try:
             yield
-        except IntegrityError:
-            raise
+        except (IntegrityError, DataError):
+            raise  # a conflict is retried; data the database refuses is no outage
         except PersistenceError as exc:
             log.warning("event store failure: %s", exc)
             raise StoreUnavailable("the event store is unavailable, retry later") from exc

@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import os
+import re
 import threading
 from collections.abc import Iterable
 from typing import Any, Protocol
@@ -18,7 +19,10 @@ from uuid import UUID
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from hub.events.common import scrub_json
+
 _PREFIX = "pd1:"
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class KeyStore(Protocol):
@@ -121,8 +125,14 @@ class PersonalDataCipher:
     def encrypt_json(self, key_id: UUID, value: Any) -> str | None:
         if not value:
             return None
-        return self.encrypt(key_id, json.dumps(value, separators=(",", ":")))
+        # Not ASCII-escaped: a lone surrogate must fail here, at the write, not as a "\\udXXX"
+        # escape that decodes into text no reader can encode again.
+        return self.encrypt(key_id, json.dumps(value, separators=(",", ":"), ensure_ascii=False))
 
     def decrypt_json(self, key_id: UUID, token: str | None) -> Any:
         plain = self.decrypt(key_id, token)
-        return json.loads(plain) if plain is not None else None
+        if plain is None:
+            return None
+        value = json.loads(plain)
+        # Stored before the hub refused them: such escapes would make the event unpublishable.
+        return scrub_json(value) if _SURROGATE_ESCAPE.search(plain) else value

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, JsonValue, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from hub.events.addresses import normalise_address
 from hub.events.common import (
@@ -15,6 +15,7 @@ from hub.events.common import (
     Direction,
     Frozen,
     Instant,
+    Metadata,
     Text,
 )
 
@@ -64,7 +65,7 @@ class InboundInteraction(Frozen):
         default=None, max_length=200, description="The customer's name as the channel shows it."
     )
     attachments: tuple[Attachment, ...] = Field(default=(), max_length=100)
-    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
     consent: ConsentSignal | None = Field(
         default=None, description="A consent change this message carries (STOP, START...)."
     )

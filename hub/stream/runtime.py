@@ -39,7 +39,7 @@ from hub.stream.nodes import metadata as nodes_metadata
 from hub.stream.relay import Relay, RelayLease
 from hub.stream.relay import metadata as relay_metadata
 from hub.stream.topics import Topics, new_producer
-from hub.writes import WriteQueue
+from hub.writes import Unrecorded, WriteQueue
 
 log = logging.getLogger(__name__)
 
@@ -244,17 +244,19 @@ class DistributedRuntime(Runtime):
 
     # -- ingest ----------------------------------------------------------------------------
 
-    async def record_async(self, items: Sequence[InboundInteraction]) -> list[Recorded | Accepted]:
+    async def record_async(
+        self, items: Sequence[InboundInteraction]
+    ) -> list[Recorded | Accepted | Unrecorded]:
         """Hand new interactions to the processors through ``hub.inbound``; returns once the
         broker acknowledged every one. Interactions the store already holds come back as
         duplicates with their ids, and are not produced again."""
         if self._producer is None:
             raise RuntimeError("this process does not run the ingest role")
         known = await self._lookups.record(items)
-        results: list[Recorded | Accepted] = []
+        results: list[Recorded | Accepted | Unrecorded] = []
         new = []
         for item, before in zip(items, known, strict=True):
-            if before is not None:
+            if isinstance(before, Recorded):  # (a lookup is never isolated: no Unrecorded)
                 self.metrics.duplicates.inc()
                 results.append(before)
             else:

@@ -42,6 +42,7 @@ from hub.connectors.chat import ChatConnector
 from hub.domain.errors import DomainError
 from hub.events import AddressError, InboundInteraction, normalise_address
 from hub.runtime import Runtime
+from hub.writes import Unrecorded
 
 log = logging.getLogger(__name__)
 
@@ -254,6 +255,11 @@ class ChatSession:
             await self.error("invalid_message", str(reason), client_id=client_id)
             return
         (result,) = await self.runtime.record_async([item])
+        if isinstance(result, Unrecorded):  # only this message failed; the socket goes on
+            await self.error(
+                "unrecordable", "the message could not be recorded", client_id=client_id
+            )
+            return
         await run_in_threadpool(
             self.connector.mailbox.post, self.visitor_id, result.message_id, "inbound"
         )

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
+from eventsourcing.persistence import DataError
 from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
@@ -24,10 +25,12 @@ from hub.api.models import (
     RecordedOut,
 )
 from hub.domain.application import Recorded
+from hub.domain.errors import DomainError
 from hub.events import InboundInteraction
 from hub.events.common import EARLIEST_OCCURRED_AT
 from hub.runtime import Accepted
 from hub.store.tokens import Principal
+from hub.writes import Unrecorded
 
 router = APIRouter(prefix="/v1", tags=["interactions"])
 
@@ -53,6 +56,8 @@ async def record_interaction(
         runtime.metrics.rejected.labels(exc.code).inc()
         raise ApiError(422, exc.code, exc.message, **exc.details) from None
     (result,) = await runtime.record_async([item])
+    if isinstance(result, Unrecorded):
+        raise _unrecorded(result)
     out = _outcome(result)
     duplicate = out.status == "duplicate"
     if duplicate:
@@ -95,7 +100,11 @@ async def record_batch(body: BatchIn, runtime: RuntimeDep, _: Ingest) -> BatchOu
         good.append((index, item))
     recorded = await runtime.record_async([item for _, item in good]) if good else []
     for (index, _item), result in zip(good, recorded, strict=True):
-        results[index] = _outcome(result, index)
+        if isinstance(result, Unrecorded):
+            error = _unrecorded(result)
+            results[index] = _rejected(index, error.code, error.message, None, error.details)
+        else:
+            results[index] = _outcome(result, index)
     final = [r for r in results if r is not None]
     return BatchOut(
         recorded=sum(r.status == "recorded" for r in final),
@@ -150,6 +159,18 @@ def _outcome(result: Recorded | Accepted, index: int = 0) -> BatchItemOut:
         customer_id=result.customer_id,
         conversation_id=result.conversation_id,
     )
+
+
+def _unrecorded(result: Unrecorded) -> DomainError | ApiError:
+    """The error of an item that failed on its own (the others of its group were recorded):
+    a domain error as it is, data the database refused as 422, anything else as the hub's
+    own fault (its log has the traceback)."""
+    error = result.error
+    if isinstance(error, DomainError | ApiError):
+        return error
+    if isinstance(error, DataError):
+        return ApiError(422, "unrecordable", "the store refused the interaction's data")
+    return ApiError(500, "internal_error", "unexpected error, see the hub's log")
 
 
 def _first_error(exc: ValidationError) -> str:
