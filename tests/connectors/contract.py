@@ -16,9 +16,11 @@ Webhook connectors also subclass :class:`SignedWebhookContract`.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, ClassVar
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from hub.connectors import BUILTIN, Connector, load
 from hub.connectors.base import (
@@ -30,10 +32,16 @@ from hub.connectors.base import (
     WebhookRequest,
 )
 from hub.events import InboundInteraction
+from tests.hostile import HOSTILE_TEXT, as_utf8_wire
+
+_hostile_ids = itertools.count(1)
 
 
 class ConnectorContract:
     name: ClassVar[str]
+    #: Whether the provider's wire format can carry a lone surrogate (a JSON ``"\\ud800"``
+    #: escape); a UTF-8 form or MIME body cannot.
+    carries_lone_surrogates: ClassVar[bool] = False
 
     # -- provided by the subclass ------------------------------------------------------
 
@@ -72,6 +80,34 @@ class ConnectorContract:
         assert "Hello from the contract" in item.text
         # The contract re-validates: the address is normalised, the time aware.
         assert InboundInteraction.model_validate(item.model_dump()) == item
+
+    @settings(
+        max_examples=40,
+        deadline=None,
+        derandomize=True,
+        # One connector serves every example (parsing keeps no state); each subclass is its
+        # own executor of the same inherited test, which is what differing_executors flags.
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+            HealthCheck.differing_executors,
+        ],
+    )
+    @given(text=HOSTILE_TEXT)
+    async def test_any_text_is_kept_or_set_aside(self, connector: Any, text: str) -> None:
+        """Whatever text a provider signs and sends, the connector hands over an interaction
+        the store and every reader can take, or sets the item aside: it never raises."""
+        if not self.carries_lone_surrogates:
+            text = as_utf8_wire(text)
+        outcome = await self.deliver_inbound(
+            connector, text=text, provider_message_id=f"hostile-{next(_hostile_ids)}"
+        )
+        kept = len(outcome.interactions) + len(outcome.set_aside)
+        # An empty text is no message on some channels (a Telegram service message).
+        assert kept == 1 if text else kept <= 1
+        for item in outcome.interactions:
+            # Encodable, and valid again on the way back (what the store and readers do).
+            assert InboundInteraction.model_validate_json(item.model_dump_json()) == item
 
     async def test_replay_has_the_same_identity(self, connector: Any) -> None:
         """A provider retry must dedupe: same channel and provider message id."""

@@ -177,6 +177,7 @@ async def connector(peer: GraphPeer) -> AsyncIterator[MetaConnector]:
 
 
 class _MetaContract(SignedWebhookContract):
+    carries_lone_surrogates = True
     name = "meta"
     channel: ClassVar[str]
 

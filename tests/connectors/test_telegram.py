@@ -96,6 +96,7 @@ async def connector(peer: BotApiPeer) -> AsyncIterator[TelegramConnector]:
 
 
 class TestTelegramContract(SignedWebhookContract):
+    carries_lone_surrogates = True
     name = "telegram"
 
     def signed_request(self, *, text: str, provider_message_id: str) -> WebhookRequest:
@@ -154,6 +155,21 @@ def test_private_text_message(connector: TelegramConnector) -> None:
     assert item.contact_name == "Ada Lovelace"
     assert item.occurred_at == datetime.fromtimestamp(DATE, UTC)
     assert item.metadata == {"update_id": 873650001, "username": "ada_l", "language_code": "en"}
+
+
+def test_a_lone_surrogate_from_the_provider_is_kept_as_a_replacement_character(
+    connector: TelegramConnector,
+) -> None:
+    """The reproducer: a correctly signed update with "\\ud800" in first_name answered 500,
+    which Telegram retries for a day. The message is kept, the bad code point replaced."""
+    sender = {**ADA, "first_name": "x\ud800", "username": "a\udfffb"}
+    raw = json.dumps(update(message=message(43, text="hi \ud83d", **{"from": sender})))
+    assert "\\ud800" in raw  # a JSON escape, as Telegram would send it
+    (item,) = connector.handle_webhook(authenticated(raw.encode())).interactions
+    assert item.contact_name == "x\ufffd Lovelace"
+    assert item.text == "hi \ufffd"
+    assert item.metadata["username"] == "a\ufffdb"
+    assert item.model_dump_json()  # encodable: it can be stored and published
 
 
 def test_photo_with_caption(connector: TelegramConnector) -> None:

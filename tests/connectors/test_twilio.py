@@ -211,6 +211,16 @@ def test_incoming_sms_is_an_interaction(connector: TwilioConnector) -> None:
     )
 
 
+def test_a_nul_in_a_signed_form_is_kept_as_a_replacement_character(
+    connector: TwilioConnector,
+) -> None:
+    """%00 decodes to NUL, which no store can hold: the message is kept with U+FFFD rather
+    than set aside, since Twilio sent and signed it."""
+    params = incoming_params("before\x00after", "SM-nul-1", ProfileName="Nul\x00Name")
+    (item,) = connector.handle_webhook(form_request("sms", SMS_URL, params)).interactions
+    assert (item.text, item.contact_name) == ("before\ufffdafter", "Nul\ufffdName")
+
+
 def test_signature_statuses(connector: TwilioConnector) -> None:
     request = form_request("sms", SMS_URL, incoming_params("x", "SMsig"))
     unsigned = {k: v for k, v in request.headers.items() if k != "x-twilio-signature"}

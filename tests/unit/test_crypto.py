@@ -177,3 +177,22 @@ def test_save_keeps_the_first_key_for_an_id(keys: MemoryKeyStore) -> None:
     cipher.save_keys({})  # nothing to save is fine
     keys.save({ALICE: b"\x00" * 32})
     assert keys.keys[ALICE] == first
+
+
+def test_json_with_a_lone_surrogate_is_refused_at_encryption(cipher: PersonalDataCipher) -> None:
+    cipher.new_key(ALICE)
+    with pytest.raises(UnicodeEncodeError):
+        cipher.encrypt_json(ALICE, {"note": "x\ud800"})
+
+
+def test_json_stored_with_surrogate_escapes_decrypts_to_publishable_text(
+    cipher: PersonalDataCipher,
+) -> None:
+    """Events stored before the hub refused lone surrogates hold them as "\\ud800" escapes;
+    read back, they become U+FFFD, so the event can still be published."""
+    cipher.new_key(ALICE)
+    token = cipher.encrypt(ALICE, '{"note":"x\\ud800","k\\udfff":["\\ud83d\\ude00"]}')
+    assert cipher.decrypt_json(ALICE, token) == {"note": "x\ufffd", "k\ufffd": ["\U0001f600"]}
+    assert cipher.decrypt_json(ALICE, cipher.encrypt_json(ALICE, {"a": "é\\ud800"})) == {
+        "a": "é\\ud800"
+    }
