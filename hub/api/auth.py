@@ -1,8 +1,11 @@
-"""Bearer-token authentication and the scopes each role has."""
+"""Bearer-token authentication, the scopes each role has, and the re-check that ends a
+long-lived stream once its credential is revoked."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import time
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -59,3 +62,42 @@ def require(scope: str) -> object:
         return principal
 
     return Depends(check)
+
+
+#: The error a stream ends with when its credential no longer holds (its final SSE event).
+CREDENTIAL_ENDED: dict[str, Any] = {
+    "error": {
+        "code": "unauthorized",
+        "message": "the token or session of this stream was revoked or has ended",
+        "details": {},
+    }
+}
+
+
+class StreamCredential:
+    """Whether the token or session a long-lived stream was opened with still holds.
+
+    A stream asks :meth:`holds` before each batch it sends and at least every ``interval``
+    seconds while idle. The database is asked (``check``, a keyed lookup past every cache) at
+    most once per ``interval``, and at once when ``revocations`` (a counter of this process's
+    revocations and sign-outs) moved: so a revocation ends the stream within ``interval``
+    in any process, before the next batch in the process that made it.
+    """
+
+    def __init__(
+        self, check: Callable[[], bool], revocations: Callable[[], int], interval: float
+    ) -> None:
+        self._check = check
+        self._revocations = revocations
+        self.interval = interval
+        self._due = 0.0  # the first call checks: authentication may have used a cache
+        self._seen = revocations()
+
+    async def holds(self) -> bool:
+        revocations = self._revocations()
+        if time.monotonic() < self._due and revocations == self._seen:
+            return True
+        self._seen = revocations  # read before the check: a later revocation is seen next time
+        valid = await run_in_threadpool(self._check)
+        self._due = time.monotonic() + self.interval
+        return valid

@@ -1,7 +1,9 @@
 """The agent console: the web pages support agents work in, served by the hub at ``/``.
 
 Server-rendered (FastAPI + Jinja2) with a little plain JavaScript; every asset is served by
-the hub itself. Runs in the ``api`` role (and in ``hub serve``), beside the HTTP API.
+the hub itself, which lets the console's responses carry a strict Content-Security-Policy
+(no inline script or style, no framing). Runs in the ``api`` role (and in ``hub serve``),
+beside the HTTP API.
 """
 
 from __future__ import annotations
@@ -12,18 +14,75 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
+from starlette.routing import Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.console.routes import LoginRequired, router
 
+#: What every console response carries. Scripts, styles, images and connections (fetch,
+#: EventSource) come from the hub itself only; nothing inline runs, nothing frames the
+#: console (clickjacking), forms post only to it, and no <base> can re-point relative URLs.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self'",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
+}
+
+
+class _SecurityHeaders:
+    """Adds :data:`SECURITY_HEADERS` to the responses of the console's own routes and static
+    files, error answers included (the router records the matched endpoint in the scope). The
+    API and the chat widget's page, served by the same app, are left as they are."""
+
+    def __init__(self, app: ASGIApp, endpoints: frozenset[int]) -> None:
+        self.app = app
+        self.endpoints = endpoints  # ids: an ASGI app object need not be hashable
+
+    def _is_console(self, scope: Scope) -> bool:
+        return id(scope.get("endpoint")) in self.endpoints
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start" and self._is_console(scope):
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
 
 def install(app: FastAPI) -> None:
-    """Add the console's pages, its static files and its sign-in redirect to ``app``."""
+    """Add the console's pages, its static files, its sign-in redirect and its security
+    headers to ``app``."""
     app.include_router(router)
     app.mount(
         "/console/static",
         StaticFiles(directory=Path(__file__).parent / "static"),
         name="console-static",
     )
+    static = app.router.routes[-1]
+    assert isinstance(static, Mount)
+    endpoints = [getattr(route, "endpoint", None) for route in router.routes] + [static.app]
+    app.add_middleware(_SecurityHeaders, endpoints=frozenset(map(id, endpoints)))
 
     @app.exception_handler(LoginRequired)
     async def _sign_in(_: Request, exc: LoginRequired) -> Response:

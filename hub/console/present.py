@@ -1,4 +1,5 @@
-"""How the console shows things: times, channels, delivery ticks, and the facts of a profile.
+"""How the console shows things: times, channels, delivery ticks, links, and the facts of a
+profile.
 
 Pure functions of view records (no I/O), installed as Jinja2 filters and globals.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from jinja2 import Environment
 
@@ -93,6 +95,21 @@ def short_id(value: Any) -> str:
     return str(value)[-6:]
 
 
+def link_url(value: Any) -> str | None:
+    """``value`` when it is safe as a link's ``href``: an http or https URL with a host; None
+    otherwise (``javascript:``, ``data:``...). Events recorded before intake checked URLs
+    may hold anything. Any whitespace or control character refuses the URL: browsers drop
+    some of them inside a scheme (``java\tscript:``), so what they run could differ from
+    what this function read."""
+    if not isinstance(value, str) or any(c.isspace() or c < " " or c == "\x7f" for c in value):
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return None
+    return value if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+
+
 @dataclass(frozen=True, slots=True)
 class ConsentRow:
     channel: str
@@ -145,5 +162,6 @@ def install(env: Environment) -> None:
         ago=ago,
         short_id=short_id,
         bare=bare,
+        link_url=link_url,
     )
     env.globals.update(tick=tick, channel_names=CHANNEL_NAMES)

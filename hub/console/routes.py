@@ -3,7 +3,8 @@ commands on a conversation (reply, note, assign, status), plus the live feed of 
 
 Every page works without JavaScript (forms post and redirect back); ``static/console.js`` adds
 live updates, endless scrolling back and posting without a reload. Forms carry the session's
-CSRF token; a reply form also carries an idempotency key, so a double submit sends once.
+CSRF token (the sign-in form one of a pre-session cookie); a reply form also carries an
+idempotency key, so a double submit sends once. Live feeds end once their session does.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import hmac
 import json
 import logging
+import secrets
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,8 +28,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.templating import Jinja2Templates
 
-from hub.api.auth import SCOPES
+from hub.api.auth import CREDENTIAL_ENDED, SCOPES, StreamCredential
 from hub.api.errors import ApiError
+from hub.api.positions import MAX_POSITION
 from hub.console import present
 from hub.console.queries import QueueFilter, assignees, customer_page, queue, timeline_after
 from hub.domain.errors import DomainError, InvalidCommand
@@ -45,6 +48,8 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 present.install(templates.env)
 
 SESSION_COOKIE = "hub_session"
+#: A random value the sign-in form's CSRF token derives from (before there is a session).
+LOGIN_COOKIE = "hub_login"
 _LIVE_POLL_SECONDS = 2.0  # how often a live feed looks for what other processes wrote
 _VISIBLE_WAIT_SECONDS = 2.0  # how long a command waits for the views to show its effect
 STATUSES = ("open", "pending", "resolved")
@@ -105,6 +110,30 @@ def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTM
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
+def _live_credential(request: Request) -> StreamCredential:
+    """The re-check of a live feed's session: it ends when the agent signs out, the session
+    expires or its token is revoked."""
+    runtime = _runtime(request)
+    session_id = request.cookies.get(SESSION_COOKIE) or ""
+
+    def check() -> bool:
+        principal = runtime.sessions.current(session_id)
+        return principal is not None and "act" in SCOPES[principal.role]
+
+    return StreamCredential(
+        check, lambda: runtime.sessions.revocations, runtime.settings.stream_recheck_seconds
+    )
+
+
+def _ended() -> ServerSentEvent:
+    """A live feed's last event: console.js stops listening and says the session ended."""
+    return ServerSentEvent(raw_data=json.dumps(CREDENTIAL_ENDED), event="error")
+
+
+def _invalid_cursor() -> ApiError:
+    return ApiError(400, "invalid_cursor", "before= is not a cursor this console gave")
+
+
 def _safe_next(value: str | None) -> str:
     """Only a path of this site (no //host, no scheme): an open redirect otherwise."""
     if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
@@ -119,9 +148,40 @@ def _wants_fragment(request: Request) -> bool:
 # -- signing in -----------------------------------------------------------------------------
 
 
+def _secure(request: Request) -> bool:
+    """Whether cookies get ``Secure``: served over https, or behind a proxy that is."""
+    public_url = _runtime(request).settings.public_url or ""
+    return request.url.scheme == "https" or public_url.startswith("https:")
+
+
+def _login_page(
+    request: Request, next_path: str, status: int = 200, error: str | None = None
+) -> HTMLResponse:
+    """The sign-in form, with the CSRF token of the visitor's pre-session cookie (set here
+    when missing): a cross-site form cannot sign a victim in to the attacker's account."""
+    pre_session = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
+    response = _page(
+        request,
+        "login.html",
+        status=status,
+        next=_safe_next(next_path),
+        error=error,
+        csrf=SessionStore.csrf_token(pre_session),
+    )
+    response.set_cookie(
+        LOGIN_COOKIE,
+        pre_session,
+        httponly=True,
+        secure=_secure(request),
+        samesite="lax",
+        path="/login",
+    )
+    return response
+
+
 @router.get("/login", response_class=HTMLResponse)
 async def login_form(request: Request, next: str = "/") -> HTMLResponse:
-    return _page(request, "login.html", next=_safe_next(next), error=None)
+    return _login_page(request, next)
 
 
 @router.post("/login")
@@ -129,7 +189,16 @@ async def login(
     request: Request,
     token: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
+    csrf: Annotated[str, Form()] = "",
 ) -> Response:
+    pre_session = request.cookies.get(LOGIN_COOKIE)
+    if not pre_session or not hmac.compare_digest(csrf, SessionStore.csrf_token(pre_session)):
+        return _login_page(
+            request,
+            next,
+            status=403,
+            error="This sign-in form has expired or came from another site; sign in again.",
+        )
     runtime = _runtime(request)
     opened = await run_in_threadpool(runtime.sessions.open, token.strip()) if token else None
     if opened is None or "act" not in SCOPES[opened[1].role]:
@@ -140,22 +209,20 @@ async def login(
             if opened is not None
             else "Unknown or revoked token."
         )
-        return _page(request, "login.html", status=401, next=_safe_next(next), error=error)
+        return _login_page(request, next, status=401, error=error)
     session_id, principal = opened
     log.info("console: %s signed in", principal.name)
     response = RedirectResponse(_safe_next(next), status_code=303)
-    secure = request.url.scheme == "https" or (runtime.settings.public_url or "").startswith(
-        "https:"
-    )
     response.set_cookie(
         SESSION_COOKIE,
         session_id,
         max_age=12 * 3600,
         httponly=True,
-        secure=secure,
+        secure=_secure(request),
         samesite="lax",
         path="/",
     )
+    response.delete_cookie(LOGIN_COOKIE, path="/login")  # one pre-session per sign-in
     return response
 
 
@@ -196,7 +263,7 @@ async def queue_page(
     try:
         rows, cursor, people = await run_in_threadpool(load)
     except ValueError:  # a cursor this console did not make
-        rows, cursor, people = [], None, []
+        raise _invalid_cursor() from None
     return _page(
         request,
         "queue.html",
@@ -304,8 +371,8 @@ async def older_items(
 
     try:
         items, older = await run_in_threadpool(load)
-    except ValueError:
-        return Response("not a cursor this console made", status_code=400)
+    except ValueError:  # a cursor this console did not make
+        raise _invalid_cursor() from None
     response = _page(request, "_items.html", agent=agent, items=items)
     if older:
         response.headers["X-Older"] = older
@@ -322,10 +389,14 @@ async def queue_live(request: Request, agent: AgentDep) -> AsyncIterator[ServerS
     def moved() -> dict[str, int]:
         return runtime.views.positions() | {"store": runtime.store_position()}
 
+    credential = _live_credential(request)
     seen = await run_in_threadpool(moved)
     yield ServerSentEvent(comment="connected", retry=2000)
     while not stopping.is_set():
-        await runtime.wait_for_change_or(stopping, _LIVE_POLL_SECONDS)
+        await runtime.wait_for_change_or(stopping, min(_LIVE_POLL_SECONDS, credential.interval))
+        if not await credential.holds():
+            yield _ended()
+            return
         now = await run_in_threadpool(moved)
         if now["store"] == seen["store"]:
             continue
@@ -346,12 +417,14 @@ async def live(
     request: Request,
     customer_id: UUID,
     agent: AgentDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_POSITION)] = 0,
 ) -> AsyncIterator[ServerSentEvent]:
     """New timeline items of this customer as HTML (``item``), and changed delivery ticks
-    of the outbound messages on the page (``update``), as they happen."""
+    of the outbound messages on the page (``update``), as they happen; ``error`` and the end
+    once the session no longer holds (checked before each batch and every few seconds)."""
     runtime = _runtime(request)
     stopping: asyncio.Event = request.app.state.stopping
+    credential = _live_credential(request)
 
     def group_and_outbound() -> tuple[list[UUID], dict[UUID, str | None]]:
         with runtime.read() as conn:
@@ -363,6 +436,9 @@ async def live(
     position = after
     yield ServerSentEvent(comment="connected", retry=2000)
     while not stopping.is_set():
+        if not await credential.holds():
+            yield _ended()
+            return
 
         def changes(after: int) -> tuple[list[TimelineItem], list[TimelineItem]]:
             with runtime.read() as conn:
@@ -382,7 +458,7 @@ async def live(
             yield ServerSentEvent(raw_data=_item_html(item), event="update")
         if new or changed:
             continue
-        await runtime.wait_for_change_or(stopping, _LIVE_POLL_SECONDS)
+        await runtime.wait_for_change_or(stopping, min(_LIVE_POLL_SECONDS, credential.interval))
         await asyncio.sleep(0.05)  # the views follow the store: give them a moment
 
 

@@ -233,12 +233,24 @@ def encode_cursor(at: datetime, item_id: UUID) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
-    """Raises ValueError for a cursor this module did not make."""
+    """The time and id of a cursor :func:`encode_cursor` made; ValueError for anything else.
+
+    Only a cursor that encodes back to itself is taken: an aware time that converts to UTC
+    (a year-1 time at +14:00 does not) and an id. Everything else a client could send (other
+    offsets, naive times, stray characters base64 would skip) is refused here, not in SQL."""
     try:
-        at, _, item_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return utc(datetime.fromisoformat(at)), UUID(item_id)
-    except (ValueError, UnicodeDecodeError) as exc:
+        text = base64.urlsafe_b64decode(cursor.encode("ascii")).decode()
+        at_text, _, id_text = text.partition("|")
+        at, item_id = datetime.fromisoformat(at_text), UUID(id_text)
+        if at.tzinfo is None:
+            raise ValueError("naive time")
+        decoded = utc(at), item_id
+        canonical = encode_cursor(*decoded) == cursor
+    except (ValueError, OverflowError) as exc:  # UnicodeError and binascii.Error among them
         raise ValueError("malformed cursor") from exc
+    if not canonical:
+        raise ValueError("malformed cursor")
+    return decoded
 
 
 def _delivery_data(event: InteractionDeliveryUpdated) -> dict[str, Any]:

@@ -48,9 +48,17 @@ class SessionStore:
         self._tokens = tokens
         self._lifetime = lifetime
         self._cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[Principal | None, float]] = {}
+        # session hash -> (principal, valid until, the token store's revocations then)
+        self._cache: dict[str, tuple[Principal | None, float, int]] = {}
         self._lock = threading.Lock()
+        self._closed = 0
         metadata.create_all(engine)
+
+    @property
+    def revocations(self) -> int:
+        """Sign-outs and token revocations made by this process: a live feed that sees it
+        change checks its session again at once."""
+        return self._closed + self._tokens.revocations
 
     def open(self, token: str) -> tuple[str, Principal] | None:
         """A new session for a valid token: ``(session id, principal)``; None otherwise."""
@@ -76,10 +84,24 @@ class SessionStore:
     def principal(self, session_id: str) -> Principal | None:
         """Who a session is, or None when it is unknown, expired or its token revoked."""
         digest = _hash(session_id)
+        revocations = self._tokens.revocations
         with self._lock:
             cached = self._cache.get(digest)
-        if cached is not None and cached[1] > time.monotonic():
+        if cached is not None and cached[1] > time.monotonic() and cached[2] == revocations:
             return cached[0]
+        principal = self._lookup(digest, fresh=False)
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[digest] = (principal, time.monotonic() + self._cache_seconds, revocations)
+        return principal
+
+    def current(self, session_id: str) -> Principal | None:
+        """:meth:`principal` from the database, bypassing every cache (two keyed lookups):
+        what a live feed asks while it runs."""
+        return self._lookup(_hash(session_id), fresh=True)
+
+    def _lookup(self, digest: str, *, fresh: bool) -> Principal | None:
         with self._engine.connect() as conn:
             row = conn.execute(
                 select(console_sessions.c.token_hash).where(
@@ -87,12 +109,7 @@ class SessionStore:
                     console_sessions.c.expires_at > datetime.now(UTC),
                 )
             ).first()
-        principal = self._tokens.by_hash(row.token_hash) if row is not None else None
-        with self._lock:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[digest] = (principal, time.monotonic() + self._cache_seconds)
-        return principal
+        return self._tokens.by_hash(row.token_hash, fresh=fresh) if row is not None else None
 
     def close(self, session_id: str) -> None:
         digest = _hash(session_id)
@@ -100,6 +117,7 @@ class SessionStore:
             conn.execute(console_sessions.delete().where(console_sessions.c.session_hash == digest))
         with self._lock:
             self._cache.pop(digest, None)
+            self._closed += 1
 
     @staticmethod
     def csrf_token(session_id: str) -> str:

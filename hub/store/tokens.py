@@ -59,7 +59,7 @@ def _hash(token: str) -> str:
 
 class TokenStore:
     """Tokens in the state database; verified tokens are remembered for ``cache_seconds``
-    (so a revocation takes effect within that time in every process)."""
+    (so a revocation takes effect within that time in every process, at once in this one)."""
 
     def __init__(
         self, engine: Engine, admin_token: str | None = None, cache_seconds: float = 5.0
@@ -69,7 +69,14 @@ class TokenStore:
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[Principal | None, float]] = {}
         self._lock = threading.Lock()
+        self._revocations = 0
         metadata.create_all(engine)
+
+    @property
+    def revocations(self) -> int:
+        """How many revocations this process made: a long-lived stream that sees it change
+        checks its token again at once instead of at its next interval."""
+        return self._revocations
 
     def create(self, role: Role, name: str) -> tuple[UUID, str]:
         """A new token; the clear text is returned once and never stored."""
@@ -98,6 +105,7 @@ class TokenStore:
             )
         with self._lock:
             self._cache.clear()
+            self._revocations += 1
         return result.rowcount > 0
 
     def list(self) -> list[TokenInfo]:
@@ -122,15 +130,17 @@ class TokenStore:
     def verify(self, token: str) -> Principal | None:
         return self.by_hash(_hash(token))
 
-    def by_hash(self, digest: str) -> Principal | None:
-        """The principal of a token known by its hash (a console session keeps only that)."""
+    def by_hash(self, digest: str, *, fresh: bool = False) -> Principal | None:
+        """The principal of a token known by its hash (a console session keeps only that);
+        ``fresh`` asks the database even when the answer is cached."""
         if self._admin_hash is not None and hmac.compare_digest(digest, self._admin_hash):
             return _ADMIN
-        with self._lock:
-            cached = self._cache.get(digest)
-        if cached is not None and cached[1] > time.monotonic():
-            return cached[0]
-        now = time.monotonic()
+        if not fresh:
+            with self._lock:
+                cached = self._cache.get(digest)
+            if cached is not None and cached[1] > time.monotonic():
+                return cached[0]
+        now, revocations = time.monotonic(), self._revocations
         with self._engine.connect() as conn:
             row = (
                 conn.execute(
@@ -145,5 +155,20 @@ class TokenStore:
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
-            self._cache[digest] = (principal, now + self._cache_seconds)
+            if revocations == self._revocations:  # else the answer may predate a revocation
+                self._cache[digest] = (principal, now + self._cache_seconds)
         return principal
+
+    def is_active(self, principal: Principal) -> bool:
+        """Whether the token ``principal`` came with is still valid, from the database (one
+        lookup by primary key, no cache): what a long-lived stream asks while it runs."""
+        if principal.token_id is None:  # HUB_ADMIN_TOKEN: valid for the life of the process
+            return principal == _ADMIN and self._admin_hash is not None
+        with self._engine.connect() as conn:
+            found = conn.scalar(
+                select(api_tokens.c.token_id).where(
+                    api_tokens.c.token_id == principal.token_id,
+                    api_tokens.c.revoked_at.is_(None),
+                )
+            )
+        return found is not None

@@ -3,29 +3,15 @@ pages themselves): who may sign in, what a session is worth, and what a forged f
 
 from __future__ import annotations
 
-import re
-
-import httpx
 from fastapi.testclient import TestClient
 
+from tests.api.console import csrf_of, sign_in
 from tests.api.support import ADMIN_TOKEN, Api, interaction, wait_for
 
 
 def _client(api: Api) -> TestClient:
     assert isinstance(api.client, TestClient)
     return api.client
-
-
-def _sign_in(client: httpx.Client, token: str, next_path: str = "/") -> httpx.Response:
-    return client.post("/login", data={"token": token, "next": next_path}, follow_redirects=False)
-
-
-def _csrf(client: httpx.Client, path: str) -> str:
-    page = client.get(path)
-    assert page.status_code == 200, page.text
-    found = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
-    assert found, "the page has no form"
-    return found.group(1)
 
 
 def test_pages_need_a_session_and_sign_in_sets_a_safe_cookie(sqlite_api: Api) -> None:
@@ -35,7 +21,7 @@ def test_pages_need_a_session_and_sign_in_sets_a_safe_cookie(sqlite_api: Api) ->
     assert first.status_code == 303
     assert first.headers["location"] == "/login?next=/customers%3Fq%3Dab"
 
-    signed = _sign_in(client, ADMIN_TOKEN, "/customers?q=ab")
+    signed = sign_in(client, ADMIN_TOKEN, "/customers?q=ab")
     assert signed.status_code == 303
     assert signed.headers["location"] == "/customers?q=ab"
     cookie = signed.headers["set-cookie"].lower()
@@ -49,19 +35,19 @@ def test_only_agents_and_admins_sign_in_and_next_stays_on_the_site(sqlite_api: A
     client = _client(sqlite_api)
     assert sqlite_api.runtime is not None
     _, service = sqlite_api.runtime.tokens.create("service", "billing")
-    refused = _sign_in(client, service)
+    refused = sign_in(client, service)
     assert refused.status_code == 401
     assert "agent or admin role" in refused.text
-    assert _sign_in(client, "nope").status_code == 401
+    assert sign_in(client, "nope").status_code == 401
     for target in ["//evil.example", "https://evil.example/", "/\\evil.example"]:
-        assert _sign_in(client, ADMIN_TOKEN, target).headers["location"] == "/"
+        assert sign_in(client, ADMIN_TOKEN, target).headers["location"] == "/"
 
 
 def test_a_form_without_the_sessions_csrf_token_changes_nothing(sqlite_api: Api) -> None:
     client = _client(sqlite_api)
     recorded = sqlite_api.record(**interaction())
     sqlite_api.wait_caught_up()
-    _sign_in(client, ADMIN_TOKEN)
+    sign_in(client, ADMIN_TOKEN)
     before = sqlite_api.store_position()
     forged = client.post(
         f"/conversations/{recorded['conversation_id']}/status",
@@ -72,7 +58,7 @@ def test_a_form_without_the_sessions_csrf_token_changes_nothing(sqlite_api: Api)
     assert forged.json()["error"]["code"] == "stale_form"
     assert sqlite_api.store_position() == before
 
-    csrf = _csrf(client, f"/customers/{recorded['customer_id']}")
+    csrf = csrf_of(client, f"/customers/{recorded['customer_id']}")
     done = client.post(
         f"/conversations/{recorded['conversation_id']}/status",
         data={"status": "resolved", "csrf": csrf},
@@ -87,14 +73,14 @@ def test_revoking_the_token_ends_its_sessions(sqlite_api: Api) -> None:
     assert sqlite_api.runtime is not None
     token_id, token = sqlite_api.runtime.tokens.create("agent", "Sam")
     client.cookies.clear()
-    assert _sign_in(client, token).status_code == 303
+    assert sign_in(client, token).status_code == 303
     assert client.get("/", follow_redirects=False).status_code == 200
     sqlite_api.runtime.tokens.revoke(token_id)
     wait_for(lambda: client.get("/", follow_redirects=False).status_code == 303, timeout=10)
 
     csrf_source = TestClient(client.app)
-    assert _sign_in(csrf_source, ADMIN_TOKEN).status_code == 303
-    csrf = _csrf(csrf_source, "/")
+    assert sign_in(csrf_source, ADMIN_TOKEN).status_code == 303
+    csrf = csrf_of(csrf_source, "/")
     out = csrf_source.post("/logout", data={"csrf": csrf}, follow_redirects=False)
     assert out.status_code == 303
     assert csrf_source.get("/", follow_redirects=False).status_code == 303

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from hub.config import Settings
+from tests.api.console import sign_in
 from tests.api.support import ADMIN_TOKEN, Api, ago, running_app
 
 META = {
@@ -25,7 +26,7 @@ META = {
 def _page(api: Api, customer_id: str) -> tuple[str, str]:
     """The customer's page: its HTML, and its text as a reader gets it."""
     client = api.client
-    signed = client.post("/login", data={"token": ADMIN_TOKEN}, follow_redirects=False)
+    signed = sign_in(client, ADMIN_TOKEN)
     assert signed.status_code == 303
     page = client.get(f"/customers/{customer_id}")
     assert page.status_code == 200, page.text

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
+import pytest
+from typer.testing import CliRunner
 
 from hub.api import request_shutdown
-from tests.api.support import ADMIN_TOKEN, Api, LiveServer, assert_error, interaction
+from hub.cli import app as cli_app
+from hub.config import Settings
+from hub.runtime import Runtime
+from tests.api.support import (
+    ADMIN_TOKEN,
+    Api,
+    LiveServer,
+    assert_error,
+    interaction,
+    serving,
+)
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -163,3 +177,85 @@ def test_request_shutdown_ends_open_streams(live_server: LiveServer) -> None:
         rest = list(events.lines)  # ends when the server finishes the response
     assert time.monotonic() - started < 2
     assert "data" not in "".join(rest)
+
+
+# -- the stream ends with its token ------------------------------------------------------------
+
+
+@pytest.fixture
+def rechecking_server(make_settings: Callable[..., Settings]) -> Iterator[LiveServer]:
+    """A live hub whose streams check their credential again every 0.3 s."""
+    settings = make_settings("sqlite", admin_token=ADMIN_TOKEN, stream_recheck_seconds=0.3)
+    with serving(settings) as server:
+        yield server
+
+
+def _service_token(server: LiveServer) -> tuple[UUID, str]:
+    runtime: Runtime = server.app.state.runtime
+    return runtime.tokens.create("service", "downstream")
+
+
+def _rest(events: Stream, timeout: float) -> str:
+    """Everything the server still sends until it ends the response (fails if it does not
+    end within ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    lines = []
+    for line in events.lines:
+        lines.append(line)
+        assert time.monotonic() < deadline, f"the stream did not end: {lines}"
+    return "\n".join(lines)
+
+
+def _final_error(rest: str) -> dict[str, Any]:
+    """The stream's last event: ``error``, with the API's error model as its data."""
+    blocks = [b for b in rest.split("\n\n") if b.strip() and not b.startswith(":")]
+    fields = dict(line.partition(": ")[::2] for line in blocks[-1].splitlines())
+    assert fields["event"] == "error", rest
+    body: dict[str, Any] = json.loads(fields["data"])
+    assert body["error"]["code"] == "unauthorized"
+    return body
+
+
+def test_revoking_the_token_ends_its_stream_before_the_next_event(
+    rechecking_server: LiveServer,
+) -> None:
+    token_id, token = _service_token(rechecking_server)
+    with stream(rechecking_server, headers={"Authorization": f"Bearer {token}"}) as events:
+        events.wait_connected()
+        before = _post(rechecking_server, address="phone:+15550115010")
+        events.until(_received(before["message_id"]))
+        runtime: Runtime = rechecking_server.app.state.runtime
+        assert runtime.tokens.revoke(token_id)
+        started = time.monotonic()
+        after = _post(rechecking_server, address="phone:+15550115011", text="secret")
+        rest = _rest(events, timeout=5)
+    assert time.monotonic() - started < 2
+    _final_error(rest)
+    assert after["customer_id"] not in rest
+    assert "secret" not in rest
+
+
+def test_a_token_revoked_by_another_process_ends_the_stream_within_the_interval(
+    rechecking_server: LiveServer, tmp_path: Path
+) -> None:
+    token_id, token = _service_token(rechecking_server)
+    with stream(rechecking_server, headers={"Authorization": f"Bearer {token}"}) as events:
+        events.wait_connected()
+        # `hub tokens revoke` opens its own runtime on the data directory: the server's
+        # process learns of it only from the database.
+        revoked = CliRunner().invoke(
+            cli_app, ["tokens", "revoke", str(token_id), "--data-dir", str(tmp_path / "data")]
+        )
+        assert revoked.exit_code == 0, revoked.output
+        started = time.monotonic()
+        rest = _rest(events, timeout=5)
+    assert time.monotonic() - started < 0.3 + 1.5  # the interval, and time to notice
+    _final_error(rest)
+
+
+def test_an_admin_token_stream_stays_open_across_rechecks(rechecking_server: LiveServer) -> None:
+    with stream(rechecking_server) as events:
+        events.wait_connected()
+        time.sleep(1.0)  # three re-checks
+        new = _post(rechecking_server, address="phone:+15550115012")
+        events.until(_received(new["message_id"]))

@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from hub.config import Settings
+from hub.runtime import Runtime
 from tests.api.support import (
     ADMIN,
     ADMIN_TOKEN,
@@ -255,3 +256,33 @@ def test_tags_are_added_and_removed_in_the_profile(
     expect(profile.locator(".tag")).to_have_text(["espresso"])
     shown = api.get(f"/v1/customers/{rosa['customer_id']}").json()
     assert shown["tags"] == ["espresso"]
+
+
+def test_the_page_says_so_when_its_session_ends_and_stops_listening(
+    page: Page, hub: LiveServer, api: httpx.Client
+) -> None:
+    """Under the Content-Security-Policy: the live feed ends with its session (the token is
+    revoked), the page tells the agent, keeps their draft, and raises no script error (a
+    reconnecting EventSource would be sent to the sign-in page and log one)."""
+    rosa = _rosa(api)
+    runtime: Runtime = hub.app.state.runtime
+    token_id, token = runtime.tokens.create("agent", "Sam Agent")
+    sign_in(page, hub, token)
+    response = page.goto(f"{hub.url}/customers/{rosa['customer_id']}")
+    assert response is not None
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    draft = page.get_by_role("textbox", name="Internal note").first
+    draft.fill("half-written note")
+    _record(api, address=PHONE, text="live while signed in")
+    expect(page.get_by_text("live while signed in")).to_be_visible(timeout=10_000)
+
+    assert runtime.tokens.revoke(token_id)
+    _record(api, address=PHONE, text="after the revocation")
+    alert = page.get_by_role("alert").filter(has_text="Your session has ended")
+    expect(alert).to_be_visible(timeout=10_000)
+    expect(alert.get_by_role("link", name="Sign in again")).to_have_attribute(
+        "href", f"/login?next=%2Fcustomers%2F{rosa['customer_id']}"
+    )
+    page.wait_for_timeout(3000)  # longer than the EventSource's retry: it must not reconnect
+    expect(page.get_by_text("after the revocation")).to_have_count(0)
+    expect(draft).to_have_value("half-written note")

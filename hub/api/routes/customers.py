@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
 from hub.api.auth import RuntimeDep, require
-from hub.api.errors import ApiError
+from hub.api.errors import ApiError, errors
 from hub.api.models import (
     ConsentIn,
     ConversationOut,
@@ -31,7 +31,18 @@ Reader = Annotated[Principal, require("read")]
 Actor = Annotated[Principal, require("act")]
 
 
-@router.get("", response_model=CustomerPage)
+@router.get(
+    "",
+    response_model=CustomerPage,
+    responses=errors(
+        (400, "`invalid_cursor`: cursor= is not a next_cursor this API gave."),
+        (
+            422,
+            "`invalid_query`: not exactly one of address= and q=, or q= only spaces; "
+            "`invalid_address`: address= is not an address.",
+        ),
+    ),
+)
 def find_customers(
     runtime: RuntimeDep,
     _: Reader,
@@ -95,7 +106,11 @@ def get_customer(customer_id: UUID, runtime: RuntimeDep, _: Reader) -> CustomerD
     )
 
 
-@router.get("/{customer_id}/timeline", response_model=TimelinePage)
+@router.get(
+    "/{customer_id}/timeline",
+    response_model=TimelinePage,
+    responses=errors((400, "`invalid_cursor`: before= is not a next_cursor this API gave.")),
+)
 async def get_timeline(
     customer_id: UUID,
     runtime: RuntimeDep,
@@ -148,7 +163,15 @@ async def set_consent(
     return body
 
 
-@router.post("/{customer_id}/merge", response_model=MergeOut)
+@router.post(
+    "/{customer_id}/merge",
+    response_model=MergeOut,
+    responses=errors(
+        (409, "`already_merged`: the duplicate is merged into another customer; unmerge it."),
+        410,
+        (422, "`invalid_command`: a customer cannot be merged into itself."),
+    ),
+)
 async def merge_customer(
     customer_id: UUID, body: MergeIn, runtime: RuntimeDep, who: Actor
 ) -> MergeOut:
@@ -180,7 +203,7 @@ async def unmerge_customer(
     )
 
 
-@router.put("/{customer_id}/tags", response_model=TagsIn)
+@router.put("/{customer_id}/tags", response_model=TagsIn, responses=errors(410))
 async def set_tags(customer_id: UUID, body: TagsIn, runtime: RuntimeDep, who: Actor) -> TagsIn:
     """Set the customer's tags (the whole set; the same set again records nothing)."""
     tags = await run_in_threadpool(runtime.set_tags, customer_id, body.tags, who.name)

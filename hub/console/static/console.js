@@ -22,6 +22,27 @@
   }
   localTimes(document);
 
+  // A live feed ends with an "error" event (with data, unlike a dropped connection's) once
+  // the session is over: stop listening (a reconnect would only be sent to the sign-in page)
+  // and say so, keeping whatever the agent was typing.
+  function endsWithSession(source) {
+    source.addEventListener("error", function (e) {
+      if (!e.data) return;  // the connection dropped: EventSource reconnects by itself
+      source.close();
+      if (document.querySelector(".session-ended")) return;
+      var note = document.createElement("p");
+      note.className = "error session-ended";
+      note.setAttribute("role", "alert");
+      note.textContent = "Your session has ended, so this page no longer updates. ";
+      var link = document.createElement("a");
+      link.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
+      link.textContent = "Sign in again";
+      note.appendChild(link);
+      var main = document.getElementById("main");
+      if (main) main.insertBefore(note, main.firstChild);
+    });
+  }
+
   var timeline = document.querySelector(".timeline");
 
   function fragment(html) {
@@ -51,6 +72,7 @@
     var live = timeline.getAttribute("data-live");
     if (live && window.EventSource) {
       var source = new EventSource(live);
+      endsWithSession(source);
       source.addEventListener("item", function (e) { put(e.data, false); });
       source.addEventListener("update", function (e) { put(e.data, true); });
     }
@@ -83,6 +105,7 @@
   var queue = document.querySelector(".queue-live");
   if (queue && window.EventSource) {
     var queueSource = new EventSource(queue.getAttribute("data-live"));
+    endsWithSession(queueSource);
     queueSource.addEventListener("changed", function () {
       fetch(location.href, { credentials: "same-origin" })
         .then(function (r) { return r.ok ? r.text() : null; })
