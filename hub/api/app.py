@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
@@ -15,10 +16,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub import __version__
 from hub.api.errors import error_response, install_error_handlers
+from hub.api.openapi import document_errors
 from hub.api.routes import (
     chat,
     conversations,
     customers,
+    dead_letters,
     events,
     health,
     interactions,
@@ -32,7 +35,7 @@ from hub.runtime import Runtime
 #: The routes each role serves (every process also serves the probes and /metrics).
 ROUTES_OF = {
     "ingest": (interactions, chat),
-    "api": (customers, conversations, messages, events),
+    "api": (customers, conversations, messages, events, dead_letters),
 }
 
 
@@ -117,6 +120,17 @@ class HubAPI(FastAPI):
 
     provider_webhooks: ASGIApp | None = None
     """The webhook path with the request metrics and body limit; None where no ingest role."""
+
+    _errors_documented: dict[str, Any] | None = None
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document (cached, rebuilt when routes change), with every operation's
+        error responses (hub.api.openapi)."""
+        schema = super().openapi()
+        if schema is not self._errors_documented:
+            document_errors(schema, self.routes)
+            self._errors_documented = schema
+        return schema
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (

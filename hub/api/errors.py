@@ -1,4 +1,6 @@
-"""One error shape for every failure: ``{"error": {"code", "message", "details"}}``."""
+"""One error shape for every failure: ``{"error": {"code", "message", "details"}}``: the
+model the OpenAPI document shows (:class:`ErrorResponse`), the handlers that answer with it,
+and :func:`errors`, the ``responses=`` a route declares for the errors only it produces."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from eventsourcing.persistence import PersistenceError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
@@ -26,6 +30,67 @@ _HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
 }
+
+
+class FieldError(BaseModel):
+    """One reason a request does not match the schema (``details`` of ``validation_error``)."""
+
+    loc: list[str | int] = Field(description="Where: body, query, path or header, then names.")
+    type: str = Field(description="What kind of problem (pydantic's error type).")
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: a machine-readable ``code``, a message for people, and details."""
+
+    # Always sent, so the response schema requires them (defaults are only for building one).
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    code: str = Field(
+        description="Machine-readable reason; each response's description lists the codes.",
+        examples=["not_found", "validation_error"],
+    )
+    message: str = Field(description="For people; may change between versions.")
+    details: dict[str, JsonValue] | list[FieldError] = Field(
+        default_factory=dict,
+        description="Context of the code (ids, limits...); for validation_error, the list "
+        "of problems.",
+    )
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorDetail
+
+
+#: What each error status means, with the codes it carries: the description of the response
+#: wherever it is documented (a route adds its own codes through :func:`errors`).
+ERROR_STATUSES: dict[int, str] = {
+    400: "`malformed_json`: the body is not JSON (`bad_request`: it could not be read).",
+    401: "`unauthorized`: no bearer token, or one that is unknown or revoked.",
+    403: "`forbidden`: the token's role lacks the scope this operation needs.",
+    404: "`not_found`: nothing has the id in the path.",
+    409: "The current state refuses the command; the code says which rule.",
+    410: "`customer_erased`: the customer's personal data was erased.",
+    413: "`payload_too_large`: the body exceeds the hub's limit (HUB_MAX_BODY_BYTES).",
+    422: "`validation_error`: the request does not match the schema (`details` lists each "
+    "problem); or another code naming a rule the schema cannot express.",
+    429: "`rate_limited`: too many requests; retry after `Retry-After` seconds.",
+    503: "`store_unavailable`: the store could not be reached; retry (after `Retry-After` "
+    "seconds when given).",
+}
+
+
+def errors(*declared: int | tuple[int, str]) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for the errors a route produces besides those every route of its kind
+    does (hub.api.openapi adds those): a status (described by :data:`ERROR_STATUSES`) or a
+    ``(status, description)`` naming the route's own codes."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for item in declared:
+        status, description = item if isinstance(item, tuple) else (item, ERROR_STATUSES[item])
+        responses[status] = {"model": ErrorResponse, "description": description}
+    return responses
 
 
 class ApiError(Exception):
@@ -54,10 +119,29 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+def _allowed_methods(request: Request, headers: Mapping[str, str] | None) -> str:
+    """Every method some route of the path takes (with those ``headers`` allow already).
+    Starlette's 405 names only those of the first route that matched the path, so with one
+    route per method (GET and DELETE of one path) it would not name them all, as the Allow
+    header must (RFC 9110)."""
+    path = request.scope["path"]
+    given = (headers or {}).get("Allow", "")
+    allowed = {m.strip() for m in given.split(",") if m.strip()}
+    for route in iter_route_contexts(request.app.routes):
+        regex, methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and methods and regex.match(path):
+            allowed |= set(methods)
+    return ", ".join(sorted(allowed))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        # RFC 6750: a 401 for a missing or bad token names the scheme to authenticate with
+        # (not so a webhook's bad signature, which is no bearer token).
+        unauthorized = exc.status == 401 and exc.code == "unauthorized"
+        headers = {"WWW-Authenticate": "Bearer"} if unauthorized else None
+        return error_response(exc.status, exc.code, exc.message, exc.details, headers)
 
     @app.exception_handler(DomainError)
     async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
@@ -75,10 +159,13 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-        return error_response(exc.status_code, code, message, headers=exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405 and request.scope.get("type") == "http":
+            headers = {**(headers or {}), "Allow": _allowed_methods(request, headers)}
+        return error_response(exc.status_code, code, message, headers=headers)
 
     @app.exception_handler(PersistenceError)
     @app.exception_handler(DBAPIError)

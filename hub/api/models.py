@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+)
 
+from hub.api.errors import ErrorDetail
 from hub.events import (
     CHANNEL_ADDRESS_KINDS,
     AddressError,
@@ -21,6 +31,20 @@ from hub.events import (
 )
 from hub.events.common import EARLIEST_OCCURRED_AT, ConsentPurpose, Metadata, Text
 from hub.events.inbound import MAX_TEXT
+
+_DATE_TIME_START = re.compile(r"[0-9]{4}-")
+
+
+def _date_time_text(value: object) -> object:
+    """Only what the schema promises, a date-time as RFC 3339 text: pydantic would also read
+    a number, or a string of digits, as Unix time, which no client of this API means."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _DATE_TIME_START.match(value)):
+        return value
+    raise ValueError("expected a date-time as RFC 3339 text, e.g. 2026-12-03T14:00:00Z")
+
+
+#: A client-given time: an RFC 3339 date-time with its offset.
+DateTimeText = Annotated[AwareDatetime, BeforeValidator(_date_time_text)]
 
 
 class InvalidInteraction(ValueError):
@@ -45,7 +69,7 @@ class InteractionIn(BaseModel):
         description="The customer's address, kind:value; normalised by the hub.",
     )
     provider_message_id: Text = Field(min_length=1, max_length=512)
-    occurred_at: AwareDatetime
+    occurred_at: DateTimeText
     text: Text = Field(default="", max_length=MAX_TEXT)
     subject: Text | None = Field(default=None, max_length=998)
     thread_ref: Text | None = Field(default=None, max_length=512)
@@ -118,14 +142,14 @@ class BatchIn(BaseModel):
 
     # Items are validated one by one in the route, so one bad item does not fail the batch.
     interactions: list[dict[str, Any]] = Field(
-        description="Up to 1,000 interactions, each shaped like the body of POST /v1/interactions."
+        description="Up to 1,000 interactions, each shaped like the body of POST /v1/interactions.",
+        # Documented only: the route answers an empty batch with its own code, empty_batch.
+        json_schema_extra={"minItems": 1},
     )
 
 
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-    details: Any = None
+#: A rejected batch item's error: the same model as the ``error`` of every error response.
+ErrorBody = ErrorDetail
 
 
 class BatchItemOut(BaseModel):
@@ -149,7 +173,7 @@ class DeliveryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: DeliveryStatus
-    occurred_at: AwareDatetime | None = None
+    occurred_at: DateTimeText | None = None
     error_code: Text | None = Field(default=None, max_length=64)
     error_message: Text | None = Field(default=None, max_length=1000)
 
@@ -284,8 +308,8 @@ class NoteIn(BaseModel):
 class TemplateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=512)
-    language: str = Field(default="en", min_length=2, max_length=15)
+    name: Text = Field(min_length=1, max_length=512)
+    language: Text = Field(default="en", min_length=2, max_length=15)
     parameters: tuple[Text, ...] = Field(default=(), max_length=20)
 
 
@@ -298,7 +322,9 @@ class ReplyIn(BaseModel):
     text: Text = Field(min_length=1, max_length=MAX_TEXT)
     channel: Channel | None = None
     subject: Text | None = Field(default=None, max_length=998)
-    urgent: bool = Field(default=False, description="Send even in the customer's quiet hours.")
+    urgent: StrictBool = Field(
+        default=False, description="Send even in the customer's quiet hours."
+    )
     template: TemplateIn | None = Field(
         default=None, description="An approved template (WhatsApp outside the 24-hour window)."
     )
@@ -315,7 +341,7 @@ class ConsentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     channel: Channel
-    granted: bool
+    granted: StrictBool
     purposes: tuple[ConsentPurpose, ...] = Field(default=("service", "marketing"), min_length=1)
 
 

@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    JsonValue,
+    TypeAdapter,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
+from typing_extensions import TypeAliasType
 
 #: No interaction is older; times near ``datetime.min`` cannot even be converted to UTC.
 EARLIEST_OCCURRED_AT = datetime(1970, 1, 1, tzinfo=UTC)
@@ -106,13 +119,68 @@ def scrub_json(value: Any) -> Any:
     return value
 
 
+#: A JSON Schema pattern every dialect reads (Python, ECMA 262, Rust): no NUL. Lone
+#: surrogates cannot be written in one (Rust and JavaScript refuse \uD800 in a pattern), so
+#: only descriptions name them.
+NUL_FREE_PATTERN = r"^[^\u0000]*$"
+
+#: The shape of a metadata value, for its JSON Schema only (validation: :func:`check_json`).
+#: Written as pydantic writes JsonValue: mypy follows a recursive alias only in this form.
+if TYPE_CHECKING:
+    MetadataValue: TypeAlias = (
+        str | float | bool | list["MetadataValue"] | dict[str, "MetadataValue"] | None
+    )
+else:
+    MetadataValue = TypeAliasType(
+        "MetadataValue",
+        Annotated[str, Field(pattern=NUL_FREE_PATTERN)]
+        | float  # "number": JSON Schema cannot tell 2**70 from 2.0**70; the description does
+        | bool
+        | list["MetadataValue"]
+        | dict[str, "MetadataValue"]
+        | None,
+    )
+
+
+class _MetadataJsonSchema:
+    """The JSON Schema of :data:`Metadata`: what :func:`check_json` enforces, as far as JSON
+    Schema can say it (no NUL in keys and strings), the rest in the description."""
+
+    def __get_pydantic_json_schema__(
+        self, _: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(TypeAdapter(dict[str, MetadataValue]).core_schema)
+        value = handler.resolve_ref_schema(schema["additionalProperties"])
+        for shape in (schema, *value["anyOf"]):
+            if shape.get("type") == "object":
+                shape["propertyNames"] = {"pattern": NUL_FREE_PATTERN}
+        schema["description"] = (
+            "Free-form JSON: keys and strings without NUL or lone surrogates, integers within "
+            f"64 bits, at most {MAX_METADATA_DEPTH} levels deep."
+        )
+        return schema
+
+
 #: Free-form JSON a client attaches to an interaction (:func:`check_json`).
-Metadata = Annotated[dict[str, JsonValue], AfterValidator(_checked_metadata)]
+Metadata = Annotated[dict[str, JsonValue], AfterValidator(_checked_metadata), _MetadataJsonSchema()]
+
+
+def _text_json_schema(schema: dict[str, Any]) -> None:
+    schema["pattern"] = NUL_FREE_PATTERN
+    # A field's own description stays (it says what the field is).
+    schema.setdefault(
+        "description", "Text: NUL (U+0000) and lone surrogates (U+D800-U+DFFF) are refused."
+    )
+
 
 #: Text without NUL characters or lone surrogates (:func:`check_text`): one stored event that
 #: a store, an encoder or a read model cannot take would fail its whole write group or hold up
 #: every reader after it.
-Text = Annotated[str, AfterValidator(check_text)]
+Text = Annotated[
+    str,
+    AfterValidator(check_text),
+    Field(json_schema_extra=_text_json_schema),
+]
 
 
 def _web_url(value: str) -> str:
@@ -122,8 +190,23 @@ def _web_url(value: str) -> str:
     return value
 
 
+def _json_integer(value: object) -> object:
+    # JSON true/false and "12" are no integers, whatever lax int parsing makes of them.
+    if isinstance(value, bool | str):
+        raise ValueError("expected an integer")
+    return value
+
+
+#: An integer as JSON writes it (no boolean, no string of digits).
+JsonInteger = Annotated[int, BeforeValidator(_json_integer)]
+
 #: A link an agent may click: http or https only (never ``javascript:`` or ``data:``).
-WebUrl = Annotated[str, AfterValidator(check_text), AfterValidator(_web_url)]
+WebUrl = Annotated[
+    str,
+    AfterValidator(check_text),
+    AfterValidator(_web_url),
+    Field(json_schema_extra={"pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^\u0000]*$"}),
+]
 #: An aware time from 1970 on, convertible to UTC.
 Instant = Annotated[AwareDatetime, AfterValidator(_in_range)]
 
@@ -167,7 +250,9 @@ class Attachment(Frozen):
     content_type: str = Field(
         min_length=3, max_length=255, pattern=r"^[\w.+-]+/[\w.+-]+", description="MIME type."
     )
-    size: int = Field(ge=0, description="Size in bytes.")
+    # At most 2**53 - 1: what every JSON reader keeps exact (JavaScript's too); beyond 64 bits
+    # no encoder of the hub takes it at all.
+    size: JsonInteger = Field(ge=0, le=2**53 - 1, description="Size in bytes.")
     url: WebUrl | None = Field(
         default=None,
         max_length=2048,

@@ -85,6 +85,9 @@ def test_openapi_lists_the_v1_paths(sqlite_api: Api) -> None:
         "/v1/conversations/{conversation_id}/assignee",
         "/v1/events",
         "/v1/events/stream",
+        "/v1/dead-letters",
+        "/v1/dead-letters/{letter_id}",
+        "/v1/dead-letters/{letter_id}/retry",
     }
     assert set(paths["/v1/interactions"]["post"]["responses"]) >= {"200", "202"}
     assert "bearer" in str(response.json()["components"]["securitySchemes"]).lower()

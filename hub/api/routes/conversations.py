@@ -9,11 +9,10 @@ from fastapi import APIRouter, Header, Response
 from fastapi.concurrency import run_in_threadpool
 
 from hub.api.auth import RuntimeDep, require
-from hub.api.errors import ApiError
+from hub.api.errors import ApiError, errors
 from hub.api.models import (
     AssigneeIn,
     ConversationOut,
-    ErrorBody,
     NoteIn,
     NoteOut,
     ReplyIn,
@@ -36,7 +35,9 @@ def get_conversation(conversation_id: UUID, runtime: RuntimeDep, _: Reader) -> C
     return ConversationOut.model_validate(found)
 
 
-@router.post("/{conversation_id}/notes", status_code=201, response_model=NoteOut)
+@router.post(
+    "/{conversation_id}/notes", status_code=201, response_model=NoteOut, responses=errors(410)
+)
 async def add_note(conversation_id: UUID, body: NoteIn, runtime: RuntimeDep, who: Actor) -> NoteOut:
     """An internal note: on the timeline, never sent to the customer."""
     note_id = await run_in_threadpool(runtime.add_note, conversation_id, body.text, who.name)
@@ -67,7 +68,15 @@ async def set_assignee(
     response_model=ReplyOut,
     responses={
         200: {"model": ReplyOut, "description": "Same Idempotency-Key again: nothing new."},
-        409: {"model": ErrorBody, "description": "The channel refuses it now (consent, window)."},
+        **errors(
+            (
+                409,
+                "The channel refuses it now, recording nothing: `consent_revoked`, "
+                "`outside_service_window` or `channel_unavailable`.",
+            ),
+            410,
+            (422, "`invalid_command`: the conversation's address is not reachable there."),
+        ),
     },
 )
 async def reply(

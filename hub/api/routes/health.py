@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hub import __version__
 from hub.api.auth import RuntimeDep
-from hub.api.errors import error_response
+from hub.api.errors import error_response, errors
 from hub.runtime import Runtime
 
 router = APIRouter(tags=["operations"])
@@ -39,7 +39,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/readyz", response_model=None)
+@router.get(
+    "/readyz",
+    response_model=None,
+    responses=errors((503, "`not_ready`: `details.problems` says what is not ready.")),
+)
 async def readyz(runtime: RuntimeDep) -> dict[str, object] | Response:
     """Ready to serve: store and views reachable, projections following; which channel
     connectors are on."""
@@ -50,7 +54,16 @@ async def readyz(runtime: RuntimeDep) -> dict[str, object] | Response:
     return {"status": "ready", **checked[1], "channels": runtime.channel_states}
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The metrics, in Prometheus text format.",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def metrics(runtime: RuntimeDep) -> Response:
     """Prometheus text format (position gauges keep their last values when the store is
     unreachable)."""

@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
 from hub.api.auth import RuntimeDep, require
-from hub.api.errors import ApiError
+from hub.api.errors import ApiError, errors
 from hub.api.models import (
     BatchIn,
     BatchItemOut,
@@ -24,6 +24,7 @@ from hub.api.models import (
     InvalidInteraction,
     RecordedOut,
 )
+from hub.api.openapi import link
 from hub.domain.application import Recorded
 from hub.domain.errors import DomainError
 from hub.events import InboundInteraction
@@ -34,6 +35,38 @@ from hub.writes import Unrecorded
 
 router = APIRouter(prefix="/v1", tags=["interactions"])
 
+#: Where the ids of a recorded interaction lead: the operations on its customer,
+#: conversation and message.
+_RECORDED_LINKS = {
+    **{
+        name: link(method, f"/v1/customers/{{customer_id}}{tail}", customer_id="customer_id")
+        for name, method, tail in (
+            ("GetCustomer", "GET", ""),
+            ("GetTimeline", "GET", "/timeline"),
+            ("SetConsent", "PUT", "/consent"),
+            ("SetTags", "PUT", "/tags"),
+            ("Merge", "POST", "/merge"),
+            ("Unmerge", "POST", "/unmerge"),
+        )
+    },
+    **{
+        name: link(
+            method,
+            f"/v1/conversations/{{conversation_id}}{tail}",
+            conversation_id="conversation_id",
+        )
+        for name, method, tail in (
+            ("GetConversation", "GET", ""),
+            ("Reply", "POST", "/messages"),
+            ("AddNote", "POST", "/notes"),
+            ("SetStatus", "PUT", "/status"),
+            ("SetAssignee", "PUT", "/assignee"),
+        )
+    },
+    "GetMessage": link("GET", "/v1/messages/{message_id}", message_id="message_id"),
+    "ReportDelivery": link("POST", "/v1/messages/{message_id}/delivery", message_id="message_id"),
+}
+
 Ingest = Annotated[Principal, require("ingest")]
 
 
@@ -41,7 +74,23 @@ Ingest = Annotated[Principal, require("ingest")]
     "/interactions",
     status_code=202,
     response_model=RecordedOut,
-    responses={200: {"model": RecordedOut, "description": "Recorded before: nothing new."}},
+    responses={
+        200: {
+            "model": RecordedOut,
+            "description": "Recorded before: nothing new.",
+            "links": _RECORDED_LINKS,
+        },
+        202: {"links": _RECORDED_LINKS},
+        **errors(
+            (
+                422,
+                "`invalid_address`, `address_not_for_channel`: the address cannot be used; "
+                "`occurred_at_out_of_range`, `occurred_at_in_future`: the time is not "
+                "accepted (before 1970, or ahead of the hub's clock by more than allowed); "
+                "`unrecordable`: the store refused its data.",
+            )
+        ),
+    },
 )
 async def record_interaction(
     body: InteractionIn, runtime: RuntimeDep, response: Response, _: Ingest
@@ -67,7 +116,14 @@ async def record_interaction(
     )
 
 
-@router.post("/interactions/batch", response_model=BatchOut)
+@router.post(
+    "/interactions/batch",
+    response_model=BatchOut,
+    responses=errors(
+        (413, "`batch_too_large`: more interactions than a batch holds (HUB_MAX_BATCH_ITEMS)."),
+        (422, "`empty_batch`: no interaction (a bad item is rejected in its result, not here)."),
+    ),
+)
 async def record_batch(body: BatchIn, runtime: RuntimeDep, _: Ingest) -> BatchOut:
     """Record up to 1,000 interactions in one store transaction. Bad items are reported one
     by one and the good ones recorded."""
@@ -115,7 +171,13 @@ async def record_batch(body: BatchIn, runtime: RuntimeDep, _: Ingest) -> BatchOu
     )
 
 
-@router.post("/messages/{message_id}/delivery", response_model=DeliveryOut)
+@router.post(
+    "/messages/{message_id}/delivery",
+    response_model=DeliveryOut,
+    responses=errors(
+        (422, "`occurred_at_out_of_range`, `occurred_at_in_future`: the time is not accepted.")
+    ),
+)
 async def report_delivery(
     message_id: UUID, body: DeliveryIn, runtime: RuntimeDep, _: Ingest
 ) -> DeliveryOut:

@@ -1,0 +1,173 @@
+"""The error responses of the OpenAPI document, added in one place from the one error model.
+
+FastAPI documents what a route declares. The errors every route of a kind can answer are not
+declared route by route but read off the route itself, so a new route cannot forget them:
+
+- 401 and 403: it depends on :func:`hub.api.auth.authenticated` (401), through a scope check
+  (:func:`hub.api.auth.require`: 403);
+- 422: it has parameters or a body (replacing FastAPI's ``HTTPValidationError``, which is not
+  the shape the hub answers with); 400 and 413: it has a body;
+- 404: it has path parameters (every one is an id);
+- 503: it uses the runtime (:func:`hub.api.auth.get_runtime`), so a store.
+
+What only some routes answer (409, 410, 429, 400 ``invalid_cursor``...) each route declares
+with ``responses=errors(...)`` (:func:`hub.api.errors.errors`); both end up in one response per
+status whose description says every code it carries.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
+from pydantic.json_schema import models_json_schema
+from starlette.routing import BaseRoute
+
+from hub.api.auth import authenticated, get_runtime
+from hub.api.errors import ERROR_STATUSES, ErrorResponse
+
+_REF_PREFIX = "#/components/schemas/"
+_ERROR_REF = {"$ref": f"{_REF_PREFIX}{ErrorResponse.__name__}"}
+#: FastAPI's own 422 body and its item: unused once every 422 is the hub's error model.
+_FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
+
+_HEADERS: dict[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": "The scheme to authenticate with: `Bearer`.",
+            "required": True,
+            "schema": {"type": "string"},
+        }
+    },
+    429: {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying.",
+            "schema": {"type": "integer"},
+        }
+    },
+    503: {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying (not sent by /readyz).",
+            "schema": {"type": "integer"},
+        }
+    },
+}
+
+
+def _dependants(dependant: Dependant) -> Iterator[Dependant]:
+    yield dependant
+    for sub in dependant.dependencies:
+        yield from _dependants(sub)
+
+
+def _calls(dependant: Dependant) -> set[object]:
+    return {inspect.unwrap(d.call) for d in dependant.dependencies if d.call is not None}
+
+
+def implied_errors(endpoint: Dependant, has_body: bool) -> list[int]:
+    """The error statuses a route can answer by its kind (see the module docstring), from
+    its dependency tree (``endpoint``: the route's own) and whether it reads a body."""
+    statuses: set[int] = set()
+    has_params = False
+    for dependant in _dependants(endpoint):
+        calls = _calls(dependant)
+        if authenticated in calls:
+            statuses.add(401)
+            # Whatever builds on the authenticated principal (require's scope check) may
+            # refuse it; the endpoint itself depending on it directly refuses nothing more.
+            if dependant is not endpoint:
+                statuses.add(403)
+        if get_runtime in calls:
+            statuses.add(503)
+        if dependant.path_params:
+            statuses.add(404)
+        has_params = has_params or bool(
+            dependant.path_params
+            or dependant.query_params
+            or dependant.header_params
+            or dependant.cookie_params
+        )
+    if has_body:
+        statuses |= {400, 413}
+    if has_params or has_body:
+        statuses.add(422)
+    return sorted(statuses)
+
+
+def _error_components(components: dict[str, Any]) -> None:
+    """Put ErrorResponse and the models it uses in ``components`` (FastAPI has them only
+    when some route declared them)."""
+    _, top = models_json_schema(
+        [(ErrorResponse, "serialization")], ref_template=_REF_PREFIX + "{model}"
+    )
+    for name, schema in top.get("$defs", {}).items():
+        components.setdefault(name, schema)
+
+
+def _is_error_model(response: dict[str, Any]) -> bool:
+    """Whether ``response`` is documented with the error model (under any media type: FastAPI
+    gives a route's declared responses the media type of its success, e.g. an event stream's)."""
+    content = response.get("content", {}).values()
+    return any(media.get("schema") == _ERROR_REF for media in content)
+
+
+def document_errors(schema: dict[str, Any], routes: Sequence[BaseRoute]) -> None:
+    """Add to every operation of ``schema`` the error responses its route can answer."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    _error_components(components)
+    # As FastAPI's get_openapi walks them: an included router's routes are contexts that
+    # carry the router's prefix and dependencies along with the route's own.
+    for route in iter_route_contexts(routes):
+        if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
+            continue
+        operations = schema.get("paths", {}).get(route.path_format, {})
+        implied = implied_errors(route.dependant, route.body_field is not None)
+        for method in route.methods or ():
+            operation = operations.get(method.lower())
+            if operation is None:
+                continue
+            responses = operation.setdefault("responses", {})
+            for status in implied:
+                _add_error(responses, status)
+            for status, response in responses.items():
+                if not _is_error_model(response):
+                    continue
+                # Errors are JSON whatever the route answers when it succeeds.
+                response["content"] = {"application/json": {"schema": dict(_ERROR_REF)}}
+                if status.isdigit() and int(status) in _HEADERS:
+                    response.setdefault("headers", {}).update(_HEADERS[int(status)])
+            operation["responses"] = dict(sorted(responses.items()))
+    for name in _FASTAPI_VALIDATION:  # in order: the first is what refers to the second
+        if f'"{_REF_PREFIX}{name}"' not in json.dumps(schema):
+            components.pop(name, None)
+
+
+def _add_error(responses: dict[str, Any], status: int) -> None:
+    """Document ``status`` with the hub's error model, keeping a route's own description
+    (its codes) and adding the generic one."""
+    generic = ERROR_STATUSES[status]
+    found = responses.get(str(status))
+    if found is not None and _is_error_model(found):
+        if generic not in found.get("description", ""):
+            found["description"] = f"{found['description']} Also {generic}"
+        return
+    # Absent, or FastAPI's HTTPValidationError for 422: the hub never answers that shape.
+    responses[str(status)] = {
+        "description": generic,
+        "content": {"application/json": {"schema": dict(_ERROR_REF)}},
+    }
+
+
+def link(method: str, path: str, **parameters: str) -> dict[str, Any]:
+    """An OpenAPI link from a response to the operation ``method path``: each of its
+    ``parameters`` is taken from the response body's field of that name (clients, and
+    Schemathesis' stateful tests, follow it from one answer to the next call)."""
+    pointer = path.replace("~", "~0").replace("/", "~1")
+    return {
+        "operationRef": f"#/paths/{pointer}/{method.lower()}",
+        "parameters": {name: f"$response.body#/{field}" for name, field in parameters.items()},
+    }
