@@ -3,8 +3,10 @@ process, their listeners running, and what their providers deliver taken into th
 
 ``take`` is the one way anything a connector received enters the hub: interactions are
 recorded (embedded) or handed to ``hub.inbound`` (distributed ingest) before the provider is
-answered; delivery reports are applied to the store; items set aside go to a dead-letter table
-with their reason, so nothing a provider sent is lost silently.
+answered; delivery reports are applied to the store; what cannot be recorded becomes a dead
+letter keeping the complete original (the webhook request, the raw mail, the interaction),
+encrypted, with its reason, so nothing a provider sent is lost or half-kept. ``retry`` hands a
+dead letter to the path it came in by again; retention purges old ones.
 """
 
 from __future__ import annotations
@@ -12,33 +14,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
-from sqlalchemy import JSON, Column, DateTime, Engine, Integer, MetaData, String, Table, Text
+import eventsourcing.persistence as es
+import sqlalchemy.exc as sa
+from pydantic import ValidationError
+from sqlalchemy import Column, Engine, MetaData, String, Table, Text
 
 from hub.config import Settings
-from hub.connectors.base import Connector, ConnectorContext, InboundSink, WebhookOutcome
-from hub.domain.application import HubApplication
+from hub.connectors.base import (
+    Connector,
+    ConnectorContext,
+    InboundSink,
+    SetAside,
+    WebhookOutcome,
+    WebhookRequest,
+)
+from hub.domain.application import HubApplication, Recorded
+from hub.domain.errors import StoreUnavailable
 from hub.events import InboundInteraction
 from hub.metrics import Metrics
 from hub.projections.base import upsert
+from hub.store.dead_letters import DeadLetter, DeadLetters, NewDeadLetter, Original
+from hub.writes import Unrecorded
 
 log = logging.getLogger(__name__)
 
+#: How often a started gateway purges dead letters past their retention (also once at start).
+PURGE_EVERY_SECONDS = 3600.0
+
 metadata = MetaData()
-connector_dead_letters = Table(
-    "connector_dead_letters",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("connector", String(64), nullable=False),
-    Column("reason", Text, nullable=False),
-    Column("payload", JSON, nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
-)
 connector_state = Table(
     "connector_state",
     metadata,
@@ -68,11 +77,32 @@ class SqlState:
             upsert(conn, connector_state, [{"key": self._prefix + key, "value": value}])
 
 
-Record = Callable[[Sequence[InboundInteraction]], Awaitable[Any]]
+#: Makes interactions durable; may return one result per item, where an
+#: :class:`~hub.writes.Unrecorded` one becomes a dead letter (None: all durable).
+Record = Callable[[Sequence[InboundInteraction]], Awaitable[Sequence[object] | None]]
+
+
+class RetryFailed(Exception):
+    """A dead letter that still cannot be recorded; the message says why."""
+
+
+@dataclass(frozen=True)
+class RetryOutcome:
+    """What retrying a dead letter did. Succeeded: the letter is gone and ``recorded`` new
+    interactions (``duplicates`` were in the store already) and ``reports`` delivery reports
+    went in. Failed: the letter stays, ``letter`` shows its new attempts and ``error``."""
+
+    letter: DeadLetter
+    succeeded: bool
+    recorded: int = 0
+    duplicates: int = 0
+    reports: int = 0
+    error: str | None = None
 
 
 class Gateway:
-    """Connectors by name and by channel, and the sink their traffic goes into."""
+    """Connectors by name and by channel, the sink their traffic goes into, and the dead
+    letters of what could not be recorded."""
 
     def __init__(
         self,
@@ -81,38 +111,38 @@ class Gateway:
         state_engine: Engine,
         metrics: Metrics,
         record: Record,
+        dead_letters: DeadLetters,
     ) -> None:
         self._settings = settings
         self._app = app
         self._engine = state_engine
         self._metrics = metrics
         self._record = record
+        self.dead_letters = dead_letters
         self.by_name: dict[str, Connector] = {}
         self.by_channel: dict[str, Connector] = {}
         self._listeners: list[asyncio.Task[None]] = []
+        self._retention: asyncio.Task[None] | None = None
 
     @staticmethod
     def create_tables(engine: Engine) -> None:
-        """The gateway's tables and the web chat's (called under the schema lock: processes
-        starting together on a new database must not race to create them)."""
+        """The gateway's tables, the dead letters' and the web chat's (called under the schema
+        lock: processes starting together on a new database must not race to create them)."""
         from hub.connectors.chat.mailbox import metadata as chat_metadata
 
         metadata.create_all(engine)
+        DeadLetters.create_table(engine)
         chat_metadata.create_all(engine)
 
     async def start(
         self, configured: Sequence[tuple[type[Connector], Any]], *, listen: bool
     ) -> None:
-        """Build and start the ``configured`` connectors (``ChannelPolicy.configured``)."""
+        """Build and start the ``configured`` connectors (``ChannelPolicy.configured``), and
+        the dead letters' retention."""
         from hub.dispatch import by_channel
 
         for cls, section in configured:
-            context = ConnectorContext(
-                public_url=self._settings.public_url,
-                state=SqlState(self._engine, f"{cls.name}:"),
-                engine=self._engine,
-            )
-            connector = cls(section, context)
+            connector = cls(section, self._context(cls))
             await connector.start()
             self.by_name[cls.name] = connector
             if listen and type(connector).run is not Connector.run:
@@ -122,6 +152,14 @@ class Gateway:
         self.by_channel = by_channel((type(c), c) for c in self.by_name.values())
         if self.by_name:
             log.info("connectors on: %s", ", ".join(sorted(self.by_name)))
+        self._retention = asyncio.create_task(self._keep_retention(), name="dead-letter-retention")
+
+    def _context(self, cls: type[Connector]) -> ConnectorContext:
+        return ConnectorContext(
+            public_url=self._settings.public_url,
+            state=SqlState(self._engine, f"{cls.name}:"),
+            engine=self._engine,
+        )
 
     async def _listen(self, connector: Connector) -> None:
         try:
@@ -133,43 +171,166 @@ class Gateway:
             raise
 
     async def stop(self) -> None:
-        for task in self._listeners:
+        tasks = [*self._listeners, *([self._retention] if self._retention else [])]
+        for task in tasks:
             task.cancel()
-        for task in self._listeners:
+        for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
         self._listeners.clear()
+        self._retention = None
         for connector in self.by_name.values():
             with contextlib.suppress(Exception):
                 await connector.stop()
         self.by_name.clear()
         self.by_channel.clear()
 
+    # -- taking ----------------------------------------------------------------------------
+
     def take_from(self, name: str) -> InboundSink:
         return functools.partial(self.take, name)
 
-    async def take(self, name: str, outcome: WebhookOutcome) -> None:
-        """Make what a provider delivered durable; returns once it is."""
+    async def take(
+        self, name: str, outcome: WebhookOutcome, request: WebhookRequest | None = None
+    ) -> None:
+        """Make what a provider delivered durable; returns once it is. ``request``: the
+        webhook request ``outcome`` came from, kept whole when anything of it is set aside."""
+        letters: list[NewDeadLetter] = []
         if outcome.interactions:
-            await self._record(list(outcome.interactions))
+            items = list(outcome.interactions)
+            results = await self._record(items)
+            for item, result in zip(items, results or (), strict=False):
+                if isinstance(result, Unrecorded):
+                    letters.append(
+                        NewDeadLetter(
+                            name,
+                            f"not recorded: {type(result.error).__name__}: {result.error}",
+                            Original.interaction(item.model_dump_json().encode()),
+                        )
+                    )
         if outcome.reports:
             await asyncio.to_thread(self._app.outbound.apply_provider_reports, outcome.reports)
         if outcome.set_aside:
-            rows = [
-                {
-                    "connector": name,
-                    "reason": item.reason,
-                    "payload": json.loads(json.dumps(item.payload, default=str)),
-                    "received_at": datetime.now(UTC),
-                }
-                for item in outcome.set_aside
-            ]
-            await asyncio.to_thread(self._set_aside, rows)
-            log.warning("%s: %d item(s) set aside as dead letters", name, len(rows))
+            letters += _set_aside_letters(name, outcome.set_aside, request)
+        if letters:
+            await asyncio.to_thread(self.dead_letters.add, letters)
+            log.warning("%s: %d item(s) kept as dead letters", name, len(letters))
 
-    def _set_aside(self, rows: list[dict[str, Any]]) -> None:
-        with self._engine.begin() as conn:
-            conn.execute(connector_dead_letters.insert(), rows)
+    # -- dead letters ----------------------------------------------------------------------
+
+    async def retry(self, letter_id: UUID) -> RetryOutcome:
+        """Hand a dead letter to the path it came in by again (a mail to the parser, a webhook
+        request to its connector, whose signature check must pass again, an interaction to
+        the store) and record what comes out directly in the store. The hub dedupes by
+        provider message id, so what is recorded already is not recorded twice.
+
+        Raises :class:`~hub.domain.errors.NotFound`, and what the store raises when it is
+        unavailable (the letter stays as it was)."""
+        letter = await asyncio.to_thread(self.dead_letters.get, letter_id)
+        try:
+            outcome = await self._rerun(letter)
+            if outcome.set_aside:
+                raise RetryFailed("; ".join(item.reason for item in outcome.set_aside))
+            results = await asyncio.to_thread(self._record_now, list(outcome.interactions))
+            if outcome.reports:
+                await asyncio.to_thread(self._app.outbound.apply_provider_reports, outcome.reports)
+        except Exception as exc:
+            if _store_failed(exc):
+                raise
+            error = str(exc) if isinstance(exc, RetryFailed) else f"{type(exc).__name__}: {exc}"
+            log.warning("dead letter %s failed again: %s", letter_id, error)
+            again = await asyncio.to_thread(self.dead_letters.failed_again, letter_id, error)
+            return RetryOutcome(again or letter, succeeded=False, error=error)
+        await asyncio.to_thread(self.dead_letters.drop, letter_id)
+        duplicates = sum(r.duplicate for r in results)
+        log.info("dead letter %s retried: %d recorded", letter_id, len(results) - duplicates)
+        return RetryOutcome(
+            letter,
+            succeeded=True,
+            recorded=len(results) - duplicates,
+            duplicates=duplicates,
+            reports=len(outcome.reports),
+        )
+
+    async def _rerun(self, letter: DeadLetter) -> WebhookOutcome:
+        original = letter.original
+        assert original is not None, "DeadLetters.get gives the original"
+        if original.kind == "email":
+            from hub.connectors.email.parse import parse_message
+
+            if not original.body:
+                raise RetryFailed(
+                    "the message was never received whole (it is still where it came from: "
+                    f"{original.fields}), so there is nothing to retry"
+                )
+            return parse_message(original.body, received_at=letter.received_at)
+        if original.kind == "webhook":
+            fields = original.fields
+            request = WebhookRequest(
+                method=fields["method"],
+                hook=fields["hook"],
+                url=fields["url"],
+                headers=fields["headers"],
+                query=fields["query"],
+                body=original.body,
+            )
+            async with self._connector(letter.source) as connector:
+                if request.hook not in type(connector).webhooks:
+                    raise RetryFailed(f"{connector.name} has no webhook {request.hook!r} now")
+                return connector.handle_webhook(request)
+        try:
+            item = InboundInteraction.model_validate_json(original.body)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or "record"
+            raise RetryFailed(f"invalid inbound interaction: {where}: {first['msg']}") from None
+        return WebhookOutcome(interactions=(item,))
+
+    @contextlib.asynccontextmanager
+    async def _connector(self, name: str) -> AsyncIterator[Connector]:
+        """The running connector ``name``, or one built for the moment (a CLI, a process
+        whose roles run no connectors), as the settings configure it."""
+        running = self.by_name.get(name)
+        if running is not None:
+            yield running
+            return
+        from hub.connectors.registry import configured
+
+        for cls, section in configured(self._settings):
+            if cls.name == name:
+                connector = cls(section, self._context(cls))
+                await connector.start()
+                try:
+                    yield connector
+                finally:
+                    await connector.stop()
+                return
+        raise RetryFailed(f"connector {name!r} is not configured here")
+
+    def _record_now(self, items: list[InboundInteraction]) -> list[Recorded]:
+        """Record in the store at once, in any runtime: a retry wants its definite result
+        (the distributed ingest would only hand it to Kafka)."""
+        if not items:
+            return []
+        results = self._app.record_interactions(items)
+        for item, result in zip(items, results, strict=True):
+            if result.duplicate:
+                self._metrics.duplicates.inc()
+            else:
+                self._metrics.interactions.labels(item.channel, item.direction).inc()
+        return results
+
+    async def _keep_retention(self) -> None:
+        retention = self._settings.dead_letter_retention
+        while True:
+            try:
+                purged = await asyncio.to_thread(self.dead_letters.purge_expired, retention)
+            except Exception as exc:  # the store may be away for a while; next round
+                log.warning("dead letters not purged: %s: %s", type(exc).__name__, exc)
+            else:
+                if purged:
+                    log.info("purged %d dead letter(s) older than %s", purged, retention)
+            await asyncio.sleep(PURGE_EVERY_SECONDS)
 
     def problems(self) -> list[str]:
         found = []
@@ -181,3 +342,43 @@ class Gateway:
             if task.done() and (task.cancelled() or task.exception() is not None):
                 found.append(f"listener {task.get_name()} stopped")
         return found
+
+
+def _set_aside_letters(
+    name: str, items: Sequence[SetAside], request: WebhookRequest | None
+) -> list[NewDeadLetter]:
+    """A webhook request is kept once, whole, for all its items set aside (a retry runs the
+    whole request again; what it recorded the first time dedupes). A listener's item keeps
+    the mail it came from."""
+    if request is not None:
+        reason = "; ".join(item.reason for item in items)
+        original = Original.webhook(
+            method=request.method,
+            hook=request.hook,
+            url=request.url,
+            headers=request.headers,
+            query=request.query,
+            body=request.body,
+        )
+        return [NewDeadLetter(name, reason, original)]
+    # Only the email connector has listeners: its items carry the raw mail (an IMAP message
+    # too large to fetch carries where it lies instead).
+    letters = []
+    for item in items:
+        fields = item.payload if isinstance(item.payload, dict) else {"payload": item.payload}
+        original = Original.email(item.original or b"", **fields)
+        letters.append(NewDeadLetter(name, item.reason, original))
+    return letters
+
+
+def _store_failed(exc: BaseException) -> bool:
+    """Whether ``exc`` is the store being away rather than the letter's fault: a retry that
+    could not even reach the store is no attempt."""
+    return isinstance(
+        exc,
+        StoreUnavailable
+        | es.OperationalError
+        | es.InterfaceError
+        | sa.OperationalError
+        | sa.InterfaceError,
+    )

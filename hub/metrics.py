@@ -46,6 +46,12 @@ class Metrics:
             "Events a projection could not apply and set aside (view_dead_letters).",
             registry=self.registry,
         )
+        self.dead_letters_kept = Gauge(
+            "hub_dead_letters",
+            "Dead letters kept: what was received but could not be recorded, awaiting a retry, "
+            "a drop or their retention (hub dead-letters list).",
+            registry=self.registry,
+        )
         self.projection_lag = Gauge(
             "hub_projection_lag_positions",
             "Store positions not yet applied by the slowest projection.",

@@ -116,7 +116,12 @@ class Runtime:
 
         Gateway.create_tables(self.store.state_engine)
         self.gateway = Gateway(
-            self.settings, self.store.app, self.store.state_engine, self.metrics, self.take_async
+            self.settings,
+            self.store.app,
+            self.store.state_engine,
+            self.metrics,
+            self.take_async,
+            self.store.dead_letters,
         )
         self.dispatcher: Dispatcher | None = None
         self._dispatch_task: asyncio.Task[None] | None = None
@@ -198,9 +203,13 @@ class Runtime:
         item that cannot be recorded comes back as :class:`Unrecorded`, failing nothing else."""
         return list(await self.writes.record(items))
 
-    async def take_async(self, items: Sequence[InboundInteraction]) -> None:
-        """Make channel traffic (webhooks, listeners) durable; no answer per item needed."""
-        await self.record_async(items)
+    async def take_async(
+        self, items: Sequence[InboundInteraction]
+    ) -> Sequence[Recorded | Accepted | Unrecorded] | None:
+        """Make channel traffic (webhooks, listeners) durable. The results say which items
+        failed on their own (:class:`Unrecorded`): the gateway keeps those as dead letters and
+        the provider gets its 2xx (None: every item is durable, as the broker has it)."""
+        return await self.record_async(items)
 
     def record(self, items: Sequence[InboundInteraction]) -> list[Recorded]:
         results = self.store.app.record_interactions(items)
@@ -257,12 +266,15 @@ class Runtime:
         self.metrics.projection_lag.set(lag)
         set_aside = self.views.dead_letter_count()
         self.metrics.set_aside.set(set_aside)
+        dead_letters = self.store.dead_letters.count()
+        self.metrics.dead_letters_kept.set(dead_letters)
         return {
             "runtime": self.kind,
             "store_position": top,
             "projections": positions,
             "lag": lag,
             "set_aside": set_aside,
+            "dead_letters": dead_letters,
         }
 
     def problems(self) -> list[str]:

@@ -131,17 +131,20 @@ class WriteQueue(Generic[R]):
             try:
                 results = list(self._record(items))
             except BaseException as exc:
-                if len(items) > 1 and self._isolate is not None and self._isolate(exc):
+                if not (isinstance(exc, Exception) and self._isolate and self._isolate(exc)):
+                    self._settle(group, [exc] * len(group))  # each request gets it
+                    continue
+                if len(items) == 1:
+                    log.warning("%s: an item failed on its own", self._thread.name, exc_info=exc)
+                    results = [Unrecorded(exc)]
+                else:
                     log.warning(
-                        "%s: a group of %d item(s) failed (%s); recording them one by one",
+                        "%s: a group of %d items failed (%s); recording them one by one",
                         self._thread.name,
                         len(items),
                         type(exc).__name__,
                     )
                     results = self._one_by_one(items)
-                else:  # each request gets the failure of its group
-                    self._settle(group, [exc] * len(group))
-                    continue
             self.groups += 1
             outcomes, start = [], 0
             for entry in group:

@@ -95,10 +95,15 @@ class WebhookRequest:
 @dataclass(frozen=True)
 class SetAside:
     """An item of a verified request that cannot be recorded (malformed in a way the provider
-    would retry for days): acknowledged to the provider and kept on the dead-letter list."""
+    would retry for days): acknowledged to the provider and kept on the dead-letter list.
+
+    ``original`` is the complete message a listener received (a mail's raw bytes), kept
+    encrypted with the dead letter so it can be retried; a webhook's request is kept by the
+    route instead."""
 
     reason: str
     payload: JsonValue
+    original: bytes | None = None
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,30 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+import email_validator
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from hub.events.common import AddressKind
 
-__all__ = ["Address", "AddressError", "AddressKind", "normalise_address"]
+__all__ = [
+    "SPECIAL_USE_DOMAINS",
+    "Address",
+    "AddressError",
+    "AddressKind",
+    "check_deliverable_email",
+    "normalise_address",
+]
+
+#: The IANA special-use domains email-validator refuses (``local``, ``localhost``, ``test``,
+#: ``invalid``, ``onion``, ``arpa``), kept here for :func:`check_deliverable_email`.
+SPECIAL_USE_DOMAINS: tuple[str, ...] = tuple(email_validator.SPECIAL_USE_DOMAIN_NAMES)
+# email-validator refuses those domains whatever the options (``globally_deliverable=False``
+# only lets single-label and numeric-TLD domains through); its documented way to accept them
+# is to remove them from its module-level list, which it reads at each call. An identity needs
+# valid syntax only (``.local`` and single-label intranet domains are common in B2B mail), so
+# the hub takes them all out; sending refuses them itself (check_deliverable_email).
+email_validator.SPECIAL_USE_DOMAIN_NAMES.clear()
 
 _OPAQUE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _TELEGRAM_ID = re.compile(r"^-?[0-9]{1,20}$")
@@ -81,12 +99,38 @@ def normalise_address(raw: str, *, default_region: str | None = None) -> Address
 
 
 def _normalise_email(raw: str, value: str) -> str:
+    """Any syntactically valid address: whoever wrote from it exists, whatever its domain."""
     try:
-        checked = validate_email(value, check_deliverability=False, allow_smtputf8=True)
+        checked = validate_email(
+            value,
+            check_deliverability=False,  # no DNS: an identity, not a destination
+            allow_smtputf8=True,
+            globally_deliverable=False,  # single-label (``@intranet``) and numeric TLDs
+            test_environment=True,  # ``.test`` too
+            allow_domain_literal=True,  # ``user@[192.0.2.1]``
+            allow_quoted_local=True,  # ``"john doe"@example.com``
+        )
     except EmailNotValidError as exc:
         raise AddressError(raw, str(exc)) from None
     # Mailboxes are case-insensitive in practice; one spelling per person matters more here.
     return checked.normalized.lower()
+
+
+def check_deliverable_email(value: str) -> str:
+    """``value`` (an address without ``email:``) if mail to it can travel the internet, else
+    :class:`AddressError`: a dotted domain with a letter TLD, neither special-use (``.local``,
+    ``.test``...) nor an IP literal, and an unquoted mailbox. Syntax only, no DNS.
+
+    The check before *sending*, stricter than the identity (:func:`normalise_address`), which
+    takes every syntactically valid address a customer writes from."""
+    try:
+        checked = validate_email(value, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError as exc:
+        raise AddressError(value, str(exc)) from None
+    domain = checked.ascii_domain
+    if any(domain == name or domain.endswith(f".{name}") for name in SPECIAL_USE_DOMAINS):
+        raise AddressError(value, f"{domain} is a special-use domain, not reachable from outside")
+    return value
 
 
 def _normalise_phone(raw: str, value: str, default_region: str | None) -> str:

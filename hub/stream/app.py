@@ -2,7 +2,8 @@
 role.
 
 - ``process`` (group ``hub-process``) takes ``hub.inbound`` in batches into the store, one
-  transaction per batch, and sends what can never be processed to ``hub.inbound.dlq``;
+  transaction per batch, and sends what can never be processed to ``hub.inbound.dlq`` and to
+  the hub's dead letters (``hub dead-letters``);
 - ``project`` (group ``hub-project``) applies ``hub.events`` to the read models with the same
   projection code as the embedded runtime, keeping its positions per partition with the views.
 
@@ -128,7 +129,7 @@ def create_worker(
     topics = Topics.from_settings(kafka)
     app = _faust_app(settings, role)
     if role == "process":
-        processor = Processor(store.app)
+        processor = Processor(store.app, store.dead_letters)
         dead_letters = _raw_topic(app, topics.dead_letters)
 
         async def process(records: Sequence[Any]) -> None:

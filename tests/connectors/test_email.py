@@ -17,6 +17,9 @@ from typing import Any
 
 import aiosmtplib
 import pytest
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 from hub.connectors.base import (
     ConnectorContext,
@@ -27,6 +30,7 @@ from hub.connectors.base import (
 )
 from hub.connectors.email import EmailConnector, EmailSettings, parse_message
 from hub.connectors.email.parse import MAX_TEXT
+from hub.events.common import check_text
 from tests.connectors import email_samples as samples
 from tests.connectors.contract import ConnectorContract
 from tests.connectors.email_peers import Certificate, SmtpSink, free_port, self_signed
@@ -319,6 +323,22 @@ async def test_a_non_email_address_is_refused_before_connecting() -> None:
         await connector.send(outbound(address="phone:+15551234567", channel="sms"))
 
 
+@pytest.mark.parametrize(
+    "address",
+    [
+        "email:father.time@xcar.wooster.local",  # an identity, not a destination
+        "email:root@intranet",
+        "email:x@[192.0.2.1]",
+    ],
+)
+async def test_an_address_the_internet_cannot_deliver_is_refused_before_connecting(
+    address: str,
+) -> None:
+    connector = EmailConnector(settings(smtp_port=free_port()))
+    with pytest.raises(PermanentError, match="cannot send to"):
+        await connector.send(outbound(address=address))
+
+
 def test_send_rate() -> None:
     assert EmailConnector(settings()).send_rate == 5.0
     assert EmailConnector(settings(rate_per_second=0.5)).send_rate == 0.5
@@ -470,6 +490,7 @@ async def test_a_message_without_sender_is_accepted_and_set_aside() -> None:
     assert outcome.interactions == ()
     (aside,) = outcome.set_aside
     assert "From" in aside.reason
+    assert aside.original == raw  # kept whole for the dead letter, not a head and a hash
 
 
 async def test_listener_stops_on_cancellation() -> None:
@@ -700,3 +721,157 @@ async def test_run_polls_imap_beside_the_listener(monkeypatch: pytest.MonkeyPatc
     assert seen_settings is connector.settings
     assert seen_state is state
     assert seen_sink == listening.sink
+
+
+# -- what used to be lost or half-kept (issue 13) -------------------------------------------
+
+LOCAL_SENDER = "father.time@xcar.wooster.local"
+
+
+def _from_a_local_domain() -> bytes:
+    message = EmailMessage()
+    message["From"] = f"Father Time <{LOCAL_SENDER}>"
+    message["To"] = f"help@{DOMAIN}"
+    message["Subject"] = "The clock in the hall"
+    message["Message-ID"] = "<clock-1@xcar.wooster.local>"
+    message.set_content("It has stopped again.")
+    return message.as_bytes(policy=policy.SMTP)
+
+
+async def test_a_sender_on_a_local_domain_is_an_interaction_through_the_listener() -> None:
+    listening = Listening(listener())
+    async with listening as (_, port):
+
+        def deliver() -> dict[str, tuple[int, bytes]]:
+            with smtp_session(port) as client:
+                return client.sendmail(LOCAL_SENDER, [f"help@{DOMAIN}"], _from_a_local_domain())
+
+        assert await asyncio.to_thread(deliver) == {}
+    (outcome,) = listening.outcomes
+    assert outcome.set_aside == ()
+    (item,) = outcome.interactions
+    assert item.address == f"email:{LOCAL_SENDER}"
+    assert item.text == "It has stopped again."
+
+
+def _typed(content_type: bytes, body: bytes = b"Caf\xc3\xa9 is closed.") -> bytes:
+    return (
+        b"From: Ann <ann@example.org>\r\nTo: help@support.example.com\r\nSubject: t\r\n"
+        b"Message-ID: <typed@example.org>\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\n"
+        b"Content-Type: "
+        + content_type
+        + b"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        + body
+        + b"\r\n--XX\r\nContent-Type: application/pdf\r\n"
+        b"Content-Disposition: attachment; filename=a.pdf\r\n\r\n%PDF\r\n--XX--\r\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        b"text",  # RFC 2045: a type without a subtype is text/plain (the stdlib's reading)
+        b"text/",
+        b"text/;charset=utf-8",
+        b"text/ ; charset=utf-8",
+        b"TEXT/",
+        b"/plain",
+        b"text/markdown; charset=utf-8",  # RFC 2046: an unknown text subtype reads as plain
+    ],
+)
+def test_a_text_part_without_a_usable_subtype_is_the_body(content_type: bytes) -> None:
+    item = parsed(_typed(content_type, b"The shop is closed."))
+    assert item.text == "The shop is closed."
+    assert [a.name for a in item.attachments] == ["a.pdf"]
+
+
+async def test_a_text_part_without_a_subtype_is_the_body_through_the_listener() -> None:
+    listening = Listening(listener())
+    async with listening as (_, port):
+
+        def deliver() -> dict[str, tuple[int, bytes]]:
+            with smtp_session(port) as client:
+                return client.sendmail("ann@example.org", [f"help@{DOMAIN}"], _typed(b"text/"))
+
+        assert await asyncio.to_thread(deliver) == {}
+    (outcome,) = listening.outcomes
+    (item,) = outcome.interactions
+    assert item.text == "Café is closed."
+
+
+def test_8bit_text_without_a_charset_is_not_replacement_characters() -> None:
+    latin = _typed(b"text/plain", "Caf\u00e9 ferm\u00e9".encode("latin-1"))
+    assert parsed(_typed(b"text/plain")).text == "Café is closed."  # undeclared UTF-8
+    assert parsed(latin).text == "Café fermé"  # undeclared, and not UTF-8
+
+
+RAW_8BIT = (
+    b'From: "Ren\xe9 <rene@example.org>\r\n'  # an unbalanced quote: the registry chokes
+    b'To: "\r\n'
+    b"Subject: caf\xe9 \xff\r\n"
+    b"Message-ID: <caf\xe9@\r\n"  # the registry chokes (IndexError): its raw text is used
+    b"In-Reply-To: <r\xe9@example.org>\r\n"
+    b"References: <a\xe9@example.org>\r\n"
+    b"Content-Language: d\xe9\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b"Content-Type: multipart/mixed; boundary=XX\r\n\r\n"
+    b"--XX\r\nContent-Type: text/plain\r\n\r\nbody\r\n"
+    b"--XX\r\nContent-Type: application/pdf\r\n"
+    b'Content-Disposition: attachment; filename="r\xe9.pdf"\r\n\r\n%PDF\r\n--XX--\r\n'
+)
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [t for k, v in value.items() for t in (*_texts(k), *_texts(v))]
+    if isinstance(value, list | tuple):
+        return [t for v in value for t in _texts(v)]
+    return []
+
+
+def test_raw_8bit_header_bytes_are_recorded_with_replacement_characters() -> None:
+    # The stdlib decodes undecodable header bytes with surrogateescape: each would be a lone
+    # surrogate, which the contract refuses (and no store can encrypt).
+    item = parsed(RAW_8BIT)
+    assert item.address == "email:rene@example.org"
+    assert item.contact_name == "Ren\ufffd"
+    assert item.subject == "caf\ufffd \ufffd"
+    assert item.provider_message_id == "<caf\ufffd@"
+    assert item.thread_ref == "<r\ufffd@example.org>"
+    assert item.references == ("<a\ufffd@example.org>",)
+    assert item.metadata["language"] == "d\ufffd"
+    assert [a.name for a in item.attachments] == ["r\ufffd.pdf"]
+    for text in _texts(item.model_dump(mode="json")):
+        check_text(text)
+
+
+_HEADERS = ("From", "To", "Cc", "Subject", "Message-ID", "In-Reply-To", "References", "Date")
+_HEADER_PIECES = st.lists(
+    st.sampled_from(
+        [
+            *(b"<", b">", b"@", b'"', b"(", b")", b",", b";", b":", b"\\", b"[", b"]", b" ", b"a"),
+            *(b"=?utf-8?q?", b"=?x-bogus?b?", b"?=", b"\xe9", b"\xc3", b"\xff", b"\x00"),
+        ]
+    ),
+    max_size=12,
+).map(b"".join)
+
+
+@examples(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(_HEADERS), _HEADER_PIECES, min_size=1), st.binary())
+def test_whatever_the_header_bytes_the_parser_never_raises_nor_emits_bad_text(
+    headers: dict[str, bytes], body: bytes
+) -> None:
+    raw = b"".join(f"{k}: ".encode() + v + b"\r\n" for k, v in headers.items())
+    if "From" not in headers:
+        raw += b"From: a@example.org\r\n"
+    outcome = parse_message(raw + b"\r\n" + body, received_at=RECEIVED_AT)
+    for aside in outcome.set_aside:
+        assert "contract" not in aside.reason, aside.reason  # never for its text
+        assert aside.original == raw + b"\r\n" + body
+    for item in (*outcome.interactions, *outcome.reports):
+        for text in _texts(item.model_dump(mode="json")):
+            check_text(text)

@@ -267,6 +267,9 @@ async def test_a_message_that_does_not_parse_is_set_aside_and_the_rest_flows(
     assert sink.ids == [mid(1), mid(3)]
     (aside,) = sink.outcomes[0].set_aside
     assert aside.reason == "no From address"
+    assert aside.original is not None  # the whole message, for the dead letter
+    assert aside.original.startswith(b"Subject: no sender at all")
+    assert aside.original.rstrip().endswith(b"hi")
     assert isinstance(aside.payload, dict)
     assert aside.payload["imap"] == {
         "mailbox": f"hub@127.0.0.1:{dovecot.port}/INBOX",
@@ -298,7 +301,10 @@ async def test_a_parser_crash_or_an_oversized_message_is_set_aside(
     assert crashed.reason == "parse failed: ValueError: parser bug"
     assert isinstance(crashed.payload, dict)
     assert crashed.payload["imap"] == {"mailbox": ANY, "uidvalidity": ANY, "uid": 1}
+    assert crashed.original is not None
+    assert b"CRASH" in crashed.original
     assert "exceeds max_message_bytes" in oversized.reason
+    assert oversized.original is None  # not fetched: it stays in the mailbox
     assert isinstance(oversized.payload, dict)
     assert oversized.payload["size"] > 4096
     assert oversized.payload["imap"] == {"mailbox": ANY, "uidvalidity": ANY, "uid": 2}

@@ -226,3 +226,16 @@ def test_a_poison_record_goes_to_the_dead_letters_and_its_partition_keeps_flowin
     assert sorted(str(i["item_id"]) for i in timeline if i["kind"] == "message") == sorted(ids)
     assert node.metric("hub_inbound_dead_letters_total") == 2
     cluster.wait_ready(node)
+
+    # Kept in the hub's dead letters too, whole, for the operator API (and the CLI).
+    listed = node.http.get("/v1/dead-letters", params={"source": "hub.inbound"}).json()["items"]
+    assert {(x["kind"], x["source"]) for x in listed} == {("interaction", "hub.inbound")}
+    bodies = {
+        node.http.get(f"/v1/dead-letters/{x['id']}").json()["original"]["body"].encode()
+        for x in listed
+    }
+    assert bodies == {value for _, value in poison}
+    assert node.readyz()[1]["dead_letters"] == 2
+    retried = node.http.post(f"/v1/dead-letters/{listed[0]['id']}/retry")
+    assert retried.status_code == 422, retried.text  # still not a valid interaction
+    assert retried.json()["error"]["details"]["attempts"] == 1

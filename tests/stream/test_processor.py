@@ -1,4 +1,5 @@
-"""The processor records hub.inbound batches in the store and sets aside what it never can."""
+"""The processor records hub.inbound batches in the store and sets aside what it never can, to
+the dead-letter topic and the hub's dead letters."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from aiokafka import AIOKafkaProducer
 from hub.config import KafkaSettings
 from hub.events import InboundInteraction
 from hub.store import open_store
-from hub.stream.processor import Processor
+from hub.store.dead_letters import DeadLetters
+from hub.stream.processor import SOURCE, Processor
 from hub.stream.topics import Topics, ensure_topics
 from tests.stream.support import hub_command, hub_env, read_topic
 
@@ -37,14 +39,10 @@ def _record(n: int) -> tuple[bytes, bytes]:
 def test_batch_with_bad_records_records_the_good_ones(make_settings, backend) -> None:
     store = open_store(make_settings(backend))
     try:
-        processor = Processor(store.app)
-        records = [
-            _record(1),
-            (b"k", b"{not json"),
-            _record(2),
-            (b"k", _record(3)[1].replace(b"phone:+1555040", b"phone:+1 555 040")),
-            _record(3),
-        ]
+        DeadLetters.create_table(store.state_engine)
+        processor = Processor(store.app, store.dead_letters)
+        unnormalised = (b"k", _record(3)[1].replace(b"phone:+1555040", b"phone:+1 555 040"))
+        records = [_record(1), (b"k", b"{not json"), _record(2), unnormalised, _record(3)]
         outcome = processor.process(records)
         assert [r.duplicate for r in outcome.recorded] == [False, False, False]
         reasons = [d.reason for d in outcome.dead_letters]
@@ -54,6 +52,19 @@ def test_batch_with_bad_records_records_the_good_ones(make_settings, backend) ->
         again = processor.process([_record(1), _record(2)])  # a replay: recorded once
         assert [r.duplicate for r in again.recorded] == [True, True]
         assert not again.dead_letters
+
+        # The same records set aside in the hub's dead letters, whole, for hub dead-letters.
+        kept = store.dead_letters.list()
+        assert {(k.kind, k.source) for k in kept} == {("interaction", SOURCE)}
+        originals = [store.dead_letters.get(k.id).original for k in kept]
+        assert {(o.body, o.fields["key"]) for o in originals if o} == {
+            (b"{not json", "k"),
+            (unnormalised[1], "k"),
+        }
+        assert sorted(k.reason for k in kept) == sorted(reasons)
+        # A redelivered batch (a crash before its offsets were committed) keeps no more.
+        processor.process(records)
+        assert store.dead_letters.count() == 2
     finally:
         store.close()
 

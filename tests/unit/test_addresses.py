@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hub.events import Address, AddressError, normalise_address
+from hub.events.addresses import check_deliverable_email
 
 
 @pytest.mark.parametrize(
@@ -21,7 +22,16 @@ def test_email_is_case_folded_and_trimmed(raw: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", ["email:not-an-email", "email:a@b", "email:@example.com", "email:alice@", "email:"]
+    "raw",
+    [
+        "email:not-an-email",
+        "email:@example.com",
+        "email:alice@",
+        "email:",
+        "email:a@b..c",
+        "email:a@-b.example",
+        "email:a b@example.com",
+    ],
 )
 def test_invalid_email_is_refused_with_a_reason(raw: str) -> None:
     with pytest.raises(AddressError) as caught:
@@ -29,6 +39,56 @@ def test_invalid_email_is_refused_with_a_reason(raw: str) -> None:
     assert caught.value.raw == raw
     assert caught.value.reason
     assert raw in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # special-use and intranet domains (issue 13: such a sender was dead-lettered)
+        ("Father.Time@XCar.Wooster.LOCAL", "email:father.time@xcar.wooster.local"),
+        ("email:it@host.internal", "email:it@host.internal"),
+        ("email:ops@fileserver.corp", "email:ops@fileserver.corp"),
+        ("email:a@b", "email:a@b"),  # single-label
+        ("email:root@localhost", "email:root@localhost"),
+        ("email:qa@shop.test", "email:qa@shop.test"),
+        ("email:x@host.123", "email:x@host.123"),  # a numeric TLD
+        ("email:x@[192.0.2.1]", "email:x@[192.0.2.1]"),  # a domain literal
+        ('email:"John Doe"@example.com', 'email:"john doe"@example.com'),  # a quoted mailbox
+        ("email:Jörg@Bücher.example", "email:jörg@bücher.example"),
+        ("email:jorg@xn--bcher-kva.example", "email:jorg@bücher.example"),
+    ],
+)
+def test_every_syntactically_valid_email_is_an_identity(raw: str, expected: str) -> None:
+    address = normalise_address(raw)
+    assert str(address) == expected
+    assert normalise_address(str(address)) == address  # a fixed point
+
+
+@pytest.mark.parametrize(
+    ("value", "reason_part"),
+    [
+        ("father.time@xcar.wooster.local", "special-use"),
+        ("qa@shop.test", "special-use"),
+        ("root@localhost", "period"),
+        ("x@in-addr.arpa", "special-use"),
+        ("a@b", "period"),
+        ("x@[192.0.2.1]", "bracketed IP"),
+        ('"john doe"@example.com', "Quoting"),
+        ("x@host.123", "top-level domain"),
+    ],
+)
+def test_sending_refuses_what_the_internet_cannot_deliver(value: str, reason_part: str) -> None:
+    normalise_address(f"email:{value}")  # valid as an identity
+    with pytest.raises(AddressError) as caught:
+        check_deliverable_email(value)
+    assert reason_part in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    "value", ["alice@example.com", "it@host.internal", "jörg@bücher.example", "a+b@mail.co.uk"]
+)
+def test_sending_takes_internet_addresses(value: str) -> None:
+    assert check_deliverable_email(value) == value
 
 
 @pytest.mark.parametrize(

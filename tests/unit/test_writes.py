@@ -79,6 +79,20 @@ async def test_a_poisoned_item_fails_alone_and_its_group_is_recorded() -> None:
     assert sorted(recorder.committed) == ["a", "b", "c", "d", "e", "first"]
 
 
+async def test_a_lone_item_that_fails_is_unrecorded_not_raised() -> None:
+    """A webhook's one item: the gateway needs the result to keep it as a dead letter."""
+    recorder = Recorder(ValueError("bad data"))
+    queue: WriteQueue[str] = WriteQueue(recorder, isolate=may_lie_in_the_data)
+    queue.start()
+    try:
+        (result,) = await queue.record([item("poison")])
+    finally:
+        queue.stop()
+    assert isinstance(result, Unrecorded)
+    assert isinstance(result.error, ValueError)
+    assert recorder.calls == [["poison"]]  # no second attempt for what failed alone
+
+
 async def test_an_unavailable_store_fails_the_whole_group_without_retries() -> None:
     recorder = Recorder(StoreUnavailable("the event store is unavailable"))
     outcomes = await run_group(recorder, [["a"], ["poison"], ["b"]])

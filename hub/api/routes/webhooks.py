@@ -1,7 +1,9 @@
 """Provider webhooks: ``/webhooks/{connector}/{hook}``, answered by the connector that owns them.
 
 Thin on purpose: the connector verifies the signature and parses; the gateway makes what it
-found durable before the provider gets its 2xx. A bad signature records nothing.
+found durable before the provider gets its 2xx. A bad signature records nothing. When the
+connector sets anything aside, the request itself is kept (encrypted) as a dead letter, so an
+operator can hand it to the connector again after a fix.
 
 This is the hub's busiest inbound path, so it is a plain ASGI app (:func:`serve`) that the hub's
 application hands ``/webhooks/...`` requests to before FastAPI's own stack (``HubAPI`` in
@@ -70,7 +72,7 @@ async def webhook(request: Request) -> Response:
         runtime.metrics.webhooks.labels(name, "malformed").inc()
         log.info("%s webhook refused as malformed: %s", name, exc.reason)
         raise ApiError(400, "malformed_payload", exc.reason) from None
-    await runtime.gateway.take(name, outcome)
+    await runtime.gateway.take(name, outcome, incoming)
     runtime.metrics.webhooks.labels(name, "ok").inc()
     return Response(outcome.body, outcome.status, media_type=outcome.media_type)
 

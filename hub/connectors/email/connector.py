@@ -25,6 +25,7 @@ from hub.connectors.base import (
 )
 from hub.connectors.email.smtp_listener import InboundHandler, serve
 from hub.connectors.settings import EmailSettings
+from hub.events.addresses import AddressError, check_deliverable_email
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,14 @@ class EmailConnector(Connector):
         kind, _, recipient = message.address.partition(":")
         if kind != "email" or "@" not in recipient:
             raise PermanentError(f"email cannot send to {message.address!r}")
+        try:
+            # An identity may be any valid address (``.local``, ``@intranet``); a destination
+            # must be reachable across the internet, as the hub always required.
+            check_deliverable_email(recipient)
+        except AddressError as exc:
+            raise PermanentError(
+                f"email cannot send to {message.address!r}: {exc.reason}"
+            ) from None
         domain = self._domain()
         if domain is None:
             raise PermanentError("email: from_address must be set to send")

@@ -247,6 +247,7 @@ class ImapPoller:
                     SetAside(
                         reason=f"parse failed: {type(exc).__name__}: {exc}",
                         payload={**_describe(item.raw), "imap": where},
+                        original=item.raw,
                     )
                 )
                 continue
@@ -258,7 +259,9 @@ class ImapPoller:
                     if isinstance(aside.payload, dict)
                     else {"item": aside.payload, "imap": where}
                 )
-                set_aside.append(SetAside(reason=aside.reason, payload=payload))
+                set_aside.append(
+                    SetAside(reason=aside.reason, payload=payload, original=aside.original)
+                )
         for uid, size in oversized:
             set_aside.append(
                 SetAside(
@@ -487,8 +490,5 @@ def _internaldate(text: bytes) -> datetime:
 
 
 def _describe(raw: bytes) -> dict[str, JsonValue]:
-    return {
-        "size": len(raw),
-        "sha256": hashlib.sha256(raw).hexdigest(),
-        "head": raw[:8192].decode("utf-8", "replace").replace("\x00", ""),
-    }
+    # The message itself goes with the set-aside item (``original``), sealed in the dead letter.
+    return {"size": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}

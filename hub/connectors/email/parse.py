@@ -2,8 +2,10 @@
 bounce (an RFC 3464 DSN) carries. Shared by the SMTP listener and the IMAP poller.
 
 :func:`parse_message` never raises for what a message contains: a message it cannot make
-sense of comes back as a :class:`SetAside` (acknowledged, then dead-lettered), since a peer
-would otherwise retry it for days.
+sense of comes back as a :class:`SetAside` carrying the whole message (acknowledged, then
+kept as an encrypted dead letter to retry after a fix), since a peer would otherwise retry it
+for days. Every text it takes from a message is valid Unicode without NUL: what a mail
+already sent cannot be refused, so undecodable bytes become U+FFFD.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import hashlib
 import re
 from datetime import UTC, datetime, timedelta
 from email import policy
-from email.message import EmailMessage, Message
+from email.message import EmailMessage, Message, MIMEPart
 from email.parser import BytesParser, HeaderParser
 from email.utils import getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
@@ -24,7 +26,7 @@ from pydantic import JsonValue, ValidationError
 from hub.connectors.base import DeliveryReport, SetAside, WebhookOutcome
 from hub.events import InboundInteraction
 from hub.events.addresses import AddressError, normalise_address
-from hub.events.common import EARLIEST_OCCURRED_AT, Attachment
+from hub.events.common import EARLIEST_OCCURRED_AT, Attachment, scrub_text
 from hub.events.inbound import MAX_TEXT
 
 __all__ = ["html_to_text", "parse_message", "strip_quoted"]
@@ -38,6 +40,9 @@ MAX_ATTACHMENTS = 100
 _MAX_ID = 512
 
 _MSG_ID = re.compile(r"<[^<>\s]+>")
+_ANGLE_ADDR = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
+# An RFC 2045 token: what a MIME type and subtype are made of.
+_MIME_TOKEN = re.compile(r"[!#$%&'*+\-.^_`{|}~0-9A-Za-z]+")
 # Permanent statuses that say the address itself cannot receive (RFC 3463): bad mailbox or
 # domain (5.1.x) and a disabled mailbox (5.2.1). A 5.7.1 content or spam rejection is
 # permanent for that message, not a reason to stop writing to the customer.
@@ -73,6 +78,11 @@ def parse_message(raw: bytes, *, received_at: datetime) -> WebhookOutcome:
         return _interaction(msg, raw, received_at)
     except ValidationError as exc:
         return _set_aside(raw, f"message does not fit the contract: {exc.errors()[0]['msg']}")
+    except Exception as exc:
+        # The stdlib's header parsers raise on some malformed headers (IndexError on a lone
+        # "<"); whatever else is left must not bounce the mail back to its sender for days:
+        # it is kept whole as a dead letter, to retry once the parser knows better.
+        return _set_aside(raw, f"parse failed: {type(exc).__name__}: {exc}")
 
 
 # -- an ordinary message ---------------------------------------------------------------------
@@ -88,7 +98,8 @@ def _interaction(msg: EmailMessage, raw: bytes, received_at: datetime) -> Webhoo
     except AddressError as exc:
         return _set_aside(raw, f"From address {addr!r} is not an email address: {exc.reason}")
 
-    body_part = msg.get_body(preferencelist=("plain", "html"))
+    _repair_content_types(msg)
+    body_part = msg.get_body(preferencelist=("plain", "html")) or _other_text(msg)
     full_text = ""
     if body_part is not None:
         full_text = _text_of(body_part)
@@ -177,7 +188,7 @@ def _attachments(msg: EmailMessage, body_part: Message | None) -> tuple[Attachme
         size = len(payload) if isinstance(payload, bytes) else 0
         name = _clean(filename or "").strip()[:255] or "attachment"
         content_type = part.get_content_type()
-        if not re.match(r"^[\w.+-]+/[\w.+-]+", content_type):
+        if not re.fullmatch(r"[\w.+-]+/[\w.+-]+", content_type, re.ASCII):
             content_type = "application/octet-stream"
         found.append(Attachment(name=name, content_type=content_type[:255], size=size))
         if len(found) == MAX_ATTACHMENTS:
@@ -352,16 +363,51 @@ def html_to_text(html: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
+def _repair_content_types(msg: EmailMessage) -> None:
+    """Give every part whose Content-Type is malformed the type RFC 2045 (5.2) gives it,
+    ``text/plain`` (its parameters, such as the charset, kept), so the body is found.
+
+    The stdlib's :meth:`~email.message.Message.get_content_type` does this for a type
+    without one ``/`` (``text``), but passes ``text/``, ``text/;charset=utf-8`` and
+    ``text/ plain`` through as they are, which no body search matches."""
+    for part in msg.walk():
+        maintype, _, subtype = part.get_content_type().partition("/")
+        if not (_MIME_TOKEN.fullmatch(maintype) and _MIME_TOKEN.fullmatch(subtype)):
+            part.set_type("text/plain")
+
+
+def _other_text(part: MIMEPart) -> MIMEPart | None:
+    """The first inline text part of another subtype (``text/markdown``, ``text/enriched``):
+    RFC 2046 (4.1.4) reads an unknown text subtype as plain text, which beats no body. Not
+    inside attachments, nor inside an attached message (``iter_parts`` does not enter one)."""
+    if part.get_content_disposition() == "attachment":
+        return None
+    if part.is_multipart():
+        for sub in part.iter_parts():
+            found = _other_text(sub)
+            if found is not None:
+                return found
+        return None
+    return part if part.get_content_maintype() == "text" else None
+
+
 def _text_of(part: Message) -> str:
+    data = part.get_payload(decode=True)
+    if part.get_param("charset") is None and isinstance(data, bytes) and not data.isascii():
+        # No charset means US-ASCII (RFC 2045), which 8-bit text cannot be: the stdlib
+        # would turn every such byte into U+FFFD. Undeclared 8-bit mail is UTF-8 or else
+        # some single-byte charset.
+        return _decode_guessing(data)
     try:
         content: Any = part.get_content()  # type: ignore[attr-defined]
         if isinstance(content, str):
             return content
     except (LookupError, UnicodeError, KeyError, AttributeError):
         pass  # an unknown or lying charset: decode by hand below
-    data = part.get_payload(decode=True)
-    if not isinstance(data, bytes):
-        return ""
+    return _decode_guessing(data) if isinstance(data, bytes) else ""
+
+
+def _decode_guessing(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -369,25 +415,39 @@ def _text_of(part: Message) -> str:
 
 
 def _clean(text: str) -> str:
-    # The contract refuses NUL (PostgreSQL text cannot hold it); CRLF is wire format only.
-    return text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
+    # The contract refuses NUL (PostgreSQL text cannot hold it), dropped here, and lone
+    # surrogates, which the stdlib leaves for undecodable bytes of raw headers
+    # (surrogateescape): they become U+FFFD, since a mail already received is kept rather
+    # than refused. CRLF is wire format only.
+    return scrub_text(text.replace("\x00", "")).replace("\r\n", "\n").replace("\r", "\n")
 
 
 # -- headers ---------------------------------------------------------------------------------
 
 
 def _header(msg: Message, name: str) -> str | None:
+    """A header's text, :func:`_clean`: every text field the hub takes from a header comes
+    through here (or :func:`_addresses`), so none carries a NUL or a lone surrogate."""
     try:
         value = msg.get(name)
     except Exception:  # a malformed header the registry chokes on; use its raw text
         value = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), None)
-    return None if value is None else str(value)
+    return None if value is None else _clean(str(value))
 
 
 def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
-    values = msg.get_all(name) or []
-    pairs = getaddresses([str(v) for v in values])
-    return [(n, a) for n, a in pairs if "@" in a]
+    try:
+        values = [str(v) for v in msg.get_all(name) or []]
+    except Exception:  # the registry chokes on some malformed lists ('"' alone); raw text
+        values = [v for k, v in msg.raw_items() if k.lower() == name.lower()]
+    pairs = []
+    for display, addr in getaddresses([_clean(v) for v in values]):
+        angle = _ANGLE_ADDR.search(addr) if "<" in addr else None
+        if angle is not None:  # an unbalanced quote swallowed the display name: 'Ann <a@b>'
+            display, addr = display or addr[: angle.start()].strip(' "'), angle.group(1)
+        if "@" in addr:
+            pairs.append((display, addr))
+    return pairs
 
 
 def _normalised(pairs: list[tuple[str, str]]) -> list[JsonValue]:
@@ -401,9 +461,8 @@ def _normalised(pairs: list[tuple[str, str]]) -> list[JsonValue]:
 
 
 def _set_aside(raw: bytes, reason: str) -> WebhookOutcome:
-    payload: dict[str, JsonValue] = {
-        "size": len(raw),
-        "sha256": hashlib.sha256(raw).hexdigest(),
-        "head": _clean(raw[:8192].decode("utf-8", "replace")),
-    }
-    return WebhookOutcome(set_aside=(SetAside(reason=reason, payload=payload),))
+    """The message kept whole (``original``), to be dead-lettered encrypted and retried."""
+    payload: dict[str, JsonValue] = {"size": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
+    return WebhookOutcome(
+        set_aside=(SetAside(reason=scrub_text(reason), payload=payload, original=raw),)
+    )
