@@ -159,7 +159,7 @@ def _story(server: LiveServer, smtp_port: int, client: httpx.Client, sink: SmtpS
     assert email_customer["customer_id"] != phone_customer["customer_id"]
 
     # 4. The chat widget: a message, then the email, proven by the mailed code.
-    tab = Widget(server)
+    tab = Widget(server, origin=PUBLIC)  # a page of the hub's own public origin
     visitor = tab.welcome["visitor_id"]
     tab.say("m1", "I wrote to you by email as well")
     tab.send(type="identify", email=EMAIL, name="Alice")

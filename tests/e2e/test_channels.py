@@ -113,7 +113,7 @@ def test_webhooks_dispatch_chat_and_merge_on_both_runtimes(
     wait_for(delivered, timeout=30)
 
     # A chat visitor writes; the agent's reply is pushed to the open widget.
-    tab = Widget(hub)
+    tab = Widget(hub, origin=PUBLIC)  # a page of the hub's own public origin
     visitor = tab.welcome["visitor_id"]
     ack = tab.say("e2e-1", "Hello from the website")
     chat_customer = wait_for(lambda: _customer(hub, f"chat:{visitor}"), timeout=30)

@@ -14,6 +14,11 @@ The protocol is JSON text frames (docs/chat.md has the full list):
 
 The hub pushes ``message`` frames (both directions, so every tab of a visitor stays in step) as
 they become visible in the visitor's mailbox (``hub.connectors.chat.mailbox``).
+
+Anyone can open the socket, so it is guarded: only pages of allowed origins (by default the
+hub's own), new visitors and messages rate-limited per client network and per visitor
+(``hub.connectors.chat.limits``), and every frame checked before use: a malformed frame or
+text gets an ``error`` frame and the socket goes on.
 """
 
 from __future__ import annotations
@@ -22,12 +27,14 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import re
 import time
 from datetime import UTC, datetime
 from html import escape
 from importlib.resources import files
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -41,6 +48,7 @@ from hub.connectors.base import Connector, ConnectorError, OutboundMessage
 from hub.connectors.chat import ChatConnector
 from hub.domain.errors import DomainError
 from hub.events import AddressError, InboundInteraction, normalise_address
+from hub.events.common import check_text, scrub_text
 from hub.runtime import Runtime
 from hub.writes import Unrecorded
 
@@ -51,11 +59,18 @@ router = APIRouter(prefix="/chat", tags=["chat"])
 _HELLO_SECONDS = 10.0
 _POLL_SECONDS = 1.0  # how often a socket looks for messages other processes posted
 _LAG_RETRY_SECONDS = 0.05  # a posted message the timeline has not projected yet
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: A BCP 47 language tag as browsers give it (navigator.language); anything else is dropped.
+_LANGUAGE = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8}){0,6}")
+_MAX_NAME = 200
+_MAX_EMAIL = 320
+_MAX_SEQ = 2**63 - 1  # the mailbox's BIGINT
 _MAX_CODE_SENDS = 3
 _CODE_RESEND_SECONDS = 30.0
 _MAX_CODE_ATTEMPTS = 5
 _POLICY_VIOLATION = 1008
+_TRY_AGAIN_LATER = 1013
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def _widget_source() -> str:
@@ -99,9 +114,13 @@ async def chat_socket(websocket: WebSocket) -> None:
     if not isinstance(connector, ChatConnector):
         await websocket.close(code=_POLICY_VIOLATION, reason="the web chat is off")
         return
-    allowed = connector.settings.allowed_origins
     origin = websocket.headers.get("origin")
-    if allowed and origin not in allowed:
+    if not origin_allowed(
+        origin,
+        connector.settings.allowed_origins,
+        runtime.settings.public_url,
+        websocket.headers.get("host"),
+    ):
         log.info("chat connection from origin %r refused", origin)
         await websocket.close(code=_POLICY_VIOLATION, reason="origin not allowed")
         return
@@ -111,6 +130,70 @@ async def chat_socket(websocket: WebSocket) -> None:
         await session.run()
 
 
+def _origin(url: str) -> str | None:
+    """``scheme://host[:port]`` of ``url``, lower case and without a default port; None when
+    it is not an http(s) URL."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "")
+    if scheme not in ("http", "https") or not host:
+        return None
+    host = f"[{host}]" if ":" in host else host
+    shown = "" if port is None or port == _DEFAULT_PORTS[scheme] else f":{port}"
+    return f"{scheme}://{host}{shown}"
+
+
+def origin_allowed(
+    origin: str | None, allowed: tuple[str, ...], public_url: str | None, host: str | None
+) -> bool:
+    """Whether a page of ``origin`` may open the chat: one of ``allowed`` (``*``: any), or
+    the hub's own: ``public_url``'s origin, or without one, the host the browser asked for
+    (the hub's own ``/chat/`` page). A socket without an Origin comes from no page: refused
+    unless any origin is allowed."""
+    if "*" in allowed:
+        return True
+    if origin is None:
+        return False
+    asked = _origin(origin)
+    if asked is None:
+        return False
+    if public_url:
+        own = _origin(public_url)
+    else:
+        own = _origin(f"{urlsplit(origin).scheme}://{host}") if host else None
+    return asked == own or asked in {_origin(a) for a in allowed}
+
+
+class FrameError(Exception):
+    """A frame the hub refuses: answered with an ``error`` frame, and the socket goes on."""
+
+    def __init__(self, code: str, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.code, self.message, self.details = code, message, details
+
+
+def _rate_limited(wait: float, message: str, **details: Any) -> FrameError:
+    seconds = max(1, math.ceil(wait))
+    return FrameError(
+        "rate_limited", f"{message}; try again in {seconds} s", retry_after=seconds, **details
+    )
+
+
+def _name(value: object) -> str | None:
+    """A display name as given: scrubbed (U+FFFD for NUL and lone surrogates, see
+    ``scrub_text``) rather than refused, since a hello must not fail for it."""
+    if not isinstance(value, str):
+        return None
+    return scrub_text(value).strip()[:_MAX_NAME].strip() or None
+
+
+def _language(value: object) -> str | None:
+    return value if isinstance(value, str) and _LANGUAGE.fullmatch(value) else None
+
+
 class ChatSession:
     """One open widget: a visitor, the ``seq`` it has been shown, its pending verification."""
 
@@ -118,6 +201,8 @@ class ChatSession:
         self.runtime = runtime
         self.connector = connector
         self.socket = socket
+        # Behind a proxy: the X-Forwarded-For address uvicorn trusts (FORWARDED_ALLOW_IPS).
+        self.client_host = socket.client.host if socket.client else None
         self.visitor_id = ""
         self.name: str | None = None
         self.language: str | None = None  # the browser's, sent with the visitor's messages
@@ -150,26 +235,57 @@ class ChatSession:
     async def error(self, code: str, message: str, **details: Any) -> None:
         await self.send({"type": "error", "code": code, "message": message, **details})
 
+    async def _receive_frame(self) -> dict[str, Any]:
+        """The next frame, a JSON object; :class:`FrameError` for anything else."""
+        message = await self.socket.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+        text = message.get("text")
+        if not isinstance(text, str):
+            raise FrameError("invalid_json", "a frame must be JSON text, not binary")
+        try:
+            frame = json.loads(text)
+        except (ValueError, RecursionError):  # also: a number of over 4300 digits, deep nesting
+            frame = None
+        if not isinstance(frame, dict):
+            raise FrameError("invalid_json", "a frame must be a JSON object")
+        return frame
+
+    def _spend(self, **details: Any) -> None:
+        """Count a frame that records or mails something against this visitor's and this
+        client network's budgets; :class:`FrameError` ``rate_limited`` when one is spent."""
+        wait = self.connector.limits.message(self.client_host, self.visitor_id)
+        if wait > 0:
+            raise _rate_limited(wait, "you are sending messages too fast", **details)
+
     # -- hello -----------------------------------------------------------------------------
 
     async def _hello(self) -> bool:
+        frame: dict[str, Any] | None
         try:
-            raw = await asyncio.wait_for(self.socket.receive_text(), _HELLO_SECONDS)
-            frame = json.loads(raw)
-        except (TimeoutError, json.JSONDecodeError, KeyError):
+            frame = await asyncio.wait_for(self._receive_frame(), _HELLO_SECONDS)
+        except (TimeoutError, FrameError):
             frame = None
-        if not isinstance(frame, dict) or frame.get("type") != "hello":
+        if frame is None or frame.get("type") != "hello":
             await self.error("hello_expected", "the first frame must be a hello")
             await self.socket.close(code=_POLICY_VIOLATION)
             return False
         tokens = self.connector.tokens
         token = frame.get("token")
         known = tokens.visitor(token) if isinstance(token, str) else None
+        if known is None:
+            wait = self.connector.limits.new_visitor(self.client_host)
+            if wait > 0:
+                refused = _rate_limited(wait, "too many new chats from your network")
+                await self.error(refused.code, refused.message, **refused.details)
+                await self.socket.close(code=_TRY_AGAIN_LATER)
+                return False
         after = frame.get("after")
-        self.seq = after if known and isinstance(after, int) and after >= 0 else 0
-        name, language = frame.get("name"), frame.get("language")
-        self.name = name.strip()[:200] or None if isinstance(name, str) else None
-        self.language = language.strip()[:35] or None if isinstance(language, str) else None
+        # Not a bool (an int to Python), and within the mailbox's BIGINT.
+        if known and isinstance(after, int) and not isinstance(after, bool):
+            self.seq = after if 0 <= after <= _MAX_SEQ else 0
+        self.name = _name(frame.get("name"))
+        self.language = _language(frame.get("language"))
         # A known visitor gets a fresh token (its validity runs from today).
         self.visitor_id, new_token = tokens.issue(known)
         email = await run_in_threadpool(self._verified_email) if known else None
@@ -202,26 +318,24 @@ class ChatSession:
     # -- the visitor's frames ----------------------------------------------------------------
 
     async def _read(self) -> None:
+        handlers = {
+            "message": self._message,
+            "identify": self._identify,
+            "verify": self._verify,
+            "received": self._received,
+            "ping": self._ping,
+        }
         while not self.stopping.is_set():
-            raw = await self.socket.receive_text()
             try:
-                frame = json.loads(raw)
-            except json.JSONDecodeError:
-                await self.error("invalid_json", "a frame must be a JSON object")
-                continue
-            kind = frame.get("type") if isinstance(frame, dict) else None
-            handler = {
-                "message": self._message,
-                "identify": self._identify,
-                "verify": self._verify,
-                "received": self._received,
-                "ping": self._ping,
-            }.get(kind if isinstance(kind, str) else "")
-            if handler is None:
-                await self.error("unknown_type", f"unknown frame type {kind!r}")
-                continue
-            try:
+                frame = await self._receive_frame()
+                kind = frame.get("type")
+                handler = handlers.get(kind) if isinstance(kind, str) else None
+                if handler is None:
+                    shown = repr(kind[:40]) if isinstance(kind, str) else "(none)"
+                    raise FrameError("unknown_type", f"unknown frame type {shown}")
                 await handler(frame)
+            except FrameError as exc:
+                await self.error(exc.code, exc.message, **exc.details)
             except DomainError as exc:
                 await self.error(exc.code, exc.message, retryable=exc.status >= 500)
 
@@ -230,15 +344,20 @@ class ChatSession:
 
     async def _message(self, frame: dict[str, Any]) -> None:
         client_id, text = frame.get("client_id"), frame.get("text")
-        if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
-            await self.error("invalid_message", "client_id: 1 to 64 letters, digits, - or _")
-            return
+        if not isinstance(client_id, str) or not _CLIENT_ID.fullmatch(client_id):
+            raise FrameError("invalid_message", "client_id: 1 to 64 letters, digits, - or _")
         limit = self.connector.settings.max_text
         if not isinstance(text, str) or not text.strip() or len(text) > limit:
-            await self.error(
+            raise FrameError(
                 "invalid_message", f"text: 1 to {limit} characters", client_id=client_id
             )
-            return
+        try:
+            # Refused, not scrubbed: the visitor is there to be told, and what a customer
+            # wrote is never silently altered.
+            check_text(text)
+        except ValueError as exc:
+            raise FrameError("invalid_text", f"text: {exc}", client_id=client_id) from None
+        self._spend(client_id=client_id)
         try:
             item = InboundInteraction(
                 channel="chat",
@@ -252,14 +371,12 @@ class ChatSession:
             )
         except ValidationError as exc:
             reason = exc.errors()[0].get("msg", "invalid")
-            await self.error("invalid_message", str(reason), client_id=client_id)
-            return
+            raise FrameError("invalid_message", str(reason), client_id=client_id) from None
         (result,) = await self.runtime.record_async([item])
         if isinstance(result, Unrecorded):  # only this message failed; the socket goes on
-            await self.error(
+            raise FrameError(
                 "unrecordable", "the message could not be recorded", client_id=client_id
             )
-            return
         await run_in_threadpool(
             self.connector.mailbox.post, self.visitor_id, result.message_id, "inbound"
         )
@@ -274,14 +391,16 @@ class ChatSession:
         )
 
     async def _identify(self, frame: dict[str, Any]) -> None:
-        email, name = frame.get("email"), frame.get("name")
+        email = frame.get("email")
+        if not isinstance(email, str) or not email.strip() or len(email) > _MAX_EMAIL:
+            raise FrameError("invalid_email", f"email: 1 to {_MAX_EMAIL} characters")
         try:
-            address = str(normalise_address(f"email:{email}" if isinstance(email, str) else ""))
-        except AddressError as exc:
-            await self.error("invalid_email", str(exc))
-            return
-        if isinstance(name, str) and name.strip():
-            self.name = name.strip()[:200]
+            check_text(email)
+            address = str(normalise_address(f"email:{email}"))
+        except (AddressError, ValueError) as exc:
+            raise FrameError("invalid_email", str(exc)) from None
+        self._spend()  # it may mail a code: counted like a message
+        self.name = _name(frame.get("name")) or self.name
         found = await run_in_threadpool(
             lambda: self.runtime.link_address(
                 self.address,
@@ -335,21 +454,19 @@ class ChatSession:
         code = frame.get("code")
         address = self.pending_email
         if address is None:
-            await self.error("nothing_to_verify", "identify with an email first")
-            return
+            raise FrameError("nothing_to_verify", "identify with an email first")
         if self.code_attempts >= _MAX_CODE_ATTEMPTS:
-            await self.error("too_many_attempts", "identify again to get a new code")
-            return
+            raise FrameError("too_many_attempts", "identify again to get a new code")
+        self._spend()  # guessing codes costs budget too
         self.code_attempts += 1
         if not isinstance(code, str) or not self.connector.tokens.check_code(
             self.visitor_id, address, code
         ):
-            await self.error(
+            raise FrameError(
                 "invalid_code",
                 "that code is not the one we mailed, or it expired",
                 attempts_left=_MAX_CODE_ATTEMPTS - self.code_attempts,
             )
-            return
         found = await run_in_threadpool(
             lambda: self.runtime.link_address(
                 self.address, address, verified=True, reason="verification"
@@ -367,17 +484,17 @@ class ChatSession:
         )
 
     async def _received(self, frame: dict[str, Any]) -> None:
+        message_id = frame.get("message_id")
         try:
-            message_id = UUID(str(frame.get("message_id")))
+            shown = UUID(message_id) if isinstance(message_id, str) else None
         except ValueError:
-            await self.error("invalid_message_id", "message_id must be a UUID")
-            return
-        if message_id not in self.shown_outbound:
+            shown = None
+        if shown is None:
+            raise FrameError("invalid_message_id", "message_id must be a UUID")
+        if shown not in self.shown_outbound:
             return  # not a message this widget was shown: nothing to say about it
-        self.shown_outbound.discard(message_id)
-        await run_in_threadpool(
-            self.runtime.update_delivery, message_id, "delivered", datetime.now(UTC)
-        )
+        self.shown_outbound.discard(shown)
+        await run_in_threadpool(self.runtime.update_delivery, shown, "delivered", datetime.now(UTC))
 
     def _email_connector(self) -> Connector | None:
         return self.runtime.gateway.by_channel.get("email")

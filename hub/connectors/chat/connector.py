@@ -12,6 +12,7 @@ import asyncio
 from typing import ClassVar
 
 from hub.connectors.base import Connector, OutboundMessage, PermanentError, SendResult
+from hub.connectors.chat.limits import ChatLimits
 from hub.connectors.chat.mailbox import Mailbox
 from hub.connectors.chat.tokens import VisitorTokens, new_key
 from hub.connectors.settings import ChatSettings
@@ -31,11 +32,13 @@ class ChatConnector(Connector):
     settings: ChatSettings
     mailbox: Mailbox
     tokens: VisitorTokens
+    limits: ChatLimits
 
     async def start(self) -> None:
         if self.context.engine is None:
             raise RuntimeError("the chat connector needs the hub's state database")
         self.mailbox = Mailbox(self.context.engine)  # its tables: Gateway.create_tables
+        self.limits = ChatLimits(self.settings)  # this process's share of the traffic
         configured = self.settings.secret
         key = (
             configured.get_secret_value()

@@ -14,11 +14,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from uuid import uuid4
 
 _SEPARATOR = "."
+# ASCII only, checked before anything else: ``str.isdigit`` takes "²" (which ``int`` refuses)
+# and ``hmac.compare_digest`` raises on non-ASCII text, and a token comes from anyone.
+_VISITOR = re.compile(r"[A-Za-z0-9]{1,64}")
+_ISSUED = re.compile(r"[0-9]{1,12}")
+_MAC = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_CODE = re.compile(r"[0-9]{6}")
 
 
 def _mac(key: bytes, *parts: str) -> bytes:
@@ -48,9 +55,11 @@ class VisitorTokens:
     def visitor(self, token: str, now: float | None = None) -> str | None:
         """The visitor a token names, or None when it is forged, malformed or expired."""
         parts = token.split(_SEPARATOR)
-        if len(parts) != 3 or not parts[1].isdigit() or not parts[0].isalnum():
+        if len(parts) != 3:
             return None
         visitor, issued, mac = parts
+        if not (_VISITOR.fullmatch(visitor) and _ISSUED.fullmatch(issued) and _MAC.fullmatch(mac)):
+            return None
         expected = base64.urlsafe_b64encode(_mac(self._key, "visitor", visitor, issued))
         if not hmac.compare_digest(expected.decode().rstrip("="), mac):
             return None
@@ -64,9 +73,12 @@ class VisitorTokens:
     def check_code(
         self, visitor_id: str, address: str, code: str, now: float | None = None
     ) -> bool:
+        code = code.strip()
+        if not _CODE.fullmatch(code):
+            return False
         slot = self._slot(now)
         return any(
-            hmac.compare_digest(self._code_at(visitor_id, address, s), code.strip())
+            hmac.compare_digest(self._code_at(visitor_id, address, s), code)
             for s in (slot, slot - 1)
         )
 

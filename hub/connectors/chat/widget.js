@@ -53,6 +53,7 @@
     ".hubchat-in{background:#dbeafe;margin-left:auto!important}",
     ".hubchat-out{background:#f3f4f6}",
     ".hubchat-pending{opacity:.65}",
+    ".hubchat-failed{outline:2px solid #b91c1c}",
     ".hubchat form{display:flex;gap:6px;padding:6px 12px;border-top:1px solid #ddd;align-items:flex-end}",
     ".hubchat label{font-size:13px;display:block}",
     ".hubchat .hubchat-grow{flex:1}",
@@ -191,6 +192,30 @@
       }
     } else if (frame.type === "error") {
       status.textContent = frame.message;
+      onError(frame);
+    }
+  }
+  function onError(frame) {
+    var id = frame.client_id;
+    if (frame.code === "rate_limited") {
+      var wait = Math.max(1, frame.retry_after || 5) * 1000;
+      if (id && unacked[id] !== undefined) {
+        // The hub took nothing: the same client id again once the budget allows.
+        setTimeout(function () {
+          if (unacked[id] !== undefined) send({ type: "message", client_id: id, text: unacked[id] });
+        }, wait);
+      } else {
+        retry = Math.max(retry, wait);  // refused at hello: the socket closes, reconnect later
+      }
+    } else if (id && !frame.retryable && unacked[id] !== undefined) {
+      // Refused for good (invalid_text, invalid_message): not resent; the bubble says so.
+      delete unacked[id];
+      var item = shown["c:" + id];
+      if (item) {
+        item.classList.remove("hubchat-pending");
+        item.classList.add("hubchat-failed");
+        item.title = frame.message;
+      }
     }
   }
 
