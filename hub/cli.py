@@ -8,12 +8,15 @@ import logging
 import os
 import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import typer
 
-from hub.config import Settings
+from hub.config import ConfigurationError, InvalidSettings, Settings, load_settings
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 app = typer.Typer(help="Interaction Hub: one unified timeline per customer.", no_args_is_help=True)
 schema_app = typer.Typer(help="Published event schemas.", no_args_is_help=True)
@@ -38,7 +41,7 @@ DataDir = Annotated[
 
 
 def _settings(**overrides: Any) -> Settings:
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    return load_settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
 def _logging(settings: Settings) -> None:
@@ -76,24 +79,67 @@ def _serve_http(settings: Settings, application: Any) -> None:
     import uvicorn
 
     from hub.api import request_shutdown
+    from hub.api.timeouts import slow_client_protocol
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: Any) -> None:
             request_shutdown(application)  # end event streams, or shutdown waits for them
             super().handle_exit(sig, frame)
 
+    startup = _StartupConfiguration(application)
     config = uvicorn.Config(
-        application,
+        startup,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=10,
+        http=slow_client_protocol(settings),  # request head and body read timeouts
+        ws_max_size=settings.max_body_bytes,  # a chat frame, bounded like a body (not 16 MiB)
     )
     server = Server(config)
     signal.signal(signal.SIGTERM, _stop_cleanly)
-    server.run()
+    try:
+        server.run()
+    except SystemExit:
+        if startup.error is not None:  # uvicorn exits 3 on any failed start-up
+            raise startup.error from None  # main() prints it
+        raise
     if not server.started:
         raise typer.Exit(3)  # as uvicorn.run: could not start (port taken, startup failed)
+
+
+class _StartupConfiguration:
+    """ASGI wrapper that takes a :class:`ConfigurationError` raised while the application
+    starts (the runtime opens the store, the producers meet the broker) out of uvicorn,
+    which would log it with a traceback, so that the command reports it as one line."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.error: ConfigurationError | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        failed: list[Message] = []
+
+        async def hold_failure(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed":
+                failed.append(message)  # sent below, once it is known why
+            else:
+                await send(message)
+
+        try:
+            await self.app(scope, receive, hold_failure)
+        except ConfigurationError as exc:
+            self.error = exc
+            # uvicorn logs a failure's message (Starlette puts the traceback there) and
+            # then ends quietly: without one it just stops.
+            await send({"type": "lifespan.startup.failed", "message": ""})
+            raise
+        finally:
+            for message in failed if self.error is None else ():
+                await send(message)
 
 
 def _stop_cleanly(_signum: int, _frame: object) -> None:
@@ -302,6 +348,126 @@ def config_show(data_dir: DataDir = None) -> None:
     typer.echo(json.dumps(shown, indent=2, default=str))
 
 
+dead_letters_app = typer.Typer(
+    help="What was received but could not be recorded, kept whole and encrypted.",
+    no_args_is_help=True,
+)
+app.add_typer(dead_letters_app, name="dead-letters")
+LetterId = Annotated[UUID, typer.Argument(help="A dead letter's id (from list).")]
+
+
+@dead_letters_app.command("list")
+def dead_letters_list(
+    kind: Annotated[str | None, typer.Option(help="email, webhook or interaction.")] = None,
+    source: Annotated[str | None, typer.Option(help="A connector, or hub.inbound.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 100,
+    data_dir: DataDir = None,
+) -> None:
+    """Dead letters, newest first: id, received, kind, source, size, failed retries, reason."""
+    from hub.store.dead_letters import KINDS
+
+    if kind is not None and kind not in KINDS:
+        raise typer.BadParameter(f"kind must be one of {', '.join(KINDS)}")
+    runtime = _open_runtime(data_dir)
+    try:
+        letters = runtime.store.dead_letters.list(limit, kind=kind, source=source)
+    finally:
+        runtime.stop()
+    for letter in letters:
+        typer.echo(
+            f"{letter.id}  {letter.received_at:%Y-%m-%d %H:%M}  {letter.kind:<11} "
+            f"{letter.source:<12} {letter.size:>9}  {letter.attempts:>2}  {letter.reason[:100]}"
+        )
+
+
+@dead_letters_app.command("show")
+def dead_letters_show(letter_id: LetterId, data_dir: DataDir = None) -> None:
+    """One dead letter as JSON, with its original decrypted (credentials masked)."""
+    from hub.api.routes.dead_letters import DeadLetterOut, readable
+    from hub.domain.errors import NotFound
+
+    runtime = _open_runtime(data_dir)
+    try:
+        letter = runtime.store.dead_letters.get(letter_id)
+    except NotFound as exc:
+        typer.echo(exc.message, err=True)
+        raise typer.Exit(1) from None
+    finally:
+        runtime.stop()
+    assert letter.original is not None
+    shown = DeadLetterOut.of(letter).model_dump(mode="json")
+    shown["original"] = readable(letter.original).model_dump(mode="json")
+    typer.echo(json.dumps(shown, indent=2, ensure_ascii=False))
+
+
+@dead_letters_app.command("retry")
+def dead_letters_retry(letter_id: LetterId, data_dir: DataDir = None) -> None:
+    """Hand the original to the path it came in by again and record it (once: what the
+    store holds already is not recorded again). Exits 1 when it still fails; the letter then
+    stays with the new error. Works on a stopped hub's data directory."""
+    import asyncio
+
+    from hub.domain.errors import NotFound
+
+    runtime = _open_runtime(data_dir)
+    try:
+        outcome = asyncio.run(runtime.gateway.retry(letter_id))
+    except NotFound as exc:
+        typer.echo(exc.message, err=True)
+        raise typer.Exit(1) from None
+    finally:
+        runtime.stop()
+    if not outcome.succeeded:
+        typer.echo(
+            f"{letter_id} still fails (attempt {outcome.letter.attempts}): {outcome.error}",
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(
+        f"{letter_id} recorded: {outcome.recorded} new, {outcome.duplicates} already "
+        f"recorded, {outcome.reports} delivery report(s); the dead letter is gone"
+    )
+
+
+@dead_letters_app.command("drop")
+def dead_letters_drop(letter_id: LetterId, data_dir: DataDir = None) -> None:
+    """Forget a dead letter and its original."""
+    runtime = _open_runtime(data_dir)
+    try:
+        dropped = runtime.store.dead_letters.drop(letter_id)
+    finally:
+        runtime.stop()
+    if not dropped:
+        typer.echo(f"no dead letter {letter_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"dropped {letter_id}")
+
+
+@dead_letters_app.command("purge")
+def dead_letters_purge(
+    older_than_days: Annotated[
+        float | None,
+        typer.Option(min=0, help="Default: HUB_DEAD_LETTER_RETENTION (30 days)."),
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Drop the dead letters received longer ago than the retention (a running hub also
+    does this hourly)."""
+    from datetime import timedelta
+
+    runtime = _open_runtime(data_dir)
+    try:
+        retention = (
+            timedelta(days=older_than_days)
+            if older_than_days is not None
+            else runtime.settings.dead_letter_retention
+        )
+        purged = runtime.store.dead_letters.purge_expired(retention)
+    finally:
+        runtime.stop()
+    typer.echo(f"purged {purged} dead letter(s) older than {retention}")
+
+
 store_app = typer.Typer(help="The event store: export and import.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
 ExportFile = Annotated[
@@ -314,12 +480,11 @@ def store_export(file: ExportFile, data_dir: DataDir = None) -> None:
     """Write the store's events, data keys and API tokens to FILE (stop the hub first).
 
     Events stay encrypted, data keys wrapped by the master key, tokens hashed."""
-    from hub.store.bootstrap import ConfigurationError
     from hub.store.transfer import TransferError, export_store
 
     try:
         summary = export_store(_settings(data_dir=data_dir), file)
-    except (TransferError, ConfigurationError) as exc:
+    except TransferError as exc:  # (a ConfigurationError is main()'s: exit 2)
         typer.echo(f"export failed: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo("\n".join(summary.lines()))
@@ -331,12 +496,11 @@ def store_import(file: ExportFile, data_dir: DataDir = None) -> None:
 
     The target needs the source's HUB_MASTER_KEY and HUB_ADDRESS_PEPPER. Running the same
     import again completes one that failed."""
-    from hub.store.bootstrap import ConfigurationError
     from hub.store.transfer import TransferError, import_store
 
     try:
         summary = import_store(_settings(data_dir=data_dir), file)
-    except (TransferError, ConfigurationError) as exc:
+    except TransferError as exc:  # (a ConfigurationError is main()'s: exit 2)
         typer.echo(f"import failed: {exc}", err=True)
         raise typer.Exit(1) from None
     rebuild = "hub projections rebuild" + (f" --data-dir {data_dir}" if data_dir else "")
@@ -431,4 +595,11 @@ def keygen() -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ConfigurationError as exc:
+        # The operator's to fix, not a bug: one line per problem, no traceback.
+        problems = exc.problems if isinstance(exc, InvalidSettings) else (str(exc),)
+        for problem in problems:
+            typer.echo(problem, err=True)
+        raise SystemExit(2) from None

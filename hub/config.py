@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import ssl
+from collections.abc import Mapping, Sequence
 from datetime import time, timedelta
 from functools import lru_cache
-from pathlib import Path
-from typing import Any, Literal
+from pathlib import Path, PurePath
+from typing import Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from hub.connectors.settings import (
     ChatSettings,
@@ -18,6 +21,19 @@ from hub.connectors.settings import (
     TelegramSettings,
     TwilioSettings,
 )
+
+
+class ConfigurationError(Exception):
+    """The configuration cannot work; the message says which setting to fix. The ``hub``
+    command prints it (one line per problem, no traceback) and exits 2."""
+
+
+class InvalidSettings(ConfigurationError):
+    """Settings that do not validate: one line per problem, each naming its variable."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = tuple(problems)
 
 
 class KafkaSettings(BaseModel):
@@ -154,6 +170,13 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(
         default=None, description="An admin bearer token accepted from start-up."
     )
+    stream_recheck_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="A long-lived stream (/v1/events/stream, the console's live feeds) checks "
+        "its token or session again at least this often and ends once it is revoked or "
+        "signed out (at once for a revocation made in the same process).",
+    )
     master_key: SecretStr | None = Field(
         default=None,
         description="Base64 of 32 bytes wrapping every customer data key. Embedded default: "
@@ -179,6 +202,24 @@ class Settings(BaseSettings):
         description="How far in the future an occurred_at may be before it is refused.",
     )
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    request_head_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a client has to send a request's line and headers (from "
+        "connecting, or from the first byte of a later request); then 408 and disconnected.",
+    )
+    request_body_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a request body may pause before it is answered 408 (nothing is "
+        "recorded); also its grace period before request_body_min_rate applies.",
+    )
+    request_body_min_rate: float = Field(
+        default=500.0,
+        gt=0,
+        description="Bytes a second a request body must average after its first "
+        "request_body_timeout seconds, so a trickle does not hold a connection.",
+    )
     max_batch_items: int = Field(default=1000, gt=0)
     projection_batch_size: int = Field(default=1000, gt=0)
     projection_poll_interval: float = Field(
@@ -192,6 +233,12 @@ class Settings(BaseSettings):
     )
     aggregate_cache_size: int = Field(
         default=100_000, ge=0, description="Aggregates kept in memory between commands."
+    )
+    dead_letter_retention: timedelta = Field(
+        default=timedelta(days=30),
+        gt=timedelta(0),
+        description="Dead letters (what was received but could not be recorded, kept whole "
+        "and encrypted for a retry) older than this are purged: they hold personal data.",
     )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
 
@@ -272,4 +319,74 @@ def mask_url(url: str) -> str:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read once; tests build their own ``Settings``."""
-    return Settings()
+    return load_settings()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The settings from the environment, with ``overrides`` (command-line options, by field
+    name) on top. Raises :class:`InvalidSettings` naming every variable that does not
+    validate, what it was given (never a secret's value) and what is expected."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise InvalidSettings([_problem(error, overrides) for error in exc.errors()]) from exc
+    except SettingsError as exc:
+        raise InvalidSettings([_undecodable(exc)]) from exc
+
+
+def _problem(error: ErrorDetails, overrides: Mapping[str, Any]) -> str:
+    """One line for one validation error: ``HUB_PORT='abc': expected a valid integer...``."""
+    variable, secret = _variable(error["loc"], overrides)
+    given = error.get("input")
+    if secret:
+        shown = " (value not shown)"
+    elif isinstance(given, str | int | float | bool | PurePath):
+        value = str(given) if isinstance(given, PurePath) else given
+        if isinstance(value, str) and variable.endswith("_URL"):
+            value = mask_url(value)  # a database URL's password
+        shown = f"={value!r}" if len(repr(value)) <= 80 else f"={repr(value)[:77]}..."
+    else:  # a whole section (a model's own check): its values may include secrets
+        shown = ""
+    message = error["msg"]
+    for prefix, instead in (("Input should be ", "expected "), ("Value error, ", "")):
+        if message.startswith(prefix):
+            message = instead + message.removeprefix(prefix)
+    return f"{variable}{shown}: {message}"
+
+
+def _variable(loc: tuple[int | str, ...], overrides: Mapping[str, Any]) -> tuple[str, bool]:
+    """The environment variable (or command-line option) an error's location names, and
+    whether its value may be secret: a ``SecretStr``, or a whole section or a third-party
+    connector's setting, whose secrets the hub cannot tell apart."""
+    if loc and loc[0] in overrides:
+        return f"--{str(loc[0]).replace('_', '-')}", False
+    path: list[str] = []
+    model: type[BaseModel] | None = Settings
+    secret = in_dict = False
+    for key in loc:
+        if isinstance(key, int):  # an item of a list: named by its place in the variable
+            return "HUB_" + "__".join(path).upper() + f"[{key}]", secret
+        if in_dict:
+            path.append(key)
+            continue
+        field = model.model_fields.get(key) if model is not None else None
+        if field is None:  # a union member's tag, or a model's own check: not a variable
+            break
+        path.append(key)
+        members = (field.annotation, *get_args(field.annotation))
+        model = next((m for m in members if isinstance(m, type) and issubclass(m, BaseModel)), None)
+        in_dict = get_origin(field.annotation) is dict
+        secret = SecretStr in members or in_dict or model is not None
+    return ("HUB_" + "__".join(path).upper()) if path else "the configuration", secret
+
+
+def _undecodable(exc: SettingsError) -> str:
+    """pydantic-settings could not decode a whole section given as one JSON variable
+    (``HUB_KAFKA='{...'``): its value may hold secrets, so only the reason is shown."""
+    found = re.search(r'field "(\w+)"', str(exc))
+    variable = f"HUB_{found[1].upper()}" if found else "a HUB_ variable"
+    reason = exc.__cause__ or exc
+    return (
+        f"{variable}: not valid JSON ({reason}); expected a JSON object, or each part as "
+        f"its own {variable}__<NAME> variable"
+    )

@@ -1,13 +1,44 @@
 """Settings of the built-in connectors (``HUB_TWILIO__...``, ``HUB_EMAIL__...``,
 ``HUB_META__...``, ``HUB_TELEGRAM__...``): pydantic models only, so that reading the
 configuration never imports a provider's SDK. Each connector class names its model as
-``settings_model``."""
+``settings_model``.
+
+A list setting is written ``EnvList[list[str]]`` (or ``tuple``): from the environment it is
+a comma-separated list (``HUB_EMAIL__DOMAINS=a.example,b.example``) or a JSON array. A
+third-party connector's ``settings_model`` gets the same parsing by using it too (its
+``HUB_CONNECTORS__<NAME>__*`` values reach it as strings)."""
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic_settings import NoDecode
+
+
+def split_list(value: object) -> object:
+    """A list given as one string: a JSON array when it starts with ``[``, else items
+    separated by commas (blanks around them dropped; an empty string is an empty list).
+    Anything but a string is left to the field's own validation."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise ValueError(
+                "expected a JSON array or comma-separated values, got malformed JSON"
+            ) from None
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+T = TypeVar("T")
+#: A list setting: pydantic-settings' own JSON decoding is off for it (``NoDecode``, which
+#: also reaches nested fields such as ``HUB_EMAIL__DOMAINS``), and :func:`split_list`
+#: accepts both forms instead.
+EnvList = Annotated[T, NoDecode, BeforeValidator(split_list)]
 
 
 class TwilioSettings(BaseModel):
@@ -68,7 +99,7 @@ class EmailSettings(BaseModel):
     listen: str | None = Field(
         default=None, description="host:port of the built-in SMTP listener, e.g. 127.0.0.1:2525"
     )
-    domains: list[str] = Field(
+    domains: EnvList[list[str]] = Field(
         default_factory=list, description="Recipient domains the SMTP listener accepts."
     )
     max_message_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
@@ -150,12 +181,30 @@ class ChatSettings(BaseModel):
             "on first start and kept in the hub's state database (shared by every process)."
         ),
     )
-    allowed_origins: tuple[str, ...] = Field(
+    allowed_origins: EnvList[tuple[str, ...]] = Field(
         default=(),
         description=(
-            "Web origins (https://www.example.com) whose pages may open the chat; empty: any. "
-            "Set it in production, so another site cannot talk to the hub as your visitors."
+            "Web origins (https://www.example.com) whose pages may open the chat, besides the "
+            "hub's own (HUB_PUBLIC_URL's origin, or the host the browser asked for when it is "
+            'unset). ["*"]: any site, which lets any page talk to the hub as your visitors.'
         ),
+    )
+    visitors_per_ip_per_minute: int = Field(
+        default=20,
+        ge=1,
+        description="New visitors (a hello without a valid token) one client IP (an IPv6 /64) "
+        "may start a minute, in bursts of as many.",
+    )
+    messages_per_visitor_per_minute: int = Field(
+        default=20,
+        ge=1,
+        description="Frames that record or mail something (message, identify, verify) one "
+        "visitor may send a minute, in bursts of as many.",
+    )
+    messages_per_ip_per_minute: int = Field(
+        default=120,
+        ge=1,
+        description="The same frames from all the visitors of one client IP (an IPv6 /64).",
     )
     token_days: int = Field(default=365, ge=1, description="How long a visitor token is valid.")
     code_minutes: int = Field(

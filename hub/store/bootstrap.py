@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from hub.config import Settings
+from hub.config import ConfigurationError, Settings
 from hub.domain.application import HubApplication
 from hub.domain.crypto import PersonalDataCipher
 from hub.domain.publishing import PUBLISHED_TOPICS, to_envelope
 from hub.events import Envelope
 from hub.store.database import create_db_engine
+from hub.store.dead_letters import DeadLetters
 from hub.store.keys import SqlKeyStore
+from hub.store.sqlite import private_files
 from hub.store.transcoder import OrjsonTranscoder
 
-
-class ConfigurationError(Exception):
-    """The configuration cannot work; the message says which setting to fix."""
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -33,6 +35,7 @@ class Store:
     cipher: PersonalDataCipher
     state_engine: Engine  # data keys and API tokens, beside the events
     views_engine: Engine  # read models
+    dead_letters: DeadLetters  # in the state database, sealed with a master-key derivative
 
     @property
     def backend(self) -> str:
@@ -119,22 +122,64 @@ def _secret_bytes(value: str | None, name: str, file: Path | None) -> bytes:
     if file.exists():
         return base64.b64decode(file.read_text().strip())
     raw = os.urandom(32)
-    file.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with private_files():  # the data directory too, when this creates it
+        file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(base64.b64encode(raw).decode() + "\n")
     return raw
+
+
+def _sqlite_files(url: str) -> list[Path]:
+    """A SQLite database's file and the side files SQLite keeps beside it."""
+    parsed = make_url(url)
+    name = parsed.database
+    if not parsed.drivername.startswith("sqlite") or not name or name == ":memory:":
+        return []
+    return [Path(name), *(Path(f"{name}{side}") for side in ("-wal", "-shm", "-journal"))]
+
+
+def make_private(settings: Settings) -> None:
+    """Take group and other access away from the hub's files that exist already (its SQLite
+    files, the generated keys) and from the data directory holding them: a hub upgraded from
+    a data directory created 0644/0755 gets fixed on start. New files are created private
+    (:func:`private_files`)."""
+    files = [
+        *_sqlite_files(settings.resolved_store_url()),
+        *_sqlite_files(settings.resolved_views_url()),
+        settings.data_dir / "master.key",
+        settings.data_dir / "pepper.key",
+    ]
+    existing = [path for path in files if path.exists()]
+    data_dir = settings.data_dir.resolve()
+    if any(path.resolve().parent == data_dir for path in existing):
+        existing.append(data_dir)
+    changed = []
+    for path in existing:
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+            if mode & 0o077:
+                path.chmod(mode & ~0o077)
+                changed.append(str(path))
+        except FileNotFoundError:  # a side file SQLite removed meanwhile
+            continue
+        except OSError as exc:  # another user's file: say so; the hub still works
+            log.warning("could not make %s owner-only: %s", path, exc)
+    if changed:
+        log.info("made owner-only (were open to others): %s", ", ".join(changed))
 
 
 def open_store(settings: Settings) -> Store:
     """Open the event store, key store and view database the settings describe."""
     env = eventsourcing_env(settings)
     embedded = env["PERSISTENCE_MODULE"].startswith("hub.store.sqlite")
-    if embedded:
-        Path(env["SQLITE_DBNAME"]).parent.mkdir(parents=True, exist_ok=True)
+    make_private(settings)
     views_url = settings.resolved_views_url()
-    if views_url.startswith("sqlite:///"):
-        Path(make_url(views_url).database or ".").parent.mkdir(parents=True, exist_ok=True)
+    with private_files():  # a data directory created here is the owner's only
+        if embedded:
+            Path(env["SQLITE_DBNAME"]).parent.mkdir(parents=True, exist_ok=True)
+        if views_url.startswith("sqlite:///"):
+            Path(make_url(views_url).database or ".").parent.mkdir(parents=True, exist_ok=True)
 
     secret = settings.master_key.get_secret_value() if settings.master_key else None
     pepper_value = settings.address_pepper.get_secret_value() if settings.address_pepper else None
@@ -162,4 +207,10 @@ def open_store(settings: Settings) -> Store:
         transcoder=OrjsonTranscoder(),
         cache_size=settings.aggregate_cache_size,
     )
-    return Store(app=app, cipher=cipher, state_engine=state_engine, views_engine=views_engine)
+    return Store(
+        app=app,
+        cipher=cipher,
+        state_engine=state_engine,
+        views_engine=views_engine,
+        dead_letters=DeadLetters(state_engine, master_key),
+    )

@@ -8,11 +8,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Dialect, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
-from hub.store.sqlite import PAGE_CACHE_KIB
+from hub.store.sqlite import PAGE_CACHE_KIB, SECURE_DELETE, private_files
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -28,7 +28,8 @@ def _json_dumps(value: Any) -> str:
 
 
 def create_db_engine(url: str, *, synchronous: str = "NORMAL", **kwargs: Any) -> Engine:
-    """An engine; SQLite files get WAL mode, the durability level and a busy timeout."""
+    """An engine; SQLite files are created owner-only and get WAL mode, the durability
+    level, a busy timeout and secure deletion."""
     engine = create_engine(
         sqlalchemy_url(url),
         json_serializer=_json_dumps,
@@ -37,6 +38,13 @@ def create_db_engine(url: str, *, synchronous: str = "NORMAL", **kwargs: Any) ->
     )
     if engine.dialect.name == "sqlite":
 
+        @event.listens_for(engine, "do_connect")
+        def _connect_privately(
+            dialect: Dialect, _record: ConnectionPoolEntry, cargs: Any, cparams: Any
+        ) -> Any:
+            with private_files():  # the first connection creates the database file
+                return dialect.connect(*cargs, **cparams)
+
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
             dbapi_conn.execute("PRAGMA journal_mode=WAL")
@@ -44,6 +52,7 @@ def create_db_engine(url: str, *, synchronous: str = "NORMAL", **kwargs: Any) ->
             dbapi_conn.execute("PRAGMA busy_timeout=10000")
             dbapi_conn.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
             dbapi_conn.execute("PRAGMA foreign_keys=ON")
+            dbapi_conn.execute(SECURE_DELETE)
             # Let SQLAlchemy, not the driver, open transactions (next hook).
             dbapi_conn.isolation_level = None
 

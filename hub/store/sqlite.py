@@ -1,8 +1,13 @@
-"""eventsourcing's SQLite module with the hub's connection settings (WAL durability level)."""
+"""eventsourcing's SQLite module with the hub's connection settings (WAL durability level,
+secure deletion), and the owner-only file mode every SQLite file of the hub is created with."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteFactory
 from eventsourcing.utils import Environment, EnvType
@@ -10,21 +15,43 @@ from eventsourcing.utils import Environment, EnvType
 SYNCHRONOUS = "HUB_SQLITE_SYNCHRONOUS"
 #: Page cache per connection (SQLite's default is 2 MiB): big stores keep their index pages.
 PAGE_CACHE_KIB = 16 * 1024
+#: Deleted rows are overwritten with zeros, so an erased customer's view rows, chat mailbox
+#: or dead letters, or a destroyed data key, do not linger in free pages of the file.
+SECURE_DELETE = "PRAGMA secure_delete=ON"
+
+_umask_lock = threading.RLock()
+
+
+@contextmanager
+def private_files() -> Iterator[None]:
+    """Files and directories created meanwhile are the owner's only (umask 077: 0600 and
+    0700), from the moment they exist, so no window lets others open them before a chmod.
+    SQLite gives a database's -wal and -shm files the database file's own mode.
+
+    The umask is per process: one thread at a time changes it (re-entrant)."""
+    with _umask_lock:
+        previous = os.umask(0o077)
+        try:
+            yield
+        finally:
+            os.umask(previous)
 
 
 class _Pool(SQLiteConnectionPool):
     synchronous = "NORMAL"
 
     def _create_connection(self) -> SQLiteConnection:
-        connection = super()._create_connection()
+        with private_files():  # the first connection creates the database file
+            connection = super()._create_connection()
         raw: sqlite3.Connection = connection._sqlite_conn
         raw.execute(f"PRAGMA synchronous={self.synchronous}")
         raw.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
+        raw.execute(SECURE_DELETE)
         return connection
 
 
 class HubSQLiteFactory(SQLiteFactory):
-    """Like ``eventsourcing.sqlite.Factory``, plus ``PRAGMA synchronous`` on every connection."""
+    """Like ``eventsourcing.sqlite.Factory``, plus the hub's pragmas on every connection."""
 
     def __init__(self, env: Environment | EnvType | None) -> None:
         super().__init__(env)

@@ -28,7 +28,7 @@ from hub.metrics import Metrics
 from hub.store import Store
 from hub.store.commits import CommitSignal
 from hub.store.lease import LeaseLost, RelayLease, metadata, relays
-from hub.stream.topics import Topics, new_producer
+from hub.stream.topics import Topics, start_producer
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +62,11 @@ class Relay:
         self.error: str | None = None  # what failed, while the relay retries
 
     async def start(self) -> None:
+        """Start the producer (once: the runtime starts it before :meth:`run`, so that a
+        broker refusing it fails start-up)."""
         # Correctness never depends on the idempotent producer (the test broker lacks it).
-        self._producer = new_producer(self._kafka)
-        await self._producer.start()
+        if self._producer is None:
+            self._producer = await start_producer(self._kafka)
 
     async def stop(self) -> None:
         if self._producer is not None:

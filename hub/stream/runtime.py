@@ -38,7 +38,7 @@ from hub.stream.nodes import HEARTBEAT_SECONDS, NodeRegistry, running_nodes
 from hub.stream.nodes import metadata as nodes_metadata
 from hub.stream.relay import Relay, RelayLease
 from hub.stream.relay import metadata as relay_metadata
-from hub.stream.topics import Topics, new_producer
+from hub.stream.topics import Topics, start_producer
 from hub.writes import Unrecorded, WriteQueue
 
 log = logging.getLogger(__name__)
@@ -179,8 +179,7 @@ class DistributedRuntime(Runtime):
         self._broker_answered = time.monotonic()
         self._watch_task = asyncio.create_task(self._watch_broker())
         if "ingest" in self.roles:
-            self._producer = new_producer(self.settings.kafka)
-            await self._producer.start()
+            self._producer = await start_producer(self.settings.kafka)
         for role in self.health:
             worker = create_worker(self.settings, self.store, role, self.metrics, self.health[role])
             worker.finalize()
@@ -193,6 +192,7 @@ class DistributedRuntime(Runtime):
                 lease_seconds=self.settings.kafka.relay_lease_seconds,
                 metrics=self.metrics,
             )
+            await self._relay.start()  # a broker refusing the producer fails start-up, here
             self._relay_task = asyncio.create_task(self._relay.run(self._relay_stopping))
         # Webhooks and listeners belong to ingest; sending to dispatch.
         if "ingest" in self.roles or "dispatch" in self.roles:
@@ -265,12 +265,15 @@ class DistributedRuntime(Runtime):
         await self._produce(new)
         return results
 
-    async def take_async(self, items: Sequence[InboundInteraction]) -> None:
+    async def take_async(
+        self, items: Sequence[InboundInteraction]
+    ) -> Sequence[Recorded | Accepted | Unrecorded] | None:
         """Channel traffic (webhooks, listeners), which needs no ids back: produced without
         the duplicate lookup. A provider's retry is one more record on ``hub.inbound``, which
         the processor finds recorded (exactly-once effects); the lookup would cost a store
         query for every delivery to spare a rare one."""
         await self._produce(items)
+        return None
 
     async def _produce(self, items: Sequence[InboundInteraction]) -> None:
         """Produce to ``hub.inbound`` (keyed by address); returns once the broker
@@ -345,6 +348,8 @@ class DistributedRuntime(Runtime):
         self.metrics.store_position.set(top)
         set_aside = self.views.dead_letter_count()
         self.metrics.set_aside.set(set_aside)
+        dead_letters = self.store.dead_letters.count()
+        self.metrics.dead_letters_kept.set(dead_letters)
         lag = self.kafka_lag()
         return {
             "runtime": self.kind,
@@ -357,6 +362,7 @@ class DistributedRuntime(Runtime):
             "lag_by_partition": lag.by_partition,
             "projections": self.views.partition_positions(),
             "set_aside": set_aside,
+            "dead_letters": dead_letters,
         }
 
     def problems(self) -> list[str]:

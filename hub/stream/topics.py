@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import BrokerResponseError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
-from hub.config import KafkaSettings
+from hub.config import ConfigurationError, KafkaSettings
 
 
 @functools.lru_cache(maxsize=100_000)
@@ -42,6 +43,27 @@ def new_producer(kafka: KafkaSettings) -> AIOKafkaProducer:
         linger_ms=0,
         **kafka.client_options(),
     )
+
+
+async def start_producer(kafka: KafkaSettings) -> AIOKafkaProducer:
+    """A started :func:`new_producer`. A broker that refuses the idempotent producer is a
+    :class:`ConfigurationError` naming the setting that turns it off (aiokafka reports only
+    the broker's error code, e.g. ``UnknownError`` from brokers that lack it)."""
+    producer = new_producer(kafka)
+    try:
+        await producer.start()
+    except BaseException as exc:
+        await producer.stop()
+        # Bootstrapping fails only with connection errors: a broker's error answer at start
+        # comes from InitProducerId, which only the idempotent producer sends.
+        if kafka.idempotent_producer and isinstance(exc, BrokerResponseError):
+            raise ConfigurationError(
+                f"the Kafka broker at {kafka.bootstrap_servers} refused the idempotent "
+                f"producer ({type(exc).__name__}): set HUB_KAFKA__IDEMPOTENT_PRODUCER=false "
+                "for a broker without it (correctness never depends on it), or allow it there"
+            ) from exc
+        raise
+    return producer
 
 
 @dataclass(frozen=True)
