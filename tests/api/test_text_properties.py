@@ -4,6 +4,7 @@ never an item that blocks the readers behind it."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -11,9 +12,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from markupsafe import escape
 
 from hub.config import Settings
 from hub.events.common import check_text
+from tests.api.console import sign_in
 from tests.api.support import ADMIN_TOKEN, Api, interaction, running_app, unique
 from tests.hostile import HOSTILE_TEXT
 
@@ -39,13 +42,29 @@ _SLOW = settings(
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    """One hub for every example (each example records under its own ids)."""
+    """One hub for every example (each example records under its own ids), its client
+    also signed in to the console."""
     data = tmp_path_factory.mktemp("text-properties")
     with running_app(Settings(data_dir=data, admin_token=ADMIN_TOKEN)) as client:
+        assert sign_in(client.client, ADMIN_TOKEN).status_code == 303
         yield client
 
 
+_customers = itertools.count(1)
+#: The fields of the examples that were recorded (the run must not refuse everything).
+RECORDED: list[str] = []
+
+
 def body_with(field: str, value: str) -> dict[str, Any]:
+    """An interaction with ``value`` in ``field``, from a customer of its own (so that the
+    timeline and the console page read are this example's)."""
+    body = _body_with(field, value)
+    if field != "address":
+        body["address"] = f"phone:+1555{next(_customers):07d}"
+    return body
+
+
+def _body_with(field: str, value: str) -> dict[str, Any]:
     if field == "references":
         return interaction(references=[value])
     if field == "metadata-value":
@@ -84,6 +103,7 @@ def test_any_string_is_refused_or_recorded_and_readable(app: Api, field: str, va
         assert response.json()["error"]["code"]
         return
     assert response.status_code == 202, response.text
+    RECORDED.append(field)
     assert readable(value), "text no reader can encode was recorded"
     recorded = response.json()
 
@@ -100,10 +120,18 @@ def test_any_string_is_refused_or_recorded_and_readable(app: Api, field: str, va
         assert message["data"]["metadata"] == event["data"]["metadata"] == {"note": value}
     if field == "contact_name":
         assert event["data"]["contact_name"] == value
+    # The console: the customer's page and their timeline items render, the text escaped.
+    page = app.client.get(f"/customers/{recorded['customer_id']}")
+    assert page.status_code == 200, page.text[:500]
+    if field == "text" and value.strip() and len(value) < 200:
+        assert str(escape(value.strip())) in page.text
 
 
 def test_the_published_log_stays_readable_after_every_refusal(app: Api) -> None:
     """A last check over the whole log the property run left behind: every page reads."""
+    assert len(RECORDED) >= 30, RECORDED  # not a vacuous run
+    assert "text" in RECORDED
+    print(f"{len(RECORDED)} hostile examples recorded")
     after = 0
     while True:
         page = app.get("/v1/events", params={"after": after, "limit": 1000})
