@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
@@ -356,6 +358,22 @@ app.add_typer(dead_letters_app, name="dead-letters")
 LetterId = Annotated[UUID, typer.Argument(help="A dead letter's id (from list).")]
 
 
+@contextlib.contextmanager
+def _letters_of(data_dir: Path | None) -> Iterator[Any]:
+    """The runtime of the hub at ``data_dir``, stopped afterwards; an unknown letter id ends
+    the command with its message and exit status 1."""
+    from hub.domain.errors import NotFound
+
+    runtime = _open_runtime(data_dir)
+    try:
+        yield runtime
+    except NotFound as exc:
+        typer.echo(exc.message, err=True)
+        raise typer.Exit(1) from None
+    finally:
+        runtime.stop()
+
+
 @dead_letters_app.command("list")
 def dead_letters_list(
     kind: Annotated[str | None, typer.Option(help="email, webhook or interaction.")] = None,
@@ -384,16 +402,9 @@ def dead_letters_list(
 def dead_letters_show(letter_id: LetterId, data_dir: DataDir = None) -> None:
     """One dead letter as JSON, with its original decrypted (credentials masked)."""
     from hub.api.routes.dead_letters import DeadLetterOut, readable
-    from hub.domain.errors import NotFound
 
-    runtime = _open_runtime(data_dir)
-    try:
+    with _letters_of(data_dir) as runtime:
         letter = runtime.store.dead_letters.get(letter_id)
-    except NotFound as exc:
-        typer.echo(exc.message, err=True)
-        raise typer.Exit(1) from None
-    finally:
-        runtime.stop()
     assert letter.original is not None
     shown = DeadLetterOut.of(letter).model_dump(mode="json")
     shown["original"] = readable(letter.original).model_dump(mode="json")
@@ -407,16 +418,8 @@ def dead_letters_retry(letter_id: LetterId, data_dir: DataDir = None) -> None:
     stays with the new error. Works on a stopped hub's data directory."""
     import asyncio
 
-    from hub.domain.errors import NotFound
-
-    runtime = _open_runtime(data_dir)
-    try:
+    with _letters_of(data_dir) as runtime:
         outcome = asyncio.run(runtime.gateway.retry(letter_id))
-    except NotFound as exc:
-        typer.echo(exc.message, err=True)
-        raise typer.Exit(1) from None
-    finally:
-        runtime.stop()
     if not outcome.succeeded:
         typer.echo(
             f"{letter_id} still fails (attempt {outcome.letter.attempts}): {outcome.error}",

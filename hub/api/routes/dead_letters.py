@@ -45,17 +45,7 @@ class DeadLetterOut(BaseModel):
 
     @classmethod
     def of(cls, letter: DeadLetter) -> DeadLetterOut:
-        return cls(
-            id=letter.id,
-            kind=letter.kind,
-            source=letter.source,
-            reason=letter.reason,
-            received_at=letter.received_at,
-            size=letter.size,
-            attempts=letter.attempts,
-            last_error=letter.last_error,
-            last_attempt_at=letter.last_attempt_at,
-        )
+        return cls.model_validate(letter, from_attributes=True)
 
 
 class OriginalOut(BaseModel):
