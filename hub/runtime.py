@@ -89,7 +89,9 @@ class Runtime:
             self.tokens = TokenStore(
                 self.store.state_engine, admin.get_secret_value() if admin else None
             )
-            self.sessions = SessionStore(self.store.state_engine, self.tokens)
+            self.sessions = SessionStore(
+                self.store.state_engine, self.tokens, forms_key=self.store.forms_key
+            )
             self.create_tables()
             self._setup_channels()
         self.store.app.add_listener(self._changed)

@@ -38,7 +38,6 @@ from hub.domain.outbound import QuietHours
 from hub.events import CHANNEL_ADDRESS_KINDS
 from hub.projections.timeline import TimelineItem
 from hub.runtime import Runtime
-from hub.store.sessions import SessionStore
 from hub.store.tokens import Principal
 
 log = logging.getLogger(__name__)
@@ -67,10 +66,10 @@ class LoginRequired(Exception):
 class Agent:
     """The signed-in agent of a request, with the CSRF token their forms must send."""
 
-    def __init__(self, principal: Principal, session_id: str) -> None:
+    def __init__(self, principal: Principal, csrf: str) -> None:
         self.principal = principal
         self.name = principal.name
-        self.csrf = SessionStore.csrf_token(session_id)
+        self.csrf = csrf
 
 
 def _runtime(request: Request) -> Runtime:
@@ -88,7 +87,7 @@ async def current_agent(request: Request) -> Agent:
         raise LoginRequired(
             request.url.path + (f"?{request.url.query}" if request.url.query else "")
         )
-    return Agent(principal, session_id or "")
+    return Agent(principal, runtime.sessions.csrf_token(session_id or ""))
 
 
 AgentDep = Annotated[Agent, Depends(current_agent)]
@@ -166,7 +165,7 @@ def _login_page(
         status=status,
         next=_safe_next(next_path),
         error=error,
-        csrf=SessionStore.csrf_token(pre_session),
+        csrf=_runtime(request).sessions.csrf_token(pre_session),
     )
     response.set_cookie(
         LOGIN_COOKIE,
@@ -192,7 +191,8 @@ async def login(
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     pre_session = request.cookies.get(LOGIN_COOKIE)
-    if not pre_session or not hmac.compare_digest(csrf, SessionStore.csrf_token(pre_session)):
+    expected = _runtime(request).sessions.csrf_token(pre_session or "")
+    if not pre_session or not hmac.compare_digest(csrf, expected):
         return _login_page(
             request,
             next,

@@ -20,7 +20,7 @@ from hub.domain.publishing import PUBLISHED_TOPICS, to_envelope
 from hub.events import Envelope
 from hub.store.database import create_db_engine
 from hub.store.dead_letters import DeadLetters
-from hub.store.keys import SqlKeyStore
+from hub.store.keys import SqlKeyStore, derive_key
 from hub.store.sqlite import private_files
 from hub.store.transcoder import OrjsonTranscoder
 
@@ -36,6 +36,7 @@ class Store:
     state_engine: Engine  # data keys and API tokens, beside the events
     views_engine: Engine  # read models
     dead_letters: DeadLetters  # in the state database, sealed with a master-key derivative
+    forms_key: bytes  # keys the console's CSRF tokens (a master-key derivative)
 
     @property
     def backend(self) -> str:
@@ -213,4 +214,5 @@ def open_store(settings: Settings) -> Store:
         state_engine=state_engine,
         views_engine=views_engine,
         dead_letters=DeadLetters(state_engine, master_key),
+        forms_key=derive_key(master_key, b"interaction-hub console forms v1"),
     )

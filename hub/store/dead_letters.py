@@ -26,9 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 from uuid import UUID
 
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import (
     Column,
     Connection,
@@ -52,6 +50,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hub.domain.errors import NotFound
 from hub.events.common import scrub_text
+from hub.store.keys import derive_key
 
 __all__ = [
     "KINDS",
@@ -61,7 +60,6 @@ __all__ = [
     "NewDeadLetter",
     "Original",
     "dead_letters",
-    "derive_key",
 ]
 
 #: ``email``: a raw message (SMTP listener, IMAP poller); ``webhook``: a provider request;
@@ -177,11 +175,6 @@ class DeadLetter:
     last_error: str | None
     last_attempt_at: datetime | None
     original: Original | None = None
-
-
-def derive_key(master_key: bytes, info: bytes) -> bytes:
-    """A 256-bit key for one purpose (``info``), derived from the master key with HKDF."""
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(master_key)
 
 
 class DeadLetters:

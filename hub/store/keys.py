@@ -10,7 +10,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from uuid import UUID
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Column, DateTime, Engine, LargeBinary, MetaData, Table, Uuid, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -69,3 +71,9 @@ class SqlKeyStore:
     def destroy(self, key_id: UUID) -> None:
         with self._engine.begin() as conn:
             conn.execute(data_keys.delete().where(data_keys.c.key_id == key_id))
+
+
+def derive_key(master_key: bytes, info: bytes) -> bytes:
+    """A 256-bit key for one purpose (``info``), derived from the master key with HKDF: each
+    purpose (dead letters, console forms...) has its own, and none is the wrapping key."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(master_key)

@@ -41,10 +41,12 @@ class SessionStore:
         self,
         engine: Engine,
         tokens: TokenStore,
+        forms_key: bytes,
         lifetime: timedelta = timedelta(hours=12),
         cache_seconds: float = 5.0,
     ) -> None:
         self._engine = engine
+        self._forms_key = forms_key
         self._tokens = tokens
         self._lifetime = lifetime
         self._cache_seconds = cache_seconds
@@ -119,8 +121,9 @@ class SessionStore:
             self._cache.pop(digest, None)
             self._closed += 1
 
-    @staticmethod
-    def csrf_token(session_id: str) -> str:
-        """The value forms of this session must send back (a cross-site form cannot know
-        it: it is derived from the session id, which only the cookie holds)."""
-        return hmac.new(session_id.encode(), b"console-csrf", hashlib.sha256).hexdigest()[:32]
+    def csrf_token(self, session_id: str) -> str:
+        """The value forms of this session (or pre-session) must send back. A cross-site form
+        cannot know it: it is keyed by the hub's own key and the cookie's value, so even
+        someone who can plant a cookie on the hub's origin cannot compute it."""
+        mac = hmac.new(self._forms_key, session_id.encode(), hashlib.sha256)
+        return mac.hexdigest()[:32]

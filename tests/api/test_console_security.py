@@ -3,6 +3,8 @@ responses, the sign-in form's CSRF token, and attachment links limited to http a
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from uuid import UUID
 
@@ -122,6 +124,24 @@ def test_a_cross_site_sign_in_without_the_pre_session_cookie_is_refused(sqlite_a
     )
     assert forged.status_code == 403
     assert SESSION_COOKIE not in forged.cookies
+
+
+def test_a_planted_pre_session_cookie_does_not_give_away_its_token(sqlite_api: Api) -> None:
+    """Someone who can set a cookie on the hub's origin (a sibling subdomain, plain http)
+    chooses the pre-session value; the form's token is keyed by the hub's own key too, so
+    they still cannot compute it."""
+    client = _client(sqlite_api)
+    client.cookies.clear()
+    planted = "attacker-chosen-pre-session"
+    client.cookies.set(LOGIN_COOKIE, planted, path="/login")
+    guessed = hmac.new(planted.encode(), b"console-csrf", hashlib.sha256).hexdigest()[:32]
+    forged = client.post(
+        "/login", data={"token": ADMIN_TOKEN, "csrf": guessed}, follow_redirects=False
+    )
+    assert forged.status_code == 403
+    assert SESSION_COOKIE not in forged.cookies
+    # The hub's own form for that same cookie carries a token the attacker did not guess.
+    assert _login_form(client) != guessed
 
 
 def test_the_pre_session_cookie_is_scoped_and_replaced_by_the_session(sqlite_api: Api) -> None:
