@@ -206,6 +206,12 @@ class ChatSettings(BaseModel):
         ge=1,
         description="The same frames from all the visitors of one client IP (an IPv6 /64).",
     )
+    code_guesses_per_hour: int = Field(
+        default=10,
+        ge=1,
+        description="Verification codes one visitor may try for one email address in an hour, "
+        "whatever the sockets and identify frames: a six-digit code cannot be guessed.",
+    )
     token_days: int = Field(default=365, ge=1, description="How long a visitor token is valid.")
     code_minutes: int = Field(
         default=15, ge=1, le=1440, description="How long an email verification code is valid."

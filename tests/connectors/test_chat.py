@@ -487,3 +487,36 @@ def test_messages_per_visitor_and_per_client_network_are_limited(limited: LiveSe
     assert two.next("pong")["type"] == "pong"
     assert _position(limited) == after_two
     assert _messages_recorded_since(limited, before) == 2  # two's two, nothing refused
+
+
+def test_code_guesses_per_address_survive_identify_and_reconnects(
+    make_settings: Callable[..., Settings], sink: SmtpSink
+) -> None:
+    """Five wrong codes per identify, and identify again: without a budget per visitor and
+    address, a six-digit code could be guessed slowly. The budget holds across a new identify
+    and a new socket; another address has its own."""
+    chat = {"allowed_origins": ["https://shop.example.com"], "code_guesses_per_hour": 3}
+    with mailing_hub(make_settings, sink.port, chat=chat) as hub:
+        tab = Widget(hub)
+        tab.send(type="identify", email="erin@example.org")
+        tab.next("identity")
+        for left in (4, 3):
+            tab.send(type="verify", code="000000")
+            assert tab.next("error")["attempts_left"] == left
+        tab.close()
+
+        again = Widget(hub, token=tab.token)
+        again.send(type="identify", email="erin@example.org")  # resets the per-socket count
+        again.next("identity")
+        again.send(type="verify", code="000000")
+        assert again.next("error")["code"] == "invalid_code"  # the third guess of the hour
+        again.send(type="verify", code="000000")
+        refused = again.next("error")
+        assert refused["code"] == "too_many_attempts"
+        assert 60 <= refused["retry_after"] <= 1200  # 3 an hour: the next in ~20 minutes
+
+        again.send(type="identify", email="frank@example.org")
+        again.next("identity")
+        again.send(type="verify", code="000000")
+        assert again.next("error")["code"] == "invalid_code"
+        again.close()

@@ -458,6 +458,14 @@ class ChatSession:
         if self.code_attempts >= _MAX_CODE_ATTEMPTS:
             raise FrameError("too_many_attempts", "identify again to get a new code")
         self._spend()  # guessing codes costs budget too
+        wait = self.connector.limits.code_guess(self.visitor_id, address)
+        if wait > 0:
+            seconds = max(1, math.ceil(wait))
+            raise FrameError(
+                "too_many_attempts",
+                f"too many codes tried for this address; try again in {seconds} s",
+                retry_after=seconds,
+            )
         self.code_attempts += 1
         if not isinstance(code, str) or not self.connector.tokens.check_code(
             self.visitor_id, address, code

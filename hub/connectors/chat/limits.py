@@ -19,11 +19,12 @@ _PRUNE_SECONDS = 60.0
 
 
 class Limit:
-    """``per_minute`` tokens a minute for each key, in bursts of up to as many."""
+    """``count`` tokens every ``period`` seconds (a minute) for each key, in bursts of up to
+    as many."""
 
-    def __init__(self, per_minute: int, clock: Clock = time.monotonic) -> None:
-        self.capacity = float(per_minute)
-        self.rate = per_minute / 60.0
+    def __init__(self, count: int, clock: Clock = time.monotonic, period: float = 60.0) -> None:
+        self.capacity = float(count)
+        self.rate = count / period
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
         self._pruned = clock()
@@ -83,12 +84,13 @@ def network_of(host: str | None) -> str:
 
 
 class ChatLimits:
-    """The chat's three limits (``HUB_CHAT__*_PER_MINUTE``)."""
+    """The chat's limits (``HUB_CHAT__*_PER_MINUTE``, ``HUB_CHAT__CODE_GUESSES_PER_HOUR``)."""
 
     def __init__(self, settings: ChatSettings, clock: Clock = time.monotonic) -> None:
         self.new_visitors = Limit(settings.visitors_per_ip_per_minute, clock)
         self.visitor_messages = Limit(settings.messages_per_visitor_per_minute, clock)
         self.network_messages = Limit(settings.messages_per_ip_per_minute, clock)
+        self.code_guesses = Limit(settings.code_guesses_per_hour, clock, period=3600.0)
 
     def new_visitor(self, client: str | None) -> float:
         """Seconds to wait before ``client`` may start a new visitor (0: now, counted)."""
@@ -99,3 +101,9 @@ class ChatLimits:
         return acquire(
             (self.visitor_messages, visitor_id), (self.network_messages, network_of(client))
         )
+
+    def code_guess(self, visitor_id: str, address: str) -> float:
+        """Seconds to wait before this visitor may try another code for ``address`` (0: now,
+        counted). Kept apart from the socket: a new ``identify`` or a reconnect does not
+        give more guesses."""
+        return acquire((self.code_guesses, f"{visitor_id} {address}"))
