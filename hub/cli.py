@@ -386,11 +386,8 @@ def dead_letters_list(
 
     if kind is not None and kind not in KINDS:
         raise typer.BadParameter(f"kind must be one of {', '.join(KINDS)}")
-    runtime = _open_runtime(data_dir)
-    try:
+    with _letters_of(data_dir) as runtime:
         letters = runtime.store.dead_letters.list(limit, kind=kind, source=source)
-    finally:
-        runtime.stop()
     for letter in letters:
         typer.echo(
             f"{letter.id}  {letter.received_at:%Y-%m-%d %H:%M}  {letter.kind:<11} "
@@ -435,11 +432,8 @@ def dead_letters_retry(letter_id: LetterId, data_dir: DataDir = None) -> None:
 @dead_letters_app.command("drop")
 def dead_letters_drop(letter_id: LetterId, data_dir: DataDir = None) -> None:
     """Forget a dead letter and its original."""
-    runtime = _open_runtime(data_dir)
-    try:
+    with _letters_of(data_dir) as runtime:
         dropped = runtime.store.dead_letters.drop(letter_id)
-    finally:
-        runtime.stop()
     if not dropped:
         typer.echo(f"no dead letter {letter_id}", err=True)
         raise typer.Exit(1)
@@ -458,16 +452,13 @@ def dead_letters_purge(
     does this hourly)."""
     from datetime import timedelta
 
-    runtime = _open_runtime(data_dir)
-    try:
+    with _letters_of(data_dir) as runtime:
         retention = (
             timedelta(days=older_than_days)
             if older_than_days is not None
             else runtime.settings.dead_letter_retention
         )
         purged = runtime.store.dead_letters.purge_expired(retention)
-    finally:
-        runtime.stop()
     typer.echo(f"purged {purged} dead letter(s) older than {retention}")
 
 

@@ -238,7 +238,8 @@ class Gateway:
             if _store_failed(exc):
                 raise
             error = str(exc) if isinstance(exc, RetryFailed) else f"{type(exc).__name__}: {exc}"
-            log.warning("dead letter %s failed again: %s", letter_id, error)
+            # The error may quote the sender (it is sealed in the letter): not in the log.
+            log.warning("dead letter %s failed again: %s", letter_id, type(exc).__name__)
             again = await asyncio.to_thread(self.dead_letters.failed_again, letter_id, error)
             return RetryOutcome(again or letter, succeeded=False, error=error)
         await asyncio.to_thread(self.dead_letters.drop, letter_id)
