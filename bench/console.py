@@ -84,10 +84,10 @@ def build(data_dir: Path, interactions: int) -> tuple[UUID, float]:
         ]
         big: UUID | None = None
         for start in range(0, len(items), 1000):
-            results = runtime.record(items[start : start + 1000])
+            results = runtime.record_now(items[start : start + 1000])
             big = big or results[0].customer_id
         # The phone's and the email's customers are one person: merge them, as an agent would.
-        email_owner = runtime.record(
+        email_owner = runtime.record_now(
             [
                 InboundInteraction(
                     channel="email",

@@ -84,10 +84,10 @@ def fill(hub_env: HubEnv, workdir: Path, sizes: Sizes) -> dict[str, Any]:
         started = time.perf_counter()
         for start in range(0, sizes.seed_customers, 1000):
             count = min(1000, sizes.seed_customers - start)
-            runtime.record([to_inbound(b) for b in workload.seed_customers(count)])
+            runtime.record_now([to_inbound(b) for b in workload.seed_customers(count)])
         for start in range(0, sizes.interactions, 1000):
             count = min(1000, sizes.interactions - start)
-            runtime.record([to_inbound(b) for b in workload.batch(count)])
+            runtime.record_now([to_inbound(b) for b in workload.batch(count)])
         recorded = time.perf_counter() - started
 
         async def publish() -> int:

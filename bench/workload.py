@@ -268,7 +268,7 @@ def build_dataset(
                 to_inbound(workload.interaction(first_contact=first))
                 for first in firsts[start : start + batch_size]
             ]
-            for result in runtime.record(chunk):
+            for result in runtime.record_now(chunk):
                 customer_ids.add(result.customer_id)
         recorded = time.perf_counter() - started
         started = time.perf_counter()

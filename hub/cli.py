@@ -63,13 +63,13 @@ def serve(
     ] = False,
 ) -> None:
     """Start the hub in its embedded runtime (one process, SQLite, no Kafka)."""
-    from hub.api import create_app
     from hub.embedded.runtime import EmbeddedRuntime
+    from hub.server import build_app
 
     settings = _settings(host=host, port=port, data_dir=data_dir)
     _logging(settings)
     runtime = EmbeddedRuntime(settings)
-    application = create_app(settings, runtime)
+    application = build_app(runtime)
     if demo:
         _enable_demo(application, runtime)
 
@@ -525,13 +525,13 @@ Port = Annotated[int | None, typer.Option(help="Port of the probes (and routes).
 def _run_roles(roles: tuple[str, ...], host: str | None, port: int | None) -> None:
     """One process of the distributed runtime: ``roles`` behind one HTTP server that serves
     the probes, /metrics and the routes of the roles, until SIGTERM."""
-    from hub.api import create_app
+    from hub.server import build_app
     from hub.stream.runtime import DistributedRuntime
 
     settings = _settings(host=host, port=port)
     _logging(settings)
     runtime = DistributedRuntime(settings, roles)
-    _serve_http(settings, create_app(settings, runtime))
+    _serve_http(settings, build_app(runtime))
 
 
 @run_app.command("ingest")

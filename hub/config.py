@@ -6,7 +6,6 @@ import re
 import ssl
 from collections.abc import Mapping, Sequence
 from datetime import time, timedelta
-from functools import lru_cache
 from pathlib import Path, PurePath
 from typing import Any, Literal, get_args, get_origin
 
@@ -264,7 +263,7 @@ class Settings(BaseSettings):
         description="FastAPI's native OpenTelemetry traces, metrics and logs of requests, "
         "with the global providers (opentelemetry-instrument, FASTAPI_OTEL_AUTO_CONFIGURE). "
         "Off by default: /metrics has the hub's own figures, and the check whether any "
-        "provider is set costs every request (a twentieth of a webhook's CPU, measured).",
+        "provider is set costs every request (docs/performance.md).",
     )
 
     @field_validator("default_region")
@@ -314,12 +313,6 @@ def mask_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # a malformed URL is shown as-is minus nothing secret to hide
         return url
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings, read once; tests build their own ``Settings``."""
-    return load_settings()
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -176,7 +176,7 @@ def load_demo(runtime: Runtime) -> list[str]:
         return ["demo: the hub already holds data; demo dataset not loaded again"]
     now = datetime.now(UTC).replace(microsecond=0)
     items = _interactions(now)
-    results = runtime.record(items)
+    results = runtime.record_now(items)
     by_id = {i.provider_message_id: r for i, r in zip(items, results, strict=True)}
 
     maria_sms = by_id["demo-sms-2"]

@@ -28,7 +28,6 @@ from hub.api.routes import (
     messages,
     webhooks,
 )
-from hub.config import Settings
 from hub.metrics import Metrics
 from hub.runtime import Runtime
 
@@ -144,14 +143,11 @@ class HubAPI(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None) -> HubAPI:
-    """The API around ``runtime`` (default: an embedded runtime on ``settings``), started and
-    stopped with the application."""
-    if runtime is None:
-        from hub.embedded.runtime import EmbeddedRuntime
-
-        runtime = EmbeddedRuntime(settings)
+def create_app(runtime: Runtime) -> HubAPI:
+    """The API around ``runtime``, which the application starts and stops with itself. The
+    caller (the CLI, a test) chooses and builds the runtime: this is not a second bootstrap."""
     hub_runtime = runtime
+    settings = runtime.settings
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -25,8 +25,6 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hub.events import (
     ConversationAssigned,
@@ -38,7 +36,8 @@ from hub.events import (
     InteractionSent,
     NoteAdded,
 )
-from hub.projections.base import Projection, as_utc, insert_ignoring_duplicates, utc
+from hub.projections.base import Projection, as_utc, utc
+from hub.sql import insert, insert_ignoring_duplicates
 
 metadata = MetaData()
 conversations = Table(
@@ -146,7 +145,6 @@ class ConversationsProjection(Projection):
         self._update_unread(conn, unread)
 
     def _update_unread(self, conn: Connection, unread: dict[UUID, tuple[bool, int]]) -> None:
-        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
         for reset in (True, False):
             rows = [
                 {"conversation_id": cid, "unread": n}
@@ -154,7 +152,7 @@ class ConversationsProjection(Projection):
                 if r is reset
             ]
             if rows:
-                statement = insert(activity)
+                statement = insert(conn, activity)
                 value = statement.excluded.unread
                 conn.execute(
                     statement.on_conflict_do_update(

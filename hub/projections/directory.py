@@ -44,7 +44,8 @@ from hub.events import (
     InteractionReceived,
     InteractionSent,
 )
-from hub.projections.base import Projection, as_utc, insert_ignoring_duplicates, upsert, utc
+from hub.projections.base import Projection, as_utc, utc
+from hub.sql import insert_ignoring_duplicates, upsert
 
 metadata = MetaData()
 customers = Table(

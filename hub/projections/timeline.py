@@ -43,7 +43,8 @@ from hub.events import (
     InteractionSent,
     NoteAdded,
 )
-from hub.projections.base import Projection, as_utc, insert_ignoring_duplicates, utc
+from hub.projections.base import Projection, as_utc, utc
+from hub.sql import insert_ignoring_duplicates
 
 metadata = MetaData()
 timeline_items = Table(

@@ -9,7 +9,6 @@ applying the same events can neither skip nor double anything.
 from __future__ import annotations
 
 import logging
-import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -27,14 +26,14 @@ from sqlalchemy import (
     Uuid,
     func,
     select,
-    text,
 )
 
 from hub.events import Envelope
-from hub.projections.base import Projection, upsert, write_transaction
+from hub.projections.base import Projection
 from hub.projections.conversations import ConversationsProjection
 from hub.projections.directory import DirectoryProjection
 from hub.projections.timeline import TimelineProjection
+from hub.sql import lock_keys, upsert, write_transaction
 
 log = logging.getLogger(__name__)
 P = TypeVar("P", bound=Projection)
@@ -318,24 +317,9 @@ def _position(event: Envelope) -> int:
     return event.position
 
 
-#: First key of the advisory locks on a topic's partition positions (the second is the
-#: partition); PostgreSQL keeps two-key locks apart from one-key ones such as the schema lock.
-_LOCK_SPACE = "hub.views:"
-
-
 def _lock_partitions(conn: Connection, topic: str, partitions: Sequence[int]) -> None:
-    """Lock the positions of these partitions of ``topic`` until the transaction ends, in
-    partition order (two transactions locking overlapping sets cannot deadlock)."""
-    if conn.dialect.name != "postgresql":
-        return
-    key = zlib.crc32(f"{_LOCK_SPACE}{topic}".encode()) - 2**31  # a signed 32-bit int
-    conn.execute(
-        text(
-            "SELECT count(pg_advisory_xact_lock(:key, p)) "
-            "FROM (SELECT unnest(CAST(:partitions AS integer[])) AS p ORDER BY 1) AS wanted"
-        ),
-        {"key": key, "partitions": list(partitions)},
-    )
+    """Lock the positions of these partitions of ``topic`` until the transaction ends."""
+    lock_keys(conn, f"hub.views:{topic}", partitions)
 
 
 def default_projections() -> list[Projection]:

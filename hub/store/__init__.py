@@ -5,6 +5,6 @@
 
 from __future__ import annotations
 
-from hub.store.bootstrap import Store, open_store
+from hub.store.store import Store, open_store
 
 __all__ = ["Store", "open_store"]

@@ -17,7 +17,7 @@ import logging
 import psycopg
 from psycopg import sql
 
-from hub.store.bootstrap import Store
+from hub.store.store import Store
 
 log = logging.getLogger(__name__)
 

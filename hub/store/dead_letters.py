@@ -45,11 +45,10 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hub.domain.errors import NotFound
 from hub.events.common import scrub_text
+from hub.sql import insert_ignoring_duplicates
 from hub.store.keys import derive_key
 
 __all__ = [
@@ -230,9 +229,8 @@ class DeadLetters:
                 }
             )
         if rows:
-            insert = pg_insert if self._engine.dialect.name == "postgresql" else sqlite_insert
             with self._writing() as conn:
-                conn.execute(insert(dead_letters).on_conflict_do_nothing(), rows)
+                insert_ignoring_duplicates(conn, dead_letters, rows)
         return ids
 
     def failed_again(self, letter_id: UUID, error: str) -> DeadLetter | None:

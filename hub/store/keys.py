@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Column, DateTime, Engine, LargeBinary, MetaData, Table, Uuid, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from hub.sql import insert_ignoring_duplicates
 
 metadata = MetaData()
 data_keys = Table(
@@ -64,9 +64,8 @@ class SqlKeyStore:
             nonce = os.urandom(12)
             wrapped = nonce + self._wrap.encrypt(nonce, raw, key_id.bytes)
             rows.append({"key_id": key_id, "wrapped_key": wrapped, "created_at": now})
-        insert = pg_insert if self._engine.dialect.name == "postgresql" else sqlite_insert
         with self._engine.begin() as conn:
-            conn.execute(insert(data_keys).on_conflict_do_nothing(), rows)
+            insert_ignoring_duplicates(conn, data_keys, rows)
 
     def destroy(self, key_id: UUID) -> None:
         with self._engine.begin() as conn:

@@ -1,6 +1,6 @@
 """A named position in the store's log with a lease on it: only its holder moves the position.
 
-The relay (``hub.stream.relay``) and the dispatcher (``hub.dispatch``) each run one active
+The relay (``hub.stream.relay``) and the dispatcher (``hub.runtime.dispatcher``) each run one active
 instance at a time this way; standbys take over when the holder stops renewing. A row in the
 state database rather than a PostgreSQL advisory lock, so SQLite and PostgreSQL work alike.
 """
@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, DateTime, Engine, MetaData, String, Table, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from hub.sql import insert_ignoring_duplicates
 
 metadata = MetaData()
 relays = Table(
@@ -34,12 +34,13 @@ def _create_tables(engine: Engine) -> None:
 
 
 class LeaseLost(Exception):
-    """Another relay holds the lease now; this one must stop publishing."""
+    """Another process holds the lease now; this one must stop (publishing, dispatching)."""
 
 
 @dataclass
-class RelayLease:
-    """The lease and position row of one relay name, in the state database."""
+class LogLease:
+    """The lease and position row of one reader of the log (the relay, the dispatcher), in the
+    state database; ``name`` tells the readers apart."""
 
     engine: Engine
     name: str
@@ -48,12 +49,11 @@ class RelayLease:
 
     def __post_init__(self) -> None:
         _create_tables(self.engine)
-        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
         with self.engine.begin() as conn:
-            conn.execute(
-                insert(relays)
-                .values(name=self.name, position=0, owner=None, lease_until=None)
-                .on_conflict_do_nothing()
+            insert_ignoring_duplicates(
+                conn,
+                relays,
+                [{"name": self.name, "position": 0, "owner": None, "lease_until": None}],
             )
 
     @staticmethod

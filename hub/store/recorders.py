@@ -60,7 +60,7 @@ class HubPostgresApplicationRecorder(PostgresApplicationRecorder):
         super().__init__(*args, **kwargs)
         # The stored events go to PostgreSQL as one array of eventsourcing's composite type.
         # With ``%s`` psycopg sends it in text form, quoting and hex-escaping every field of
-        # every event in Python: a third of recording a batch (py-spy, docs/performance.md).
+        # every event in Python, the largest cost in a profile of recording a batch.
         # ``%b`` sends the same array in binary form (bytes as they are). Same statement.
         text = self.insert_events_statement.as_string()
         assert text.count("unnest(%s::") == 1, text

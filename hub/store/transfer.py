@@ -73,13 +73,12 @@ from uuid import UUID
 import orjson
 from eventsourcing.persistence import ApplicationRecorder, Notification, StoredEvent
 from sqlalchemy import DateTime, Engine, LargeBinary, RowMapping, Table, Uuid, inspect, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 
 from hub.config import Settings
-from hub.store.bootstrap import _secret_bytes, eventsourcing_env, open_store
+from hub.sql import insert_ignoring_duplicates
 from hub.store.keys import data_keys
+from hub.store.store import _secret_bytes, eventsourcing_env, open_store
 from hub.store.tokens import api_tokens
 
 FORMAT = "interaction-hub-store-export"
@@ -590,7 +589,6 @@ def _key_problem(header: ExportHeader, settings: Settings) -> str | None:
 
 def _insert_rows(engine: Engine, rows: Iterator[tuple[Table, dict[str, Any]]]) -> None:
     """Keys and tokens in one transaction; a row whose id (or token hash) exists is kept."""
-    insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
     for table in _ROW_TABLES.values():
         table.create(engine, checkfirst=True)
     with engine.begin() as conn:
@@ -599,7 +597,7 @@ def _insert_rows(engine: Engine, rows: Iterator[tuple[Table, dict[str, Any]]]) -
 
         def flush() -> None:
             if current is not None and pending:
-                conn.execute(insert(current).on_conflict_do_nothing(), pending)
+                insert_ignoring_duplicates(conn, current, pending)
             pending.clear()
 
         for table, row in rows:

@@ -17,7 +17,8 @@ from typing import Any
 
 from sqlalchemy import Column, DateTime, Engine, Integer, MetaData, String, Table, delete, select
 
-from hub.projections.base import as_utc, upsert
+from hub.projections.base import as_utc
+from hub.sql import upsert
 
 metadata = MetaData()
 nodes = Table(

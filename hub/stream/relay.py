@@ -27,12 +27,12 @@ from hub.events import encode_event
 from hub.metrics import Metrics
 from hub.store import Store
 from hub.store.commits import CommitSignal
-from hub.store.lease import LeaseLost, RelayLease, metadata, relays
+from hub.store.lease import LeaseLost, LogLease, metadata, relays
 from hub.stream.topics import Topics, start_producer
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LeaseLost", "Relay", "RelayLease", "metadata", "relays"]
+__all__ = ["LeaseLost", "LogLease", "Relay", "metadata", "relays"]
 
 
 class Relay:
@@ -54,7 +54,7 @@ class Relay:
         self._kafka = kafka
         self._topic = Topics.from_settings(kafka).events
         self._batch_size = batch_size
-        self.lease = RelayLease(
+        self.lease = LogLease(
             store.state_engine, name, owner or f"relay-{uuid.uuid4().hex[:12]}", lease_seconds
         )
         self._producer: AIOKafkaProducer | None = None

@@ -33,13 +33,13 @@ from hub.domain.application import Recorded
 from hub.domain.ids import message_id
 from hub.events import InboundInteraction
 from hub.runtime import Accepted, Runtime
+from hub.runtime.group_commit import Unrecorded, WriteQueue
 from hub.stream.app import WORKER_ROLES, WorkerHealth, create_worker, group_id
 from hub.stream.nodes import HEARTBEAT_SECONDS, NodeRegistry, running_nodes
 from hub.stream.nodes import metadata as nodes_metadata
-from hub.stream.relay import Relay, RelayLease
+from hub.stream.relay import LogLease, Relay
 from hub.stream.relay import metadata as relay_metadata
 from hub.stream.topics import Topics, start_producer
-from hub.writes import Unrecorded, WriteQueue
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +244,7 @@ class DistributedRuntime(Runtime):
 
     # -- ingest ----------------------------------------------------------------------------
 
-    async def record_async(
+    async def submit(
         self, items: Sequence[InboundInteraction]
     ) -> list[Recorded | Accepted | Unrecorded]:
         """Hand new interactions to the processors through ``hub.inbound``; returns once the
@@ -265,7 +265,7 @@ class DistributedRuntime(Runtime):
         await self._produce(new)
         return results
 
-    async def take_async(
+    async def submit_traffic(
         self, items: Sequence[InboundInteraction]
     ) -> Sequence[Recorded | Accepted | Unrecorded] | None:
         """Channel traffic (webhooks, listeners), which needs no ids back: produced without
@@ -288,7 +288,7 @@ class DistributedRuntime(Runtime):
             )
             for item in items
         ]
-        if len(sends) == 1:  # a webhook's one record: gather would add a loop turn (~15 µs)
+        if len(sends) == 1:  # a webhook's one record: gather would add a loop turn
             await sends[0]
         else:
             await asyncio.gather(*sends)
@@ -329,7 +329,7 @@ class DistributedRuntime(Runtime):
             await asyncio.sleep(BROKER_CHECK_SECONDS)
 
     def kafka_lag(self) -> KafkaLag:
-        relay = RelayLease.read(self.store.state_engine)
+        relay = LogLease.read(self.store.state_engine)
         top = self.store_position()
         relay_lag = max(top - relay.get("position", 0), 0)
         inbound, events = self._on_loop(self._group_lags, BROKER_TIMEOUT)
@@ -356,7 +356,7 @@ class DistributedRuntime(Runtime):
             "roles": list(self.roles),
             "nodes": running_nodes(self.store.state_engine),
             "store_position": top,
-            "relay": RelayLease.read(self.store.state_engine),
+            "relay": LogLease.read(self.store.state_engine),
             "lag": lag.total,
             "lag_by_stage": {"inbound": lag.inbound, "relay": lag.relay, "events": lag.events},
             "lag_by_partition": lag.by_partition,

@@ -33,8 +33,7 @@ def new_producer(kafka: KafkaSettings) -> AIOKafkaProducer:
 
     No linger (aiokafka's default): aiokafka keeps one produce request in flight per broker,
     so concurrent sends batch while it is out anyway, and its linger counts per partition
-    batch, which only added timers and split requests (half the CPU per record with 16 in
-    flight over 12 partitions; docs/performance.md, 2026-12-01).
+    batch, which only added timers and split requests (docs/performance.md has the figures).
     """
     return AIOKafkaProducer(
         acks="all",

@@ -12,9 +12,10 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
-from hub.api import create_app
 from hub.config import Settings
+from hub.embedded.runtime import EmbeddedRuntime
 from hub.runtime import Runtime
+from hub.server import build_app
 from tests.servers import ThreadedUvicorn
 
 ADMIN_TOKEN = "test-admin"
@@ -167,7 +168,7 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
 @contextmanager
 def running_app(settings: Settings) -> Iterator[Api]:
     """The app with its lifespan (runtime started, stopped on exit) behind a TestClient."""
-    app = create_app(settings)
+    app = build_app(EmbeddedRuntime(settings))
     with TestClient(app) as client:
         yield Api(client, app.state.runtime)
 
@@ -176,7 +177,7 @@ class LiveServer:
     """The app served by a real uvicorn server on a loopback port, in a thread."""
 
     def __init__(self, settings: Settings) -> None:
-        self.app = create_app(settings)
+        self.app = build_app(EmbeddedRuntime(settings))
         self._uvicorn = ThreadedUvicorn(self.app, timeout_graceful_shutdown=2)
         self.server = self._uvicorn.server
         self.port = self._uvicorn.port

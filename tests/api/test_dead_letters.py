@@ -23,10 +23,10 @@ from hub.cli import app as cli_app
 from hub.config import Settings
 from hub.connectors.base import WebhookOutcome
 from hub.events import InboundInteraction
-from hub.gateway import Gateway
+from hub.runtime.gateway import Gateway
+from hub.runtime.group_commit import Unrecorded
 from hub.store import open_store
 from hub.store.dead_letters import DeadLetters, NewDeadLetter, Original, dead_letters
-from hub.writes import Unrecorded
 from tests.api.support import ADMIN_TOKEN, Api, assert_error, running_app, smtp_to, wait_for
 from tests.connectors.test_twilio import AUTH_TOKEN, CUSTOMER, incoming_params, twilio_signature
 from tests.connectors.test_twilio import settings as twilio_settings
@@ -285,12 +285,12 @@ def test_an_item_that_failed_to_record_is_kept_and_recorded_by_its_retry(hub: Ap
         runtime.settings,
         runtime.store.app,
         runtime.store.state_engine,
-        runtime.metrics,
         failing,
+        runtime.record_now,
         runtime.store.dead_letters,
     )
     portal = hub.client.portal  # type: ignore[attr-defined]
-    portal.call(gateway.take, "twilio", WebhookOutcome(interactions=(item,)))
+    portal.call(gateway.receive, "twilio", WebhookOutcome(interactions=(item,)))
 
     (letter,) = _letters(hub, kind="interaction")
     assert letter["source"] == "twilio"

@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from hub.events import InboundInteraction
-from hub.writes import Unrecorded
+from hub.runtime.group_commit import Unrecorded
 from tests.api.support import Api, assert_error, interaction
 
 NUL_FIELDS = [
@@ -192,7 +192,7 @@ def test_nothing_the_contract_accepts_stalls_the_projections(
     if item is None:
         return  # the contract refuses it: nothing can be recorded
     assert api.runtime is not None
-    api.runtime.record([item])
+    api.runtime.record_now([item])
     later = api.record(address="phone:+15550170021")
 
     api.wait_caught_up(timeout=5)  # fails when the follower is stuck on the first event
@@ -246,7 +246,7 @@ async def test_an_item_that_fails_in_the_store_fails_alone(api: Api) -> None:
         **(good[0].model_dump() | {"provider_message_id": "poisoned", "contact_name": "x\ud800"})
     )
     requests = [[g] for g in good[:10]] + [[poisoned]] + [good[10:]]
-    outcomes = await asyncio.gather(*(api.runtime.record_async(r) for r in requests))
+    outcomes = await asyncio.gather(*(api.runtime.submit(r) for r in requests))
 
     assert all(not isinstance(o[0], Unrecorded) for o in outcomes[:10])
     (failed,) = outcomes[10]

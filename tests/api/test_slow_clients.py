@@ -19,9 +19,10 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from hub.api import create_app
 from hub.api.timeouts import slow_client_protocol
 from hub.config import Settings
+from hub.embedded.runtime import EmbeddedRuntime
+from hub.server import build_app
 from tests.api.support import ADMIN, ADMIN_TOKEN, interaction
 from tests.e2e.support import HubProcess
 from tests.servers import ThreadedUvicorn
@@ -36,7 +37,7 @@ class GuardedHub:
     """The app served as ``hub serve`` serves it, in a thread."""
 
     def __init__(self, settings: Settings) -> None:
-        self.app = create_app(settings)
+        self.app = build_app(EmbeddedRuntime(settings))
         self._uvicorn = ThreadedUvicorn(
             self.app, http=slow_client_protocol(settings), timeout_graceful_shutdown=2
         )

@@ -18,7 +18,7 @@ import pytest
 from hub.config import Settings
 from hub.domain.application import Recorded
 from hub.events import InboundInteraction
-from hub.writes import WriteQueue
+from hub.runtime.group_commit import WriteQueue
 from tests.api.support import ADMIN_TOKEN, Api, assert_error, running_app
 from tests.connectors.test_twilio import (
     AUTH_TOKEN,
@@ -130,7 +130,7 @@ def test_a_failure_while_recording_is_the_error_model(
     async def broken(name: str, outcome: Any) -> None:
         raise RuntimeError("the gateway broke")
 
-    monkeypatch.setattr(api.runtime.gateway, "take", broken)
+    monkeypatch.setattr(api.runtime.gateway, "receive", broken)
     assert_error(_sms(api, 1), 500, "internal_error")
     assert 'status="500"' in api.client.get("/metrics").text
 

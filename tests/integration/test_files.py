@@ -44,7 +44,7 @@ def modes(directory: Path) -> dict[str, int]:
 def _run(settings: Settings) -> EmbeddedRuntime:
     runtime = EmbeddedRuntime(settings)
     runtime.start()
-    runtime.record([inbound(f"m-{uuid.uuid4()}", text="Alice's new address")])
+    runtime.record_now([inbound(f"m-{uuid.uuid4()}", text="Alice's new address")])
     assert runtime.wait_visible(runtime.store_position(), timeout=10)
     return runtime
 

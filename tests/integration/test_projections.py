@@ -215,7 +215,7 @@ def test_message_item_carries_its_content(store: Store, views: Views) -> None:
 def test_delivery_status_shows_on_the_message_item(embedded: EmbeddedRuntime) -> None:
     rt = embedded
     # the first two reach the view before their status reports, the third with its report
-    first, second = rt.record(
+    first, second = rt.record_now(
         [
             inbound("SM1", direction="outbound"),
             inbound("SM2", direction="outbound", occurred_at=T0 + timedelta(minutes=1)),
@@ -228,7 +228,7 @@ def test_delivery_status_shows_on_the_message_item(embedded: EmbeddedRuntime) ->
         second.message_id, "failed", T0, error_code="30007", error_message="Carrier violation"
     )
     rt.follower.stop()  # so the next record and its report land in one batch
-    [third] = rt.record([inbound("SM3", direction="outbound", occurred_at=T0 + timedelta(2))])
+    [third] = rt.record_now([inbound("SM3", direction="outbound", occurred_at=T0 + timedelta(2))])
     rt.update_delivery(third.message_id, "undelivered", T0, error_code="30003")
     assert LogFollower(rt.store, rt.views).catch_up() >= 2
 
@@ -381,19 +381,19 @@ def test_conversations_view_follows_status_assignee_and_activity(
     embedded: EmbeddedRuntime,
 ) -> None:
     rt = embedded
-    [a1, b1] = rt.record(
+    [a1, b1] = rt.record_now(
         [
             inbound("SM1", occurred_at=T0),
             inbound("wa1", channel="whatsapp", occurred_at=T0 + timedelta(minutes=1)),
         ]
     )
     wait_projected(rt)  # later changes update rows written by an earlier batch
-    rt.record([inbound("SM2", occurred_at=T0 + timedelta(minutes=10))])
-    rt.record([inbound("SM0", occurred_at=T0 - timedelta(minutes=10))])  # late arrival
+    rt.record_now([inbound("SM2", occurred_at=T0 + timedelta(minutes=10))])
+    rt.record_now([inbound("SM0", occurred_at=T0 - timedelta(minutes=10))])  # late arrival
     rt.add_note(a1.conversation_id, "note", "ann")
     rt.assign(a1.conversation_id, "bob", "ann")
     rt.change_status(a1.conversation_id, "pending", "bob")
-    rt.record([inbound("wa2", channel="whatsapp", occurred_at=T0 + timedelta(minutes=20))])
+    rt.record_now([inbound("wa2", channel="whatsapp", occurred_at=T0 + timedelta(minutes=20))])
     rt.change_status(b1.conversation_id, "resolved", "bob")
     rt.assign(b1.conversation_id, "carol", "ann")
     rt.assign(b1.conversation_id, None, "ann")
@@ -594,7 +594,7 @@ def test_a_replay_after_erasure_stays_erased(store: Store, views: Views) -> None
 
 def test_embedded_runtime_follows_writes_live(embedded: EmbeddedRuntime) -> None:
     rt = embedded
-    [r] = rt.record([inbound("SM1", contact_name="Alice")])
+    [r] = rt.record_now([inbound("SM1", contact_name="Alice")])
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         with rt.read() as conn:

@@ -32,7 +32,7 @@ def test_every_kind_of_envelope_is_what_validation_makes_of_it(tmp_path: Path) -
     runtime.start()
     try:
         at = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
-        (first,) = runtime.record(
+        (first,) = runtime.record_now(
             [
                 InboundInteraction(
                     channel="email",
@@ -48,7 +48,7 @@ def test_every_kind_of_envelope_is_what_validation_makes_of_it(tmp_path: Path) -
                 )
             ]
         )
-        runtime.record(
+        runtime.record_now(
             [
                 InboundInteraction(
                     channel="email",
@@ -77,7 +77,7 @@ def test_every_kind_of_envelope_is_what_validation_makes_of_it(tmp_path: Path) -
         runtime.link_address(
             "email:kim@example.com", "phone:+15550104242", verified=True, reason="agent"
         )
-        (other,) = runtime.record(
+        (other,) = runtime.record_now(
             [
                 InboundInteraction(
                     channel="sms",

@@ -1,4 +1,4 @@
-"""The group commit (hub.writes): one request's bad data never fails another's write."""
+"""The group commit (hub.runtime.group_commit): one bad item never fails another's write."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import pytest
 
 from hub.domain.errors import StoreUnavailable
 from hub.events import InboundInteraction
-from hub.runtime import may_lie_in_the_data
-from hub.writes import Unrecorded, WriteQueue
+from hub.runtime.group_commit import Unrecorded, WriteQueue, may_lie_in_the_data
 
 
 def item(pmid: str) -> InboundInteraction:

@@ -50,7 +50,7 @@ from hub.domain.errors import DomainError
 from hub.events import AddressError, InboundInteraction, normalise_address
 from hub.events.common import check_text, scrub_text
 from hub.runtime import Runtime
-from hub.writes import Unrecorded
+from hub.runtime.group_commit import Unrecorded
 
 log = logging.getLogger(__name__)
 
@@ -372,7 +372,7 @@ class ChatSession:
         except ValidationError as exc:
             reason = exc.errors()[0].get("msg", "invalid")
             raise FrameError("invalid_message", str(reason), client_id=client_id) from None
-        (result,) = await self.runtime.record_async([item])
+        (result,) = await self.runtime.submit([item])
         if isinstance(result, Unrecorded):  # only this message failed; the socket goes on
             raise FrameError(
                 "unrecordable", "the message could not be recorded", client_id=client_id

@@ -30,8 +30,8 @@ from hub.domain.errors import DomainError
 from hub.events import InboundInteraction
 from hub.events.common import EARLIEST_OCCURRED_AT
 from hub.runtime import Accepted
+from hub.runtime.group_commit import Unrecorded
 from hub.store.tokens import Principal
-from hub.writes import Unrecorded
 
 router = APIRouter(prefix="/v1", tags=["interactions"])
 
@@ -104,7 +104,7 @@ async def record_interaction(
     except InvalidInteraction as exc:
         runtime.metrics.rejected.labels(exc.code).inc()
         raise ApiError(422, exc.code, exc.message, **exc.details) from None
-    (result,) = await runtime.record_async([item])
+    (result,) = await runtime.submit([item])
     if isinstance(result, Unrecorded):
         raise _unrecorded(result)
     out = _outcome(result)
@@ -154,7 +154,7 @@ async def record_batch(body: BatchIn, runtime: RuntimeDep, _: Ingest) -> BatchOu
             continue
         results.append(None)
         good.append((index, item))
-    recorded = await runtime.record_async([item for _, item in good]) if good else []
+    recorded = await runtime.submit([item for _, item in good]) if good else []
     for (index, _item), result in zip(good, recorded, strict=True):
         if isinstance(result, Unrecorded):
             error = _unrecorded(result)

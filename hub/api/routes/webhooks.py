@@ -10,8 +10,8 @@ application hands ``/webhooks/...`` requests to before FastAPI's own stack (``Hu
 hub.api.app), behind the same request metrics and body limit as every route. Its errors are
 rendered by the application's exception handlers, so they have the API's one error shape. A
 webhook needs none of what that stack adds (dependencies, OpenAPI, the matching of every API
-route, the request wrapping and the exception middlewares). Skipping it is most of what took
-an ingest-role webhook from 335-370 to ~300 µs of CPU (docs/performance.md, 2026-12-01).
+route, the request wrapping and the exception middlewares); what skipping it saves is
+measured by ``bench`` (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ async def webhook(request: Request) -> Response:
         runtime.metrics.webhooks.labels(name, "malformed").inc()
         log.info("%s webhook refused as malformed: %s", name, exc.reason)
         raise ApiError(400, "malformed_payload", exc.reason) from None
-    await runtime.gateway.take(name, outcome, incoming)
+    await runtime.gateway.receive(name, outcome, incoming)
     runtime.metrics.webhooks.labels(name, "ok").inc()
     return Response(outcome.body, outcome.status, media_type=outcome.media_type)
 

@@ -15,7 +15,6 @@ from uuid import UUID
 from sqlalchemy import (
     BigInteger,
     Column,
-    Connection,
     Engine,
     Index,
     Integer,
@@ -27,8 +26,8 @@ from sqlalchemy import (
     Uuid,
     select,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from hub.sql import insert_ignoring_duplicates
 
 metadata = MetaData()
 chat_mailbox = Table(
@@ -52,11 +51,6 @@ chat_keys = Table(
 )
 
 
-def _insert_new(conn: Connection, table: Table, row: dict[str, object]) -> None:
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    conn.execute(insert(table).on_conflict_do_nothing(), [row])
-
-
 @dataclass(frozen=True, slots=True)
 class Posted:
     seq: int
@@ -66,7 +60,7 @@ class Posted:
 
 class Mailbox:
     """The chat mailboxes, in the hub's state database (``metadata``'s tables, which
-    ``hub.gateway.Gateway.create_tables`` creates)."""
+    ``hub.runtime.gateway.Gateway.create_tables`` creates)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -74,18 +68,17 @@ class Mailbox:
     def signing_key(self, candidate: str) -> str:
         """The hub's chat signing key: ``candidate`` if no process stored one before."""
         with self._engine.begin() as conn:
-            _insert_new(conn, chat_keys, {"name": "visitor_tokens", "key": candidate})
+            insert_ignoring_duplicates(
+                conn, chat_keys, [{"name": "visitor_tokens", "key": candidate}]
+            )
             key = conn.scalar(select(chat_keys.c.key).where(chat_keys.c.name == "visitor_tokens"))
         return str(key)
 
     def post(self, visitor_id: str, message_id: UUID, direction: str) -> None:
         """Make a message visible to the visitor; posting it again changes nothing."""
         with self._engine.begin() as conn:
-            _insert_new(
-                conn,
-                chat_mailbox,
-                {"visitor_id": visitor_id, "message_id": message_id, "direction": direction},
-            )
+            row = {"visitor_id": visitor_id, "message_id": message_id, "direction": direction}
+            insert_ignoring_duplicates(conn, chat_mailbox, [row])
 
     def after(self, visitor_id: str, seq: int, limit: int = 200) -> Sequence[Posted]:
         """The visitor's messages after ``seq``, oldest first."""

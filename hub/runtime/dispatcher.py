@@ -29,7 +29,7 @@ from hub.domain.model import Message
 from hub.domain.outbound import Done, Hold, QuietHours, Send
 from hub.metrics import Metrics
 from hub.store import Store
-from hub.store.lease import LeaseLost, RelayLease
+from hub.store.lease import LeaseLost, LogLease
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +42,17 @@ _REQUESTED_TOPIC = f"{Message.__module__}:{Message.__name__}.DispatchRequested"
 
 
 @dataclass
-class ChannelPolicy:
-    """The channels of this hub as the domain sees them: which are on, their windows."""
+class ConfiguredChannels:
+    """The channels this hub has configured: which are on, the connector serving each, their
+    windows. What the domain asks of them is its ``ChannelPolicy`` protocol, which this
+    implements."""
 
     #: The connectors that are on, with their settings, in registry order.
     configured: Sequence[tuple[type[Connector], Any]]
     public_url: str | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ChannelPolicy:
+    def from_settings(cls, settings: Settings) -> ConfiguredChannels:
         from hub.connectors.registry import configured
 
         return cls(configured(settings), settings.public_url)
@@ -114,7 +116,7 @@ class Dispatcher:
         self,
         store: Store,
         connectors: Mapping[str, Connector],
-        policy: ChannelPolicy,
+        policy: ConfiguredChannels,
         settings: Settings,
         metrics: Metrics,
     ) -> None:
@@ -129,7 +131,7 @@ class Dispatcher:
         self._retry_base = d.retry_base_seconds
         self._in_doubt = timedelta(seconds=d.in_doubt_seconds)
         self._metrics = metrics
-        self._lease = RelayLease(
+        self._lease = LogLease(
             store.state_engine, "dispatch", f"dispatch-{uuid.uuid4().hex[:12]}", LEASE_SECONDS
         )
         self._renew_at = 0.0  # monotonic time of the next lease renewal

@@ -19,40 +19,24 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-import eventsourcing.persistence as es
-import sqlalchemy.exc as sa
 from sqlalchemy import Connection
 
 from hub.config import Settings
 from hub.domain.application import Recorded
-from hub.domain.errors import StoreUnavailable
 from hub.domain.identity import LinkResult, MergeResult
 from hub.events import Envelope, InboundInteraction
 from hub.metrics import Metrics
 from hub.projections import Views
+from hub.runtime.group_commit import Unrecorded, WriteQueue, may_lie_in_the_data
 from hub.store import Store, open_store
 from hub.store.database import schema_lock
 from hub.store.sessions import SessionStore
 from hub.store.tokens import TokenStore
-from hub.writes import Unrecorded, WriteQueue
 
 if TYPE_CHECKING:
-    from hub.dispatch import ChannelPolicy, Dispatcher
+    from hub.runtime.dispatcher import ConfiguredChannels, Dispatcher
 
 log = logging.getLogger(__name__)
-
-
-def may_lie_in_the_data(error: BaseException) -> bool:
-    """Whether a failed write group is worth recording again item by item: any failure but
-    the store being unreachable (which would fail every item alike) or a shutdown."""
-    return isinstance(error, Exception) and not isinstance(
-        error,
-        StoreUnavailable
-        | es.OperationalError
-        | es.InterfaceError
-        | sa.OperationalError
-        | sa.InterfaceError,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +80,7 @@ class Runtime:
             self._setup_channels()
         self.store.app.add_listener(self._changed)
         self.writes = WriteQueue(
-            self.record, self.settings.max_batch_items, isolate=may_lie_in_the_data
+            self.record_now, self.settings.max_batch_items, isolate=may_lie_in_the_data
         )
         self.writes.start()
         self.started = True
@@ -114,15 +98,15 @@ class Runtime:
     # -- channels --------------------------------------------------------------------------
 
     def _setup_channels(self) -> None:
-        from hub.gateway import Gateway
+        from hub.runtime.gateway import Gateway
 
         Gateway.create_tables(self.store.state_engine)
         self.gateway = Gateway(
             self.settings,
             self.store.app,
             self.store.state_engine,
-            self.metrics,
-            self.take_async,
+            self.submit_traffic,
+            self.record_now,
             self.store.dead_letters,
         )
         self.dispatcher: Dispatcher | None = None
@@ -137,15 +121,15 @@ class Runtime:
         return channel_states(self.settings)
 
     @functools.cached_property
-    def policy(self) -> ChannelPolicy:
+    def policy(self) -> ConfiguredChannels:
         """Which channels are on (built on first use: CLI commands never load a connector)."""
-        from hub.dispatch import ChannelPolicy
+        from hub.runtime.dispatcher import ConfiguredChannels
 
-        return ChannelPolicy.from_settings(self.settings)
+        return ConfiguredChannels.from_settings(self.settings)
 
     async def start_channels(self, *, listen: bool, dispatch: bool) -> None:
         """Start the connectors (and their listeners), and the dispatcher if asked."""
-        from hub.dispatch import Dispatcher
+        from hub.runtime.dispatcher import Dispatcher
 
         await self.gateway.start(self.policy.configured, listen=listen)
         if dispatch:
@@ -198,22 +182,22 @@ class Runtime:
 
     # -- commands --------------------------------------------------------------------------
 
-    async def record_async(
+    async def submit(
         self, items: Sequence[InboundInteraction]
     ) -> list[Recorded | Accepted | Unrecorded]:
         """Record from a request: grouped with concurrent requests into one transaction. An
         item that cannot be recorded comes back as :class:`Unrecorded`, failing nothing else."""
         return list(await self.writes.record(items))
 
-    async def take_async(
+    async def submit_traffic(
         self, items: Sequence[InboundInteraction]
     ) -> Sequence[Recorded | Accepted | Unrecorded] | None:
         """Make channel traffic (webhooks, listeners) durable. The results say which items
         failed on their own (:class:`Unrecorded`): the gateway keeps those as dead letters and
         the provider gets its 2xx (None: every item is durable, as the broker has it)."""
-        return await self.record_async(items)
+        return await self.submit(items)
 
-    def record(self, items: Sequence[InboundInteraction]) -> list[Recorded]:
+    def record_now(self, items: Sequence[InboundInteraction]) -> list[Recorded]:
         results = self.store.app.record_interactions(items)
         for item, result in zip(items, results, strict=True):
             if result.duplicate:

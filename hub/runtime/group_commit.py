@@ -30,11 +30,37 @@ from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import eventsourcing.persistence as es
+import sqlalchemy.exc as sa
+
+from hub.domain.errors import StoreUnavailable
 from hub.events import InboundInteraction
 
 log = logging.getLogger(__name__)
 
 R = TypeVar("R")
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether ``error`` is the store being unreachable (or refusing connections) rather than
+    something about the data written: retrying the write item by item, or counting it against
+    a dead letter, would only fail the same way."""
+    return isinstance(
+        error,
+        StoreUnavailable
+        | es.OperationalError
+        | es.InterfaceError
+        | sa.OperationalError
+        | sa.InterfaceError,
+    )
+
+
+def may_lie_in_the_data(error: BaseException) -> bool:
+    """Whether a failed write group is worth recording again item by item: any failure but
+    the store being unreachable (which would fail every item alike) or a shutdown."""
+    return isinstance(error, Exception) and not is_outage(error)
+
+
 Outcome = list[Any] | BaseException
 
 

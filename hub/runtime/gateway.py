@@ -1,7 +1,7 @@
 """The connectors of one hub process: built from the settings, started and stopped with the
 process, their listeners running, and what their providers deliver taken into the hub.
 
-``take`` is the one way anything a connector received enters the hub: interactions are
+``receive`` is the one way anything a connector received enters the hub: interactions are
 recorded (embedded) or handed to ``hub.inbound`` (distributed ingest) before the provider is
 answered; delivery reports are applied to the store; what cannot be recorded becomes a dead
 letter keeping the complete original (the webhook request, the raw mail, the interaction),
@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-import eventsourcing.persistence as es
-import sqlalchemy.exc as sa
 from pydantic import ValidationError
 from sqlalchemy import Column, Engine, MetaData, String, Table, Text
 
@@ -35,12 +33,10 @@ from hub.connectors.base import (
     WebhookRequest,
 )
 from hub.domain.application import HubApplication, Recorded
-from hub.domain.errors import StoreUnavailable
 from hub.events import InboundInteraction
-from hub.metrics import Metrics
-from hub.projections.base import upsert
+from hub.runtime.group_commit import Unrecorded, is_outage
+from hub.sql import upsert
 from hub.store.dead_letters import DeadLetter, DeadLetters, NewDeadLetter, Original
-from hub.writes import Unrecorded
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +73,12 @@ class SqlState:
             upsert(conn, connector_state, [{"key": self._prefix + key, "value": value}])
 
 
-#: Makes interactions durable; may return one result per item, where an
-#: :class:`~hub.writes.Unrecorded` one becomes a dead letter (None: all durable).
-Record = Callable[[Sequence[InboundInteraction]], Awaitable[Sequence[object] | None]]
+#: Makes channel traffic durable (``Runtime.submit_traffic``); may return one result per item,
+#: where an :class:`~hub.runtime.group_commit.Unrecorded` one becomes a dead letter (None: all
+#: durable).
+Submit = Callable[[Sequence[InboundInteraction]], Awaitable[Sequence[object] | None]]
+#: Records in the store at once and answers (``Runtime.record_now``): a retry's path.
+RecordNow = Callable[[Sequence[InboundInteraction]], list[Recorded]]
 
 
 class RetryFailed(Exception):
@@ -109,15 +108,15 @@ class Gateway:
         settings: Settings,
         app: HubApplication,
         state_engine: Engine,
-        metrics: Metrics,
-        record: Record,
+        submit: Submit,
+        record_now: RecordNow,
         dead_letters: DeadLetters,
     ) -> None:
         self._settings = settings
         self._app = app
         self._engine = state_engine
-        self._metrics = metrics
-        self._record = record
+        self._submit = submit
+        self._record_now = record_now
         self.dead_letters = dead_letters
         self.by_name: dict[str, Connector] = {}
         self.by_channel: dict[str, Connector] = {}
@@ -137,9 +136,9 @@ class Gateway:
     async def start(
         self, configured: Sequence[tuple[type[Connector], Any]], *, listen: bool
     ) -> None:
-        """Build and start the ``configured`` connectors (``ChannelPolicy.configured``), and
+        """Build and start the ``configured`` connectors (``ConfiguredChannels.configured``), and
         the dead letters' retention."""
-        from hub.dispatch import by_channel
+        from hub.runtime.dispatcher import by_channel
 
         for cls, section in configured:
             connector = cls(section, self._context(cls))
@@ -163,7 +162,7 @@ class Gateway:
 
     async def _listen(self, connector: Connector) -> None:
         try:
-            await connector.run(self.take_from(connector.name))
+            await connector.run(self.receiver(connector.name))
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -185,12 +184,12 @@ class Gateway:
         self.by_name.clear()
         self.by_channel.clear()
 
-    # -- taking ----------------------------------------------------------------------------
+    # -- receiving -------------------------------------------------------------------------
 
-    def take_from(self, name: str) -> InboundSink:
-        return functools.partial(self.take, name)
+    def receiver(self, name: str) -> InboundSink:
+        return functools.partial(self.receive, name)
 
-    async def take(
+    async def receive(
         self, name: str, outcome: WebhookOutcome, request: WebhookRequest | None = None
     ) -> None:
         """Make what a provider delivered durable; returns once it is. ``request``: the
@@ -198,7 +197,7 @@ class Gateway:
         letters: list[NewDeadLetter] = []
         if outcome.interactions:
             items = list(outcome.interactions)
-            results = await self._record(items)
+            results = await self._submit(items)
             for item, result in zip(items, results or (), strict=False):
                 if isinstance(result, Unrecorded):
                     letters.append(
@@ -235,7 +234,7 @@ class Gateway:
             if outcome.reports:
                 await asyncio.to_thread(self._app.outbound.apply_provider_reports, outcome.reports)
         except Exception as exc:
-            if _store_failed(exc):
+            if is_outage(exc):
                 raise
             error = str(exc) if isinstance(exc, RetryFailed) else f"{type(exc).__name__}: {exc}"
             # The error may quote the sender (it is sealed in the letter): not in the log.
@@ -308,19 +307,6 @@ class Gateway:
                 return
         raise RetryFailed(f"connector {name!r} is not configured here")
 
-    def _record_now(self, items: list[InboundInteraction]) -> list[Recorded]:
-        """Record in the store at once, in any runtime: a retry wants its definite result
-        (the distributed ingest would only hand it to Kafka)."""
-        if not items:
-            return []
-        results = self._app.record_interactions(items)
-        for item, result in zip(items, results, strict=True):
-            if result.duplicate:
-                self._metrics.duplicates.inc()
-            else:
-                self._metrics.interactions.labels(item.channel, item.direction).inc()
-        return results
-
     async def _keep_retention(self) -> None:
         retention = self._settings.dead_letter_retention
         while True:
@@ -370,16 +356,3 @@ def _set_aside_letters(
         original = Original.email(item.original or b"", **fields)
         letters.append(NewDeadLetter(name, item.reason, original))
     return letters
-
-
-def _store_failed(exc: BaseException) -> bool:
-    """Whether ``exc`` is the store being away rather than the letter's fault: a retry that
-    could not even reach the store is no attempt."""
-    return isinstance(
-        exc,
-        StoreUnavailable
-        | es.OperationalError
-        | es.InterfaceError
-        | sa.OperationalError
-        | sa.InterfaceError,
-    )

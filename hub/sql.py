@@ -1,0 +1,80 @@
+"""The SQL seam: the one module that knows which database it talks to.
+
+The hub runs on SQLite (embedded) and PostgreSQL (distributed). Both speak ``INSERT ... ON
+CONFLICT``, but SQLAlchemy builds it with each dialect's own ``insert``; every other module
+writes through the helpers here and never asks which dialect it has.
+A leaf module (SQLAlchemy only): the store, the projections, the runtime
+and the connectors that keep state all import it, and it imports none of them.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, text
+from sqlalchemy.dialects import postgresql, sqlite
+
+__all__ = [
+    "insert",
+    "insert_ignoring_duplicates",
+    "lock_keys",
+    "upsert",
+    "write_transaction",
+]
+
+_Insert = postgresql.Insert | sqlite.Insert
+
+
+def insert(conn: Connection | Engine, table: Table) -> _Insert:
+    """``INSERT`` into ``table`` with the dialect's ``on_conflict_do_*`` (for an upsert whose
+    update is not "the new row wins", e.g. adding to a counter)."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def insert_ignoring_duplicates(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Insert rows; a row whose key (or unique constraint) is already there is left as it is:
+    replays and retries are normal."""
+    if rows:
+        conn.execute(insert(conn, table).on_conflict_do_nothing(), list(rows))
+
+
+def upsert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert rows, or overwrite the row with the same primary key (the latest fact wins)."""
+    if not rows:
+        return
+    statement = insert(conn, table)
+    keys = [c.name for c in table.primary_key.columns]
+    changes = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
+    conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes), list(rows))
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that will write. The ``hub_write`` option makes SQLite take its write
+    lock at the start (see ``hub.store.database``); other databases ignore it."""
+    with engine.connect().execution_options(hub_write=True) as conn, conn.begin():
+        yield conn
+
+
+def lock_keys(conn: Connection, space: str, keys: Sequence[int]) -> None:
+    """Lock ``keys`` of the lock ``space`` until the transaction ends, in key order (two
+    transactions locking overlapping sets cannot deadlock). PostgreSQL: transaction-scoped
+    advisory locks (two-key ones, kept apart from one-key ones such as the schema lock).
+    SQLite: nothing to do, a write transaction holds the database's one write lock."""
+    if conn.dialect.name != "postgresql":
+        return
+    key = zlib.crc32(space.encode()) - 2**31  # a signed 32-bit int
+    conn.execute(
+        text(
+            "SELECT count(pg_advisory_xact_lock(:key, p)) "
+            "FROM (SELECT unnest(CAST(:keys AS integer[])) AS p ORDER BY 1) AS wanted"
+        ),
+        {"key": key, "keys": list(keys)},
+    )
