@@ -101,7 +101,7 @@ def build(data_dir: Path, interactions: int) -> tuple[UUID, float]:
         )[0].customer_id
         assert big is not None
         if email_owner != big:
-            runtime.merge(big, email_owner, actor="bench", reason="same person")
+            runtime.commands.identity.merge(big, email_owner, actor="bench", reason="same person")
         LogFollower(runtime.store, runtime.views, batch_size=5000).catch_up()
     finally:
         runtime.stop()

@@ -180,29 +180,33 @@ def load_demo(runtime: Runtime) -> list[str]:
     by_id = {i.provider_message_id: r for i, r in zip(items, results, strict=True)}
 
     maria_sms = by_id["demo-sms-2"]
-    runtime.update_delivery(maria_sms.message_id, "delivered", now - timedelta(days=3, hours=4))
+    runtime.commands.update_delivery(
+        maria_sms.message_id, "delivered", now - timedelta(days=3, hours=4)
+    )
     maria_wa = by_id["demo-wa-2"]
-    runtime.update_delivery(maria_wa.message_id, "delivered", now - timedelta(hours=25))
-    runtime.update_delivery(maria_wa.message_id, "read", now - timedelta(hours=24))
-    runtime.add_note(
+    runtime.commands.update_delivery(maria_wa.message_id, "delivered", now - timedelta(hours=25))
+    runtime.commands.update_delivery(maria_wa.message_id, "read", now - timedelta(hours=24))
+    runtime.commands.add_note(
         maria_wa.conversation_id,
         "Replacement order DEMO-R-77 created; courier pick-up Friday.",
         "agent.sam (demo)",
     )
-    runtime.assign(maria_wa.conversation_id, "agent.sam (demo)", "agent.sam (demo)")
-    runtime.change_status(maria_wa.conversation_id, "pending", "agent.sam (demo)")
+    runtime.commands.assign(maria_wa.conversation_id, "agent.sam (demo)", "agent.sam (demo)")
+    runtime.commands.change_status(maria_wa.conversation_id, "pending", "agent.sam (demo)")
     maria_email = by_id["<demo-maria-1@mail.example.net>"]
-    runtime.merge(
+    runtime.commands.identity.merge(
         maria_wa.customer_id,
         maria_email.customer_id,
         actor="agent.sam (demo)",
         reason="same person: she quotes her order #1042",
     )
-    runtime.link_address(CHEN, CHEN_EMAIL, verified=False, reason="chat_visitor")
-    runtime.set_tags(maria_wa.customer_id, ["vip", "replacement-sent"], "agent.sam (demo)")
-    runtime.set_tags(by_id["demo-form-881"].customer_id, ["sales-lead"], "agent.lee (demo)")
+    runtime.commands.identity.link_address(CHEN, CHEN_EMAIL, verified=False, reason="chat_visitor")
+    runtime.commands.set_tags(maria_wa.customer_id, ["vip", "replacement-sent"], "agent.sam (demo)")
+    runtime.commands.set_tags(
+        by_id["demo-form-881"].customer_id, ["sales-lead"], "agent.lee (demo)"
+    )
     james = by_id["<demo-3@mail.example.com>"]
-    runtime.change_status(james.conversation_id, "resolved", "agent.lee (demo)")
+    runtime.commands.change_status(james.conversation_id, "resolved", "agent.lee (demo)")
     customers = len({r.customer_id for r in results}) - 1  # Maria's two are one
     return [
         f"demo: loaded {len(items)} interactions for {customers} customers. {DEMO_NOTE}",

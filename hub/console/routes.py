@@ -575,7 +575,7 @@ async def note(
         conversation_id,
         text,
         "note",
-        lambda: runtime.add_note(conversation_id, text, agent.name),
+        lambda: runtime.commands.add_note(conversation_id, text, agent.name),
     )
 
 
@@ -590,7 +590,7 @@ async def status(
     return await _command(
         request,
         conversation_id,
-        lambda: runtime.change_status(conversation_id, status, agent.name),
+        lambda: runtime.commands.change_status(conversation_id, status, agent.name),
         _conversation_shows(runtime, conversation_id, "status", status),
     )
 
@@ -607,7 +607,7 @@ async def assign(
     return await _command(
         request,
         conversation_id,
-        lambda: runtime.assign(conversation_id, who, agent.name),
+        lambda: runtime.commands.assign(conversation_id, who, agent.name),
         _conversation_shows(runtime, conversation_id, "assignee", who),
     )
 
@@ -630,7 +630,7 @@ async def tags(
         wanted = [t for t in current if t != remove.strip()]
         if add.strip():
             wanted.append(add.strip())
-        return runtime.set_tags(customer_id, wanted, agent.name)
+        return runtime.commands.set_tags(customer_id, wanted, agent.name)
 
     def shown(wanted: list[str]) -> bool:
         with runtime.read() as conn:

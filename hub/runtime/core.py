@@ -15,15 +15,13 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from sqlalchemy import Connection
 
 from hub.config import Settings
-from hub.domain.application import Recorded
-from hub.domain.identity import LinkResult, MergeResult
+from hub.domain.application import HubApplication, Recorded
 from hub.events import Envelope, InboundInteraction
 from hub.metrics import Metrics
 from hub.projections import Views
@@ -156,23 +154,15 @@ class Runtime:
                 found.append("dispatcher stopped")
         return found
 
+    @property
+    def commands(self) -> HubApplication:
+        """The domain's commands (``hub.domain``): conversations, profiles, identity
+        (``.identity``: merge, unmerge, link_address), outbound (``.outbound``: consent,
+        delivery reports). Replies go through :meth:`reply`, which knows the channels."""
+        return self.store.app
+
     def reply(self, conversation_id: UUID, text: str, **options: Any) -> Recorded:
         return self.store.app.outbound.reply(conversation_id, text, policy=self.policy, **options)
-
-    def change_consent(self, customer_id: UUID, channel: str, granted: bool, **kw: Any) -> None:
-        self.store.app.outbound.change_consent(customer_id, channel, granted, **kw)
-
-    def set_tags(self, customer_id: UUID, tags: Sequence[str], actor: str | None) -> list[str]:
-        return self.store.app.set_tags(customer_id, tags, actor)
-
-    def merge(self, survivor_id: UUID, merged_id: UUID, **kw: Any) -> MergeResult:
-        return self.store.app.identity.merge(survivor_id, merged_id, **kw)
-
-    def unmerge(self, customer_id: UUID, **kw: Any) -> MergeResult:
-        return self.store.app.identity.unmerge(customer_id, **kw)
-
-    def link_address(self, owner_address: str, address: str, **kw: Any) -> LinkResult:
-        return self.store.app.identity.link_address(owner_address, address, **kw)
 
     def stop(self) -> None:
         if self.started:
@@ -205,27 +195,6 @@ class Runtime:
             else:
                 self.metrics.interactions.labels(item.channel, item.direction).inc()
         return results
-
-    def add_note(self, conversation_id: UUID, text: str, author: str | None) -> UUID:
-        return self.store.app.add_note(conversation_id, text, author)
-
-    def change_status(self, conversation_id: UUID, status: str, actor: str | None) -> str:
-        return self.store.app.change_status(conversation_id, status, actor)
-
-    def assign(self, conversation_id: UUID, assignee: str | None, actor: str | None) -> None:
-        self.store.app.assign(conversation_id, assignee, actor)
-
-    def update_delivery(
-        self,
-        message_id: UUID,
-        status: str,
-        occurred_at: datetime,
-        error_code: str | None = None,
-        error_message: str | None = None,
-    ) -> str:
-        return self.store.app.update_delivery(
-            message_id, status, occurred_at, error_code, error_message
-        )
 
     # -- queries ---------------------------------------------------------------------------
 

@@ -62,11 +62,11 @@ def test_every_kind_of_envelope_is_what_validation_makes_of_it(tmp_path: Path) -
                 )
             ]
         )
-        runtime.update_delivery(first.message_id, "read", at + timedelta(minutes=2))
-        runtime.add_note(first.conversation_id, "a note", "agent")
-        runtime.assign(first.conversation_id, "agent", "agent")
-        runtime.change_status(first.conversation_id, "resolved", "agent")
-        runtime.update_delivery(first.message_id, "read", at)  # no change, no event
+        runtime.commands.update_delivery(first.message_id, "read", at + timedelta(minutes=2))
+        runtime.commands.add_note(first.conversation_id, "a note", "agent")
+        runtime.commands.assign(first.conversation_id, "agent", "agent")
+        runtime.commands.change_status(first.conversation_id, "resolved", "agent")
+        runtime.commands.update_delivery(first.message_id, "read", at)  # no change, no event
         reply = runtime.store.app.outbound.reply(
             first.conversation_id, "On its way", author="agent", policy=_AllOpen()
         )
@@ -74,7 +74,7 @@ def test_every_kind_of_envelope_is_what_validation_makes_of_it(tmp_path: Path) -
         runtime.store.app.outbound.change_consent(
             first.customer_id, "email", False, purposes=("marketing",), actor="agent"
         )
-        runtime.link_address(
+        runtime.commands.identity.link_address(
             "email:kim@example.com", "phone:+15550104242", verified=True, reason="agent"
         )
         (other,) = runtime.record_now(
@@ -89,9 +89,11 @@ def test_every_kind_of_envelope_is_what_validation_makes_of_it(tmp_path: Path) -
                 )
             ]
         )
-        runtime.merge(first.customer_id, other.customer_id, actor="agent", reason="agent")
-        runtime.unmerge(other.customer_id, actor="agent", reason="mistake")
-        runtime.set_tags(first.customer_id, ["vip"], "agent")
+        runtime.commands.identity.merge(
+            first.customer_id, other.customer_id, actor="agent", reason="agent"
+        )
+        runtime.commands.identity.unmerge(other.customer_id, actor="agent", reason="mistake")
+        runtime.commands.set_tags(first.customer_id, ["vip"], "agent")
         envelopes, _ = runtime.events_after(0, 1000)
     finally:
         runtime.stop()

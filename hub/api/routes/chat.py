@@ -402,7 +402,7 @@ class ChatSession:
         self._spend()  # it may mail a code: counted like a message
         self.name = _name(frame.get("name")) or self.name
         found = await run_in_threadpool(
-            lambda: self.runtime.link_address(
+            lambda: self.runtime.commands.identity.link_address(
                 self.address,
                 address,
                 verified=False,
@@ -476,7 +476,7 @@ class ChatSession:
                 attempts_left=_MAX_CODE_ATTEMPTS - self.code_attempts,
             )
         found = await run_in_threadpool(
-            lambda: self.runtime.link_address(
+            lambda: self.runtime.commands.identity.link_address(
                 self.address, address, verified=True, reason="verification"
             )
         )
@@ -502,7 +502,9 @@ class ChatSession:
         if shown not in self.shown_outbound:
             return  # not a message this widget was shown: nothing to say about it
         self.shown_outbound.discard(shown)
-        await run_in_threadpool(self.runtime.update_delivery, shown, "delivered", datetime.now(UTC))
+        await run_in_threadpool(
+            self.runtime.commands.update_delivery, shown, "delivered", datetime.now(UTC)
+        )
 
     def _email_connector(self) -> Connector | None:
         return self.runtime.gateway.by_channel.get("email")

@@ -40,7 +40,9 @@ def get_conversation(conversation_id: UUID, runtime: RuntimeDep, _: Reader) -> C
 )
 async def add_note(conversation_id: UUID, body: NoteIn, runtime: RuntimeDep, who: Actor) -> NoteOut:
     """An internal note: on the timeline, never sent to the customer."""
-    note_id = await run_in_threadpool(runtime.add_note, conversation_id, body.text, who.name)
+    note_id = await run_in_threadpool(
+        runtime.commands.add_note, conversation_id, body.text, who.name
+    )
     return NoteOut(note_id=note_id, conversation_id=conversation_id)
 
 
@@ -49,7 +51,7 @@ async def set_status(
     conversation_id: UUID, body: StatusIn, runtime: RuntimeDep, who: Actor
 ) -> StatusIn:
     """Open, pending or resolved; setting the current status again changes nothing."""
-    await run_in_threadpool(runtime.change_status, conversation_id, body.status, who.name)
+    await run_in_threadpool(runtime.commands.change_status, conversation_id, body.status, who.name)
     return body
 
 
@@ -58,7 +60,7 @@ async def set_assignee(
     conversation_id: UUID, body: AssigneeIn, runtime: RuntimeDep, who: Actor
 ) -> AssigneeIn:
     """Assign to an agent (or null to unassign)."""
-    await run_in_threadpool(runtime.assign, conversation_id, body.assignee, who.name)
+    await run_in_threadpool(runtime.commands.assign, conversation_id, body.assignee, who.name)
     return body
 
 

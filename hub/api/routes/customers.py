@@ -151,7 +151,7 @@ async def set_consent(
 ) -> ConsentIn:
     """An agent records consent given or withdrawn (a line in the customer's ledger)."""
     await run_in_threadpool(
-        lambda: runtime.change_consent(
+        lambda: runtime.commands.outbound.change_consent(
             customer_id,
             body.channel,
             body.granted,
@@ -179,7 +179,9 @@ async def merge_customer(
     one, with every address and the whole timeline. Recorded with who and why; undo with
     ``/unmerge``."""
     result = await run_in_threadpool(
-        lambda: runtime.merge(customer_id, body.customer_id, actor=who.name, reason=body.reason)
+        lambda: runtime.commands.identity.merge(
+            customer_id, body.customer_id, actor=who.name, reason=body.reason
+        )
     )
     return MergeOut(
         customer_id=result.customer_id,
@@ -194,7 +196,7 @@ async def unmerge_customer(
 ) -> MergeOut:
     """Undo the merge of this customer: it stands on its own again with everything it had."""
     result = await run_in_threadpool(
-        lambda: runtime.unmerge(customer_id, actor=who.name, reason=body.reason)
+        lambda: runtime.commands.identity.unmerge(customer_id, actor=who.name, reason=body.reason)
     )
     return MergeOut(
         customer_id=result.customer_id,
@@ -206,5 +208,5 @@ async def unmerge_customer(
 @router.put("/{customer_id}/tags", response_model=TagsIn, responses=errors(410))
 async def set_tags(customer_id: UUID, body: TagsIn, runtime: RuntimeDep, who: Actor) -> TagsIn:
     """Set the customer's tags (the whole set; the same set again records nothing)."""
-    tags = await run_in_threadpool(runtime.set_tags, customer_id, body.tags, who.name)
+    tags = await run_in_threadpool(runtime.commands.set_tags, customer_id, body.tags, who.name)
     return TagsIn(tags=tags)

@@ -201,7 +201,7 @@ async def report_delivery(
             occurred_at=occurred_at.isoformat(),
         )
     status = await run_in_threadpool(
-        runtime.update_delivery,
+        runtime.commands.update_delivery,
         message_id,
         body.status,
         occurred_at,
