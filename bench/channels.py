@@ -43,8 +43,8 @@ import httpx
 from bench import Result, Row, Scale
 from bench.client import Connection, encode_request, install_uvloop, post_batch, wait_caught_up
 from bench.harness import ServerProcess, auth_headers, baseline_server, hub_server, hub_variables
-from bench.processes import HOST, free_port
 from bench.single_ingest import closed_loop
+from tests.support.processes import HOST, free_port
 
 NAME = "channels"
 WEBHOOK_TARGET = 0.5

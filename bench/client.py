@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from bench.processes import HOST
+from tests.support.processes import HOST
 
 
 class HttpError(Exception):

@@ -27,7 +27,7 @@ import httpx
 from bench import Result, Row, Scale, percentile
 from bench.client import Connection, HttpError, encode_request, install_uvloop
 from bench.harness import ADMIN_TOKEN, auth_headers, hub_server
-from bench.processes import HOST
+from tests.support.processes import HOST
 
 SESSION_COOKIE = "hub_session"
 

@@ -18,7 +18,7 @@ from typing import Any, Self
 
 import httpx
 
-from bench.processes import HOST, Started, free_port, stop_process
+from tests.support.processes import HOST, Started, free_port, stop_process
 
 ADMIN_TOKEN = "bench-admin-token"
 START_TIMEOUT = 60.0

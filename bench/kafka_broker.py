@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Self
 import psycopg
 from sqlalchemy.engine import make_url
 
-from bench.processes import Started, start_tansu, stop_process, wait_for_bootstrap
+from tests.support.processes import Started, start_tansu, stop_process, wait_for_bootstrap
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaProducer

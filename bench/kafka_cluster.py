@@ -25,7 +25,7 @@ import httpx
 
 from bench.harness import ADMIN_TOKEN, ServerProcess, hub_command, process_env
 from bench.kafka_broker import backend_pids, cpu_seconds, machine_busy
-from bench.processes import HOST, Started, free_port
+from tests.support.processes import HOST, Started, free_port
 
 ROLES = ("ingest", "process", "relay", "project", "api")
 TOPOLOGIES = ("roles", "all")

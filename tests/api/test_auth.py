@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.support import Api, assert_error, interaction
+from tests.support.api import Api, assert_error, interaction
 
 
 def test_no_authorization_header_is_401(sqlite_api: Api) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.api.support import Api, ago, assert_error, interaction
+from tests.support.api import Api, ago, assert_error, interaction
 
 
 def test_mixed_batch_records_the_good_items_and_reports_each(api: Api) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.api.console import csrf_of, sign_in
-from tests.api.support import ADMIN_TOKEN, Api, interaction, wait_for
+from tests.support.api import ADMIN_TOKEN, Api, interaction, wait_for
+from tests.support.console import csrf_of, sign_in
 
 
 def _client(api: Api) -> TestClient:

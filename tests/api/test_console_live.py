@@ -17,8 +17,8 @@ import pytest
 from hub.config import Settings
 from hub.runtime import Runtime
 from hub.store.sessions import console_sessions
-from tests.api.console import csrf_of, sign_in
-from tests.api.support import ADMIN, ADMIN_TOKEN, LiveServer, interaction, serving
+from tests.support.api import ADMIN, ADMIN_TOKEN, LiveServer, interaction, serving
+from tests.support.console import csrf_of, sign_in
 
 RECHECK = 0.3
 

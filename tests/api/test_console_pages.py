@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from hub.config import Settings
-from tests.api.console import sign_in
-from tests.api.support import ADMIN_TOKEN, Api, ago, running_app
+from tests.support.api import ADMIN_TOKEN, Api, ago, running_app
+from tests.support.console import sign_in
 
 META = {
     "app_secret": "s" * 32,

@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from hub.console.routes import LOGIN_COOKIE, SESSION_COOKIE
 from hub.projections.timeline import timeline_items
-from tests.api.console import csrf_of, sign_in
-from tests.api.support import ADMIN_TOKEN, Api
+from tests.support.api import ADMIN_TOKEN, Api
+from tests.support.console import csrf_of, sign_in
 
 
 def _client(api: Api) -> TestClient:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import uuid4
 
-from tests.api.support import Api, ago, assert_error
+from tests.support.api import Api, ago, assert_error
 
 
 def test_note_is_on_the_timeline(api: Api) -> None:

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from hub.api.positions import MAX_POSITION
 from hub.projections.timeline import encode_cursor
-from tests.api.console import sign_in
-from tests.api.support import ADMIN, ADMIN_TOKEN, Api, assert_error
+from tests.support.api import ADMIN, ADMIN_TOKEN, Api, assert_error
+from tests.support.console import sign_in
 
 
 def _b64(text: str) -> str:

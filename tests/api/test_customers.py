@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import uuid4
 
-from tests.api.support import Api, ago, assert_error, interaction
+from tests.support.api import Api, ago, assert_error, interaction
 
 
 def test_lookup_by_address(api: Api) -> None:

@@ -18,7 +18,6 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from bench.processes import free_port, wait_for_port
 from hub.cli import app as cli_app
 from hub.config import Settings
 from hub.connectors.base import WebhookOutcome
@@ -27,9 +26,10 @@ from hub.runtime.gateway import Gateway
 from hub.runtime.group_commit import Unrecorded
 from hub.store import open_store
 from hub.store.dead_letters import DeadLetters, NewDeadLetter, Original, dead_letters
-from tests.api.support import ADMIN_TOKEN, Api, assert_error, running_app, smtp_to, wait_for
 from tests.connectors.test_twilio import AUTH_TOKEN, CUSTOMER, incoming_params, twilio_signature
 from tests.connectors.test_twilio import settings as twilio_settings
+from tests.support.api import ADMIN_TOKEN, Api, assert_error, running_app, smtp_to, wait_for
+from tests.support.processes import free_port, wait_for_port
 
 PUBLIC = "https://hub.example.test"
 DOMAIN = "support.example.com"

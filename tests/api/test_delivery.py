@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
-from tests.api.support import Api, assert_error
+from tests.support.api import Api, assert_error
 
 
 def _status_on_timeline(api: Api, customer_id: str, message_id: str) -> dict[str, object]:

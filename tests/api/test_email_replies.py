@@ -10,10 +10,10 @@ from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Any
 
-from bench.processes import free_port, wait_for_port
 from hub.config import Settings
-from tests.api.support import ADMIN_TOKEN, running_app, smtp_to, wait_for
-from tests.connectors.email_peers import SmtpSink
+from tests.peers.email_peers import SmtpSink
+from tests.support.api import ADMIN_TOKEN, running_app, smtp_to, wait_for
+from tests.support.processes import free_port, wait_for_port
 
 DOMAIN = "support.example.com"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from hub.events import EVENT_TYPES, decode_event
-from tests.api.support import Api, assert_error, interaction
+from tests.support.api import Api, assert_error, interaction
 
 ENVELOPE = {
     "id",

@@ -18,7 +18,7 @@ from hub.api import request_shutdown
 from hub.cli import app as cli_app
 from hub.config import Settings
 from hub.runtime import Runtime
-from tests.api.support import (
+from tests.support.api import (
     ADMIN_TOKEN,
     Api,
     LiveServer,

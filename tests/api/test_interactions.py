@@ -9,7 +9,7 @@ from uuid import UUID
 
 import pytest
 
-from tests.api.support import Api, assert_error, interaction
+from tests.support.api import Api, assert_error, interaction
 
 
 def test_new_interaction_is_202_with_its_ids(api: Api) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.api.support import Api, assert_error
+from tests.support.api import Api, assert_error
 
 
 def _two_customers(api: Api) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -12,7 +12,7 @@ import httpx
 import jsonschema_rs
 import pytest
 
-from tests.api.support import Api, assert_error, interaction
+from tests.support.api import Api, assert_error, interaction
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 

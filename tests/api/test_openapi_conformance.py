@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.support import ADMIN_TOKEN, HubProcess, interaction
+from tests.support.hub_process import ADMIN_TOKEN, HubProcess, interaction
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = Path(__file__).with_name("schemathesis.toml")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from hub import __version__
-from tests.api.support import Api
+from tests.support.api import Api
 
 
 def test_healthz(sqlite_api: Api) -> None:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from hub.events import InboundInteraction
 from hub.runtime.group_commit import Unrecorded
-from tests.api.support import Api, assert_error, interaction
+from tests.support.api import Api, assert_error, interaction
 
 NUL_FIELDS = [
     ("text", "before \u0000 after"),

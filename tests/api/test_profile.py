@@ -3,7 +3,7 @@ language the customer last wrote in, when the channel said."""
 
 from __future__ import annotations
 
-from tests.api.support import Api, assert_error
+from tests.support.api import Api, assert_error
 
 
 def test_tags_are_set_as_a_whole_and_the_same_set_records_nothing(api: Api) -> None:

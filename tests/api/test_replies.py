@@ -12,8 +12,6 @@ from urllib.parse import urlencode
 import pytest
 
 from hub.config import Settings
-from tests.api.support import ADMIN_TOKEN, Api, assert_error, running_app, wait_for
-from tests.connectors.peers import running
 from tests.connectors.test_twilio import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -24,7 +22,9 @@ from tests.connectors.test_twilio import (
     twilio_signature,
 )
 from tests.connectors.test_twilio import settings as twilio_settings
-from tests.connectors.twilio_peer import TwilioPeer
+from tests.peers.http import running
+from tests.peers.twilio_peer import TwilioPeer
+from tests.support.api import ADMIN_TOKEN, Api, assert_error, running_app, wait_for
 
 PUBLIC = "https://hub.example.test"
 

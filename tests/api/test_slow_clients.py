@@ -23,9 +23,9 @@ from hub.api.timeouts import slow_client_protocol
 from hub.config import Settings
 from hub.embedded.runtime import EmbeddedRuntime
 from hub.server import build_app
-from tests.api.support import ADMIN, ADMIN_TOKEN, interaction
-from tests.e2e.support import HubProcess
-from tests.servers import ThreadedUvicorn
+from tests.support.api import ADMIN, ADMIN_TOKEN, interaction
+from tests.support.hub_process import HubProcess
+from tests.support.servers import ThreadedUvicorn
 
 HEAD_TIMEOUT = 1.0
 BODY_TIMEOUT = 1.0

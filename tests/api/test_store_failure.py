@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from hub.config import Settings
-from tests.api.support import Api, assert_error, interaction, running_app
-from tests.conftest import database_unreachable
+from tests.support.api import Api, assert_error, interaction, running_app
+from tests.support.store import database_unreachable
 
 pytestmark = pytest.mark.postgres
 

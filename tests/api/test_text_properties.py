@@ -16,9 +16,9 @@ from markupsafe import escape
 
 from hub.config import Settings
 from hub.events.common import check_text
-from tests.api.console import sign_in
-from tests.api.support import ADMIN_TOKEN, Api, interaction, running_app, unique
-from tests.hostile import HOSTILE_TEXT
+from tests.support.api import ADMIN_TOKEN, Api, interaction, running_app, unique
+from tests.support.console import sign_in
+from tests.support.hostile import HOSTILE_TEXT
 
 FIELDS = (
     "text",

@@ -14,8 +14,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from hub.config import Settings
-from tests.api.support import ADMIN, LiveServer, mailing_hub, wait_for
-from tests.connectors.email_peers import SmtpSink
+from tests.peers.email_peers import SmtpSink
+from tests.support.api import ADMIN, LiveServer, mailing_hub, wait_for
 
 
 @pytest.fixture

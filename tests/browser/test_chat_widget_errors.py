@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from hub.config import Settings
-from tests.api.support import LiveServer, serving
+from tests.support.api import LiveServer, serving
 
 PENDING = re.compile(r"\bhubchat-pending\b")
 

@@ -18,7 +18,9 @@ from playwright.sync_api import Page, expect
 
 from hub.config import Settings
 from hub.runtime import Runtime
-from tests.api.support import (
+from tests.connectors.test_twilio import settings as twilio_settings
+from tests.peers.email_peers import SmtpSink
+from tests.support.api import (
     ADMIN,
     ADMIN_TOKEN,
     LiveServer,
@@ -27,8 +29,6 @@ from tests.api.support import (
     mailing_hub,
     wait_for,
 )
-from tests.connectors.email_peers import SmtpSink
-from tests.connectors.test_twilio import settings as twilio_settings
 
 PHONE = "phone:+14155550142"
 EMAIL = "email:rosa.diaz@example.org"

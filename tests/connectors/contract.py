@@ -4,7 +4,7 @@
 A subclass provides, as fixtures or methods:
 
 - ``connector``: a started connector whose provider endpoints are a loopback peer;
-- ``peer``: that peer (:class:`tests.connectors.peers.Peer` or an object with the same
+- ``peer``: that peer (:class:`tests.peers.http.Peer` or an object with the same
   ``requests`` and ``fail_next``), when the connector sends over HTTP;
 - :meth:`deliver_inbound`: one inbound message delivered as the provider delivers it (a signed
   webhook, an SMTP transaction...), returning what the connector made of it;
@@ -32,7 +32,7 @@ from hub.connectors.base import (
     WebhookRequest,
 )
 from hub.events import InboundInteraction
-from tests.hostile import HOSTILE_TEXT, as_utf8_wire
+from tests.support.hostile import HOSTILE_TEXT, as_utf8_wire
 
 _hostile_ids = itertools.count(1)
 

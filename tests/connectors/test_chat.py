@@ -20,8 +20,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from hub.config import Settings
-from tests.api.support import ADMIN, LiveServer, mailing_hub, serving, wait_for
-from tests.connectors.email_peers import SmtpSink
+from tests.peers.email_peers import SmtpSink
+from tests.support.api import ADMIN, LiveServer, mailing_hub, serving, wait_for
 
 
 @pytest.fixture

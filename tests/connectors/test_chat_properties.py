@@ -17,8 +17,8 @@ from websockets.sync.client import connect
 
 from hub.config import Settings
 from hub.events.common import check_text, scrub_text
-from tests.api.support import ADMIN, ADMIN_TOKEN, LiveServer, serving
-from tests.hostile import HOSTILE_TEXT
+from tests.support.api import ADMIN, ADMIN_TOKEN, LiveServer, serving
+from tests.support.hostile import HOSTILE_TEXT
 
 MAX_TEXT = 300
 _ids = itertools.count()

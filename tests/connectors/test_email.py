@@ -31,9 +31,9 @@ from hub.connectors.base import (
 from hub.connectors.email import EmailConnector, EmailSettings, parse_message
 from hub.connectors.email.parse import MAX_TEXT
 from hub.events.common import check_text
-from tests.connectors import email_samples as samples
 from tests.connectors.contract import ConnectorContract
-from tests.connectors.email_peers import Certificate, SmtpSink, free_port, self_signed
+from tests.peers import email_samples as samples
+from tests.peers.email_peers import Certificate, SmtpSink, free_port, self_signed
 
 RECEIVED_AT = datetime(2024, 5, 14, 12, 0, tzinfo=UTC)
 DOMAIN = "support.example.com"

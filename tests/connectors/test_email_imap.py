@@ -20,7 +20,7 @@ from hub.connectors.base import PermanentError, RetryableError, WebhookOutcome
 from hub.connectors.email import imap as imap_module
 from hub.connectors.email.imap import ImapMailbox, ImapPoller
 from hub.connectors.settings import EmailSettings
-from tests.connectors.dovecot import Dovecot
+from tests.peers.dovecot import Dovecot
 
 
 @pytest.fixture

@@ -26,8 +26,8 @@ from hub.connectors.base import (
 )
 from hub.connectors.meta import MetaConnector, MetaSettings
 from tests.connectors.contract import SignedWebhookContract
-from tests.connectors.meta_peer import GraphPeer
-from tests.connectors.peers import closed_port, running
+from tests.peers.http import closed_port, running
+from tests.peers.meta_peer import GraphPeer
 
 APP_SECRET = "6f1c1a2e9d5b4c7f8a3e2d1c0b9a8f7e"
 VERIFY_TOKEN = "hub-verify-7Yq2"

@@ -25,11 +25,8 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from bench.processes import free_port, wait_for_port
 from hub.config import Settings
-from tests.api.support import ADMIN, ADMIN_TOKEN, LiveServer, serving, smtp_to, wait_for
 from tests.api.test_email_replies import mail
-from tests.connectors.email_peers import SmtpSink
 from tests.connectors.test_chat import Widget
 from tests.connectors.test_meta import APP_SECRET, VERIFY_TOKEN, WA_PHONE_ID, whatsapp
 from tests.connectors.test_twilio import (
@@ -38,6 +35,9 @@ from tests.connectors.test_twilio import (
     twilio_signature,
 )
 from tests.connectors.test_twilio import settings as twilio_settings
+from tests.peers.email_peers import SmtpSink
+from tests.support.api import ADMIN, ADMIN_TOKEN, LiveServer, serving, smtp_to, wait_for
+from tests.support.processes import free_port, wait_for_port
 
 PUBLIC = "https://hub.example.test"
 DOMAIN = "support.example.com"

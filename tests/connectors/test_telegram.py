@@ -24,8 +24,8 @@ from hub.connectors.base import (
 )
 from hub.connectors.telegram import TelegramConnector, TelegramSettings
 from tests.connectors.contract import SignedWebhookContract
-from tests.connectors.peers import closed_port, running
-from tests.connectors.telegram_peer import BotApiPeer
+from tests.peers.http import closed_port, running
+from tests.peers.telegram_peer import BotApiPeer
 
 BOT_TOKEN = "7104815527:AAHx3kQdZ9-t0pSecretBotTokenPart_x1"
 SECRET = "wh-secret_4f9b2c7d1e"

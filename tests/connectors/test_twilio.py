@@ -24,8 +24,8 @@ from hub.connectors.base import (
 )
 from hub.connectors.twilio import EMPTY_TWIML, TwilioConnector, TwilioSettings
 from tests.connectors.contract import SignedWebhookContract
-from tests.connectors.peers import closed_port, running
-from tests.connectors.twilio_peer import TwilioPeer
+from tests.peers.http import closed_port, running
+from tests.peers.twilio_peer import TwilioPeer
 
 ACCOUNT_SID = "AC" + "5ef8732a3c49700934481addd5ce1659"
 AUTH_TOKEN = "12345678901234567890123456789012"

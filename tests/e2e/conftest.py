@@ -12,8 +12,8 @@ import pytest
 
 from hub.config import KafkaSettings
 from hub.stream.topics import ensure_topics
-from tests.e2e.support import HubProcess
-from tests.stream.support import kafka_env
+from tests.support.hub_process import HubProcess
+from tests.support.stream import kafka_env
 
 
 @pytest.fixture

@@ -15,8 +15,6 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.api.support import wait_for
-from tests.connectors.peers import running
 from tests.connectors.test_chat import Widget
 from tests.connectors.test_twilio import (
     ACCOUNT_SID,
@@ -27,8 +25,10 @@ from tests.connectors.test_twilio import (
     status_params,
     twilio_signature,
 )
-from tests.connectors.twilio_peer import TwilioPeer
-from tests.e2e.support import HubProcess
+from tests.peers.http import running
+from tests.peers.twilio_peer import TwilioPeer
+from tests.support.api import wait_for
+from tests.support.hub_process import HubProcess
 
 pytestmark = pytest.mark.e2e
 

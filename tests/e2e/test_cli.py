@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from hub.events import EVENT_TYPES
-from tests.e2e.support import HubProcess, ago, child_env, interaction, run_hub
+from tests.support.hub_process import HubProcess, ago, child_env, interaction, run_hub
 
 pytestmark = pytest.mark.e2e
 

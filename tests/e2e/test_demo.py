@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.e2e.support import HubProcess
+from tests.support.hub_process import HubProcess
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.support import HubProcess, ago, interaction, run_hub
+from tests.support.hub_process import HubProcess, ago, interaction, run_hub
 
 pytestmark = pytest.mark.e2e
 

@@ -14,8 +14,8 @@ import pytest
 
 from hub.config import KafkaSettings
 from hub.stream.topics import ensure_topics
-from tests.e2e.support import child_env, free_port, run_hub
-from tests.stream.support import kafka_env
+from tests.support.hub_process import child_env, free_port, run_hub
+from tests.support.stream import kafka_env
 
 pytestmark = pytest.mark.e2e
 

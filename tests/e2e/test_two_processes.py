@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.support import HubProcess, interaction
+from tests.support.hub_process import HubProcess, interaction
 
 pytestmark = pytest.mark.e2e
 

@@ -18,8 +18,7 @@ from sqlalchemy import Engine, text
 from hub.config import Settings
 from hub.embedded.runtime import EmbeddedRuntime
 from hub.store.keys import SqlKeyStore, data_keys
-from tests.conftest import SettingsFactory
-from tests.integration.support import inbound, opened
+from tests.support.store import SettingsFactory, inbound, opened
 
 
 @pytest.fixture(autouse=True)

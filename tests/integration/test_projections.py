@@ -20,7 +20,7 @@ from hub.projections import Views
 from hub.projections.timeline import TimelineItem, timeline_items
 from hub.runtime import Runtime
 from hub.store import Store
-from tests.integration.support import T0, all_view_rows, inbound, opened, view_row_counts
+from tests.support.store import T0, all_view_rows, inbound, opened, view_row_counts
 
 PROJECTIONS = ("timeline", "directory", "conversations")
 PHONE = "phone:+4915112345678"
@@ -222,14 +222,14 @@ def test_delivery_status_shows_on_the_message_item(embedded: EmbeddedRuntime) ->
         ]
     )
     wait_projected(rt)
-    rt.update_delivery(first.message_id, "delivered", T0 + timedelta(seconds=3))
-    rt.update_delivery(first.message_id, "read", T0 + timedelta(seconds=9))
-    rt.update_delivery(
+    rt.commands.update_delivery(first.message_id, "delivered", T0 + timedelta(seconds=3))
+    rt.commands.update_delivery(first.message_id, "read", T0 + timedelta(seconds=9))
+    rt.commands.update_delivery(
         second.message_id, "failed", T0, error_code="30007", error_message="Carrier violation"
     )
     rt.follower.stop()  # so the next record and its report land in one batch
     [third] = rt.record_now([inbound("SM3", direction="outbound", occurred_at=T0 + timedelta(2))])
-    rt.update_delivery(third.message_id, "undelivered", T0, error_code="30003")
+    rt.commands.update_delivery(third.message_id, "undelivered", T0, error_code="30003")
     assert LogFollower(rt.store, rt.views).catch_up() >= 2
 
     items = {i.item_id: i for i in timeline(rt.views, first.customer_id)}
@@ -390,13 +390,13 @@ def test_conversations_view_follows_status_assignee_and_activity(
     wait_projected(rt)  # later changes update rows written by an earlier batch
     rt.record_now([inbound("SM2", occurred_at=T0 + timedelta(minutes=10))])
     rt.record_now([inbound("SM0", occurred_at=T0 - timedelta(minutes=10))])  # late arrival
-    rt.add_note(a1.conversation_id, "note", "ann")
-    rt.assign(a1.conversation_id, "bob", "ann")
-    rt.change_status(a1.conversation_id, "pending", "bob")
+    rt.commands.add_note(a1.conversation_id, "note", "ann")
+    rt.commands.assign(a1.conversation_id, "bob", "ann")
+    rt.commands.change_status(a1.conversation_id, "pending", "bob")
     rt.record_now([inbound("wa2", channel="whatsapp", occurred_at=T0 + timedelta(minutes=20))])
-    rt.change_status(b1.conversation_id, "resolved", "bob")
-    rt.assign(b1.conversation_id, "carol", "ann")
-    rt.assign(b1.conversation_id, None, "ann")
+    rt.commands.change_status(b1.conversation_id, "resolved", "bob")
+    rt.commands.assign(b1.conversation_id, "carol", "ann")
+    rt.commands.assign(b1.conversation_id, None, "ann")
     wait_projected(rt)
 
     with rt.read() as conn:

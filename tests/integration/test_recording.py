@@ -18,8 +18,7 @@ from hub.domain.errors import InvalidCommand, NotFound
 from hub.domain.ids import message_id
 from hub.events import Attachment, Envelope
 from hub.store import Store
-from tests.conftest import SettingsFactory
-from tests.integration.support import T0, inbound, opened, raw_event_states
+from tests.support.store import T0, SettingsFactory, inbound, opened, raw_event_states
 
 PHONE = "phone:+4915112345678"
 

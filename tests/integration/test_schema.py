@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from hub.stream.runtime import DistributedRuntime
-from tests.conftest import SettingsFactory
+from tests.support.store import SettingsFactory
 
 pytestmark = pytest.mark.postgres
 

@@ -31,9 +31,8 @@ from hub.store.transfer import (
     fingerprint,
     import_store,
 )
-from tests.conftest import SettingsFactory
-from tests.e2e.support import child_env, run_hub
-from tests.integration.support import T0, inbound, opened, raw_event_states
+from tests.support.hub_process import child_env, run_hub
+from tests.support.store import T0, SettingsFactory, inbound, opened, raw_event_states
 
 PHONE = "phone:+4915112345678"
 NAME = "Marguerite Quillfeather"

@@ -3,7 +3,7 @@ PostgreSQL store and the test broker, a client that feeds them interactions from
 the checks of the outcome (every interaction once in the views, every event on hub.events).
 
 A :class:`Cluster` starts ``hub run ROLE`` processes (each on its own loopback port, with its
-own log file) and kills whatever is left at the end. The roles reuse ``tests.e2e.support``'s
+own log file) and kills whatever is left at the end. The roles reuse ``tests.support.hub_process``'s
 ``HubProcess`` for the HTTP helpers and the kill/cleanup logic.
 """
 
@@ -33,8 +33,8 @@ from hub.config import KafkaSettings
 from hub.events import decode_event
 from hub.stream.app import group_id
 from hub.stream.topics import Topics, ensure_topics
-from tests.e2e.support import ADMIN_TOKEN, HubProcess
-from tests.stream.support import hub_env
+from tests.support.hub_process import ADMIN_TOKEN, HubProcess
+from tests.support.stream import hub_env
 
 T = TypeVar("T")
 

@@ -6,7 +6,7 @@ exactly once, and every event the store published on ``hub.events`` at least onc
 order per customer (duplicates on the wire are allowed; consumers dedupe).
 
 The PostgreSQL outage is a per-database one (connections refused, the open ones terminated:
-``tests.conftest.database_unreachable``), not a restart of the server: the server
+``tests.support.store.database_unreachable``), not a restart of the server: the server
 is shared with the other tests and engineers running at the same time, and a restart would
 fail their transactions. For the hub both look the same: every connection it holds dies and no
 new one can be opened until the database comes back.
@@ -29,7 +29,6 @@ from aiokafka import AIOKafkaProducer
 from hub.config import KafkaSettings
 from hub.domain.ids import message_id
 from hub.events import InboundInteraction
-from tests.conftest import database_unreachable
 from tests.stream.cluster import (
     Cluster,
     Feeder,
@@ -37,7 +36,8 @@ from tests.stream.cluster import (
     assert_outcome,
     wait_for,
 )
-from tests.stream.support import read_topic
+from tests.support.store import database_unreachable
+from tests.support.stream import read_topic
 
 pytestmark = pytest.mark.postgres
 

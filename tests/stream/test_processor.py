@@ -17,7 +17,7 @@ from hub.store import open_store
 from hub.store.dead_letters import DeadLetters
 from hub.stream.processor import SOURCE, Processor
 from hub.stream.topics import Topics, ensure_topics
-from tests.stream.support import hub_command, hub_env, read_topic
+from tests.support.stream import hub_command, hub_env, read_topic
 
 
 def _item(n: int) -> InboundInteraction:

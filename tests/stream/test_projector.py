@@ -23,7 +23,7 @@ from hub.store import Store, open_store
 from hub.store.database import create_db_engine
 from hub.stream.relay import Relay
 from hub.stream.topics import ensure_topics
-from tests.stream.support import hub_command, hub_env
+from tests.support.stream import hub_command, hub_env
 
 
 def _record(store: Store, count: int) -> None:

@@ -13,8 +13,7 @@ import httpx
 
 from hub.config import KafkaSettings
 from hub.stream.topics import ensure_topics
-from tests.conftest import TEST_KAFKA_TUNING, tansu_broker
-from tests.stream.support import hub_command, hub_env
+from tests.support.stream import TEST_KAFKA_TUNING, hub_command, hub_env, tansu_broker
 
 
 def _ready(port: str) -> tuple[int, dict[str, Any]]:

@@ -19,7 +19,7 @@ from hub.events import InboundInteraction, decode_event
 from hub.store import Store, open_store
 from hub.stream.relay import LeaseLost, Relay, relays
 from hub.stream.topics import Topics, ensure_topics
-from tests.stream.support import hub_command, hub_env, read_topic
+from tests.support.stream import hub_command, hub_env, read_topic
 
 
 def _record(store: Store, count: int, start: int = 0) -> None:

@@ -13,7 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from hub.config import KafkaSettings
 from hub.events import CustomerCreated, decode_event, encode_event
 from hub.stream.topics import Topics, ensure_topics
-from tests.stream.support import hub_command, hub_env
+from tests.support.stream import hub_command, hub_env
 
 
 def test_topics_are_created_once_with_the_configured_partitions(

@@ -10,7 +10,7 @@ from hub.api.routes.chat import origin_allowed
 from hub.connectors.chat.limits import ChatLimits, Limit, acquire, network_of
 from hub.connectors.chat.tokens import VisitorTokens
 from hub.connectors.settings import ChatSettings
-from tests.hostile import HOSTILE_TEXT
+from tests.support.hostile import HOSTILE_TEXT
 
 
 class Clock:

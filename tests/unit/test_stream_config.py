@@ -6,7 +6,7 @@ from pathlib import Path
 
 from hub.config import KafkaSettings
 from hub.stream.app import _credentials, _faust_app, group_id
-from tests.conftest import SettingsFactory
+from tests.support.store import SettingsFactory
 
 
 def test_each_worker_role_has_its_own_group(make_settings: SettingsFactory) -> None:

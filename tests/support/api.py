@@ -16,7 +16,7 @@ from hub.config import Settings
 from hub.embedded.runtime import EmbeddedRuntime
 from hub.runtime import Runtime
 from hub.server import build_app
-from tests.servers import ThreadedUvicorn
+from tests.support.servers import ThreadedUvicorn
 
 ADMIN_TOKEN = "test-admin"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

@@ -1,6 +1,6 @@
 """A real uvicorn server on a free loopback port, in a thread: the hub under test
-(``tests.api.support.LiveServer``) and the providers' APIs it talks to
-(``tests.connectors.peers.Peer``) both run on it."""
+(``tests.support.api.LiveServer``) and the providers' APIs it talks to
+(``tests.peers.http.Peer``) both run on it."""
 
 from __future__ import annotations
 

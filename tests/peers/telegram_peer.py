@@ -10,7 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from tests.connectors.peers import Peer, SeenRequest
+from tests.peers.http import Peer, SeenRequest
 
 
 def bot_api_error(status: int, description: str, **parameters: Any) -> JSONResponse:

@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bench.processes import free_port
-from tests.servers import ThreadedUvicorn
+from tests.support.processes import free_port
+from tests.support.servers import ThreadedUvicorn
 
 
 @dataclass

@@ -23,8 +23,8 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.connectors.email_peers import self_signed
-from tests.connectors.peers import free_port
+from tests.peers.email_peers import self_signed
+from tests.peers.http import free_port
 
 USER = "hub"
 PASSWORD = 'p@ss/w rd#"quoted"%'  # URL-special characters, no colon (passwd-file)

@@ -11,7 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from tests.connectors.peers import Peer, SeenRequest
+from tests.peers.http import Peer, SeenRequest
 
 _WHATSAPP_KEYS = frozenset(
     {

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tests.support.processes import free_port
 
 ADMIN_TOKEN = "e2e-admin"
 
@@ -29,13 +30,6 @@ def child_env(**extra: str) -> dict[str, str]:
     """The environment of a child process: ours without HUB_ settings, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
     return env | extra
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def run_hub(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Any:

