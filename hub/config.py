@@ -12,6 +12,7 @@ from typing import Any, Literal, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from sqlalchemy.engine import make_url
 
 from hub.connectors.settings import (
     ChatSettings,
@@ -282,6 +283,18 @@ class Settings(BaseSettings):
             return store
         return f"sqlite:///{(self.data_dir / 'views.db').resolve()}"
 
+    def connector_section(self, name: str) -> BaseModel | None:
+        """The typed settings of built-in connector ``name`` (``HUB_TWILIO__...`` is
+        ``twilio``), ``None`` for any other name. The connector registry reads them here."""
+        sections: dict[str, BaseModel] = {
+            "twilio": self.twilio,
+            "email": self.email,
+            "meta": self.meta,
+            "telegram": self.telegram,
+            "chat": self.chat,
+        }
+        return sections.get(name)
+
     def masked(self) -> dict[str, Any]:
         """The effective configuration with every secret (and URL password) masked."""
         shown: dict[str, Any] = {}
@@ -307,8 +320,6 @@ class Settings(BaseSettings):
 
 def mask_url(url: str) -> str:
     """Hide the password part of a database URL."""
-    from sqlalchemy.engine import make_url
-
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # a malformed URL is shown as-is minus nothing secret to hide

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from hub.events import Channel, DeliveryStatus, InboundInteraction
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from sqlalchemy import Engine, MetaData
 
 
 class ConnectorError(Exception):
@@ -210,7 +210,8 @@ class ConnectorContext:
 
     public_url: str | None = None
     state: StateStore | None = None
-    #: The hub's state database, for a connector that keeps tables of its own (web chat).
+    #: The hub's state database, for a connector that keeps tables of its own
+    #: (:attr:`Connector.tables`: the web chat's mailboxes).
     engine: Engine | None = None
 
 
@@ -239,6 +240,9 @@ class Connector(ABC):
     #: Channels where free text may only go out within this time of the customer's last
     #: message (WhatsApp's customer-service window); outside it only templates.
     service_windows: ClassVar[Mapping[str, timedelta]] = {}
+    #: Tables the connector keeps in the hub's state database (``context.engine``): the
+    #: gateway creates them before :meth:`start` (under the schema lock, as the hub's own).
+    tables: ClassVar[MetaData | None] = None
 
     def __init__(self, settings: Any, context: ConnectorContext | None = None) -> None:
         self.settings = settings

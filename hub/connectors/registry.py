@@ -1,17 +1,19 @@
-"""Finding connectors: built-ins by name, third parties through an entry-point group."""
+"""Finding connectors: built-ins by name, third parties through an entry-point group.
+
+The registry reads the hub's configuration through :class:`ConnectorSettingsSource` (which
+``hub.config.Settings`` is), so the arrow points one way: the configuration knows the
+connectors' settings models, the connectors never import the configuration."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib import import_module
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
 from hub.connectors.base import Connector, is_configured
-
-if TYPE_CHECKING:
-    from hub.config import Settings
 
 ENTRY_POINT_GROUP = "interaction_hub.connectors"
 
@@ -26,8 +28,25 @@ BUILTIN: dict[str, str] = {
 }
 
 
+class ConnectorSettingsSource(Protocol):
+    """What the registry reads of the hub's configuration (``hub.config.Settings`` is one)."""
+
+    def connector_section(self, name: str) -> BaseModel | None:
+        """The typed settings of built-in connector ``name`` (``HUB_TWILIO__...``)."""
+        ...
+
+    @property
+    def connectors(self) -> Mapping[str, Mapping[str, Any]]:
+        """Third-party connectors' settings by name, as given (``HUB_CONNECTORS__FAX__...``)."""
+        ...
+
+
 class UnknownConnector(LookupError):
     pass
+
+
+class NoSettings(BaseModel):
+    """The settings of a third-party connector that declares no ``settings_model``."""
 
 
 def available() -> dict[str, str]:
@@ -50,19 +69,18 @@ def load(name: str) -> type[Connector]:
     return cls
 
 
-def settings_of(settings: Settings, name: str) -> BaseModel | None:
+def settings_of(settings: ConnectorSettingsSource, name: str) -> BaseModel | None:
     """The typed settings of connector ``name`` (``None`` for a third party without any)."""
     if name in BUILTIN:
-        section: BaseModel = getattr(settings, name)
-        return section
+        return settings.connector_section(name)
     raw = settings.connectors.get(name)
     if raw is None:
         return None
     model = load(name).settings_model
-    return model.model_validate(raw) if model is not None else BaseModel()
+    return model.model_validate(raw) if model is not None else NoSettings()
 
 
-def channel_states(settings: Settings) -> dict[str, str]:
+def channel_states(settings: ConnectorSettingsSource) -> dict[str, str]:
     """``on`` or ``off`` for every connector the hub knows, by name (``hub config show``,
     ``/readyz``); nothing is imported for a connector that is off."""
     states = {}
@@ -74,7 +92,7 @@ def channel_states(settings: Settings) -> dict[str, str]:
     return states
 
 
-def configured(settings: Settings) -> list[tuple[type[Connector], Any]]:
+def configured(settings: ConnectorSettingsSource) -> list[tuple[type[Connector], Any]]:
     """The connector classes that are on, with their settings, built-ins first."""
     found = []
     for name, state in channel_states(settings).items():

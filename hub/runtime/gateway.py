@@ -36,6 +36,7 @@ from hub.domain.application import HubApplication, Recorded
 from hub.events import InboundInteraction
 from hub.runtime.group_commit import Unrecorded, is_outage
 from hub.sql import upsert
+from hub.store.database import schema_lock
 from hub.store.dead_letters import DeadLetter, DeadLetters, NewDeadLetter, Original
 
 log = logging.getLogger(__name__)
@@ -125,13 +126,24 @@ class Gateway:
 
     @staticmethod
     def create_tables(engine: Engine) -> None:
-        """The gateway's tables, the dead letters' and the web chat's (called under the schema
-        lock: processes starting together on a new database must not race to create them)."""
-        from hub.connectors.chat.mailbox import metadata as chat_metadata
-
+        """The gateway's tables and the dead letters' (called under the schema lock: processes
+        starting together on a new database must not race to create them). A connector's own
+        tables (``Connector.tables``) are created when it is built (:meth:`_build`), so a
+        connector that is off has none."""
         metadata.create_all(engine)
         DeadLetters.create_table(engine)
-        chat_metadata.create_all(engine)
+
+    async def _build(self, cls: type[Connector], section: Any) -> Connector:
+        """A started connector of ``cls``, its tables created first (under the schema lock)."""
+        if cls.tables is not None:
+            await asyncio.to_thread(self._create_connector_tables, cls.tables)
+        connector = cls(section, self._context(cls))
+        await connector.start()
+        return connector
+
+    def _create_connector_tables(self, tables: MetaData) -> None:
+        with schema_lock(self._settings.resolved_store_url()):
+            tables.create_all(self._engine)
 
     async def start(
         self, configured: Sequence[tuple[type[Connector], Any]], *, listen: bool
@@ -141,8 +153,7 @@ class Gateway:
         from hub.runtime.dispatcher import by_channel
 
         for cls, section in configured:
-            connector = cls(section, self._context(cls))
-            await connector.start()
+            connector = await self._build(cls, section)
             self.by_name[cls.name] = connector
             if listen and type(connector).run is not Connector.run:
                 self._listeners.append(
@@ -298,8 +309,7 @@ class Gateway:
 
         for cls, section in configured(self._settings):
             if cls.name == name:
-                connector = cls(section, self._context(cls))
-                await connector.start()
+                connector = await self._build(cls, section)
                 try:
                     yield connector
                 finally:

@@ -29,6 +29,7 @@ from hub.connectors.base import (
     WebhookOutcome,
 )
 from hub.connectors.email import EmailConnector, EmailSettings, parse_message
+from hub.connectors.email import connector as email_connector
 from hub.connectors.email.parse import MAX_TEXT
 from hub.events.common import check_text
 from tests.connectors.contract import ConnectorContract
@@ -696,8 +697,6 @@ def test_received_in_the_near_future_is_kept() -> None:
 
 
 async def test_run_polls_imap_beside_the_listener(monkeypatch: pytest.MonkeyPatch) -> None:
-    import hub.connectors.email.imap as imap
-
     started: list[tuple[Any, Any, Any]] = []
 
     class FakePoller:
@@ -708,7 +707,7 @@ async def test_run_polls_imap_beside_the_listener(monkeypatch: pytest.MonkeyPatc
             started.append((*self.args, sink))
             await asyncio.Event().wait()
 
-    monkeypatch.setattr(imap, "ImapPoller", FakePoller)
+    monkeypatch.setattr(email_connector, "ImapPoller", FakePoller)
     state = object()
     connector = EmailConnector(
         settings(listen="127.0.0.1:0", domains=[DOMAIN], imap_url="imap://u:p@127.0.0.1:1/INBOX"),

@@ -27,15 +27,18 @@ from hub.connectors.base import (
 from hub.connectors.meta import MetaConnector, MetaSettings
 from tests.connectors.contract import SignedWebhookContract
 from tests.peers.http import closed_port, running
-from tests.peers.meta_peer import GraphPeer
+from tests.peers.meta_peer import (
+    ACCESS_TOKEN,
+    APP_SECRET,
+    IG_ID,
+    PAGE_ID,
+    VERIFY_TOKEN,
+    VERSION,
+    WA_PHONE_ID,
+    GraphPeer,
+    whatsapp,
+)
 
-APP_SECRET = "6f1c1a2e9d5b4c7f8a3e2d1c0b9a8f7e"
-VERIFY_TOKEN = "hub-verify-7Yq2"
-ACCESS_TOKEN = "EAAGm0PX4ZCpsBAtestaccesstoken"
-VERSION = "v21.0"
-WA_PHONE_ID = "106540352242922"
-PAGE_ID = "104281698714936"
-IG_ID = "17841405793187218"
 WA_CUSTOMER = "16505551234"
 PSID = "6372081836242101"
 IGSID = "5928341573906012"
@@ -59,19 +62,6 @@ def signed(body: dict[str, Any] | bytes, secret: str = APP_SECRET) -> WebhookReq
         query={},
         body=raw,
     )
-
-
-def whatsapp(value: dict[str, Any]) -> dict[str, Any]:
-    """The WhatsApp Business Account envelope around one ``messages`` change."""
-    value = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550783881", "phone_number_id": WA_PHONE_ID},
-        **value,
-    }
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "102290129340398", "changes": [{"value": value, "field": "messages"}]}],
-    }
 
 
 def whatsapp_messages(*messages: dict[str, Any]) -> dict[str, Any]:

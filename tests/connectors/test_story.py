@@ -27,15 +27,15 @@ import pytest
 
 from hub.config import Settings
 from tests.api.test_email_replies import mail
-from tests.connectors.test_chat import Widget
-from tests.connectors.test_meta import APP_SECRET, VERIFY_TOKEN, WA_PHONE_ID, whatsapp
-from tests.connectors.test_twilio import (
+from tests.connectors.chat_widget import Widget
+from tests.peers.email_peers import SmtpSink
+from tests.peers.meta_peer import APP_SECRET, VERIFY_TOKEN, WA_PHONE_ID, whatsapp
+from tests.peers.twilio_peer import (
     AUTH_TOKEN,
     incoming_params,
+    twilio_settings,
     twilio_signature,
 )
-from tests.connectors.test_twilio import settings as twilio_settings
-from tests.peers.email_peers import SmtpSink
 from tests.support.api import ADMIN, ADMIN_TOKEN, LiveServer, serving, smtp_to, wait_for
 from tests.support.processes import free_port, wait_for_port
 

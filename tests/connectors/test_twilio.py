@@ -3,9 +3,7 @@ computed here, independently of the twilio library) and the Messages API on loop
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -22,27 +20,24 @@ from hub.connectors.base import (
     RetryableError,
     WebhookRequest,
 )
-from hub.connectors.twilio import EMPTY_TWIML, TwilioConnector, TwilioSettings
+from hub.connectors.twilio import EMPTY_TWIML, TwilioConnector
 from tests.connectors.contract import SignedWebhookContract
 from tests.peers.http import closed_port, running
-from tests.peers.twilio_peer import TwilioPeer
+from tests.peers.twilio_peer import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    CUSTOMER,
+    FROM_NUMBER,
+    TwilioPeer,
+    incoming_params,
+    status_params,
+    twilio_settings,
+    twilio_signature,
+)
 
-ACCOUNT_SID = "AC" + "5ef8732a3c49700934481addd5ce1659"
-AUTH_TOKEN = "12345678901234567890123456789012"
-FROM_NUMBER = "+15550001111"
-CUSTOMER = "+14155552671"
 PUBLIC_URL = "https://hub.example.com"
 SMS_URL = f"{PUBLIC_URL}/webhooks/twilio/sms"
 STATUS_URL = f"{PUBLIC_URL}/webhooks/twilio/status"
-
-
-def twilio_signature(
-    secret: str, url: str, params: list[tuple[str, str]], digest: Any = hashlib.sha1
-) -> str:
-    """Twilio's algorithm: the URL, then every POST field as name + value sorted by name (and
-    value), HMAC'd with the secret, base64."""
-    data = url + "".join(name + value for name, value in sorted(params))
-    return base64.b64encode(hmac.new(secret.encode(), data.encode(), digest).digest()).decode()
 
 
 def form_request(
@@ -68,62 +63,6 @@ def form_request(
     )
 
 
-def incoming_params(
-    body: str, sid: str, *, sender: str = CUSTOMER, account_sid: str = ACCOUNT_SID, **extra: str
-) -> list[tuple[str, str]]:
-    """The fields of Twilio's incoming-message webhook, as a long code in the US receives them."""
-    fields = {
-        "ToCountry": "US",
-        "ToState": "CA",
-        "SmsMessageSid": sid,
-        "NumMedia": "0",
-        "ToCity": "SAN FRANCISCO",
-        "FromZip": "94105",
-        "SmsSid": sid,
-        "FromState": "CA",
-        "SmsStatus": "received",
-        "FromCity": "SAN FRANCISCO",
-        "Body": body,
-        "FromCountry": "US",
-        "To": FROM_NUMBER,
-        "ToZip": "94105",
-        "NumSegments": "1",
-        "MessageSid": sid,
-        "AccountSid": account_sid,
-        "From": sender,
-        "ApiVersion": "2010-04-01",
-        **extra,
-    }
-    return list(fields.items())
-
-
-def status_params(sid: str, status: str, **extra: str) -> list[tuple[str, str]]:
-    fields = {
-        "SmsSid": sid,
-        "SmsStatus": status,
-        "MessageStatus": status,
-        "To": CUSTOMER,
-        "MessageSid": sid,
-        "AccountSid": ACCOUNT_SID,
-        "From": FROM_NUMBER,
-        "ApiVersion": "2010-04-01",
-        **extra,
-    }
-    return list(fields.items())
-
-
-def settings(base_url: str, **overrides: Any) -> TwilioSettings:
-    values: dict[str, Any] = {
-        "account_sid": ACCOUNT_SID,
-        "auth_token": AUTH_TOKEN,
-        "from_number": FROM_NUMBER,
-        "api_base_url": base_url,
-        "timeout_seconds": 5,
-        **overrides,
-    }
-    return TwilioSettings.model_validate(values)
-
-
 @pytest.fixture(scope="module")
 def peer() -> Iterator[TwilioPeer]:
     with running(TwilioPeer(ACCOUNT_SID, AUTH_TOKEN, own_numbers={FROM_NUMBER})) as p:
@@ -132,7 +71,7 @@ def peer() -> Iterator[TwilioPeer]:
 
 async def started(base_url: str, **overrides: Any) -> TwilioConnector:
     connector = TwilioConnector(
-        settings(base_url, **overrides), ConnectorContext(public_url=PUBLIC_URL)
+        twilio_settings(base_url, **overrides), ConnectorContext(public_url=PUBLIC_URL)
     )
     await connector.start()
     return connector
@@ -665,13 +604,15 @@ async def test_non_phone_address_is_permanent(connector: TwilioConnector, peer: 
 def test_metadata_and_rate() -> None:
     assert TwilioConnector.idempotent_sends is False
     assert (TwilioConnector.webhooks, TwilioConnector.status_hook) == (("sms", "status"), "status")
-    assert TwilioConnector(settings("http://127.0.0.1:1")).send_rate == 1.0
-    assert TwilioConnector(settings("http://127.0.0.1:1", rate_per_second=30)).send_rate == 30
+    assert TwilioConnector(twilio_settings("http://127.0.0.1:1")).send_rate == 1.0
+    assert (
+        TwilioConnector(twilio_settings("http://127.0.0.1:1", rate_per_second=30)).send_rate == 30
+    )
 
 
 async def test_stop_closes_the_session(peer: TwilioPeer) -> None:
     connector = await started(peer.url)
-    session = connector._http.session
+    session = connector._messages.http.session  # type: ignore[union-attr]
     assert not session.closed
     await connector.stop()
     assert session.closed

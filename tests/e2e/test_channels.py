@@ -15,18 +15,18 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.connectors.test_chat import Widget
-from tests.connectors.test_twilio import (
+from tests.connectors.chat_widget import Widget
+from tests.peers.http import running
+from tests.peers.twilio_peer import (
     ACCOUNT_SID,
     AUTH_TOKEN,
     CUSTOMER,
     FROM_NUMBER,
+    TwilioPeer,
     incoming_params,
     status_params,
     twilio_signature,
 )
-from tests.peers.http import running
-from tests.peers.twilio_peer import TwilioPeer
 from tests.support.api import wait_for
 from tests.support.hub_process import HubProcess
 

@@ -1,6 +1,7 @@
 """A loopback Graph API for the Meta connector's tests: ``POST /{version}/{sender}/messages`` as
 WhatsApp Cloud API, Messenger and Instagram answer it, with Graph's token check, its body
-validation and its error bodies."""
+validation and its error bodies; and the test Meta app (its secrets and ids) with WhatsApp's
+webhook envelope, for every test that plays Meta."""
 
 from __future__ import annotations
 
@@ -12,6 +13,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from tests.peers.http import Peer, SeenRequest
+
+#: The test Meta app: its webhook secrets, Graph token and version, and its senders.
+APP_SECRET = "6f1c1a2e9d5b4c7f8a3e2d1c0b9a8f7e"
+VERIFY_TOKEN = "hub-verify-7Yq2"
+ACCESS_TOKEN = "EAAGm0PX4ZCpsBAtestaccesstoken"
+VERSION = "v21.0"
+WA_PHONE_ID = "106540352242922"
+PAGE_ID = "104281698714936"
+IG_ID = "17841405793187218"
 
 _WHATSAPP_KEYS = frozenset(
     {
@@ -25,6 +35,19 @@ _WHATSAPP_KEYS = frozenset(
         "biz_opaque_callback_data",
     }
 )
+
+
+def whatsapp(value: dict[str, Any]) -> dict[str, Any]:
+    """The WhatsApp Business Account envelope around one ``messages`` change."""
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": WA_PHONE_ID},
+        **value,
+    }
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"value": value, "field": "messages"}]}],
+    }
 
 
 def graph_error(

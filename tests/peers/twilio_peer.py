@@ -1,9 +1,13 @@
 """Twilio's Messages API on loopback: ``POST /2010-04-01/Accounts/{AccountSid}/Messages.json``
-with HTTP Basic auth, Twilio's validation errors and its Message resource."""
+with HTTP Basic auth, Twilio's validation errors and its Message resource; and Twilio's side of
+its webhooks (the test account, the form fields it posts, its signature computed independently
+of the twilio library) for every test that plays Twilio."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import re
 import secrets
 from datetime import UTC, datetime
@@ -13,10 +17,83 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from hub.connectors.settings import TwilioSettings
 from tests.peers.http import Peer, SeenRequest
 
 MESSAGES_PATH = "/2010-04-01/Accounts/{account_sid}/Messages.json"
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+#: The test account: its credentials, its own number, and a customer writing to it.
+ACCOUNT_SID = "AC" + "5ef8732a3c49700934481addd5ce1659"
+AUTH_TOKEN = "12345678901234567890123456789012"
+FROM_NUMBER = "+15550001111"
+CUSTOMER = "+14155552671"
+
+
+def twilio_signature(
+    secret: str, url: str, params: list[tuple[str, str]], digest: Any = hashlib.sha1
+) -> str:
+    """Twilio's algorithm: the URL, then every POST field as name + value sorted by name (and
+    value), HMAC'd with the secret, base64."""
+    data = url + "".join(name + value for name, value in sorted(params))
+    return base64.b64encode(hmac.new(secret.encode(), data.encode(), digest).digest()).decode()
+
+
+def incoming_params(
+    body: str, sid: str, *, sender: str = CUSTOMER, account_sid: str = ACCOUNT_SID, **extra: str
+) -> list[tuple[str, str]]:
+    """The fields of Twilio's incoming-message webhook, as a long code in the US receives them."""
+    fields = {
+        "ToCountry": "US",
+        "ToState": "CA",
+        "SmsMessageSid": sid,
+        "NumMedia": "0",
+        "ToCity": "SAN FRANCISCO",
+        "FromZip": "94105",
+        "SmsSid": sid,
+        "FromState": "CA",
+        "SmsStatus": "received",
+        "FromCity": "SAN FRANCISCO",
+        "Body": body,
+        "FromCountry": "US",
+        "To": FROM_NUMBER,
+        "ToZip": "94105",
+        "NumSegments": "1",
+        "MessageSid": sid,
+        "AccountSid": account_sid,
+        "From": sender,
+        "ApiVersion": "2010-04-01",
+        **extra,
+    }
+    return list(fields.items())
+
+
+def status_params(sid: str, status: str, **extra: str) -> list[tuple[str, str]]:
+    fields = {
+        "SmsSid": sid,
+        "SmsStatus": status,
+        "MessageStatus": status,
+        "To": CUSTOMER,
+        "MessageSid": sid,
+        "AccountSid": ACCOUNT_SID,
+        "From": FROM_NUMBER,
+        "ApiVersion": "2010-04-01",
+        **extra,
+    }
+    return list(fields.items())
+
+
+def twilio_settings(base_url: str, **overrides: Any) -> TwilioSettings:
+    """The hub's Twilio settings for the test account, sending to ``base_url``."""
+    values: dict[str, Any] = {
+        "account_sid": ACCOUNT_SID,
+        "auth_token": AUTH_TOKEN,
+        "from_number": FROM_NUMBER,
+        "api_base_url": base_url,
+        "timeout_seconds": 5,
+        **overrides,
+    }
+    return TwilioSettings.model_validate(values)
 
 
 def _error(status: int, code: int, message: str) -> JSONResponse:

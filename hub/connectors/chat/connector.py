@@ -1,9 +1,10 @@
 """The web chat channel: the hub is its own provider.
 
-Visitors talk to ``/chat/ws`` (``hub.api.routes.chat``); this connector is the part the
-dispatcher sees. "Sending" an agent's reply posts it to the visitor's mailbox, from which every
-open widget of that visitor receives it at once (and a widget that connects later, on resume);
-the widget's receipt marks it delivered.
+Visitors talk to ``/chat/ws``: the route (``hub.api.routes.chat``) adapts the WebSocket, a
+:class:`~hub.connectors.chat.session.ChatSession` speaks the protocol. This connector is what
+both share, and the part the dispatcher sees: "sending" an agent's reply posts it to the
+visitor's mailbox, from which every open widget of that visitor receives it at once (and a
+widget that connects later, on resume); the widget's receipt marks it delivered.
 """
 
 from __future__ import annotations
@@ -11,9 +12,18 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar
 
-from hub.connectors.base import Connector, OutboundMessage, PermanentError, SendResult
+from sqlalchemy import MetaData
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
+
+from hub.connectors.base import (
+    Connector,
+    OutboundMessage,
+    PermanentError,
+    RetryableError,
+    SendResult,
+)
 from hub.connectors.chat.limits import ChatLimits
-from hub.connectors.chat.mailbox import Mailbox
+from hub.connectors.chat.mailbox import Mailbox, metadata
 from hub.connectors.chat.tokens import VisitorTokens, new_key
 from hub.connectors.settings import ChatSettings
 from hub.events import Channel
@@ -25,6 +35,8 @@ class ChatConnector(Connector):
     name: ClassVar[str] = "chat"
     channels: ClassVar[tuple[Channel, ...]] = ("chat",)
     settings_model = ChatSettings
+    #: The mailboxes and the signing key, in the hub's state database.
+    tables: ClassVar[MetaData | None] = metadata
     #: Posting to a mailbox is keyed by the message id: a repeated send is harmless.
     idempotent_sends: ClassVar[bool] = True
     rate_per_second: ClassVar[float] = 1000.0
@@ -37,7 +49,7 @@ class ChatConnector(Connector):
     async def start(self) -> None:
         if self.context.engine is None:
             raise RuntimeError("the chat connector needs the hub's state database")
-        self.mailbox = Mailbox(self.context.engine)  # its tables: Gateway.create_tables
+        self.mailbox = Mailbox(self.context.engine)
         self.limits = ChatLimits(self.settings)  # this process's share of the traffic
         configured = self.settings.secret
         key = (
@@ -52,8 +64,16 @@ class ChatConnector(Connector):
         )
 
     async def send(self, message: OutboundMessage) -> SendResult:
+        """Post to the visitor's mailbox. The state database is this channel's provider:
+        unreachable or busy is :class:`RetryableError`, a row it refuses is
+        :class:`PermanentError`."""
         kind, _, visitor_id = message.address.partition(":")
         if kind != "chat" or not visitor_id:
             raise PermanentError(f"the web chat cannot reach a {kind!r} address")
-        await asyncio.to_thread(self.mailbox.post, visitor_id, message.message_id, "outbound")
+        try:
+            await asyncio.to_thread(self.mailbox.post, visitor_id, message.message_id, "outbound")
+        except (OperationalError, InterfaceError) as exc:
+            raise RetryableError(f"the chat mailbox is unavailable: {exc.orig}") from exc
+        except (DataError, IntegrityError) as exc:
+            raise PermanentError(f"the chat mailbox refused the message: {exc.orig}") from exc
         return SendResult(provider_message_id=f"chat:{message.message_id}", status="sent")

@@ -59,8 +59,8 @@ class Posted:
 
 
 class Mailbox:
-    """The chat mailboxes, in the hub's state database (``metadata``'s tables, which
-    ``hub.runtime.gateway.Gateway.create_tables`` creates)."""
+    """The chat mailboxes, in the hub's state database (``metadata``'s tables: the
+    connector's ``tables``, which the gateway creates)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine

@@ -23,6 +23,7 @@ from hub.connectors.base import (
     RetryableError,
     SendResult,
 )
+from hub.connectors.email.imap import ImapPoller
 from hub.connectors.email.smtp_listener import InboundHandler, serve
 from hub.connectors.settings import EmailSettings
 from hub.events.addresses import AddressError, check_deliverable_email
@@ -78,8 +79,6 @@ class EmailConnector(Connector):
                     )
                 )
             if self.settings.imap_url is not None:
-                from hub.connectors.email.imap import ImapPoller
-
                 tasks.create_task(ImapPoller(self.settings, self.context.state).run(sink))
 
     def _bound(self, address: tuple[str, int]) -> None:

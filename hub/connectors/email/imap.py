@@ -1,29 +1,19 @@
 """IMAP polling: new mail in the hub's mailbox, handed to the sink in UID order behind a durable
 cursor (UIDVALIDITY + last UID in the connector's :class:`StateStore`).
 
-Each poll connects, logs in, ``EXAMINE``\\s the mailbox (read-only: the poller never changes
-flags, so ``\\Seen`` stays for people working in the mailbox and a read-only account is
-enough), lists the UIDs past the cursor and fetches them in batches with ``BODY.PEEK[]``. A batch
-goes to the sink as one :class:`WebhookOutcome`; the cursor moves only after the sink returned,
-so an outage anywhere re-reads (the hub dedupes by Message-ID) and never skips. The standard
-library's blocking ``imaplib`` runs in worker threads.
+Each poll opens an :class:`ImapSession` (connect, log in, ``EXAMINE`` the mailbox read-only:
+the poller never changes flags, so a read-only account is enough), lists the UIDs past the
+cursor and fetches them in batches. A batch goes to the sink as one :class:`WebhookOutcome`;
+the cursor moves only after the sink returned, so an outage anywhere re-reads (the hub dedupes
+by Message-ID) and never skips.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-import imaplib
-import ipaddress
 import logging
-import re
-import ssl
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import ParamSpec, TypeVar
-from urllib.parse import unquote, urlsplit
+from collections.abc import Sequence
 
 from pydantic import JsonValue
 
@@ -37,6 +27,7 @@ from hub.connectors.base import (
     StateStore,
     WebhookOutcome,
 )
+from hub.connectors.email.imap_session import Fetched, ImapMailbox, ImapSession, Tls
 from hub.connectors.email.parse import parse_message
 from hub.connectors.settings import EmailSettings
 from hub.events import InboundInteraction
@@ -44,77 +35,9 @@ from hub.events import InboundInteraction
 __all__ = ["ImapMailbox", "ImapPoller"]
 
 logger = logging.getLogger(__name__)
-P = ParamSpec("P")
-T = TypeVar("T")
 
 #: Back-off after failures grows to this (or the poll interval, if that is longer).
 MAX_BACKOFF = 300.0
-
-_UID = re.compile(rb"\bUID (\d+)")
-_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
-_INTERNALDATE = re.compile(rb'\bINTERNALDATE "([^"]+)"')
-_RESPONSE_CODE = re.compile(r"^\[([A-Z-]+)")
-# Response codes (RFC 5530) that say the server, not the credentials, is the problem.
-_TRANSIENT_CODES = frozenset({"UNAVAILABLE", "INUSE", "SERVERBUG", "LIMIT", "OVERQUOTA"})
-
-
-@dataclass(frozen=True)
-class ImapMailbox:
-    """Where to poll, from ``imap_url``: ``imaps://user:password@host:993/INBOX``."""
-
-    tls: bool
-    host: str
-    port: int
-    user: str
-    password: str
-    mailbox: str
-
-    @classmethod
-    def from_url(cls, url: str) -> ImapMailbox:
-        """Parse ``imap_url``. Errors never repeat the URL: it holds the password."""
-        try:
-            parts = urlsplit(url)
-            port = parts.port
-        except ValueError:
-            raise PermanentError("imap_url is not a valid URL") from None
-        if parts.scheme not in ("imap", "imaps"):
-            raise PermanentError("imap_url must start with imaps:// (or imap:// on loopback)")
-        if not parts.hostname or parts.username is None or parts.password is None:
-            raise PermanentError("imap_url needs user, password and host: imaps://user:pw@host")
-        tls = parts.scheme == "imaps"
-        if not tls and not _is_loopback(parts.hostname):
-            raise PermanentError(
-                "imap:// would send the mailbox password unencrypted; use imaps:// "
-                "(imap:// is accepted on loopback only)"
-            )
-        mailbox = unquote(parts.path.lstrip("/")) or "INBOX"
-        if not mailbox.isascii():
-            # Non-ASCII names need IMAP's modified UTF-7, which imaplib does not do.
-            raise PermanentError("imap_url: non-ASCII mailbox names are not supported")
-        return cls(
-            tls=tls,
-            host=parts.hostname,
-            port=port or (993 if tls else 143),
-            user=unquote(parts.username),
-            password=unquote(parts.password),
-            mailbox=mailbox,
-        )
-
-    @property
-    def where(self) -> str:
-        """The mailbox for logs and errors, without the password."""
-        return f"{self.user}@{self.host}:{self.port}/{self.mailbox}"
-
-    @property
-    def state_key(self) -> str:
-        return f"imap:{self.user}@{self.host}/{self.mailbox}"
-
-
-@dataclass(frozen=True)
-class _Fetched:
-    uid: int
-    raw: bytes
-    received_at: datetime
 
 
 class ImapPoller:
@@ -128,8 +51,7 @@ class ImapPoller:
         self.batch = settings.imap_batch
         self.timeout = settings.imap_timeout
         self.max_message_bytes = settings.max_message_bytes
-        self.verify = settings.imap_verify
-        self.ca_file = settings.imap_ca_file
+        self.tls = Tls(verify=settings.imap_verify, ca_file=settings.imap_ca_file)
         # Without a store the cursor lives as long as the process: a restart re-reads the
         # mailbox, which the hub's dedupe by Message-ID absorbs.
         self.state: StateStore = state if state is not None else _MemoryState()
@@ -161,7 +83,7 @@ class ImapPoller:
                     "IMAP poll of %s: handing mail to the hub failed (%s: %s); next try in %.0fs",
                     self.mailbox.where,
                     type(exc).__name__,
-                    self._redact(str(exc)),
+                    self.mailbox.redact(str(exc)),
                     delay,
                 )
             else:
@@ -188,26 +110,26 @@ class ImapPoller:
         :class:`PermanentError` (login refused, no such mailbox); what the sink raises passes
         through. The cursor only ever moves past mail the sink accepted.
         """
-        conn = await self._call(self._connect)
+        session = await ImapSession.open(self.mailbox, timeout=self.timeout, tls=self.tls)
         try:
-            uidvalidity = await self._call(self._select, conn)
+            uidvalidity = await session.select()
             cursor = self._cursor(uidvalidity)
-            uids = await self._call(self._search, conn, cursor)
+            uids = await session.search(cursor)
             handed = 0
             for start in range(0, len(uids), self.batch):
                 chunk = uids[start : start + self.batch]
-                fetched, oversized = await self._call(self._fetch, conn, chunk)
+                fetched, oversized = await session.fetch(chunk, self.max_message_bytes)
                 outcome = self._outcome(fetched, oversized, uidvalidity)
                 if outcome.interactions or outcome.reports or outcome.set_aside:
                     await sink(outcome)
                 self.state.set(f"{self.mailbox.state_key}:uid", str(chunk[-1]))
                 handed += len(chunk)
-            await self._call(self._logout, conn)
+            await session.logout()
             return handed
         except BaseException:
             # Closing the socket (not LOGOUT) also unblocks a worker thread still reading
             # when the poll was cancelled.
-            _close(conn)
+            session.drop()
             raise
 
     def _cursor(self, uidvalidity: int) -> int:
@@ -230,7 +152,7 @@ class ImapPoller:
         return 0
 
     def _outcome(
-        self, fetched: Sequence[_Fetched], oversized: Sequence[tuple[int, int]], uidvalidity: int
+        self, fetched: Sequence[Fetched], oversized: Sequence[tuple[int, int]], uidvalidity: int
     ) -> WebhookOutcome:
         """One batch's messages, parsed and merged into one outcome for one sink call."""
         interactions: list[InboundInteraction] = []
@@ -277,154 +199,6 @@ class ImapPoller:
     def _where_payload(self, uid: int, uidvalidity: int) -> JsonValue:
         return {"mailbox": self.mailbox.where, "uidvalidity": uidvalidity, "uid": uid}
 
-    # -- blocking IMAP, run in worker threads --------------------------------------------------
-
-    async def _call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run one blocking step in a thread, with imaplib's and the socket's failures typed."""
-        try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
-        except ConnectorError:
-            raise
-        except imaplib.IMAP4.abort as exc:
-            raise RetryableError(
-                f"IMAP connection to {self.mailbox.where} lost: {self._redact(str(exc))}"
-            ) from None
-        except imaplib.IMAP4.error as exc:
-            raise RetryableError(
-                f"IMAP server {self.mailbox.where} refused: {self._redact(str(exc))}"
-            ) from None
-        except (OSError, EOFError) as exc:  # reset, timeout
-            raise RetryableError(
-                f"IMAP connection to {self.mailbox.where} lost: {type(exc).__name__}: "
-                f"{self._redact(str(exc))}"
-            ) from None
-
-    def _connect(self) -> imaplib.IMAP4:
-        box = self.mailbox
-        conn: imaplib.IMAP4
-        try:
-            if box.tls:
-                conn = imaplib.IMAP4_SSL(
-                    box.host, box.port, ssl_context=self._tls_context(), timeout=self.timeout
-                )
-            else:
-                conn = imaplib.IMAP4(box.host, box.port, timeout=self.timeout)
-        except ssl.SSLCertVerificationError as exc:
-            # Retrying will not make the certificate trusted; imap_ca_file (or a fixed
-            # server certificate) will.
-            raise PermanentError(
-                f"IMAP server {box.where}: certificate not trusted: {exc.verify_message}"
-            ) from None
-        except OSError as exc:  # refused, no route, timeout, TLS handshake
-            raise RetryableError(
-                f"IMAP server {box.where} unreachable: {type(exc).__name__}: {exc}"
-            ) from None
-        try:
-            conn.login(_quote(box.user), box.password)
-        except imaplib.IMAP4.abort:
-            _close(conn)
-            raise
-        except imaplib.IMAP4.error as exc:
-            _close(conn)
-            text = self._redact(_text(exc))
-            code = _response_code(text)
-            error = RetryableError if code in _TRANSIENT_CODES else PermanentError
-            raise error(f"IMAP login to {box.where} refused: {text}", provider_code=code) from None
-        except BaseException:
-            _close(conn)
-            raise
-        return conn
-
-    def _tls_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(cafile=self.ca_file)
-        if not self.verify:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
-
-    def _select(self, conn: imaplib.IMAP4) -> int:
-        typ, data = conn.select(_quote(self.mailbox.mailbox), readonly=True)
-        if typ != "OK":
-            raise PermanentError(
-                f"IMAP mailbox {self.mailbox.where} cannot be opened: {_text(data)}",
-                provider_code=_response_code(_text(data)),
-            )
-        _, values = conn.response("UIDVALIDITY")
-        if not values or values[0] is None:
-            raise RetryableError(f"IMAP server {self.mailbox.where} sent no UIDVALIDITY")
-        return int(values[0])
-
-    def _search(self, conn: imaplib.IMAP4, cursor: int) -> list[int]:
-        typ, data = conn.uid("SEARCH", f"UID {cursor + 1}:*")
-        if typ != "OK":
-            raise RetryableError(f"IMAP UID SEARCH on {self.mailbox.where} failed: {_text(data)}")
-        uids = {int(token) for line in data if line for token in bytes(line).split()}
-        # "n:*" always matches the newest message, even when its UID is below n.
-        return sorted(uid for uid in uids if uid > cursor)
-
-    def _fetch(
-        self, conn: imaplib.IMAP4, uids: Sequence[int]
-    ) -> tuple[list[_Fetched], list[tuple[int, int]]]:
-        """Bodies of ``uids``; those over ``max_message_bytes`` only as (uid, size)."""
-        wanted = set(uids)
-        meta = self._fetch_items(conn, uids, "(UID RFC822.SIZE INTERNALDATE)")
-        sizes: dict[int, int] = {}
-        dates: dict[int, datetime] = {}
-        for head, _ in meta:
-            uid, size = _number(_UID, head), _number(_SIZE, head)
-            if uid in wanted and size is not None:
-                sizes[uid] = size
-                dates[uid] = _internaldate(head)
-        small = [uid for uid in uids if uid in sizes and sizes[uid] <= self.max_message_bytes]
-        oversized = [
-            (uid, sizes[uid]) for uid in uids if sizes.get(uid, 0) > self.max_message_bytes
-        ]
-        fetched: dict[int, _Fetched] = {}
-        if small:
-            for head, body in self._fetch_items(conn, small, "(UID BODY.PEEK[])"):
-                uid = _number(_UID, head)
-                if uid in wanted and body is not None:
-                    fetched[uid] = _Fetched(uid, body, dates.get(uid) or datetime.now(UTC))
-        # A UID the server listed but no longer returns was expunged meanwhile: nothing to
-        # hand over, and the cursor may pass it.
-        return [fetched[uid] for uid in uids if uid in fetched], oversized
-
-    def _fetch_items(
-        self, conn: imaplib.IMAP4, uids: Sequence[int], items: str
-    ) -> list[tuple[bytes, bytes | None]]:
-        """``UID FETCH`` as (response text, literal) per message, in whatever order the
-        server sent them; text after a literal (``UID`` may come last) is appended."""
-        typ, data = conn.uid("FETCH", ",".join(map(str, uids)), items)
-        if typ != "OK":
-            raise RetryableError(f"IMAP UID FETCH on {self.mailbox.where} failed: {_text(data)}")
-        # imaplib gives a message without literals as bytes, one with a literal as a
-        # (text, literal) tuple followed by the rest of its line (b")" or b" UID 7)").
-        records: list[tuple[bytes, bytes | None]] = []
-        after_literal = False
-        for part in data:
-            if isinstance(part, tuple):
-                records.append((bytes(part[0]), bytes(part[1])))
-                after_literal = True
-            elif isinstance(part, bytes):
-                if after_literal:
-                    head, body = records[-1]
-                    records[-1] = (head + b" " + part, body)
-                else:
-                    records.append((part, None))
-                after_literal = False
-        return records
-
-    def _logout(self, conn: imaplib.IMAP4) -> None:
-        try:
-            conn.logout()
-        except (imaplib.IMAP4.error, OSError):
-            # Everything was handed over and the cursor saved; a BYE that got lost is moot.
-            _close(conn)
-
-    def _redact(self, text: str) -> str:
-        password = self.mailbox.password
-        return text.replace(password, "***") if password else text
-
 
 class _MemoryState:
     def __init__(self) -> None:
@@ -435,58 +209,6 @@ class _MemoryState:
 
     def set(self, key: str, value: str) -> None:
         self._values[key] = value
-
-
-def _close(conn: imaplib.IMAP4) -> None:
-    """Drop the connection without a word to the server (it may be gone already)."""
-    with contextlib.suppress(OSError):
-        conn.shutdown()
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _quote(text: str) -> str:
-    """An IMAP quoted string (imaplib sends most arguments as they are)."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _text(value: object) -> str:
-    """Readable text of an imaplib error or response data (bytes inside lists)."""
-    if isinstance(value, imaplib.IMAP4.error) and value.args:
-        value = value.args[0]
-    if isinstance(value, list) and value:
-        value = value[-1]
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
-
-
-def _response_code(text: str) -> str | None:
-    match = _RESPONSE_CODE.match(text)
-    return match.group(1) if match else None
-
-
-def _number(pattern: re.Pattern[bytes], text: bytes) -> int | None:
-    match = pattern.search(text)
-    return int(match.group(1)) if match else None
-
-
-def _internaldate(text: bytes) -> datetime:
-    """The server's time of receipt: ``INTERNALDATE "17-Jul-1996 02:44:25 -0700"``."""
-    match = _INTERNALDATE.search(text)
-    if match:
-        try:
-            return datetime.strptime(match.group(1).decode("ascii").strip(), "%d-%b-%Y %H:%M:%S %z")
-        except ValueError:
-            pass
-    return datetime.now(UTC)
 
 
 def _describe(raw: bytes) -> dict[str, JsonValue]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 
-from hub.api.routes.chat import origin_allowed
 from hub.connectors.chat.limits import ChatLimits, Limit, acquire, network_of
+from hub.connectors.chat.origins import origin_allowed
 from hub.connectors.chat.tokens import VisitorTokens
 from hub.connectors.settings import ChatSettings
 from tests.support.hostile import HOSTILE_TEXT
