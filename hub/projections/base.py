@@ -1,4 +1,5 @@
-"""What every projection is: a class that folds published events into its SQL tables.
+"""What every projection is: a class that folds published events into its SQL tables, and the
+small pieces the projections share (UTC times, rows to records, a timestamp that only moves on).
 
 A projection declares the event types it handles and its tables. ``apply`` gets a batch of
 envelopes in store order inside the transaction that also records the projection's position,
@@ -9,13 +10,25 @@ Projections read only ``hub.events``: both runtimes feed them the same envelopes
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from uuid import UUID
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, case
+from sqlalchemy.sql.elements import ColumnElement
 
-from hub.events import Envelope
+from hub.events import Envelope, InteractionQueued, InteractionReceived, InteractionSent
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+R = TypeVar("R", bound="DataclassInstance")
+
+#: The events that put a message on a customer's timeline: one came in, one went out, one is
+#: queued to go out.
+MessageEvent = InteractionReceived | InteractionSent | InteractionQueued
 
 
 class Projection(ABC):
@@ -38,3 +51,30 @@ def utc(value: datetime) -> datetime:
 def as_utc(value: datetime) -> datetime:
     """Datetimes from the views, aware again whatever the backend returns."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def record_from_row(cls: type[R], row: Mapping[str, Any], times: Sequence[str]) -> R:
+    """A record (a dataclass) from a view's row: its fields by name (the row may carry more
+    columns), the datetimes named in ``times`` aware again."""
+    values = {f.name: row[f.name] for f in fields(cls)}
+    for name in times:
+        if values[name] is not None:
+            values[name] = as_utc(values[name])
+    return cls(**values)
+
+
+def id_list(customer_id: UUID | Sequence[UUID]) -> list[UUID]:
+    """The ids a read takes: one customer, or every customer of a merged group."""
+    return [customer_id] if isinstance(customer_id, UUID) else list(customer_id)
+
+
+def later(
+    column: ColumnElement[datetime], value: ColumnElement[datetime]
+) -> ColumnElement[datetime]:
+    """For an UPDATE: ``value`` where it is later than the column (or the column is empty),
+    else the column as it is, so replays and late arrivals never move a time back."""
+    return case(
+        (column.is_(None), value),
+        (column < value, value),
+        else_=column,
+    )

@@ -21,7 +21,6 @@ from sqlalchemy import (
     Text,
     Uuid,
     bindparam,
-    case,
     func,
     select,
 )
@@ -36,7 +35,7 @@ from hub.events import (
     InteractionSent,
     NoteAdded,
 )
-from hub.projections.base import Projection, as_utc, utc
+from hub.projections.base import MessageEvent, Projection, id_list, later, record_from_row, utc
 from hub.sql import insert, insert_ignoring_duplicates
 
 metadata = MetaData()
@@ -79,6 +78,11 @@ class ConversationRecord:
     opened_at: datetime
     last_activity_at: datetime
     message_count: int
+
+    @classmethod
+    def from_row(cls, row: Any) -> ConversationRecord:
+        """The record of a ``conversations`` row (a row with more columns will do)."""
+        return record_from_row(cls, row, ("opened_at", "last_activity_at"))
 
 
 class ConversationsProjection(Projection):
@@ -132,7 +136,7 @@ class ConversationsProjection(Projection):
                 if fresh
                 else ("b_count", "b_at", "b_status", "b_assignee")
             )
-            if isinstance(event, InteractionReceived | InteractionSent | InteractionQueued):
+            if isinstance(event, MessageEvent):
                 at = utc(event.occurred_at)
                 target[count] = target.get(count, 0) + 1
                 target[at_key] = max(at, target.get(at_key, at))
@@ -183,9 +187,7 @@ class ConversationsProjection(Projection):
             if "b_count" in shape:
                 at = bindparam("b_at", type_=DateTime(timezone=True))
                 values["message_count"] = c.message_count + bindparam("b_count")
-                values["last_activity_at"] = case(
-                    (c.last_activity_at < at, at), else_=c.last_activity_at
-                )
+                values["last_activity_at"] = later(c.last_activity_at, at)
             for column in ("status", "assignee"):
                 if f"b_{column}" in shape:
                     values[column] = bindparam(f"b_{column}")
@@ -206,14 +208,14 @@ class ConversationsProjection(Projection):
         """Conversations of a customer, or of every customer of a merged group, newest
         activity first (the first ``limit``)."""
         c = conversations.c
-        ids = [customer_id] if isinstance(customer_id, UUID) else list(customer_id)
+        ids = id_list(customer_id)
         rows = conn.execute(
             select(conversations)
             .where(c.customer_id.in_(ids), c.status.in_(list(statuses)))
             .order_by(c.last_activity_at.desc())
             .limit(limit)
         ).mappings()
-        return [_record(r) for r in rows]
+        return [ConversationRecord.from_row(r) for r in rows]
 
     def count_for_customer(
         self,
@@ -239,7 +241,7 @@ class ConversationsProjection(Projection):
             .mappings()
             .first()
         )
-        return _record(row) if row else None
+        return ConversationRecord.from_row(row) if row else None
 
 
 def _count_unread(unread: dict[UUID, tuple[bool, int]], event: Envelope) -> None:
@@ -252,10 +254,3 @@ def _count_unread(unread: dict[UUID, tuple[bool, int]], event: Envelope) -> None
         isinstance(event, ConversationStatusChanged) and event.data.actor is not None
     ):
         unread[event.data.conversation_id] = (True, 0)
-
-
-def _record(row: Any) -> ConversationRecord:
-    values = dict(row)
-    values["opened_at"] = as_utc(values["opened_at"])
-    values["last_activity_at"] = as_utc(values["last_activity_at"])
-    return ConversationRecord(**values)

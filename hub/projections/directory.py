@@ -1,8 +1,8 @@
 """The customer directory: who each customer is, their addresses, and search over both.
 
-Merges group customers without moving anything: ``directory_merges`` says which customer each
-merged one was merged into and the root of its group. Readers ask for a :meth:`profile` (the
-whole group as one customer) and :meth:`group` (the ids whose timelines make up the view).
+Merges group customers without moving anything (``hub.projections.merges`` keeps the groups).
+Readers ask for a :meth:`~DirectoryProjection.profile` (the whole group as one customer) and
+:meth:`~DirectoryProjection.group` (the ids whose timelines make up the view).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from sqlalchemy import (
     Text,
     Uuid,
     bindparam,
-    case,
     or_,
     select,
 )
@@ -40,12 +39,22 @@ from hub.events import (
     CustomerTagsChanged,
     CustomerUnmerged,
     Envelope,
-    InteractionQueued,
-    InteractionReceived,
-    InteractionSent,
 )
-from hub.projections.base import Projection, as_utc, utc
+from hub.projections.base import MessageEvent, Projection, as_utc, later, utc
+from hub.projections.merges import apply_merge, group_of, merges, root_of, roots_of, with_members
 from hub.sql import insert_ignoring_duplicates, upsert
+
+__all__ = [
+    "CustomerRecord",
+    "DirectoryProjection",
+    "Identity",
+    "customers",
+    "facts",
+    "identities",
+    "merges",
+    "metadata",
+    "search_text",
+]
 
 metadata = MetaData()
 customers = Table(
@@ -77,18 +86,6 @@ facts = Table(
     Column("language", String(35)),
     Column("tags", JSON),
 )
-#: One row per customer merged into another (a customer without a row is its own root).
-merges = Table(
-    "directory_merges",
-    metadata,
-    Column("customer_id", Uuid, primary_key=True),
-    Column("into_customer_id", Uuid, nullable=False),
-    Column("root_id", Uuid, nullable=False),
-    Column("merged_at", DateTime(timezone=True), nullable=False),
-    Index("ix_merges_root", "root_id"),
-)
-#: A chain of merges longer than this is a bug in the data, not a group.
-_MAX_DEPTH = 64
 
 _NON_DIGITS = re.compile(r"\D")
 
@@ -161,10 +158,10 @@ class DirectoryProjection(Projection):
             elif isinstance(event, CustomerProfileUpdated):
                 names[event.customer_id] = event.data.display_name
             elif isinstance(event, CustomerMerged | CustomerUnmerged):
-                self._apply_merge(conn, event)
+                apply_merge(conn, event)
             elif isinstance(event, CustomerTagsChanged):
                 changed_facts.setdefault(event.customer_id, {})["tags"] = list(event.data.tags)
-            elif isinstance(event, InteractionReceived | InteractionSent | InteractionQueued):
+            elif isinstance(event, MessageEvent):
                 at = utc(event.occurred_at)
                 activity[event.customer_id] = max(at, activity.get(event.customer_id, at))
                 language = _language(event)
@@ -189,13 +186,7 @@ class DirectoryProjection(Projection):
             conn.execute(
                 customers.update()
                 .where(c.customer_id == bindparam("b_id"))
-                .values(
-                    last_activity_at=case(
-                        (c.last_activity_at.is_(None), at_param),
-                        (c.last_activity_at < at_param, at_param),
-                        else_=c.last_activity_at,
-                    )
-                ),
+                .values(last_activity_at=later(c.last_activity_at, at_param)),
                 updates,
             )
         changed = set(names) | {i["customer_id"] for i in new_identities}
@@ -219,44 +210,6 @@ class DirectoryProjection(Projection):
             for cid, values in changed.items()
         ]
         upsert(conn, facts, rows)
-
-    def _apply_merge(self, conn: Connection, event: CustomerMerged | CustomerUnmerged) -> None:
-        """Record or undo one merge, then recompute the roots of the groups it touched."""
-        m = merges.c
-        touched = {event.customer_id}
-        old_root = conn.scalar(select(m.root_id).where(m.customer_id == event.customer_id))
-        touched.add(old_root or event.customer_id)
-        conn.execute(merges.delete().where(m.customer_id == event.customer_id))
-        if isinstance(event, CustomerMerged):
-            into = event.data.into_customer_id
-            conn.execute(
-                merges.insert().values(
-                    customer_id=event.customer_id,
-                    into_customer_id=into,
-                    root_id=into,
-                    merged_at=utc(event.occurred_at),
-                )
-            )
-            touched.add(conn.scalar(select(m.root_id).where(m.customer_id == into)) or into)
-        # Every row of the touched groups, roots recomputed by following the pointers.
-        rows = {
-            r.customer_id: r.into_customer_id
-            for r in conn.execute(
-                select(m.customer_id, m.into_customer_id).where(
-                    or_(m.root_id.in_(list(touched)), m.customer_id.in_(list(touched)))
-                )
-            )
-        }
-        parents = dict(rows)
-        for r in conn.execute(
-            select(m.customer_id, m.into_customer_id).where(
-                m.customer_id.in_([p for p in rows.values() if p not in rows])
-            )
-        ):
-            parents[r.customer_id] = r.into_customer_id
-        updates = [{"b_id": cid, "root_id": _root(cid, parents)} for cid in rows]
-        if updates:
-            conn.execute(merges.update().where(m.customer_id == bindparam("b_id")), updates)
 
     def _refresh_search_text(self, conn: Connection, customer_ids: set[UUID]) -> None:
         ids = list(customer_ids)
@@ -292,18 +245,11 @@ class DirectoryProjection(Projection):
 
     def root(self, conn: Connection, customer_id: UUID) -> UUID:
         """The customer a group is shown as (the customer itself when not merged)."""
-        found = conn.scalar(select(merges.c.root_id).where(merges.c.customer_id == customer_id))
-        return found if found is not None else customer_id
+        return root_of(conn, customer_id)
 
     def group(self, conn: Connection, customer_id: UUID) -> list[UUID]:
         """The customers shown as one with ``customer_id``: its root first."""
-        root = self.root(conn, customer_id)
-        members = conn.scalars(
-            select(merges.c.customer_id)
-            .where(merges.c.root_id == root)
-            .order_by(merges.c.merged_at, merges.c.customer_id)
-        )
-        return [root, *members]
+        return group_of(conn, customer_id)
 
     def profile(self, conn: Connection, customer_id: UUID) -> CustomerRecord | None:
         """The whole group of ``customer_id`` as one customer: the root's id and name (or
@@ -395,14 +341,9 @@ class DirectoryProjection(Projection):
         more = len(ids) > limit
         ids = ids[:limit]
         # A merged customer is found as its group (once per page).
-        m = merges.c
-        roots: dict[UUID, UUID] = dict(
-            conn.execute(  # type: ignore[arg-type]
-                select(m.customer_id, m.root_id).where(m.customer_id.in_(ids))
-            ).all()
-        )
+        roots = roots_of(conn, ids)
         shown = list(dict.fromkeys(roots.get(i, i) for i in ids))
-        grouped = set(conn.scalars(select(m.root_id).where(m.root_id.in_(shown)).distinct()))
+        grouped = with_members(conn, shown)
         plain = {
             r.customer_id: r for r in self.get_many(conn, [i for i in shown if i not in grouped])
         }
@@ -422,22 +363,13 @@ def search_text(name: str | None, addresses: list[str]) -> str:
     return " ".join(parts)
 
 
-def _language(event: InteractionReceived | InteractionSent | InteractionQueued) -> str | None:
+def _language(event: MessageEvent) -> str | None:
     """The language a customer's message says it is in, if its channel told."""
     if event.data.direction != "inbound":
         return None
     metadata = event.data.metadata if isinstance(event.data.metadata, dict) else {}
     value = metadata.get("language") or metadata.get("language_code")
     return value[:35] if isinstance(value, str) and value.strip() else None
-
-
-def _root(customer_id: UUID, parents: dict[UUID, UUID]) -> UUID:
-    for _ in range(_MAX_DEPTH):
-        parent = parents.get(customer_id)
-        if parent is None:
-            return customer_id
-        customer_id = parent
-    raise ValueError(f"merge chain deeper than {_MAX_DEPTH} at {customer_id}")
 
 
 def _identity(customer_id: UUID, address: str, verified: bool, event: Envelope) -> dict[str, Any]:

@@ -39,11 +39,9 @@ from hub.events import (
     Envelope,
     InteractionDeliveryUpdated,
     InteractionQueued,
-    InteractionReceived,
-    InteractionSent,
     NoteAdded,
 )
-from hub.projections.base import Projection, as_utc, utc
+from hub.projections.base import MessageEvent, Projection, id_list, record_from_row, utc
 from hub.sql import insert_ignoring_duplicates
 
 metadata = MetaData()
@@ -162,7 +160,7 @@ class TimelineProjection(Projection):
         """Newest first; ``before`` is the cursor a previous page returned. Several customer
         ids (a merged group) give one timeline of them all."""
         t = timeline_items
-        ids = [customer_id] if isinstance(customer_id, UUID) else list(customer_id)
+        ids = id_list(customer_id)
         query = (
             select(t)
             .where(t.c.customer_id.in_(ids) if len(ids) > 1 else t.c.customer_id == ids[0])
@@ -224,9 +222,8 @@ class TimelineItem:
 
     @classmethod
     def from_row(cls, row: Any) -> TimelineItem:
-        values = dict(row)
-        values["occurred_at"] = as_utc(values["occurred_at"])
-        return cls(**values)
+        """The item of a ``timeline_items`` row."""
+        return record_from_row(cls, row, ("occurred_at",))
 
 
 def encode_cursor(at: datetime, item_id: UUID) -> str:
@@ -286,7 +283,7 @@ def _row(event: Envelope) -> dict[str, Any]:
         "provider_message_id": None,
         "data": {},
     }
-    if isinstance(event, InteractionReceived | InteractionSent | InteractionQueued):
+    if isinstance(event, MessageEvent):
         d = event.data
         status = {"inbound": "received", "outbound": "sent"}[d.direction]
         extra = {}

@@ -1,4 +1,5 @@
-"""A projection that cannot take one event sets it aside; every other event and view flows on."""
+"""The embedded log follower isolates a bad event: a projection that cannot take one event sets
+it aside; every other event and view flows on."""
 
 from __future__ import annotations
 
