@@ -17,6 +17,7 @@ import logging
 import psycopg
 from psycopg import sql
 
+from hub.store.database import listen_conninfo
 from hub.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -30,10 +31,8 @@ class CommitSignal:
 
     def __init__(self, store: Store) -> None:
         self._channel: str | None = getattr(store.app.recorder, "channel_name", None)
-        url = store.state_engine.url
-        self._conninfo: str | None = None
-        if self._channel and url.get_backend_name() == "postgresql":
-            self._conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        conninfo = listen_conninfo(store.state_engine.url)
+        self._conninfo = conninfo if self._channel else None
         self._committed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.listening = False

@@ -1,18 +1,90 @@
-"""SQLAlchemy engines for the hub's own tables (read models, data keys, API tokens)."""
+"""The two backends, SQLite and PostgreSQL, told apart: the eventsourcing environment of the
+store, SQLAlchemy engines for the hub's own tables (read models, data keys, API tokens), the files
+of a SQLite database, and what only PostgreSQL has (an advisory lock, commit notifications).
+
+This is the one module of the hub that branches on the backend; everything else asks it.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Dialect, Engine, create_engine, event
+from sqlalchemy import URL, Connection, Dialect, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
+from hub.config import ConfigurationError, Settings
 from hub.store.sqlite import PAGE_CACHE_KIB, SECURE_DELETE, private_files
+
+
+def eventsourcing_env(settings: Settings) -> dict[str, str]:
+    """The eventsourcing environment for the configured store URL."""
+    url = make_url(settings.resolved_store_url())
+    common = {"CREATE_TABLE": "y"}
+    if url.drivername.startswith("sqlite"):
+        if not url.database:
+            raise ConfigurationError("HUB_STORE_URL: a sqlite URL needs a file path")
+        return common | {
+            "PERSISTENCE_MODULE": "hub.store.sqlite:HubSQLiteFactory",
+            "SQLITE_DBNAME": url.database,
+            "SQLITE_LOCK_TIMEOUT": "10",
+            "HUB_SQLITE_SYNCHRONOUS": settings.sqlite_synchronous,
+            "APPLICATION_RECORDER_TOPIC": "hub.store.recorders:HubSQLiteApplicationRecorder",
+        }
+    if url.drivername.startswith("postgres"):
+        return common | {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": url.database or "postgres",
+            "POSTGRES_HOST": url.host or "127.0.0.1",
+            "POSTGRES_PORT": str(url.port or 5432),
+            "POSTGRES_USER": url.username or "postgres",
+            "POSTGRES_PASSWORD": url.password or "",
+            "POSTGRES_CONNECT_TIMEOUT": "2",
+            "POSTGRES_POOL_SIZE": "5",
+            "POSTGRES_MAX_OVERFLOW": "10",
+            "POSTGRES_PRE_PING": "y",
+            "APPLICATION_RECORDER_TOPIC": "hub.store.recorders:HubPostgresApplicationRecorder",
+        }
+    raise ConfigurationError(
+        f"HUB_STORE_URL: unsupported scheme {url.drivername!r} (use sqlite:/// or postgresql://)"
+    )
+
+
+def store_file(settings: Settings) -> Path | None:
+    """The SQLite file of an embedded event store; None for a PostgreSQL one. A store URL the
+    hub cannot open is refused (:class:`ConfigurationError`), as by :func:`eventsourcing_env`."""
+    name = eventsourcing_env(settings).get("SQLITE_DBNAME")
+    return Path(name) if name is not None else None
+
+
+def database_file(url: str) -> Path | None:
+    """The file of a SQLite database URL; None for a database server or SQLite in memory."""
+    parsed = make_url(url)
+    name = parsed.database
+    if not parsed.drivername.startswith("sqlite") or not name or name == ":memory:":
+        return None
+    return Path(name)
+
+
+def database_files(url: str) -> list[Path]:
+    """A SQLite database's file and the side files SQLite keeps beside it (none for a server)."""
+    file = database_file(url)
+    if file is None:
+        return []
+    return [file, *(Path(f"{file}{side}") for side in ("-wal", "-shm", "-journal"))]
+
+
+def listen_conninfo(url: URL) -> str | None:
+    """A libpq connection string to LISTEN on the database of ``url`` with a connection of its
+    own; None for SQLite, which has no notifications."""
+    if url.get_backend_name() != "postgresql":
+        return None
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def sqlalchemy_url(url: str) -> str:

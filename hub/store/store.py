@@ -11,14 +11,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
 
 from hub.config import ConfigurationError, Settings
 from hub.domain.application import HubApplication
 from hub.domain.crypto import PersonalDataCipher
 from hub.domain.publishing import PUBLISHED_TOPICS, to_envelope
 from hub.events import Envelope
-from hub.store.database import create_db_engine
+from hub.store.database import (
+    create_db_engine,
+    database_file,
+    database_files,
+    eventsourcing_env,
+    store_file,
+)
 from hub.store.dead_letters import DeadLetters
 from hub.store.keys import SqlKeyStore, derive_key
 from hub.store.sqlite import private_files
@@ -72,40 +77,14 @@ class Store:
         self.views_engine.dispose()
 
 
-def eventsourcing_env(settings: Settings) -> dict[str, str]:
-    """The eventsourcing environment for the configured store URL."""
-    url = make_url(settings.resolved_store_url())
-    common = {"CREATE_TABLE": "y"}
-    if url.drivername.startswith("sqlite"):
-        if not url.database:
-            raise ConfigurationError("HUB_STORE_URL: a sqlite URL needs a file path")
-        return common | {
-            "PERSISTENCE_MODULE": "hub.store.sqlite:HubSQLiteFactory",
-            "SQLITE_DBNAME": url.database,
-            "SQLITE_LOCK_TIMEOUT": "10",
-            "HUB_SQLITE_SYNCHRONOUS": settings.sqlite_synchronous,
-            "APPLICATION_RECORDER_TOPIC": "hub.store.recorders:HubSQLiteApplicationRecorder",
-        }
-    if url.drivername.startswith("postgres"):
-        return common | {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_DBNAME": url.database or "postgres",
-            "POSTGRES_HOST": url.host or "127.0.0.1",
-            "POSTGRES_PORT": str(url.port or 5432),
-            "POSTGRES_USER": url.username or "postgres",
-            "POSTGRES_PASSWORD": url.password or "",
-            "POSTGRES_CONNECT_TIMEOUT": "2",
-            "POSTGRES_POOL_SIZE": "5",
-            "POSTGRES_MAX_OVERFLOW": "10",
-            "POSTGRES_PRE_PING": "y",
-            "APPLICATION_RECORDER_TOPIC": "hub.store.recorders:HubPostgresApplicationRecorder",
-        }
-    raise ConfigurationError(
-        f"HUB_STORE_URL: unsupported scheme {url.drivername!r} (use sqlite:/// or postgresql://)"
-    )
+def secret_file(settings: Settings, file_name: str) -> Path | None:
+    """Where a secret the settings do not give is kept: in the data directory of an embedded
+    store (generated there at first open); None for a PostgreSQL store, whose processes must
+    all be given the same secret."""
+    return settings.data_dir / file_name if store_file(settings) is not None else None
 
 
-def _secret_bytes(value: str | None, name: str, file: Path | None) -> bytes:
+def secret_bytes(value: str | None, name: str, file: Path | None) -> bytes:
     """A 32-byte secret from settings, or generated once into ``file`` (embedded default)."""
     if value:
         try:
@@ -131,23 +110,14 @@ def _secret_bytes(value: str | None, name: str, file: Path | None) -> bytes:
     return raw
 
 
-def _sqlite_files(url: str) -> list[Path]:
-    """A SQLite database's file and the side files SQLite keeps beside it."""
-    parsed = make_url(url)
-    name = parsed.database
-    if not parsed.drivername.startswith("sqlite") or not name or name == ":memory:":
-        return []
-    return [Path(name), *(Path(f"{name}{side}") for side in ("-wal", "-shm", "-journal"))]
-
-
 def make_private(settings: Settings) -> None:
     """Take group and other access away from the hub's files that exist already (its SQLite
     files, the generated keys) and from the data directory holding them: a hub upgraded from
     a data directory created 0644/0755 gets fixed on start. New files are created private
     (:func:`private_files`)."""
     files = [
-        *_sqlite_files(settings.resolved_store_url()),
-        *_sqlite_files(settings.resolved_views_url()),
+        *database_files(settings.resolved_store_url()),
+        *database_files(settings.resolved_views_url()),
         settings.data_dir / "master.key",
         settings.data_dir / "pepper.key",
     ]
@@ -173,23 +143,17 @@ def make_private(settings: Settings) -> None:
 def open_store(settings: Settings) -> Store:
     """Open the event store, key store and view database the settings describe."""
     env = eventsourcing_env(settings)
-    embedded = env["PERSISTENCE_MODULE"].startswith("hub.store.sqlite")
     make_private(settings)
     views_url = settings.resolved_views_url()
     with private_files():  # a data directory created here is the owner's only
-        if embedded:
-            Path(env["SQLITE_DBNAME"]).parent.mkdir(parents=True, exist_ok=True)
-        if views_url.startswith("sqlite:///"):
-            Path(make_url(views_url).database or ".").parent.mkdir(parents=True, exist_ok=True)
+        for file in (store_file(settings), database_file(views_url)):
+            if file is not None:
+                file.parent.mkdir(parents=True, exist_ok=True)
 
     secret = settings.master_key.get_secret_value() if settings.master_key else None
     pepper_value = settings.address_pepper.get_secret_value() if settings.address_pepper else None
-    master_key = _secret_bytes(
-        secret, "master_key", settings.data_dir / "master.key" if embedded else None
-    )
-    pepper = _secret_bytes(
-        pepper_value, "address_pepper", settings.data_dir / "pepper.key" if embedded else None
-    )
+    master_key = secret_bytes(secret, "master_key", secret_file(settings, "master.key"))
+    pepper = secret_bytes(pepper_value, "address_pepper", secret_file(settings, "pepper.key"))
 
     state_engine = create_db_engine(
         settings.resolved_store_url(), synchronous=settings.sqlite_synchronous
