@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_type_hints
 from uuid import UUID
 
 from pydantic import (
@@ -15,13 +16,11 @@ from pydantic import (
     Field,
     StrictBool,
     StringConstraints,
+    create_model,
 )
 
-from hub.api.errors import ErrorDetail
 from hub.events import (
-    CHANNEL_ADDRESS_KINDS,
     AddressError,
-    Attachment,
     Channel,
     ConversationStatus,
     DeliveryStatus,
@@ -29,8 +28,22 @@ from hub.events import (
     InboundInteraction,
     normalise_address,
 )
-from hub.events.common import EARLIEST_OCCURRED_AT, ConsentPurpose, Metadata, Text
-from hub.events.inbound import MAX_TEXT
+from hub.events.common import ConsentPurpose, Metadata, Text
+from hub.events.inbound import (
+    MAX_TEXT,
+    Attachments,
+    ContactName,
+    InvalidInteraction,
+    MessageText,
+    ProviderMessageId,
+    References,
+    Subject,
+    ThreadRef,
+    check_channel_carries,
+    check_occurred_at,
+)
+from hub.projections.conversations import ConversationRecord
+from hub.web.errors import ErrorDetail
 
 _DATE_TIME_START = re.compile(r"[0-9]{4}-")
 
@@ -47,19 +60,13 @@ def _date_time_text(value: object) -> object:
 DateTimeText = Annotated[AwareDatetime, BeforeValidator(_date_time_text)]
 
 
-class InvalidInteraction(ValueError):
-    """An interaction that validates as JSON but cannot be recorded; ``code`` says why."""
-
-    def __init__(self, code: str, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.code, self.message, self.details = code, message, details
-
-
 class InteractionIn(BaseModel):
     """One interaction of the generic API channel."""
 
     model_config = ConfigDict(extra="forbid")
 
+    # The fields of the inbound contract (hub.events.inbound), but for the address, which the
+    # hub normalises here, and the time, which must be RFC 3339 text.
     channel: Channel = "api"
     direction: Direction
     address: str = Field(
@@ -68,44 +75,29 @@ class InteractionIn(BaseModel):
         examples=["phone:+15551234567", "email:alice@example.com"],
         description="The customer's address, kind:value; normalised by the hub.",
     )
-    provider_message_id: Text = Field(min_length=1, max_length=512)
+    provider_message_id: ProviderMessageId
     occurred_at: DateTimeText
-    text: Text = Field(default="", max_length=MAX_TEXT)
-    subject: Text | None = Field(default=None, max_length=998)
-    thread_ref: Text | None = Field(default=None, max_length=512)
-    references: list[Text] = Field(default_factory=list, max_length=100)
-    contact_name: Text | None = Field(default=None, max_length=200)
-    attachments: list[Attachment] = Field(default_factory=list, max_length=100)
+    text: MessageText = ""
+    subject: Subject | None = None
+    thread_ref: ThreadRef | None = None
+    references: References = Field(default_factory=tuple)
+    contact_name: ContactName | None = None
+    attachments: Attachments = Field(default_factory=tuple)
     metadata: Metadata = Field(default_factory=dict)
 
-    def to_inbound(self, default_region: str | None, max_skew: timedelta) -> InboundInteraction:
-        """Normalise and check against the hub's rules; raises :class:`InvalidInteraction`."""
+    def to_inbound(
+        self, default_region: str | None, max_skew: timedelta, now: datetime | None = None
+    ) -> InboundInteraction:
+        """Normalise and check against the inbound rules (``hub.events.inbound``); raises
+        :class:`InvalidInteraction`."""
         try:
             address = normalise_address(self.address, default_region=default_region)
         except AddressError as exc:
             raise InvalidInteraction(
                 "invalid_address", str(exc), address=self.address, reason=exc.reason
             ) from None
-        if address.kind not in CHANNEL_ADDRESS_KINDS[self.channel]:
-            raise InvalidInteraction(
-                "address_not_for_channel",
-                f"channel {self.channel!r} does not carry {address.kind!r} addresses",
-                channel=self.channel,
-                address_kind=address.kind,
-            )
-        if self.occurred_at < EARLIEST_OCCURRED_AT:
-            raise InvalidInteraction(
-                "occurred_at_out_of_range",
-                f"occurred_at is before {EARLIEST_OCCURRED_AT.isoformat()}",
-                occurred_at=self.occurred_at.isoformat(),
-            )
-        latest = datetime.now(UTC) + max_skew
-        if self.occurred_at > latest:
-            raise InvalidInteraction(
-                "occurred_at_in_future",
-                f"occurred_at is more than {max_skew} in the future",
-                occurred_at=self.occurred_at.isoformat(),
-            )
+        check_channel_carries(self.channel, address.kind)
+        check_occurred_at(self.occurred_at, now or datetime.now(UTC), max_skew)
         return InboundInteraction(
             channel=self.channel,
             direction=self.direction,
@@ -115,9 +107,9 @@ class InteractionIn(BaseModel):
             text=self.text,
             subject=self.subject,
             thread_ref=self.thread_ref,
-            references=tuple(self.references),
+            references=self.references,
             contact_name=self.contact_name,
-            attachments=tuple(self.attachments),
+            attachments=self.attachments,
             metadata=self.metadata,
         )
 
@@ -192,19 +184,29 @@ class IdentityOut(BaseModel):
     linked_at: datetime
 
 
-class ConversationOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)  # built from the views' records
+def fields_of(record: type[Any]) -> type[BaseModel]:
+    """A model with exactly the fields of a view's record (a dataclass), to build a response
+    from such records (``from_attributes``): the record stays the one definition of them."""
+    hints = get_type_hints(record)
+    fields: dict[str, Any] = {f.name: (hints[f.name], ...) for f in dataclasses.fields(record)}
+    return create_model(
+        f"{record.__name__}Fields",
+        __config__=ConfigDict(from_attributes=True),
+        __module__=__name__,
+        **fields,
+    )
 
-    conversation_id: UUID
-    customer_id: UUID
-    channel: str
-    address: str | None
-    subject: str | None
-    status: str
-    assignee: str | None
-    opened_at: datetime
-    last_activity_at: datetime
-    message_count: int
+
+if TYPE_CHECKING:  # what mypy can know of a model built at run time
+    _ConversationFields = BaseModel
+else:
+    _ConversationFields = fields_of(ConversationRecord)
+
+
+class ConversationOut(_ConversationFields):
+    # The fields of hub.projections.conversations.ConversationRecord. No docstring: it would
+    # become the schema's description.
+    pass
 
 
 class CustomerOut(BaseModel):

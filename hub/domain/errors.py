@@ -50,3 +50,14 @@ class Conflict(DomainError):
     def __init__(self, code: str, message: str, **details: Any) -> None:
         super().__init__(message, **details)
         self.code = code
+
+
+class SendRefused(DomainError):
+    """The message cannot go out on this channel now; nothing was recorded."""
+
+    code = "send_refused"
+    status = 409
+
+    def __init__(self, code: str, message: str, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.code = code

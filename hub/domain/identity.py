@@ -16,17 +16,17 @@ Rules, decided on the aggregates:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 from uuid import UUID
 
+from hub.domain.crypto import PersonalDataCipher
 from hub.domain.errors import Conflict, CustomerErased, InvalidCommand
 from hub.domain.ids import uuid7
 from hub.domain.model import AddressClaim, Customer
-
-if TYPE_CHECKING:
-    from hub.domain.application import HubApplication, _UnitOfWork
+from hub.domain.unit_of_work import CommandRunner, UnitOfWork
 
 #: A chain of merges deeper than this is a bug, not data.
 _MAX_DEPTH = 64
@@ -48,10 +48,17 @@ class LinkResult:
 
 
 class IdentityCommands:
-    """Identity commands of a :class:`HubApplication` (``app.identity``)."""
+    """Identity commands of the hub (``HubApplication.identity``)."""
 
-    def __init__(self, app: HubApplication) -> None:
-        self.app = app
+    def __init__(
+        self,
+        runner: CommandRunner,
+        cipher: PersonalDataCipher,
+        address_id: Callable[[str], UUID],
+    ) -> None:
+        self._runner = runner
+        self._cipher = cipher
+        self._address_id = address_id
 
     # -- merge and unmerge -----------------------------------------------------------------
 
@@ -68,15 +75,14 @@ class IdentityCommands:
         if survivor_id == merged_id:
             raise InvalidCommand("a customer cannot be merged into itself", id=str(merged_id))
 
-        def command(uow: _UnitOfWork) -> MergeResult:
+        def command(uow: UnitOfWork) -> MergeResult:
             return self._merge(uow, survivor_id, merged_id, actor, reason, caused_by)
 
-        result: MergeResult = self.app._run(command)
-        return result
+        return self._runner.run(command)
 
     def _merge(
         self,
-        uow: _UnitOfWork,
+        uow: UnitOfWork,
         survivor_id: UUID,
         merged_id: UUID,
         actor: str | None,
@@ -110,11 +116,11 @@ class IdentityCommands:
     def unmerge(self, customer_id: UUID, *, actor: str | None, reason: str) -> MergeResult:
         """Undo the merge of ``customer_id``; one not merged is left as it is."""
 
-        def command(uow: _UnitOfWork) -> MergeResult:
+        def command(uow: UnitOfWork) -> MergeResult:
             customer = self._customer(uow, customer_id, allow_erased=True)
             if customer.merged_into is None:
                 return MergeResult(customer.id, customer.id, changed=False)
-            survivor = self.app._get(uow, Customer, customer.merged_into, "customer")
+            survivor = uow.require(Customer, customer.merged_into, "customer")
             correlation_id = uuid7()
             customer.unmerge(
                 from_customer_id=survivor.id,
@@ -126,8 +132,7 @@ class IdentityCommands:
             uow.collect(customer, survivor)
             return MergeResult(survivor.id, customer.id, changed=True)
 
-        result: MergeResult = self.app._run(command)
-        return result
+        return self._runner.run(command)
 
     # -- linking addresses -----------------------------------------------------------------
 
@@ -152,17 +157,16 @@ class IdentityCommands:
         gives an email before writing anything).
         """
 
-        def command(uow: _UnitOfWork) -> LinkResult:
+        def command(uow: UnitOfWork) -> LinkResult:
             found = self._link(uow, owner_address, address, verified, reason, actor, display_name)
-            self.app.cipher.save_keys(uow.new_keys)
+            self._cipher.save_keys(uow.new_keys)
             return found
 
-        result: LinkResult = self.app._run(command)
-        return result
+        return self._runner.run(command)
 
     def _link(
         self,
-        uow: _UnitOfWork,
+        uow: UnitOfWork,
         owner_address: str,
         address: str,
         verified: bool,
@@ -170,12 +174,11 @@ class IdentityCommands:
         actor: str | None,
         display_name: str | None,
     ) -> LinkResult:
-        app = self.app
-        owner_aid, aid = app.address_id(owner_address), app.address_id(address)
+        owner_aid, aid = self._address_id(owner_address), self._address_id(address)
         uow.load([owner_aid, aid])
         owner = self._owner(uow, owner_aid, owner_address, display_name)
         claim = uow.get(AddressClaim, aid)
-        if claim is None or app.cipher.is_erased(claim.customer_id):
+        if claim is None or self._cipher.is_erased(claim.customer_id):
             if claim is None:
                 uow.add(
                     AddressClaim(
@@ -213,44 +216,41 @@ class IdentityCommands:
     ) -> None:
         customer.link_identity(
             address_id=aid,
-            address=self.app.cipher.encrypt(customer.id, address),
+            address=self._cipher.encrypt(customer.id, address),
             address_kind=address.partition(":")[0],
             verified=verified,
             reason=reason,
             correlation_id=uuid7(),
         )
 
-    def _customer(
-        self, uow: _UnitOfWork, customer_id: UUID, allow_erased: bool = False
-    ) -> Customer:
-        customer = self.app._get(uow, Customer, customer_id, "customer")
-        if not allow_erased and self.app.cipher.is_erased(customer_id):
+    def _customer(self, uow: UnitOfWork, customer_id: UUID, allow_erased: bool = False) -> Customer:
+        customer = uow.require(Customer, customer_id, "customer")
+        if not allow_erased and self._cipher.is_erased(customer_id):
             raise CustomerErased("this customer was erased", customer_id=str(customer_id))
         return customer
 
-    def _root(self, uow: _UnitOfWork, customer: Customer) -> Customer:
+    def _root(self, uow: UnitOfWork, customer: Customer) -> Customer:
         """The customer at the top of ``customer``'s group."""
         for _ in range(_MAX_DEPTH):
             if customer.merged_into is None:
                 return customer
-            customer = self.app._get(uow, Customer, customer.merged_into, "customer")
+            customer = uow.require(Customer, customer.merged_into, "customer")
         raise AssertionError(f"merge chain deeper than {_MAX_DEPTH} at {customer.id}")
 
     def _owner(
-        self, uow: _UnitOfWork, aid: UUID, address: str, display_name: str | None
+        self, uow: UnitOfWork, aid: UUID, address: str, display_name: str | None
     ) -> Customer:
         """The customer of ``address``, registered now if the address is new."""
         claim = uow.get(AddressClaim, aid)
-        if claim is not None and not self.app.cipher.is_erased(claim.customer_id):
+        if claim is not None and not self._cipher.is_erased(claim.customer_id):
             return self._customer(uow, claim.customer_id)
-        app = self.app
         customer_id = uuid7()
-        uow.new_keys[customer_id] = app.cipher.new_key(customer_id)
+        uow.new_keys[customer_id] = self._cipher.new_key(customer_id)
         customer = Customer(
             customer_id=customer_id,
-            display_name=app.cipher.encrypt(customer_id, display_name),
+            display_name=self._cipher.encrypt(customer_id, display_name),
             address_id=aid,
-            address=app.cipher.encrypt(customer_id, address),
+            address=self._cipher.encrypt(customer_id, address),
             address_kind=address.partition(":")[0],
             first_seen_at=datetime.now(UTC),
             correlation_id=customer_id,

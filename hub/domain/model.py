@@ -32,6 +32,8 @@ DELIVERY_RANK = {
 }
 #: The hub's own code for a send a crash interrupted: any provider report supersedes it.
 OUTCOME_UNKNOWN = "outcome_unknown"
+#: How a reply's provider id starts until the provider gives one (``hub:<idempotency key>``).
+REPLY_PREFIX = "hub:"
 
 
 class Customer(Aggregate):

@@ -1,7 +1,8 @@
 """Outbound messages and consent: an agent's reply is recorded first, then the dispatcher asks
 the domain, message by message, whether and what to send, and records what happened.
 
-Rules decided here, on the aggregates (never on lagging views):
+Rules decided here, on the aggregates (never on lagging views; the rules themselves are in
+``hub.domain.policy``):
 - consent: a channel whose ``service`` consent the customer withdrew (SMS STOP, a hard bounce)
   gets nothing; the refusal is recorded with its reason;
 - service windows: where a channel allows free text only within a time of the customer's last
@@ -15,168 +16,44 @@ Rules decided here, on the aggregates (never on lagging views):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
-from phonenumbers import timezone as phone_timezones
-
-from hub.domain.errors import CustomerErased, DomainError, InvalidCommand
+from hub.domain.crypto import PersonalDataCipher
+from hub.domain.errors import CustomerErased, InvalidCommand, SendRefused
 from hub.domain.ids import message_id, uuid7
-from hub.domain.model import OUTCOME_UNKNOWN, Conversation, Customer, Message, ProviderRef
+from hub.domain.inbound import Recorded
+from hub.domain.model import (
+    OUTCOME_UNKNOWN,
+    REPLY_PREFIX,
+    Conversation,
+    Customer,
+    Message,
+    ProviderRef,
+)
+from hub.domain.policy import (
+    ChannelOption,
+    ChannelPolicy,
+    Decision,
+    Done,
+    Hold,
+    ProviderReport,
+    QuietHours,
+    Send,
+    refusal_of,
+)
+from hub.domain.unit_of_work import CommandRunner, UnitOfWork
 from hub.events import CHANNEL_ADDRESS_KINDS
-
-if TYPE_CHECKING:
-    from hub.domain.application import HubApplication, Recorded, _UnitOfWork
-
-#: A reply's own provider id until the provider gives one.
-REPLY_PREFIX = "hub:"
-
-
-class SendRefused(DomainError):
-    """The message cannot go out on this channel now; nothing was recorded."""
-
-    code = "send_refused"
-    status = 409
-
-    def __init__(self, code: str, message: str, **details: Any) -> None:
-        super().__init__(message, **details)
-        self.code = code
-
-
-class ChannelPolicy(Protocol):
-    """What the runtime knows about channels (which connectors are on, their windows)."""
-
-    def unavailable(self, channel: str) -> str | None:
-        """Why nothing can be sent on ``channel`` (None: it can)."""
-
-    def service_window(self, channel: str) -> timedelta | None:
-        """Free text only within this time of the customer's last message, if limited."""
-
-    def status_callback_url(self, channel: str, message_id: UUID) -> str | None:
-        """Where the provider should report delivery of this message."""
-
-    def idempotent(self, channel: str) -> bool:
-        """Whether the channel's provider dedupes a repeated send by its idempotency key."""
-
-
-class ProviderReport(Protocol):
-    """A provider's delivery report as the domain needs it (``hub.connectors``'
-    ``DeliveryReport`` is one)."""
-
-    @property
-    def channel(self) -> str: ...
-    @property
-    def provider_message_id(self) -> str: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def occurred_at(self) -> datetime: ...
-    @property
-    def message_id(self) -> UUID | None: ...
-    @property
-    def error_code(self) -> str | None: ...
-    @property
-    def error_message(self) -> str | None: ...
-    @property
-    def revoke_consent(self) -> bool: ...
-
-
-@dataclass(frozen=True)
-class QuietHours:
-    start: time | None  # None: no quiet hours
-    end: time
-    default_zone: str | None
-    awake_window: timedelta
-
-    def until(self, now: datetime, zone: ZoneInfo | None) -> datetime | None:
-        """The end of the quiet period ``now`` falls in, in the given zone; None outside."""
-        if self.start is None or zone is None:
-            return None
-        local = now.astimezone(zone)
-        at = local.time()
-        overnight = self.start > self.end
-        inside = (at >= self.start or at < self.end) if overnight else self.start <= at < self.end
-        if not inside:
-            return None
-        day = local.date() if at < self.end else local.date() + timedelta(days=1)
-        return datetime.combine(day, self.end, tzinfo=zone).astimezone(UTC)
-
-
-def time_zone_of(address: str | None, default: str | None) -> ZoneInfo | None:
-    """The customer's zone: from the phone number when it has exactly one, else the default."""
-    name = default
-    if address and address.startswith("phone:"):
-        try:
-            zones = phone_timezones.time_zones_for_number(phonenumbers.parse(address[6:]))
-        except phonenumbers.NumberParseException:
-            zones = ()
-        if len(zones) == 1 and zones[0] != "Etc/Unknown":
-            name = zones[0]
-    if not name:
-        return None
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-
-
-@dataclass(frozen=True)
-class Send:
-    """Send this now (after ``attempt`` was recorded as started)."""
-
-    message_id: UUID
-    channel: str
-    address: str
-    text: str
-    subject: str | None
-    in_reply_to: str | None
-    references: tuple[str, ...]
-    template: dict[str, Any] | None
-    status_callback_url: str | None
-    attempt: int
-
-
-@dataclass(frozen=True)
-class Hold:
-    """Not now: try again at ``until``."""
-
-    until: datetime
-
-
-@dataclass(frozen=True)
-class Done:
-    """Nothing to send (sent, refused, settled, or left for reconciliation)."""
-
-    outcome: str
-
-
-Decision = Send | Hold | Done
-
-
-@dataclass(frozen=True)
-class ChannelOption:
-    """Whether an agent's reply can go out on ``channel`` now, and if not, why."""
-
-    channel: str
-    refusal: str | None  # the code a reply would be refused with (consent_revoked, ...)
-    reason: str | None  # the same, for people
-    held_until: datetime | None  # quiet hours: a non-urgent reply waits until then
-
-    @property
-    def available(self) -> bool:
-        return self.refusal is None
 
 
 class OutboundCommands:
     """The outbound half of the hub's commands (``HubApplication.outbound``): replies,
     consent, and what the dispatcher records."""
 
-    def __init__(self, app: HubApplication) -> None:
-        self.app = app
+    def __init__(self, runner: CommandRunner, cipher: PersonalDataCipher) -> None:
+        self._runner = runner
+        self._cipher = cipher
 
     # -- agent commands --------------------------------------------------------------------
 
@@ -197,13 +74,11 @@ class OutboundCommands:
         """Record an agent's message for the dispatcher. Refused at once (nothing recorded)
         when the channel is off, consent was withdrawn or a service window closed; the same
         idempotency key again returns the first reply as a duplicate."""
-        from hub.domain.application import Recorded
-
         key = idempotency_key or str(uuid7())
         at = now or datetime.now(UTC)
 
-        def command(uow: _UnitOfWork) -> Recorded:
-            conversation = self.app._get(uow, Conversation, conversation_id, "conversation")
+        def command(uow: UnitOfWork) -> Recorded:
+            conversation = uow.require(Conversation, conversation_id, "conversation")
             target = channel or conversation.channel
             mid = message_id(target, REPLY_PREFIX + key)
             uow.load([mid, conversation.customer_id])  # one read for both
@@ -211,11 +86,11 @@ class OutboundCommands:
             if earlier is not None:
                 return Recorded(mid, earlier.customer_id, earlier.conversation_id, True)
             cid = conversation.customer_id
-            if self.app.cipher.is_erased(cid):
+            if self._cipher.is_erased(cid):
                 raise CustomerErased(
                     "this conversation's customer was erased", customer_id=str(cid)
                 )
-            address = self.app.cipher.decrypt(cid, conversation.address)
+            address = self._cipher.decrypt(cid, conversation.address)
             kind = (address or "").partition(":")[0]
             if kind not in CHANNEL_ADDRESS_KINDS.get(target, frozenset()):
                 raise InvalidCommand(
@@ -223,11 +98,11 @@ class OutboundCommands:
                     channel=target,
                     conversation_channel=conversation.channel,
                 )
-            customer = self.app._get(uow, Customer, cid, "customer")
-            refusal = _refusal(policy, customer, conversation, target, at, template is not None)
+            customer = uow.require(Customer, cid, "customer")
+            refusal = refusal_of(policy, customer, conversation, target, at, template is not None)
             if refusal is not None:
                 raise SendRefused(*refusal, channel=target)
-            enc = self.app.cipher.encrypt
+            enc = self._cipher.encrypt
             message = Message(
                 channel=target,
                 provider_message_id=REPLY_PREFIX + key,
@@ -241,7 +116,7 @@ class OutboundCommands:
                 thread_ref=conversation.last_inbound_ref,
                 contact_name=None,
                 attachments=[],
-                metadata=self.app.cipher.encrypt_json(cid, {"author": author, "urgent": urgent}),
+                metadata=self._cipher.encrypt_json(cid, {"author": author, "urgent": urgent}),
                 correlation_id=mid,
             )
             message.request_dispatch(
@@ -259,8 +134,7 @@ class OutboundCommands:
             uow.collect(conversation, message)
             return Recorded(mid, cid, conversation.id, duplicate=False)
 
-        result: Recorded = self.app._run(command)
-        return result
+        return self._runner.run(command)
 
     def change_consent(
         self,
@@ -272,8 +146,8 @@ class OutboundCommands:
         reason: str = "agent",
         actor: str | None = None,
     ) -> None:
-        def command(uow: _UnitOfWork) -> None:
-            customer = self.app._get(uow, Customer, customer_id, "customer")
+        def command(uow: UnitOfWork) -> None:
+            customer = uow.require(Customer, customer_id, "customer")
             customer.change_consent(
                 channel=channel,
                 purposes=list(purposes),
@@ -286,7 +160,7 @@ class OutboundCommands:
             )
             uow.collect(customer)
 
-        self.app._run(command)
+        self._runner.run(command)
 
     def reply_options(
         self,
@@ -301,24 +175,20 @@ class OutboundCommands:
         address, the conversation's own first), each with what :meth:`reply` would say now."""
         at = now or datetime.now(UTC)
 
-        def query(uow: _UnitOfWork) -> list[ChannelOption]:
-            conversation = self.app._get(uow, Conversation, conversation_id, "conversation")
-            customer = self.app._get(uow, Customer, conversation.customer_id, "customer")
-            address = self.app.cipher.decrypt(conversation.customer_id, conversation.address)
+        def query(uow: UnitOfWork) -> list[ChannelOption]:
+            conversation = uow.require(Conversation, conversation_id, "conversation")
+            customer = uow.require(Customer, conversation.customer_id, "customer")
+            address = self._cipher.decrypt(conversation.customer_id, conversation.address)
             kind = (address or "").partition(":")[0]
             channels = [conversation.channel] + [
                 c
                 for c in known_channels
                 if c != conversation.channel and kind in CHANNEL_ADDRESS_KINDS.get(c, ())
             ]
-            awake = (
-                conversation.last_inbound_at is not None
-                and at - conversation.last_inbound_at <= quiet.awake_window
-            )
-            until = None if awake else quiet.until(at, time_zone_of(address, quiet.default_zone))
+            until = quiet.hold_until(at, conversation.last_inbound_at, address)
             options = []
             for channel in channels:
-                refusal = _refusal(policy, customer, conversation, channel, at, False)
+                refusal = refusal_of(policy, customer, conversation, channel, at, False)
                 options.append(
                     ChannelOption(
                         channel,
@@ -329,12 +199,12 @@ class OutboundCommands:
                 )
             return options
 
-        return self.app.read(query)
+        return self._runner.read(query)
 
     def consent_of(self, customer_id: UUID) -> dict[str, bool]:
         """The customer's consent ledger as it stands: ``channel:purpose`` -> granted (a
         channel without an entry: service allowed, the customer wrote to us)."""
-        customer = self.app.read(lambda uow: self.app._get(uow, Customer, customer_id, "customer"))
+        customer = self._runner.read(lambda uow: uow.require(Customer, customer_id, "customer"))
         return dict(customer.consent)
 
     # -- the dispatcher's commands ---------------------------------------------------------
@@ -350,7 +220,7 @@ class OutboundCommands:
         """Decide what to do with a queued message now, and record the decision (a refusal,
         a hold, or the start of an attempt) before anything is sent."""
 
-        def command(uow: _UnitOfWork) -> Decision:
+        def command(uow: UnitOfWork) -> Decision:
             message = uow.get(Message, mid)
             if message is None or message.dispatch is None:
                 return Done("not_a_reply")
@@ -358,10 +228,10 @@ class OutboundCommands:
                 return Done("settled")
             uow.load([message.conversation_id, message.customer_id])  # one read for both
             cid = message.customer_id
-            if self.app.cipher.is_erased(cid):
+            if self._cipher.is_erased(cid):
                 self._settle(uow, message, "failed", "customer_erased", "the customer was erased")
                 return Done("refused")
-            conversation = self.app._get(uow, Conversation, message.conversation_id, "conversation")
+            conversation = uow.require(Conversation, message.conversation_id, "conversation")
             if message.in_flight and not policy.idempotent(message.channel):
                 # The hub stopped during a send: the provider may have it. Do not send twice;
                 # its status callback settles it, or after a while it counts as failed.
@@ -377,20 +247,15 @@ class OutboundCommands:
                     "not sent again to avoid a duplicate",
                 )
                 return Done("in_doubt")
-            customer = self.app._get(uow, Customer, cid, "customer")
+            customer = uow.require(Customer, cid, "customer")
             has_template = message.dispatch["template"] is not None
-            refusal = _refusal(policy, customer, conversation, message.channel, now, has_template)
+            refusal = refusal_of(policy, customer, conversation, message.channel, now, has_template)
             if refusal is not None:
                 self._settle(uow, message, "failed", *refusal)
                 return Done("refused")
-            address = self.app.cipher.decrypt(cid, message.address) or ""
+            address = self._cipher.decrypt(cid, message.address) or ""
             if not message.dispatch["urgent"]:
-                awake = conversation.last_inbound_at is not None and (
-                    now - conversation.last_inbound_at <= quiet.awake_window
-                )
-                until = (
-                    None if awake else quiet.until(now, time_zone_of(address, quiet.default_zone))
-                )
+                until = quiet.hold_until(now, conversation.last_inbound_at, address)
                 if until is not None:
                     message.defer_dispatch(
                         until=until,
@@ -411,8 +276,8 @@ class OutboundCommands:
                 message_id=mid,
                 channel=message.channel,
                 address=address,
-                text=self.app.cipher.decrypt(cid, message.text) or "",
-                subject=self.app.cipher.decrypt(cid, message.subject),
+                text=self._cipher.decrypt(cid, message.text) or "",
+                subject=self._cipher.decrypt(cid, message.subject),
                 in_reply_to=message.thread_ref,
                 references=tuple(message.references),
                 template=message.dispatch["template"],
@@ -420,21 +285,20 @@ class OutboundCommands:
                 attempt=attempt,
             )
 
-        result: Decision = self.app._run(command)
-        return result
+        return self._runner.run(command)
 
     def record_dispatched(self, mid: UUID, provider_message_id: str, status: str) -> None:
         """The provider accepted the message: remember its id for callbacks and replies."""
 
-        def command(uow: _UnitOfWork) -> None:
-            message = self.app._get(uow, Message, mid, "message")
+        def command(uow: UnitOfWork) -> None:
+            message = uow.require(Message, mid, "message")
             self._remember(uow, message, provider_message_id, status, datetime.now(UTC))
 
-        self.app._run(command)
+        self._runner.run(command)
 
     def _remember(
         self,
-        uow: _UnitOfWork,
+        uow: UnitOfWork,
         message: Message,
         provider_message_id: str,
         status: str,
@@ -469,8 +333,8 @@ class OutboundCommands:
     ) -> None:
         """A retryable failure: try again at ``until``."""
 
-        def command(uow: _UnitOfWork) -> None:
-            message = self.app._get(uow, Message, mid, "message")
+        def command(uow: UnitOfWork) -> None:
+            message = uow.require(Message, mid, "message")
             message.defer_dispatch(
                 until=until,
                 reason="retrying",
@@ -483,30 +347,29 @@ class OutboundCommands:
             )
             uow.collect(message)
 
-        self.app._run(command)
+        self._runner.run(command)
 
     def fail_dispatch(self, mid: UUID, code: str | None, reason: str) -> None:
         """The provider refused the message for good, or the retries ran out."""
 
-        def command(uow: _UnitOfWork) -> None:
-            message = self.app._get(uow, Message, mid, "message")
+        def command(uow: UnitOfWork) -> None:
+            message = uow.require(Message, mid, "message")
             if not message.settled:
                 self._settle(uow, message, "failed", code or "failed", reason)
 
-        self.app._run(command)
+        self._runner.run(command)
 
     def apply_provider_reports(self, reports: Sequence[ProviderReport]) -> list[UUID | None]:
         """Providers' status reports for messages the hub sent, in one transaction; for each,
         the message's id, or None when the hub knows no such message (other systems' sends)."""
 
-        def command(uow: _UnitOfWork) -> list[UUID | None]:
+        def command(uow: UnitOfWork) -> list[UUID | None]:
             return [self._apply_report(uow, report) for report in reports]
 
-        result: list[UUID | None] = self.app._run(command)
-        return result
+        return self._runner.run(command)
 
-    def _apply_report(self, uow: _UnitOfWork, report: ProviderReport) -> UUID | None:
-        message = self.app.message_by_ref(uow, report.channel, report.provider_message_id)
+    def _apply_report(self, uow: UnitOfWork, report: ProviderReport) -> UUID | None:
+        message = uow.message_by_ref(report.channel, report.provider_message_id)
         if message is None and report.message_id is not None:
             # The send whose answer a crash lost: the callback tells its provider id.
             message = uow.get(Message, report.message_id)
@@ -521,7 +384,7 @@ class OutboundCommands:
         ):
             uow.collect(message)
         if report.revoke_consent:
-            customer = self.app._get(uow, Customer, message.customer_id, "customer")
+            customer = uow.require(Customer, message.customer_id, "customer")
             customer.change_consent(
                 channel=report.channel,
                 purposes=["service", "marketing"],
@@ -537,50 +400,7 @@ class OutboundCommands:
         return found
 
     def _settle(
-        self, uow: _UnitOfWork, message: Message, status: str, code: str, reason: str
+        self, uow: UnitOfWork, message: Message, status: str, code: str, reason: str
     ) -> None:
         message.report(status, datetime.now(UTC), code, reason, settle=True)
         uow.collect(message)
-
-
-def _refusal(
-    policy: ChannelPolicy,
-    customer: Customer,
-    conversation: Conversation,
-    channel: str,
-    now: datetime,
-    has_template: bool,
-) -> tuple[str, str] | None:
-    """Why a message on ``channel`` may not go out now: (code, human reason), or None."""
-    unavailable = policy.unavailable(channel)
-    if unavailable is not None:
-        return "channel_unavailable", unavailable
-    if not customer.allows(channel, "service"):
-        return "consent_revoked", f"the customer withdrew consent for {channel} messages"
-    window = policy.service_window(channel)
-    if window is not None and not has_template:
-        last = conversation.last_inbound_at
-        if last is None or now - last > window:
-            hours = window.total_seconds() / 3600
-            seen = last.isoformat() if last else "never"
-            return (
-                "outside_service_window",
-                f"{channel} allows free-text replies only within {hours:g} hours of the "
-                f"customer's last message (last: {seen}); send an approved template instead",
-            )
-    return None
-
-
-__all__ = [
-    "REPLY_PREFIX",
-    "ChannelOption",
-    "ChannelPolicy",
-    "Decision",
-    "Done",
-    "Hold",
-    "ProviderReport",
-    "QuietHours",
-    "Send",
-    "SendRefused",
-    "time_zone_of",
-]

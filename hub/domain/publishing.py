@@ -14,7 +14,6 @@ from typing import Any
 from hub.domain import model
 from hub.domain.crypto import PersonalDataCipher
 from hub.domain.ids import uuid7
-from hub.domain.outbound import REPLY_PREFIX
 from hub.events import (
     Attachment,
     ConversationAssigned,
@@ -161,7 +160,7 @@ def _message_recorded(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
     }
     if e.direction == "inbound":
         return InteractionReceived, cid, e.occurred_at, data
-    if e.provider_message_id.startswith(REPLY_PREFIX):  # an agent's reply, not sent yet
+    if e.provider_message_id.startswith(model.REPLY_PREFIX):  # an agent's reply, not sent yet
         meta = data["metadata"]
         data |= {"author": meta.get("author"), "urgent": bool(meta.get("urgent"))}
         return InteractionQueued, cid, e.occurred_at, data

@@ -1,4 +1,6 @@
-"""Every kind of published envelope survives the wire: encoded, decoded, validated, equal."""
+"""From stored events to published envelopes (hub.domain.publishing): every kind survives the
+wire (encoded, decoded, validated, equal), and the envelopes are the same on every read, in
+every process and in pages of any size (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,18 @@ from pathlib import Path
 from uuid import UUID
 
 from hub.config import Settings
-from hub.events import EVENT_CLASSES, Attachment, InboundInteraction, decode_event, encode_event
+from hub.events import (
+    EVENT_CLASSES,
+    Attachment,
+    Envelope,
+    InboundInteraction,
+    decode_event,
+    encode_event,
+)
 from hub.runtime import Runtime
+from hub.store import Store
+from tests.domain.helpers import envelopes
+from tests.support.store import T0, inbound, opened
 
 
 class _AllOpen:
@@ -105,3 +117,40 @@ def test_every_kind_of_envelope_is_what_validation_makes_of_it(tmp_path: Path) -
         assert again.model_dump() == envelope.model_dump()
         seen.add(envelope.type)
     assert seen == {c.model_fields["type"].default for c in EVENT_CLASSES}
+
+
+def test_envelopes_are_the_same_on_every_read_and_in_every_process(
+    settings: Settings, store: Store
+) -> None:
+    store.app.record_interactions([inbound("SM1", contact_name="Alice"), inbound("SM2")])
+    [r] = store.app.record_interactions([inbound("SM3", direction="outbound")])
+    store.app.update_delivery(r.message_id, "delivered", T0)
+    store.app.add_note(r.conversation_id, "n", "ann")
+    first = envelopes(store)
+    with opened(settings) as other:
+        assert envelopes(other) == first
+    assert envelopes(store) == first
+    positions = [e.position for e in first]
+    assert positions == sorted(positions)
+    assert len(set(positions)) == len(positions)
+    assert len({e.id for e in first}) == len(first)
+    assert all(e.id.version == 7 for e in first)
+    assert all(e.correlation_id is not None for e in first)
+
+
+def test_reading_envelopes_in_small_pages_gives_the_same_sequence(store: Store) -> None:
+    store.app.record_interactions(
+        [inbound(f"SM{n}", address=f"phone:+49151000000{n:02d}") for n in range(6)]
+    )
+    everything, last = store.read_envelopes(0, 100_000)
+    paged: list[Envelope] = []
+    after = 0
+    while True:
+        page, after_next = store.read_envelopes(after, 4)
+        if after_next == after:
+            break
+        paged += page
+        after = after_next
+    assert paged == everything
+    assert after == last == everything[-1].position
+    assert store.read_envelopes(last, 10) == ([], last)

@@ -1,0 +1,247 @@
+"""How a command reads and writes: a unit of work over the aggregates it touches, and the
+runner that saves each unit's new events in ONE store transaction.
+
+Uniqueness is the store's job: when a concurrent writer got there first (same address
+claimed, same message recorded, same conversation version) the transaction fails as a whole
+and the runner re-runs the command on fresh state. Aggregates stay in an in-process cache and
+are fast-forwarded from the store on every load, so another process's writes are always seen.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol, TypeVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import (
+    DataError,
+    IntegrityError,
+    Mapper,
+    PersistenceError,
+    StoredEvent,
+)
+
+from hub.domain.errors import NotFound, StoreUnavailable
+from hub.domain.ids import message_id
+from hub.domain.model import AddressClaim, Conversation, Customer, Message, ProviderRef
+
+log = logging.getLogger(__name__)
+
+A = TypeVar("A", bound=Aggregate)
+T = TypeVar("T")
+
+#: How often a command that lost a race to another process is run again.
+MAX_ATTEMPTS = 5
+
+
+class BulkReader(Protocol):
+    """What the hub needs of its recorder beyond eventsourcing's (``hub.store.recorders``)."""
+
+    def select_events_after(self, versions: Mapping[UUID, int]) -> Sequence[StoredEvent]:
+        """Stored events of many aggregates newer than the given versions, in version order."""
+
+
+class AggregateCache:
+    """Committed aggregates by id, least recently used evicted first.
+
+    Never trusted blindly: a unit of work asks the store for events newer than the cached
+    version, so writes by other processes are seen.
+
+    Aggregates in it are changed in place by the command that loads them; commands run one
+    at a time, and a command that fails evicts everything it touched.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self._items: OrderedDict[UUID, Aggregate] = OrderedDict()
+        self._maxsize = maxsize
+        self._lock = threading.Lock()
+
+    def get(self, aggregate_id: UUID) -> Aggregate | None:
+        with self._lock:
+            found = self._items.get(aggregate_id)
+            if found is not None:
+                self._items.move_to_end(aggregate_id)
+            return found
+
+    def put(self, aggregates: Iterable[Aggregate]) -> None:
+        with self._lock:
+            for aggregate in aggregates:
+                self._items[aggregate.id] = aggregate
+                self._items.move_to_end(aggregate.id)
+            while len(self._items) > self._maxsize:
+                self._items.popitem(last=False)
+
+    def evict(self, ids: Iterable[UUID]) -> None:
+        with self._lock:
+            for aggregate_id in ids:
+                self._items.pop(aggregate_id, None)
+
+
+class UnitOfWork:
+    """Aggregates read or created by one command, so a batch sees its own changes.
+
+    Reads go to the store in bulk (:meth:`load`), starting from cached copies when there are.
+    """
+
+    def __init__(self, cache: AggregateCache, reader: BulkReader, mapper: Mapper[UUID]) -> None:
+        self._cache = cache
+        self._reader = reader
+        self._mapper = mapper
+        self._aggregates: dict[UUID, Aggregate | None] = {}
+        self.events: list[Any] = []
+        self.new_keys: dict[UUID, bytes] = {}  # data keys of customers this command creates
+
+    def load(self, ids: Iterable[UUID | None]) -> None:
+        """Bring these aggregates up to date with the store, in one query."""
+        base: dict[UUID, Aggregate | None] = {}
+        for aggregate_id in ids:
+            if aggregate_id is not None and aggregate_id not in self._aggregates:
+                base[aggregate_id] = self._cache.get(aggregate_id)
+        if not base:
+            return
+        versions = {i: (a.version if a is not None else 0) for i, a in base.items()}
+        stored = self._reader.select_events_after(versions)
+        # No copy: a failed command evicts everything it touched (see CommandRunner.run).
+        current = dict(base)
+        to_domain_event = self._mapper.to_domain_event
+        for record in stored:
+            event = to_domain_event(record)
+            oid = UUID(str(record.originator_id))
+            current[oid] = event.mutate(current[oid])  # type: ignore[attr-defined]
+        self._aggregates.update(current)
+
+    def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        if aggregate_id not in self._aggregates:
+            self.load([aggregate_id])
+        found = self._aggregates[aggregate_id]
+        if found is not None and not isinstance(found, cls):
+            return None
+        return found
+
+    def require(self, cls: type[A], aggregate_id: UUID, what: str) -> A:
+        """:meth:`get`, or :class:`NotFound` naming ``what`` was looked for."""
+        found = self.get(cls, aggregate_id)
+        if found is None:
+            raise NotFound(f"no {what} with id {aggregate_id}", id=str(aggregate_id))
+        return found
+
+    def peek(self, cls: type[A], aggregate_id: UUID | None) -> A | None:
+        """An aggregate already loaded, without going to the store."""
+        found = self._aggregates.get(aggregate_id) if aggregate_id is not None else None
+        return found if isinstance(found, cls) else None
+
+    def message_by_ref(self, channel: str, provider_message_id: str) -> Message | None:
+        """The message a provider id names: one received, or one the hub sent (through its
+        :class:`ProviderRef`)."""
+        mid = message_id(channel, provider_message_id)
+        found = self.get(Message, mid)
+        if found is None:
+            ref = self.peek(ProviderRef, mid)
+            if ref is not None:
+                found = self.get(Message, ref.message_id)
+        return found
+
+    def add(self, aggregate: Aggregate) -> None:
+        self._aggregates[aggregate.id] = aggregate
+
+    def collect(self, *touched: Aggregate | None) -> None:
+        """Take the new events of ``touched``, in the order given (cause before effect)."""
+        for aggregate in touched:
+            if aggregate is not None:
+                self.events.extend(aggregate.collect_events())
+
+    def cacheable(self) -> list[Aggregate]:
+        return [
+            a
+            for a in self._aggregates.values()
+            if isinstance(a, Customer | AddressClaim | Conversation)
+        ]
+
+    def ids(self) -> list[UUID]:
+        return list(self._aggregates)
+
+
+class CommandRunner:
+    """Runs commands and queries in units of work, one at a time in this process.
+
+    ``save`` stores a command's events in one transaction (they are collected in causal
+    order); ``discard_keys`` forgets the data keys of customers a failed attempt would have
+    created.
+    """
+
+    def __init__(
+        self,
+        *,
+        cache: AggregateCache,
+        reader: BulkReader,
+        mapper: Mapper[UUID],
+        save: Callable[[list[Any]], None],
+        discard_keys: Callable[[list[UUID]], None],
+    ) -> None:
+        self._cache = cache
+        self._reader = reader
+        self._mapper = mapper
+        self._save = save
+        self._discard_keys = discard_keys
+        self._lock = threading.Lock()
+
+    def unit(self) -> UnitOfWork:
+        """A fresh unit of work (for a read outside :meth:`run` and :meth:`read`)."""
+        return UnitOfWork(self._cache, self._reader, self._mapper)
+
+    @contextmanager
+    def store_errors(self) -> Iterator[None]:
+        """Turn a store failure into :class:`StoreUnavailable`; conflicts and data the
+        database refuses pass through as they are."""
+        try:
+            yield
+        except (IntegrityError, DataError):
+            raise  # a conflict is retried; data the database refuses is no outage
+        except PersistenceError as exc:
+            log.warning("event store failure: %s", exc)
+            raise StoreUnavailable("the event store is unavailable, retry later") from exc
+
+    def run(self, command: Callable[[UnitOfWork], T]) -> T:
+        """Run a command in a unit of work and save its events in one transaction.
+
+        Commands of one process run one at a time (the store serialises writers anyway, and
+        it lets the cache hand out its own objects); when another process won a race, the
+        command runs again on fresh state.
+        """
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            uow = self.unit()
+            try:
+                with self._lock, self.store_errors():
+                    result = command(uow)
+                    if uow.events:
+                        self._save(uow.events)
+                    self._cache.put(uow.cacheable())
+                    return result
+            except IntegrityError:
+                self._cache.evict(uow.ids())
+                # The customers this attempt would have created do not exist: drop their keys.
+                self._discard_keys(list(uow.new_keys))
+                if attempt == MAX_ATTEMPTS:
+                    raise StoreUnavailable("too much contention, retry later") from None
+                log.debug("write conflict, re-running command (attempt %d)", attempt)
+            except BaseException:
+                self._cache.evict(uow.ids())
+                raise
+        raise AssertionError("unreachable")
+
+    def read(self, query: Callable[[UnitOfWork], T]) -> T:
+        """Run ``query`` on current aggregates, saving nothing."""
+        with self._lock, self.store_errors():
+            uow = self.unit()
+            try:
+                result = query(uow)
+            except BaseException:
+                self._cache.evict(uow.ids())
+                raise
+            self._cache.put(uow.cacheable())  # brought up to date, nothing changed
+            return result
