@@ -7,10 +7,17 @@ a runtime, then the application around it here.
 
 from __future__ import annotations
 
-from hub.api.app import HubAPI, create_app
+from hub import console
+from hub.api.app import HubAPI, create_app, roles_of
 from hub.runtime import Runtime
 
 
 def build_app(runtime: Runtime) -> HubAPI:
-    """The application around ``runtime`` (started and stopped with it)."""
-    return create_app(runtime)
+    """The application around ``runtime`` (started and stopped with it): the routes of the
+    process's roles, and the console beside the API's ``api`` routes."""
+    app = create_app(runtime)
+    if "api" in roles_of(runtime):
+        # The console's security headers wrap the API's body limit and request metrics; they
+        # go by the endpoint the router matched, so what they mark is the same either way.
+        console.install(app)
+    return app

@@ -1,4 +1,5 @@
-"""The HTTP API (FastAPI): routers per resource, one error model, the runtime in ``lifespan``."""
+"""The HTTP API (FastAPI): routers per resource, the error model of ``hub.web``, the runtime
+in ``lifespan``."""
 
 from __future__ import annotations
 

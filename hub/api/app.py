@@ -15,7 +15,6 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub import __version__
-from hub.api.errors import error_response, install_error_handlers
 from hub.api.openapi import document_errors
 from hub.api.routes import (
     chat,
@@ -30,12 +29,19 @@ from hub.api.routes import (
 )
 from hub.metrics import Metrics
 from hub.runtime import Runtime
+from hub.web.errors import error_response, install_error_handlers
 
 #: The routes each role serves (every process also serves the probes and /metrics).
 ROUTES_OF = {
     "ingest": (interactions, chat),
     "api": (customers, conversations, messages, events, dead_letters),
 }
+
+
+def roles_of(runtime: Runtime) -> frozenset[str]:
+    """The roles whose routes ``runtime``'s process serves (a distributed runtime names its
+    own; any other serves both)."""
+    return frozenset(getattr(runtime, "roles", ("ingest", "api")))
 
 
 class _RequestMetrics:
@@ -145,7 +151,8 @@ class HubAPI(FastAPI):
 
 def create_app(runtime: Runtime) -> HubAPI:
     """The API around ``runtime``, which the application starts and stops with itself. The
-    caller (the CLI, a test) chooses and builds the runtime: this is not a second bootstrap."""
+    caller (the CLI, a test) chooses and builds the runtime: this is not a second bootstrap;
+    ``hub.server.build_app`` adds the console."""
     hub_runtime = runtime
     settings = runtime.settings
 
@@ -175,7 +182,7 @@ def create_app(runtime: Runtime) -> HubAPI:
         else {"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
-    roles = set(getattr(hub_runtime, "roles", ("ingest", "api")))
+    roles = roles_of(hub_runtime)
     for role, modules in ROUTES_OF.items():
         for module in modules if role in roles else ():
             app.include_router(module.router)
@@ -184,10 +191,6 @@ def create_app(runtime: Runtime) -> HubAPI:
         app.provider_webhooks = _RequestMetrics(
             _BodyLimit(webhooks.serve, max_bytes=settings.max_body_bytes), hub_runtime.metrics
         )
-    if "api" in roles:
-        from hub import console
-
-        console.install(app)
     app.add_middleware(_BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(_RequestMetrics, metrics=hub_runtime.metrics)
     return app

@@ -1,27 +1,17 @@
-"""Bearer-token authentication, the scopes each role has, and the re-check that ends a
-long-lived stream once its credential is revoked."""
+"""Bearer-token authentication of the API: the runtime of a request, the principal of its
+token, and the dependency that lets through only roles with a scope (``hub.web.access``)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from hub.api.errors import ApiError
 from hub.runtime import Runtime
-from hub.store.tokens import Principal
-
-#: What each role may do. ingest: record interactions and delivery reports; read: customers,
-#: timelines, conversations; act: agent commands; events: the published event feed.
-SCOPES: dict[str, frozenset[str]] = {
-    "admin": frozenset({"ingest", "read", "act", "events", "admin"}),
-    "agent": frozenset({"read", "act"}),
-    "service": frozenset({"ingest", "read", "events"}),
-}
+from hub.web.access import SCOPES, Principal
+from hub.web.errors import ApiError
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `hub tokens create`.")
 
@@ -62,42 +52,3 @@ def require(scope: str) -> object:
         return principal
 
     return Depends(check)
-
-
-#: The error a stream ends with when its credential no longer holds (its final SSE event).
-CREDENTIAL_ENDED: dict[str, Any] = {
-    "error": {
-        "code": "unauthorized",
-        "message": "the token or session of this stream was revoked or has ended",
-        "details": {},
-    }
-}
-
-
-class StreamCredential:
-    """Whether the token or session a long-lived stream was opened with still holds.
-
-    A stream asks :meth:`holds` before each batch it sends and at least every ``interval``
-    seconds while idle. The database is asked (``check``, a keyed lookup past every cache) at
-    most once per ``interval``, and at once when ``revocations`` (a counter of this process's
-    revocations and sign-outs) moved: so a revocation ends the stream within ``interval``
-    in any process, before the next batch in the process that made it.
-    """
-
-    def __init__(
-        self, check: Callable[[], bool], revocations: Callable[[], int], interval: float
-    ) -> None:
-        self._check = check
-        self._revocations = revocations
-        self.interval = interval
-        self._due = 0.0  # the first call checks: authentication may have used a cache
-        self._seen = revocations()
-
-    async def holds(self) -> bool:
-        revocations = self._revocations()
-        if time.monotonic() < self._due and revocations == self._seen:
-            return True
-        self._seen = revocations  # read before the check: a later revocation is seen next time
-        valid = await run_in_threadpool(self._check)
-        self._due = time.monotonic() + self.interval
-        return valid

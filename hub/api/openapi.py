@@ -11,7 +11,7 @@ declared route by route but read off the route itself, so a new route cannot for
 - 503: it uses the runtime (:func:`hub.api.auth.get_runtime`), so a store.
 
 What only some routes answer (409, 410, 429, 400 ``invalid_cursor``...) each route declares
-with ``responses=errors(...)`` (:func:`hub.api.errors.errors`); both end up in one response per
+with ``responses=errors(...)`` (:func:`errors`); both end up in one response per
 status whose description says every code it carries.
 """
 
@@ -28,7 +28,36 @@ from pydantic.json_schema import models_json_schema
 from starlette.routing import BaseRoute
 
 from hub.api.auth import authenticated, get_runtime
-from hub.api.errors import ERROR_STATUSES, ErrorResponse
+from hub.web.errors import ErrorResponse
+
+#: What each error status means, with the codes it carries: the description of the response
+#: wherever it is documented (a route adds its own codes through :func:`errors`).
+ERROR_STATUSES: dict[int, str] = {
+    400: "`malformed_json`: the body is not JSON (`bad_request`: it could not be read).",
+    401: "`unauthorized`: no bearer token, or one that is unknown or revoked.",
+    403: "`forbidden`: the token's role lacks the scope this operation needs.",
+    404: "`not_found`: nothing has the id in the path.",
+    409: "The current state refuses the command; the code says which rule.",
+    410: "`customer_erased`: the customer's personal data was erased.",
+    413: "`payload_too_large`: the body exceeds the hub's limit (HUB_MAX_BODY_BYTES).",
+    422: "`validation_error`: the request does not match the schema (`details` lists each "
+    "problem); or another code naming a rule the schema cannot express.",
+    429: "`rate_limited`: too many requests; retry after `Retry-After` seconds.",
+    503: "`store_unavailable`: the store could not be reached; retry (after `Retry-After` "
+    "seconds when given).",
+}
+
+
+def errors(*declared: int | tuple[int, str]) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for the errors a route produces besides those every route of its kind
+    does (:func:`document_errors` adds those): a status (described by :data:`ERROR_STATUSES`) or a
+    ``(status, description)`` naming the route's own codes."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for item in declared:
+        status, description = item if isinstance(item, tuple) else (item, ERROR_STATUSES[item])
+        responses[status] = {"model": ErrorResponse, "description": description}
+    return responses
+
 
 _REF_PREFIX = "#/components/schemas/"
 _ERROR_REF = {"$ref": f"{_REF_PREFIX}{ErrorResponse.__name__}"}

@@ -27,8 +27,8 @@ from typing import Any, ClassVar, Literal
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from hub.api.errors import error_response
 from hub.config import Settings
+from hub.web.errors import error_response
 
 _Phase = Literal["open", "head", "body", "idle"]
 

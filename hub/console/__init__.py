@@ -3,7 +3,14 @@
 Server-rendered (FastAPI + Jinja2) with a little plain JavaScript; every asset is served by
 the hub itself, which lets the console's responses carry a strict Content-Security-Policy
 (no inline script or style, no framing). Runs in the ``api`` role (and in ``hub serve``),
-beside the HTTP API.
+beside the HTTP API; ``hub.server`` installs it.
+
+- ``signin``: sign-in and sign-out, sessions, the sign-in form's CSRF token;
+- ``pages``: the queue, search, a customer, older timeline pages;
+- ``live``: the live updates of the queue and of a customer's page (server-sent events);
+- ``commands``: the agent's commands from the forms (reply, note, status, assign, tags);
+- ``shared``: what they share (the signed-in agent, the templates, :class:`LoginRequired`);
+- ``present``: how things are shown (Jinja2 filters).
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hub.console.routes import LoginRequired, router
+from hub.console import commands, live, pages, signin
+from hub.console.shared import LoginRequired
 
 #: What every console response carries. Scripts, styles, images and connections (fetch,
 #: EventSource) come from the hub itself only; nothing inline runs, nothing frames the
@@ -70,10 +78,15 @@ class _SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+#: The console's route modules, each with its ``router``.
+_ROUTES = (signin, pages, live, commands)
+
+
 def install(app: FastAPI) -> None:
     """Add the console's pages, its static files, its sign-in redirect and its security
     headers to ``app``."""
-    app.include_router(router)
+    for module in _ROUTES:
+        app.include_router(module.router)
     app.mount(
         "/console/static",
         StaticFiles(directory=Path(__file__).parent / "static"),
@@ -81,7 +94,9 @@ def install(app: FastAPI) -> None:
     )
     static = app.router.routes[-1]
     assert isinstance(static, Mount)
-    endpoints = [getattr(route, "endpoint", None) for route in router.routes] + [static.app]
+    endpoints = [
+        getattr(route, "endpoint", None) for module in _ROUTES for route in module.router.routes
+    ] + [static.app]
     app.add_middleware(_SecurityHeaders, endpoints=frozenset(map(id, endpoints)))
 
     @app.exception_handler(LoginRequired)

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from jinja2 import Environment
 
-from hub.domain.outbound import time_zone_of
+from hub.domain.policy import time_zone_of
 from hub.projections.directory import CustomerRecord
 
 #: Channel -> what agents read.

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -22,12 +23,14 @@ from sqlalchemy import Connection
 
 from hub.config import Settings
 from hub.domain.application import HubApplication, Recorded
+from hub.domain.policy import ChannelOption, QuietHours
 from hub.events import Envelope, InboundInteraction
 from hub.metrics import Metrics
 from hub.projections import Views
 from hub.runtime.group_commit import Unrecorded, WriteQueue, may_lie_in_the_data
 from hub.store import Store, open_store
 from hub.store.database import schema_lock
+from hub.store.dead_letters import DeadLetters
 from hub.store.sessions import SessionStore
 from hub.store.tokens import TokenStore
 
@@ -203,6 +206,30 @@ class Runtime:
         """A read-only connection to the views."""
         with self.views.engine.connect() as conn:
             yield conn
+
+    def reply_options(
+        self, conversation_id: UUID, known_channels: Sequence[str], now: datetime
+    ) -> list[ChannelOption]:
+        """The channels a reply on this conversation could take (of ``known_channels``), each
+        with what :meth:`reply` would say at ``now``: the configured channels and quiet hours
+        decide, as they do for the dispatcher."""
+        d = self.settings.dispatch
+        quiet = QuietHours(
+            d.quiet_hours_start, d.quiet_hours_end, d.default_time_zone, d.awake_window
+        )
+        return self.commands.outbound.reply_options(
+            conversation_id,
+            policy=self.policy,
+            quiet=quiet,
+            known_channels=known_channels,
+            now=now,
+        )
+
+    @property
+    def dead_letters(self) -> DeadLetters:
+        """What was received but could not be recorded (list, read, drop; a retry goes
+        through ``gateway.retry``, the way it came in)."""
+        return self.store.dead_letters
 
     def events_after(self, after: int, limit: int) -> tuple[list[Envelope], int]:
         return self.store.read_envelopes(after, limit)

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 #: Ids by path parameter name (customer_id...) of what the test recorded before the run.
 KNOWN_IDS: dict[str, list[str]] = json.loads(os.environ.get("HUB_CONFORMANCE_IDS") or "{}")
 
-#: The codes of a request refused for not matching the schema (hub/api/errors.py).
+#: The codes of a request refused for not matching the schema (hub/web/errors.py).
 SCHEMA_REFUSALS = frozenset({"validation_error", "malformed_json", "bad_request"})
 
 

@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub.api.positions import MAX_POSITION
 from hub.projections.timeline import encode_cursor
+from hub.web.streams import MAX_POSITION
 from tests.support.api import ADMIN, ADMIN_TOKEN, Api, assert_error
 from tests.support.console import sign_in
 

@@ -26,8 +26,13 @@ from hub.runtime.gateway import Gateway
 from hub.runtime.group_commit import Unrecorded
 from hub.store import open_store
 from hub.store.dead_letters import DeadLetters, NewDeadLetter, Original, dead_letters
-from tests.connectors.test_twilio import AUTH_TOKEN, CUSTOMER, incoming_params, twilio_signature
-from tests.connectors.test_twilio import settings as twilio_settings
+from tests.peers.twilio_peer import (
+    AUTH_TOKEN,
+    CUSTOMER,
+    incoming_params,
+    twilio_settings,
+    twilio_signature,
+)
 from tests.support.api import ADMIN_TOKEN, Api, assert_error, running_app, smtp_to, wait_for
 from tests.support.processes import free_port, wait_for_port
 

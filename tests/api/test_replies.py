@@ -12,18 +12,18 @@ from urllib.parse import urlencode
 import pytest
 
 from hub.config import Settings
-from tests.connectors.test_twilio import (
+from tests.peers.http import running
+from tests.peers.twilio_peer import (
     ACCOUNT_SID,
     AUTH_TOKEN,
     CUSTOMER,
     FROM_NUMBER,
+    TwilioPeer,
     incoming_params,
     status_params,
+    twilio_settings,
     twilio_signature,
 )
-from tests.connectors.test_twilio import settings as twilio_settings
-from tests.peers.http import running
-from tests.peers.twilio_peer import TwilioPeer
 from tests.support.api import ADMIN_TOKEN, Api, assert_error, running_app, wait_for
 
 PUBLIC = "https://hub.example.test"

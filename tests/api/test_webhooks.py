@@ -19,12 +19,12 @@ from hub.config import Settings
 from hub.domain.application import Recorded
 from hub.events import InboundInteraction
 from hub.runtime.group_commit import WriteQueue
-from tests.connectors.test_twilio import (
+from tests.peers.twilio_peer import (
     AUTH_TOKEN,
     incoming_params,
+    twilio_settings,
     twilio_signature,
 )
-from tests.connectors.test_twilio import settings as twilio_settings
 from tests.support.api import ADMIN_TOKEN, Api, assert_error, running_app
 
 PUBLIC = "https://hub.example.test"

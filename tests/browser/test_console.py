@@ -18,8 +18,8 @@ from playwright.sync_api import Page, expect
 
 from hub.config import Settings
 from hub.runtime import Runtime
-from tests.connectors.test_twilio import settings as twilio_settings
 from tests.peers.email_peers import SmtpSink
+from tests.peers.twilio_peer import twilio_settings
 from tests.support.api import (
     ADMIN,
     ADMIN_TOKEN,

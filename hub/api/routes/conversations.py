@@ -9,7 +9,6 @@ from fastapi import APIRouter, Header, Response
 from fastapi.concurrency import run_in_threadpool
 
 from hub.api.auth import RuntimeDep, require
-from hub.api.errors import ApiError, errors
 from hub.api.models import (
     AssigneeIn,
     ConversationOut,
@@ -19,7 +18,9 @@ from hub.api.models import (
     ReplyOut,
     StatusIn,
 )
-from hub.store.tokens import Principal
+from hub.api.openapi import errors
+from hub.web.access import Principal
+from hub.web.errors import ApiError
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 Reader = Annotated[Principal, require("read")]

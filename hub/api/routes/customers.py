@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
 from hub.api.auth import RuntimeDep, require
-from hub.api.errors import ApiError, errors
 from hub.api.models import (
     ConsentIn,
     ConversationOut,
@@ -23,8 +22,10 @@ from hub.api.models import (
     TimelinePage,
     UnmergeIn,
 )
+from hub.api.openapi import errors
 from hub.events import AddressError, normalise_address
-from hub.store.tokens import Principal
+from hub.web.access import Principal
+from hub.web.errors import ApiError
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 Reader = Annotated[Principal, require("read")]

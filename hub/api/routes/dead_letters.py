@@ -15,10 +15,11 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, JsonValue
 
 from hub.api.auth import RuntimeDep, require
-from hub.api.errors import ApiError, errors
+from hub.api.openapi import errors
 from hub.events.common import scrub_json
 from hub.store.dead_letters import DeadLetter, Kind, Original
-from hub.store.tokens import Principal
+from hub.web.access import Principal
+from hub.web.errors import ApiError
 
 router = APIRouter(prefix="/v1/dead-letters", tags=["operations"])
 Admin = Annotated[Principal, require("admin")]
@@ -96,7 +97,7 @@ async def list_dead_letters(
 ) -> DeadLetterPage:
     """Newest first."""
     letters = await run_in_threadpool(
-        runtime.store.dead_letters.list, limit, after=after, kind=kind, source=source
+        runtime.dead_letters.list, limit, after=after, kind=kind, source=source
     )
     return DeadLetterPage(
         items=[DeadLetterOut.of(letter) for letter in letters],
@@ -107,7 +108,7 @@ async def list_dead_letters(
 @router.get("/{letter_id}", response_model=DeadLetterDetailOut, responses=errors(_NOT_FOUND))
 async def get_dead_letter(letter_id: UUID, runtime: RuntimeDep, _: Admin) -> DeadLetterDetailOut:
     """One dead letter with its original, decrypted."""
-    letter = await run_in_threadpool(runtime.store.dead_letters.get, letter_id)
+    letter = await run_in_threadpool(runtime.dead_letters.get, letter_id)
     assert letter.original is not None
     return DeadLetterDetailOut(
         **DeadLetterOut.of(letter).model_dump(), original=readable(letter.original)
@@ -150,7 +151,7 @@ async def retry_dead_letter(letter_id: UUID, runtime: RuntimeDep, _: Admin) -> R
 @router.delete("/{letter_id}", status_code=204, responses=errors(_NOT_FOUND))
 async def drop_dead_letter(letter_id: UUID, runtime: RuntimeDep, _: Admin) -> Response:
     """Forget a dead letter and its original."""
-    if not await run_in_threadpool(runtime.store.dead_letters.drop, letter_id):
+    if not await run_in_threadpool(runtime.dead_letters.drop, letter_id):
         raise ApiError(404, "not_found", f"no dead letter {letter_id}")
     return Response(status_code=204)
 

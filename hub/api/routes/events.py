@@ -11,11 +11,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from hub.api.auth import CREDENTIAL_ENDED, RuntimeDep, StreamCredential, require
-from hub.api.errors import errors
+from hub.api.auth import RuntimeDep, require
 from hub.api.models import EventPage
-from hub.api.positions import MAX_POSITION, LastEventId
-from hub.store.tokens import Principal
+from hub.api.openapi import errors
+from hub.web.access import Principal
+from hub.web.streams import CREDENTIAL_ENDED, MAX_POSITION, LastEventId, StreamCredential
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 Subscriber = Annotated[Principal, require("events")]

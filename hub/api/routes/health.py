@@ -10,8 +10,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hub import __version__
 from hub.api.auth import RuntimeDep
-from hub.api.errors import error_response, errors
+from hub.api.openapi import errors
 from hub.runtime import Runtime
+from hub.web.errors import error_response
 
 router = APIRouter(tags=["operations"])
 

@@ -12,7 +12,6 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
 from hub.api.auth import RuntimeDep, require
-from hub.api.errors import ApiError, errors
 from hub.api.models import (
     BatchIn,
     BatchItemOut,
@@ -21,17 +20,17 @@ from hub.api.models import (
     DeliveryOut,
     ErrorBody,
     InteractionIn,
-    InvalidInteraction,
     RecordedOut,
 )
-from hub.api.openapi import link
+from hub.api.openapi import errors, link
 from hub.domain.application import Recorded
 from hub.domain.errors import DomainError
 from hub.events import InboundInteraction
-from hub.events.common import EARLIEST_OCCURRED_AT
+from hub.events.inbound import InvalidInteraction, check_occurred_at
 from hub.runtime import Accepted
 from hub.runtime.group_commit import Unrecorded
-from hub.store.tokens import Principal
+from hub.web.access import Principal
+from hub.web.errors import ApiError
 
 router = APIRouter(prefix="/v1", tags=["interactions"])
 
@@ -186,20 +185,10 @@ async def report_delivery(
     now = datetime.now(UTC)
     occurred_at = body.occurred_at or now
     # The same bounds as for interactions: the time is published in the event.
-    if occurred_at < EARLIEST_OCCURRED_AT:
-        raise ApiError(
-            422,
-            "occurred_at_out_of_range",
-            f"occurred_at is before {EARLIEST_OCCURRED_AT.isoformat()}",
-            occurred_at=occurred_at.isoformat(),
-        )
-    if occurred_at > now + runtime.settings.max_clock_skew:
-        raise ApiError(
-            422,
-            "occurred_at_in_future",
-            f"occurred_at is more than {runtime.settings.max_clock_skew} in the future",
-            occurred_at=occurred_at.isoformat(),
-        )
+    try:
+        check_occurred_at(occurred_at, now, runtime.settings.max_clock_skew)
+    except InvalidInteraction as exc:
+        raise ApiError(422, exc.code, exc.message, **exc.details) from None
     status = await run_in_threadpool(
         runtime.commands.update_delivery,
         message_id,

@@ -12,9 +12,9 @@ from uuid import UUID
 from fastapi import APIRouter
 
 from hub.api.auth import RuntimeDep, require
-from hub.api.errors import ApiError
 from hub.api.models import MessageOut
-from hub.store.tokens import Principal
+from hub.web.access import Principal
+from hub.web.errors import ApiError
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"])
 Reader = Annotated[Principal, require("read")]

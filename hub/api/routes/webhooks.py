@@ -25,9 +25,9 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
-from hub.api.errors import ApiError
 from hub.connectors.base import InvalidSignature, MalformedPayload, WebhookRequest
 from hub.runtime import Runtime
+from hub.web.errors import ApiError
 
 log = logging.getLogger(__name__)
 

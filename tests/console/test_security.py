@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from hub.console.routes import LOGIN_COOKIE, SESSION_COOKIE
+from hub.console.shared import LOGIN_COOKIE, SESSION_COOKIE
 from hub.projections.timeline import timeline_items
 from tests.support.api import ADMIN_TOKEN, Api
 from tests.support.console import csrf_of, sign_in

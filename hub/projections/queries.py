@@ -1,8 +1,9 @@
-"""What the console's pages read: the read models composed for people, in a few queries each.
+"""Reads across the views, for the agent console: the work queue (conversations with their
+customer's name and unread count), a customer's page in one go, and a timeline's new items.
 
-Pages never read the event store for lists; the views answer (a customer of 10,000 interactions
-opens with one page of its timeline). Rules the views do not hold (consent, service windows)
-come from the domain, for one customer at a time.
+The console never reads the event store for lists; the views answer (a customer of 10,000
+interactions opens with one page of its timeline). Rules the views do not hold (consent,
+service windows) come from the domain, for one customer at a time.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from uuid import UUID
 
 from sqlalchemy import Connection, DateTime, Uuid, func, literal, select, tuple_
 
-from hub.projections import Views
 from hub.projections.base import as_utc
 from hub.projections.conversations import ConversationRecord, activity, conversations
 from hub.projections.directory import CustomerRecord, customers, merges
 from hub.projections.timeline import TimelineItem, decode_cursor, encode_cursor, timeline_items
+from hub.projections.views import Views
 
 QUEUE_PAGE = 50
 TIMELINE_PAGE = 50
@@ -28,6 +29,8 @@ ACTIVE_SHOWN = 10
 
 @dataclass(frozen=True, slots=True)
 class QueueRow:
+    """A conversation of the queue, with the customer the console shows for it."""
+
     conversation: ConversationRecord
     customer_id: UUID  # whom the console shows: the root of a merged group
     customer_name: str | None
@@ -36,13 +39,15 @@ class QueueRow:
 
 @dataclass(frozen=True, slots=True)
 class QueueFilter:
+    """Which conversations the queue lists."""
+
     statuses: tuple[str, ...] = ("open", "pending")
     channel: str | None = None
     assignee: str | None = None  # a name, or "" for unassigned; None: anyone
 
 
 def queue(
-    conn: Connection, views: Views, wanted: QueueFilter, before: str | None
+    conn: Connection, wanted: QueueFilter, before: str | None
 ) -> tuple[list[QueueRow], str | None]:
     """Conversations across every channel, newest activity first, a page at a time."""
     c, a, m = conversations.c, activity.c, merges.c
@@ -109,6 +114,8 @@ def assignees(conn: Connection) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class CustomerPage:
+    """What a customer's page shows, read in one connection."""
+
     profile: CustomerRecord
     group: list[UUID]
     active: list[ConversationRecord]  # open and pending, newest activity first (the first few)
@@ -120,6 +127,8 @@ class CustomerPage:
 
 
 def customer_page(conn: Connection, views: Views, customer_id: UUID) -> CustomerPage | None:
+    """The customer's profile (of the whole group, when merged), their conversations and
+    the newest page of their timeline; None for an unknown customer."""
     profile = views.directory.profile(conn, customer_id)
     if profile is None:
         return None
@@ -143,9 +152,7 @@ def customer_page(conn: Connection, views: Views, customer_id: UUID) -> Customer
     )
 
 
-def timeline_after(
-    conn: Connection, views: Views, group: list[UUID], position: int
-) -> list[TimelineItem]:
+def timeline_after(conn: Connection, group: list[UUID], position: int) -> list[TimelineItem]:
     """Items of the group recorded after ``position``, oldest first (live updates)."""
     t = timeline_items
     rows = (

@@ -1,6 +1,7 @@
-"""One error shape for every failure: ``{"error": {"code", "message", "details"}}``: the
-model the OpenAPI document shows (:class:`ErrorResponse`), the handlers that answer with it,
-and :func:`errors`, the ``responses=`` a route declares for the errors only it produces."""
+"""One error shape for every failure of the API and the console:
+``{"error": {"code", "message", "details"}}``: the model the OpenAPI document shows
+(:class:`ErrorResponse`), :class:`ApiError` for a reason the domain does not know, and the
+handlers that answer every failure with that body (``hub.api.openapi`` documents them)."""
 
 from __future__ import annotations
 
@@ -62,35 +63,6 @@ class ErrorResponse(BaseModel):
     """The body of every error response."""
 
     error: ErrorDetail
-
-
-#: What each error status means, with the codes it carries: the description of the response
-#: wherever it is documented (a route adds its own codes through :func:`errors`).
-ERROR_STATUSES: dict[int, str] = {
-    400: "`malformed_json`: the body is not JSON (`bad_request`: it could not be read).",
-    401: "`unauthorized`: no bearer token, or one that is unknown or revoked.",
-    403: "`forbidden`: the token's role lacks the scope this operation needs.",
-    404: "`not_found`: nothing has the id in the path.",
-    409: "The current state refuses the command; the code says which rule.",
-    410: "`customer_erased`: the customer's personal data was erased.",
-    413: "`payload_too_large`: the body exceeds the hub's limit (HUB_MAX_BODY_BYTES).",
-    422: "`validation_error`: the request does not match the schema (`details` lists each "
-    "problem); or another code naming a rule the schema cannot express.",
-    429: "`rate_limited`: too many requests; retry after `Retry-After` seconds.",
-    503: "`store_unavailable`: the store could not be reached; retry (after `Retry-After` "
-    "seconds when given).",
-}
-
-
-def errors(*declared: int | tuple[int, str]) -> dict[int | str, dict[str, Any]]:
-    """``responses=`` for the errors a route produces besides those every route of its kind
-    does (hub.api.openapi adds those): a status (described by :data:`ERROR_STATUSES`) or a
-    ``(status, description)`` naming the route's own codes."""
-    responses: dict[int | str, dict[str, Any]] = {}
-    for item in declared:
-        status, description = item if isinstance(item, tuple) else (item, ERROR_STATUSES[item])
-        responses[status] = {"model": ErrorResponse, "description": description}
-    return responses
 
 
 class ApiError(Exception):
