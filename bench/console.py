@@ -27,6 +27,7 @@ import httpx
 from bench import Result, Row, Scale, percentile
 from bench.client import Connection, HttpError, encode_request, install_uvloop
 from bench.harness import ADMIN_TOKEN, auth_headers, hub_server
+from tests.support.console import sign_in
 from tests.support.processes import HOST
 
 SESSION_COOKIE = "hub_session"
@@ -109,10 +110,10 @@ def build(data_dir: Path, interactions: int) -> tuple[UUID, float]:
 
 
 def _sign_in(port: int) -> str:
-    """The session cookie a browser gets for the admin token."""
-    response = httpx.post(
-        f"http://{HOST}:{port}/login", data={"token": ADMIN_TOKEN, "next": "/"}, timeout=10
-    )
+    """The session cookie a browser gets for the admin token, signing in as a browser does
+    (the form first, for its CSRF token and pre-session cookie)."""
+    with httpx.Client(base_url=f"http://{HOST}:{port}", timeout=10) as client:
+        response = sign_in(client, ADMIN_TOKEN)
     if response.status_code != 303:
         raise HttpError(f"sign-in: {response.status_code}")
     return f"{SESSION_COOKIE}={response.cookies[SESSION_COOKIE]}"

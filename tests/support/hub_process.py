@@ -80,7 +80,7 @@ class HubProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def start(self, timeout: float = 30.0) -> HubProcess:
+    def start(self, timeout: float = 60.0) -> HubProcess:
         return self.launch().wait_up(timeout)
 
     def launch(self) -> HubProcess:
@@ -107,8 +107,10 @@ class HubProcess:
             )
         return self
 
-    def wait_up(self, timeout: float = 30.0) -> HubProcess:
-        """Wait until the process answers ``/healthz`` (its runtime has started)."""
+    def wait_up(self, timeout: float = 60.0) -> HubProcess:
+        """Wait until the process answers ``/healthz`` (its runtime has started). Generous:
+        a Faust worker joining its group on a loaded machine can take half a minute, and
+        how fast a process starts is the benchmarks' to measure, not the tests'."""
         assert self.process is not None, "launch() first"
         deadline = time.monotonic() + timeout
         while True:
