@@ -15,7 +15,7 @@ import contextlib
 import functools
 import heapq
 import logging
-import time as clock
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +26,7 @@ from uuid import UUID
 from hub.config import Settings
 from hub.connectors.base import Connector, ConnectorError, OutboundMessage, WhatsAppTemplate
 from hub.domain.model import Message
-from hub.domain.outbound import Done, Hold, QuietHours, Send
+from hub.domain.policy import Done, Hold, QuietHours, Send
 from hub.metrics import Metrics
 from hub.store import Store
 from hub.store.lease import LeaseLost, LogLease
@@ -39,6 +39,24 @@ LEASE_SECONDS = 15.0
 
 #: Stored with every reply (and only with replies): the dispatcher reads nothing else.
 _REQUESTED_TOPIC = f"{Message.__module__}:{Message.__name__}.DispatchRequested"
+
+
+class Clock:
+    """The dispatcher's time: the wall clock for due times and what it records, the monotonic
+    clock for lease renewals and rate limits, and the pause that spaces sends. Tests pass one
+    they move forward themselves."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def time(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
 
 @dataclass
@@ -97,12 +115,16 @@ class _Bucket:
     """A token bucket: ``rate`` sends a second, bursts of up to ``rate`` (at least 1)."""
 
     rate: float
+    clock: Clock
     tokens: float = 1.0
-    at: float = field(default_factory=clock.monotonic)
+    at: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.at = self.clock.monotonic()
 
     def delay(self) -> float:
         """Seconds to wait before the next send (0: now), taking the token."""
-        now = clock.monotonic()
+        now = self.clock.monotonic()
         self.tokens = min(max(self.rate, 1.0), self.tokens + (now - self.at) * self.rate)
         self.at = now
         self.tokens -= 1
@@ -110,7 +132,8 @@ class _Bucket:
 
 
 class Dispatcher:
-    """Sends queued replies; ``run`` until ``stopping`` is set."""
+    """Sends queued replies; ``run`` until ``stopping`` is set. Time comes from ``clock``
+    (tests pass one they move)."""
 
     def __init__(
         self,
@@ -119,6 +142,8 @@ class Dispatcher:
         policy: ConfiguredChannels,
         settings: Settings,
         metrics: Metrics,
+        *,
+        clock: Clock | None = None,
     ) -> None:
         self._app = store.app
         self._connectors = connectors  # by channel
@@ -131,6 +156,7 @@ class Dispatcher:
         self._retry_base = d.retry_base_seconds
         self._in_doubt = timedelta(seconds=d.in_doubt_seconds)
         self._metrics = metrics
+        self._clock = clock or Clock()
         self._lease = LogLease(
             store.state_engine, "dispatch", f"dispatch-{uuid.uuid4().hex[:12]}", LEASE_SECONDS
         )
@@ -139,7 +165,9 @@ class Dispatcher:
         self._due: list[tuple[float, int, UUID]] = []  # (due, log position, message)
         self._waiting: dict[UUID, int] = {}  # message -> its log position
         self._read_to = 0
-        self._buckets = {channel: _Bucket(c.send_rate) for channel, c in connectors.items()}
+        self._buckets = {
+            channel: _Bucket(c.send_rate, self._clock) for channel, c in connectors.items()
+        }
         self._wake = asyncio.Event()
         self.error: str | None = None
 
@@ -156,11 +184,11 @@ class Dispatcher:
                 # The lease is renewed every few seconds, not on every wake-up: a busy hub
                 # wakes the dispatcher with each write, and two writes a wake-up cost more
                 # than the replies themselves.
-                if clock.monotonic() >= self._renew_at:
+                if self._clock.monotonic() >= self._renew_at:
                     if not await asyncio.to_thread(self._lease.acquire):
                         await _sleep(stopping, idle * 4)  # another dispatcher is active
                         continue
-                    self._renew_at = clock.monotonic() + LEASE_SECONDS / 3
+                    self._renew_at = self._clock.monotonic() + LEASE_SECONDS / 3
                 if not self._read_to:
                     self._read_to = await asyncio.to_thread(self._lease.position)
                 await asyncio.to_thread(self._read_log)
@@ -180,7 +208,7 @@ class Dispatcher:
                 continue
             wait = idle
             if self._due:
-                wait = min(idle, max(self._due[0][0] - clock.time(), 0.0))
+                wait = min(idle, max(self._due[0][0] - self._clock.time(), 0.0))
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
@@ -195,7 +223,8 @@ class Dispatcher:
                 inclusive_of_start=False,
             )
             for notification in batch:
-                self._schedule(UUID(str(notification.originator_id)), notification.id, clock.time())
+                mid = UUID(str(notification.originator_id))
+                self._schedule(mid, notification.id, self._clock.time())
             if not batch:
                 return
             self._read_to = batch[-1].id
@@ -209,13 +238,13 @@ class Dispatcher:
         moved, or when the lease is due for renewal anyway)."""
         oldest = min(self._waiting.values(), default=None)
         position = self._read_to if oldest is None else oldest - 1
-        if position != self._advanced or clock.monotonic() >= self._renew_at:
+        if position != self._advanced or self._clock.monotonic() >= self._renew_at:
             self._lease.advance(position)
             self._advanced = position
-            self._renew_at = clock.monotonic() + LEASE_SECONDS / 3
+            self._renew_at = self._clock.monotonic() + LEASE_SECONDS / 3
 
     async def _send_due(self, stopping: asyncio.Event) -> None:
-        while self._due and self._due[0][0] <= clock.time() and not stopping.is_set():
+        while self._due and self._due[0][0] <= self._clock.time() and not stopping.is_set():
             _, position, mid = heapq.heappop(self._due)
             if mid not in self._waiting:
                 continue
@@ -224,7 +253,7 @@ class Dispatcher:
                 mid,
                 self._policy,
                 self._quiet,
-                datetime.now(UTC),
+                self._clock.now(),
                 self._in_doubt,
             )
             if isinstance(decision, Done):
@@ -240,7 +269,7 @@ class Dispatcher:
         connector = self._connectors[send.channel]
         app = self._app.outbound
         bucket = self._buckets[send.channel]
-        await asyncio.sleep(bucket.delay())
+        await self._clock.sleep(bucket.delay())
         message = OutboundMessage(
             message_id=send.message_id,
             channel=send.channel,
@@ -272,7 +301,7 @@ class Dispatcher:
             retry_after = getattr(exc, "retry_after", None)
             if retry_after:
                 delay = max(delay, retry_after)
-            until = datetime.now(UTC) + timedelta(seconds=delay)
+            until = self._clock.now() + timedelta(seconds=delay)
             await asyncio.to_thread(
                 app.retry_dispatch_later, send.message_id, until, code, exc.reason
             )
