@@ -55,7 +55,7 @@ def dead_letters_list(
     if kind is not None and kind not in KINDS:
         raise typer.BadParameter(f"kind must be one of {', '.join(KINDS)}")
     with _letters_of(data_dir) as runtime:
-        letters = runtime.store.dead_letters.list(limit, kind=kind, source=source)
+        letters = runtime.dead_letters.list(limit, kind=kind, source=source)
     for letter in letters:
         typer.echo(
             f"{letter.id}  {letter.received_at:%Y-%m-%d %H:%M}  {letter.kind:<11} "
@@ -69,7 +69,7 @@ def dead_letters_show(letter_id: LetterId, data_dir: DataDir = None) -> None:
     from hub.api.routes.dead_letters import DeadLetterOut, readable
 
     with _letters_of(data_dir) as runtime:
-        letter = runtime.store.dead_letters.get(letter_id)
+        letter = runtime.dead_letters.get(letter_id)
     assert letter.original is not None
     shown = DeadLetterOut.of(letter).model_dump(mode="json")
     shown["original"] = readable(letter.original).model_dump(mode="json")
@@ -99,7 +99,7 @@ def dead_letters_retry(letter_id: LetterId, data_dir: DataDir = None) -> None:
 def dead_letters_drop(letter_id: LetterId, data_dir: DataDir = None) -> None:
     """Forget a dead letter and its original."""
     with _letters_of(data_dir) as runtime:
-        dropped = runtime.store.dead_letters.drop(letter_id)
+        dropped = runtime.dead_letters.drop(letter_id)
     if not dropped:
         typer.echo(f"no dead letter {letter_id}", err=True)
         raise typer.Exit(1)
@@ -122,5 +122,5 @@ def dead_letters_purge(
             if older_than_days is not None
             else runtime.settings.dead_letter_retention
         )
-        purged = runtime.store.dead_letters.purge_expired(retention)
+        purged = runtime.dead_letters.purge_expired(retention)
     typer.echo(f"purged {purged} dead letter(s) older than {retention}")

@@ -16,26 +16,26 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Connection
 
 from hub.config import Settings
+from hub.connectors import registry
 from hub.domain.application import HubApplication, Recorded
 from hub.domain.policy import ChannelOption, QuietHours
 from hub.events import Envelope, InboundInteraction
 from hub.metrics import Metrics
 from hub.projections import Views
+from hub.runtime.dispatcher import ConfiguredChannels, Dispatcher
+from hub.runtime.gateway import Gateway
 from hub.runtime.group_commit import Unrecorded, WriteQueue, may_lie_in_the_data
 from hub.store import Store, open_store
 from hub.store.database import schema_lock
 from hub.store.dead_letters import DeadLetters
 from hub.store.sessions import SessionStore
 from hub.store.tokens import TokenStore
-
-if TYPE_CHECKING:
-    from hub.runtime.dispatcher import ConfiguredChannels, Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +99,6 @@ class Runtime:
     # -- channels --------------------------------------------------------------------------
 
     def _setup_channels(self) -> None:
-        from hub.runtime.gateway import Gateway
-
         Gateway.create_tables(self.store.state_engine)
         self.gateway = Gateway(
             self.settings,
@@ -117,21 +115,15 @@ class Runtime:
     @functools.cached_property
     def channel_states(self) -> dict[str, str]:
         """``on``/``off`` for every connector the hub knows (``/readyz``)."""
-        from hub.connectors.registry import channel_states
-
-        return channel_states(self.settings)
+        return registry.channel_states(self.settings)
 
     @functools.cached_property
     def policy(self) -> ConfiguredChannels:
         """Which channels are on (built on first use: CLI commands never load a connector)."""
-        from hub.runtime.dispatcher import ConfiguredChannels
-
         return ConfiguredChannels.from_settings(self.settings)
 
     async def start_channels(self, *, listen: bool, dispatch: bool) -> None:
         """Start the connectors (and their listeners), and the dispatcher if asked."""
-        from hub.runtime.dispatcher import Dispatcher
-
         await self.gateway.start(self.policy.configured, listen=listen)
         if dispatch:
             self.dispatcher = Dispatcher(

@@ -196,14 +196,14 @@ class Dispatcher:
                 await asyncio.to_thread(self._advance)
                 self.error = None
             except LeaseLost:
-                self._due.clear()
-                self._waiting.clear()
-                self._read_to = 0
-                self._renew_at = 0.0
-                self._advanced = -1
+                self._forget()
             except Exception as exc:  # store or provider trouble: retried, never fatal
                 self.error = f"{type(exc).__name__}: {exc}"
                 log.warning("dispatcher failed, retrying: %s", self.error)
+                # A reply may have been taken off the queue half-handled: start again from
+                # the durable position, where the domain decides each one afresh (a send that
+                # may have gone out is in doubt, as after a crash).
+                self._forget()
                 await _sleep(stopping, 2.0)
                 continue
             wait = idle
@@ -212,6 +212,15 @@ class Dispatcher:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
+
+    def _forget(self) -> None:
+        """Drop what is queued in memory; the next round renews the lease and reads the log
+        again from the durable position."""
+        self._due.clear()
+        self._waiting.clear()
+        self._read_to = 0
+        self._renew_at = 0.0
+        self._advanced = -1
 
     def _read_log(self) -> None:
         """Queue the replies recorded since the last read."""

@@ -295,11 +295,6 @@ async def test_a_send_that_timed_out_is_not_repeated_without_idempotency_keys(
     assert [m.message_id for m in running.connector.sent] == [mid]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reported: a store error while the dispatcher prepares a send drops the reply from "
-    "its queue until the process restarts (the error clears, nothing is sent)",
-)
 async def test_a_store_error_while_preparing_a_send_is_retried(
     open_hub: HubFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
