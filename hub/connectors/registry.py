@@ -6,10 +6,10 @@ connectors' settings models, the connectors never import the configuration."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from importlib import import_module
 from importlib.metadata import entry_points
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -98,4 +98,16 @@ def configured(settings: ConnectorSettingsSource) -> list[tuple[type[Connector],
     for name, state in channel_states(settings).items():
         if state == "on":
             found.append((load(name), settings_of(settings, name)))
+    return found
+
+
+T = TypeVar("T")
+
+
+def by_channel(items: Iterable[tuple[type[Connector], T]]) -> dict[str, T]:
+    """Map each channel to the first item whose connector class serves it."""
+    found: dict[str, T] = {}
+    for cls, item in items:
+        for channel in cls.channels:
+            found.setdefault(channel, item)
     return found

@@ -17,7 +17,7 @@ import heapq
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -25,6 +25,7 @@ from uuid import UUID
 
 from hub.config import Settings
 from hub.connectors.base import Connector, ConnectorError, OutboundMessage, WhatsAppTemplate
+from hub.connectors.registry import by_channel, configured
 from hub.domain.model import Message
 from hub.domain.policy import Done, Hold, QuietHours, Send
 from hub.metrics import Metrics
@@ -71,8 +72,6 @@ class ConfiguredChannels:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ConfiguredChannels:
-        from hub.connectors.registry import configured
-
         return cls(configured(settings), settings.public_url)
 
     @functools.cached_property
@@ -99,15 +98,6 @@ class ConfiguredChannels:
     def idempotent(self, channel: str) -> bool:
         found = self.connectors.get(channel)
         return found is not None and found.idempotent_sends
-
-
-def by_channel(items: Iterable[tuple[type[Connector], T]]) -> dict[str, T]:
-    """Map each channel to the first item whose connector class serves it."""
-    found: dict[str, T] = {}
-    for cls, item in items:
-        for channel in cls.channels:
-            found.setdefault(channel, item)
-    return found
 
 
 @dataclass

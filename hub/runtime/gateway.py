@@ -32,6 +32,8 @@ from hub.connectors.base import (
     WebhookOutcome,
     WebhookRequest,
 )
+from hub.connectors.email.parse import parse_message
+from hub.connectors.registry import by_channel, configured
 from hub.domain.application import HubApplication, Recorded
 from hub.events import InboundInteraction
 from hub.runtime.group_commit import Unrecorded, is_outage
@@ -150,8 +152,6 @@ class Gateway:
     ) -> None:
         """Build and start the ``configured`` connectors (``ConfiguredChannels.configured``), and
         the dead letters' retention."""
-        from hub.runtime.dispatcher import by_channel
-
         for cls, section in configured:
             connector = await self._build(cls, section)
             self.by_name[cls.name] = connector
@@ -267,8 +267,6 @@ class Gateway:
         original = letter.original
         assert original is not None, "DeadLetters.get gives the original"
         if original.kind == "email":
-            from hub.connectors.email.parse import parse_message
-
             if not original.body:
                 raise RetryFailed(
                     "the message was never received whole (it is still where it came from: "
@@ -305,8 +303,6 @@ class Gateway:
         if running is not None:
             yield running
             return
-        from hub.connectors.registry import configured
-
         for cls, section in configured(self._settings):
             if cls.name == name:
                 connector = await self._build(cls, section)
