@@ -35,9 +35,12 @@ lint: install
 	$(BIN)/ruff check hub tests bench
 	$(BIN)/ruff format --check hub tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
+## `make bench SCALE=quick` checks that every benchmark runs; the default scale measures.
+SCALE ?= default
 bench: install
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --scale $(SCALE)
 
 docs: install
 	$(BIN)/hub schema catalogue > docs/events.md
