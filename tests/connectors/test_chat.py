@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -16,27 +15,13 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from hub.config import Settings
 from tests.connectors.chat_widget import (
     Widget,
-    chat_hub,
     customer_of,
     message_items,
 )
 from tests.peers.email_peers import SmtpSink
 from tests.support.api import ADMIN, LiveServer, wait_for
-
-
-@pytest.fixture
-def hub(make_settings: Callable[..., Settings], sink: SmtpSink) -> Iterator[LiveServer]:
-    with chat_hub(make_settings, sink, max_text=500) as server:
-        yield server
-
-
-@pytest.fixture
-def client(hub: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=hub.url) as http:
-        yield http
 
 
 def test_a_visitor_chats_with_an_agent_and_resumes_after_a_reconnect(

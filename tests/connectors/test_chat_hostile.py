@@ -18,7 +18,6 @@ from websockets.sync.client import connect
 from hub.config import Settings
 from tests.connectors.chat_widget import (
     Widget,
-    chat_hub,
     customer_of,
     message_items,
     messages_recorded_since,
@@ -27,19 +26,6 @@ from tests.connectors.chat_widget import (
 )
 from tests.peers.email_peers import SmtpSink
 from tests.support.api import LiveServer, mailing_hub, serving, wait_for
-
-
-@pytest.fixture
-def hub(make_settings: Callable[..., Settings], sink: SmtpSink) -> Iterator[LiveServer]:
-    with chat_hub(make_settings, sink, max_text=500) as server:
-        yield server
-
-
-@pytest.fixture
-def client(hub: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=hub.url) as http:
-        yield http
-
 
 # -- anything a visitor sends: refused with an error frame or scrubbed, never a crash -----------
 

@@ -108,15 +108,7 @@ class Api:
             time.sleep(0.02)
 
     def all_events(self, after: int = 0) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
-        while True:
-            response = self.get("/v1/events", params={"after": after, "limit": 1000})
-            assert response.status_code == 200, response.text
-            page = response.json()
-            events += page["events"]
-            if page["next_after"] == after:
-                return events
-            after = page["next_after"]
+        return read_event_feed(self.get, after)
 
     def timeline(self, customer_id: str, **params: Any) -> list[dict[str, Any]]:
         """Every timeline item of a customer (newest first), waiting for the projections."""
@@ -228,3 +220,17 @@ def smtp_to(port: int, domain: str = "support.example.com", **extra: Any) -> dic
         "smtp_security": "none",
         **extra,
     }
+
+
+def read_event_feed(get: Callable[..., Any], after: int = 0) -> list[dict[str, Any]]:
+    """Every event of ``GET /v1/events`` after ``after``, page by page, with ``get`` a test
+    client's or an ``httpx.Client``'s."""
+    events: list[dict[str, Any]] = []
+    while True:
+        response = get("/v1/events", params={"after": after, "limit": 1000})
+        assert response.status_code == 200, response.text
+        page = response.json()
+        events += page["events"]
+        if page["next_after"] == after:
+            return events
+        after = page["next_after"]

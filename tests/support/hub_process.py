@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from tests.support.api import read_event_feed
 from tests.support.processes import free_port
 
 ADMIN_TOKEN = "e2e-admin"
@@ -222,16 +223,7 @@ class HubProcess:
             time.sleep(0.02)
 
     def events(self) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
-        after = 0
-        while True:
-            response = self.http.get("/v1/events", params={"after": after, "limit": 1000})
-            assert response.status_code == 200, response.text
-            page = response.json()
-            events += page["events"]
-            if page["next_after"] == after:
-                return events
-            after = page["next_after"]
+        return read_event_feed(self.http.get)
 
     def timeline(self, customer_id: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
