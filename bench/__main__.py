@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         payload = {"meta": meta, "results": [r.as_dict() for r in results]}
         args.json.write_text(json.dumps(_json_safe(payload), indent=2, default=str) + "\n")
-    if not args.only and not args.no_docs:
+    # A quick run only checks that everything runs: its figures never replace the table.
+    if not args.only and not args.no_docs and args.scale != "quick":
         write_docs(args.docs, results, meta)
         print(f"[bench] wrote {args.docs}", file=sys.stderr)
     return 1 if any(r.error for r in results) else 0

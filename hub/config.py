@@ -12,7 +12,6 @@ from typing import Any, Literal, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
-from sqlalchemy.engine import make_url
 
 from hub.connectors.settings import (
     ChatSettings,
@@ -320,6 +319,10 @@ class Settings(BaseSettings):
 
 def mask_url(url: str) -> str:
     """Hide the password part of a database URL."""
+    # SQLAlchemy only here: every `hub` command reads the settings, and loading SQLAlchemy
+    # would add a fifth of a second to the ones that never touch a database (`hub keygen`).
+    from sqlalchemy.engine import make_url
+
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # a malformed URL is shown as-is minus nothing secret to hide
