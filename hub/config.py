@@ -133,6 +133,25 @@ class DispatchSettings(BaseModel):
     )
 
 
+class RetentionSettings(BaseModel):
+    """How long personal data is kept (``HUB_RETENTION__...``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Message bodies, subjects and attachments' metadata older than this many "
+        "days become unreadable everywhere; the fact that a message existed stays (None: kept).",
+    )
+    access_log_days: int = Field(
+        default=730,
+        ge=1,
+        description="Access log entries (who read whose personal data) older than this many "
+        "days are deleted.",
+    )
+
+
 class Settings(BaseSettings):
     """Effective configuration of one hub process.
 
@@ -247,6 +266,7 @@ class Settings(BaseSettings):
         "webhook signatures are checked against it, status callback URLs built from it.",
     )
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     twilio: TwilioSettings = Field(default_factory=TwilioSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
     meta: MetaSettings = Field(default_factory=MetaSettings)

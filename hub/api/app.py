@@ -17,14 +17,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hub import __version__
 from hub.api.openapi import document_errors
 from hub.api.routes import (
+    access_log,
     chat,
+    consent,
     conversations,
     customers,
     dead_letters,
     events,
+    export,
     health,
     interactions,
     messages,
+    privacy,
     webhooks,
 )
 from hub.metrics import Metrics
@@ -34,7 +38,17 @@ from hub.web.errors import error_response, install_error_handlers
 #: The routes each role serves (every process also serves the probes and /metrics).
 ROUTES_OF = {
     "ingest": (interactions, chat),
-    "api": (customers, conversations, messages, events, dead_letters),
+    "api": (
+        customers,
+        conversations,
+        messages,
+        events,
+        dead_letters,
+        privacy,
+        access_log,
+        consent,
+        export,
+    ),
 }
 
 

@@ -17,8 +17,10 @@ from __future__ import annotations
 import typer
 
 from hub.cli.configuration import config_app, keygen
+from hub.cli.customers import customers_app
 from hub.cli.dead_letters import dead_letters_app
 from hub.cli.projections import projections_app
+from hub.cli.retention import retention_app
 from hub.cli.schema import schema_app
 from hub.cli.serving import run_app, serve
 from hub.cli.status import kafka_app, status
@@ -41,6 +43,8 @@ app.add_typer(kafka_app, name="kafka")
 app.add_typer(run_app, name="run")
 app.add_typer(dead_letters_app, name="dead-letters")
 app.add_typer(store_app, name="store")
+app.add_typer(customers_app, name="customers")
+app.add_typer(retention_app, name="retention")
 
 
 def main() -> None:

@@ -68,6 +68,12 @@ class PersonalDataCipher:
             self._keys.destroy(key_id)
             self.forget(key_id)
 
+    def erase(self, customer_id: UUID) -> None:
+        """Destroy every data key of the customer and drop them from the cache: their
+        personal data is unreadable from now on, in every event and every replay."""
+        self._keys.destroy(customer_id)
+        self.forget(customer_id)
+
     def forget(self, key_id: UUID) -> None:
         """Drop a cached key (after erasure)."""
         with self._lock:
