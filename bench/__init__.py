@@ -31,6 +31,7 @@ class Scale:
     dispatch_messages: int  # replies per channel in bench.channels
     console_interactions: int  # the big customer of bench.console
     console_requests: int  # timed loads of each page
+    erase_messages: int  # the erased customer's messages in bench.erase (and as many others')
 
 
 SCALES: dict[str, Scale] = {
@@ -49,6 +50,7 @@ SCALES: dict[str, Scale] = {
         dispatch_messages=100,
         console_interactions=2_000,
         console_requests=20,
+        erase_messages=2_000,
     ),
     "default": Scale(
         name="default",
@@ -65,6 +67,7 @@ SCALES: dict[str, Scale] = {
         dispatch_messages=500,
         console_interactions=10_000,
         console_requests=100,
+        erase_messages=10_000,
     ),
     "full": Scale(
         name="full",
@@ -81,6 +84,7 @@ SCALES: dict[str, Scale] = {
         dispatch_messages=2_000,
         console_interactions=10_000,
         console_requests=300,
+        erase_messages=10_000,
     ),
 }
 

@@ -29,6 +29,7 @@ BENCHMARKS = (
     "rebuild",
     "channels",
     "console",
+    "erase",
     "kafka_ingest",
     "kafka_projection",
     "kafka_freshness",

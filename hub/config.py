@@ -9,7 +9,14 @@ from datetime import time, timedelta
 from pathlib import Path, PurePath
 from typing import Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
@@ -152,6 +159,55 @@ class RetentionSettings(BaseModel):
     )
 
 
+_PURPOSE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+class PurposeSettings(BaseModel):
+    """A configured consent purpose (``HUB_CONSENT__PURPOSES__<NAME>__...``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    granted_by_contact: bool = Field(
+        default=False,
+        description="Granted by the customer writing to you, like service (until withdrawn); "
+        "otherwise it needs an explicit opt-in, like marketing.",
+    )
+
+
+class ConsentSettings(BaseModel):
+    """The consent rules (``HUB_CONSENT__...``; docs/consent.md). Built in: ``service`` is
+    granted by the customer writing to you, ``marketing`` needs an explicit opt-in."""
+
+    model_config = ConfigDict(frozen=True)
+
+    purposes: dict[str, PurposeSettings] = Field(
+        default_factory=dict,
+        description="Purposes besides the built-in service (replies in a conversation the "
+        "customer started) and marketing (anything the hub starts on its own), by name "
+        '(lowercase letters, digits, _): HUB_CONSENT__PURPOSES=\'{"reminders": '
+        '{"granted_by_contact": true}, "surveys": {}}\'.',
+    )
+    double_opt_in_email: bool = Field(
+        default=True,
+        description="An agent's or the API's grant of an opt-in purpose (marketing...) on "
+        "email only records a request: the customer confirms it through a signed link "
+        "(double opt-in), and only then is it granted.",
+    )
+    confirmation_days: float = Field(
+        default=7, gt=0, le=365, description="How long a double opt-in link stays valid."
+    )
+
+    @field_validator("purposes")
+    @classmethod
+    def _purpose_names(cls, value: dict[str, PurposeSettings]) -> dict[str, PurposeSettings]:
+        for name in value:
+            if not _PURPOSE_NAME.match(name):
+                raise ValueError(f"{name!r}: a purpose is lowercase letters, digits and _")
+            if name in ("service", "marketing"):
+                raise ValueError(f"{name!r} is built in: its rule is fixed")
+        return value
+
+
 class Settings(BaseSettings):
     """Effective configuration of one hub process.
 
@@ -267,6 +323,7 @@ class Settings(BaseSettings):
     )
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    consent: ConsentSettings = Field(default_factory=ConsentSettings)
     twilio: TwilioSettings = Field(default_factory=TwilioSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
     meta: MetaSettings = Field(default_factory=MetaSettings)

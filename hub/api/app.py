@@ -29,6 +29,7 @@ from hub.api.routes import (
     interactions,
     messages,
     privacy,
+    unsubscribe,
     webhooks,
 )
 from hub.metrics import Metrics
@@ -48,6 +49,7 @@ ROUTES_OF = {
         access_log,
         consent,
         export,
+        unsubscribe,
     ),
 }
 

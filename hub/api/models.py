@@ -28,7 +28,7 @@ from hub.events import (
     InboundInteraction,
     normalise_address,
 )
-from hub.events.common import ConsentPurpose, Metadata, Text
+from hub.events.common import Metadata, Text
 from hub.events.inbound import (
     MAX_TEXT,
     Attachments,
@@ -267,6 +267,116 @@ class MessageOut(TimelineItemOut):
     pass
 
 
+class LedgerEntryOut(BaseModel):
+    """The consent ledger entry that decided: line ``version`` of customer ``customer_id``."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    customer_id: UUID
+    version: int
+    event_id: UUID | None = Field(
+        description="The id of its `customer.consent_changed.v1` event (docs/events.md)."
+    )
+    granted: bool | None
+    purposes: list[str]
+    reason: str | None
+    source: str | None = Field(description="keyword, unsubscribe_link, bounce, agent, api...")
+    evidence_message_id: UUID | None = Field(
+        description="The message that carried it (a STOP, a bounce, an unsubscribed email)."
+    )
+    occurred_at: datetime | None
+
+
+class ConsentAtDispatchOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    purpose: str
+    granted: bool
+    rule: str = Field(
+        description="`ledger` (an entry decided) or the default rule that did "
+        "(`first_contact`: granted by the customer writing; `opt_in_required`)."
+    )
+    entry: LedgerEntryOut | None
+
+
+class QuietHoursAtDispatchOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    start: str | None = Field(description="Quiet hours' start (null: none configured).")
+    end: str
+    zone: str | None = Field(description="The customer's time zone (null: unknown).")
+    local_time: datetime | None = Field(description="The time in the customer's zone.")
+    quiet: bool = Field(description="Whether the local time fell in quiet hours.")
+    urgent: bool
+    awake: bool = Field(description="Whether the customer had written within the awake window.")
+    awake_window_minutes: float
+    held_until: datetime | None
+    effect: Literal["off", "no_zone", "outside", "held", "urgent_override", "awake_override"]
+
+
+class ServiceWindowAtDispatchOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    hours: float | None = Field(description="The channel's service window (null: none).")
+    last_inbound_at: datetime | None = Field(description="The customer's last message then.")
+    template: bool = Field(description="Whether an approved template was sent.")
+    open: bool | None
+
+
+class DispatchDecisionOut(BaseModel):
+    """One decision of the dispatcher, with what it was decided on at that moment."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    at: datetime
+    decision: Literal["send", "hold", "refuse"]
+    attempt: int | None
+    purpose: str
+    channel_unavailable: str | None
+    refusal_code: str | None
+    refusal_reason: str | None
+    consent: ConsentAtDispatchOut | None
+    quiet_hours: QuietHoursAtDispatchOut | None
+    service_window: ServiceWindowAtDispatchOut | None
+
+
+class LawfulnessOut(BaseModel):
+    """Was this message lawful when it was sent? Answered from the message's own stored
+    events, as the dispatcher recorded its decisions: later consent changes, merges, rebuilds
+    and erasures do not change it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    message_id: UUID
+    customer_id: UUID
+    conversation_id: UUID
+    channel: str
+    direction: Direction
+    sent_by_hub: bool = Field(
+        description="False for a message the customer sent, or another system sent and "
+        "reported: the hub decided nothing about it (`outcome` `not_sent_by_hub`)."
+    )
+    outcome: Literal["sent", "refused", "failed", "held", "sending", "queued", "not_sent_by_hub"]
+    status: str = Field(description="The message's delivery status now.")
+    summary: str = Field(description="The answer in a paragraph, for people.")
+    purpose: str | None
+    requested_at: datetime | None
+    requested_by: str | None = Field(description="The agent or system that asked to send it.")
+    urgent: bool | None
+    template: bool | None
+    basis_recorded: bool = Field(
+        description="False when the hub sent it before it recorded its decisions' basis."
+    )
+    decided: DispatchDecisionOut | None = Field(
+        description="The decision that counts: the send that went out, the refusal, the hold."
+    )
+    decisions: list[DispatchDecisionOut] = Field(description="Every decision, oldest first.")
+    refusal_code: str | None = Field(description="Why the hub refused to send it.")
+    refusal_reason: str | None
+    error_code: str | None = Field(description="Why sending failed (the provider's code...).")
+    error_message: str | None
+
+
 class TimelinePage(BaseModel):
     customer_id: UUID
     items: list[TimelineItemOut]
@@ -330,6 +440,16 @@ class ReplyIn(BaseModel):
     template: TemplateIn | None = Field(
         default=None, description="An approved template (WhatsApp outside the 24-hour window)."
     )
+    purpose: str = Field(
+        default="service",
+        pattern=r"^[a-z][a-z0-9_]{0,31}$",
+        description="What the message is sent for: `service` (a reply in a conversation the "
+        "customer started), `marketing` or a configured purpose (`HUB_CONSENT__PURPOSES`). "
+        "The customer's consent for it on the channel is checked now and again at dispatch; "
+        "`GET /v1/messages/{id}/lawfulness` shows what the send was decided on. Another "
+        "name answers 422 `unknown_purpose`.",
+        examples=["service"],
+    )
 
 
 class ReplyOut(BaseModel):
@@ -339,12 +459,116 @@ class ReplyOut(BaseModel):
     status: Literal["queued", "duplicate"]
 
 
+#: The channels consent is kept for (``hub.domain.consent.CHANNELS``).
+ConsentChannel = Literal["sms", "whatsapp", "email", "telegram", "messenger", "instagram", "chat"]
+#: A purpose's name: service, marketing or a configured one (others answer 422 unknown_purpose).
+PurposeText = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+
+
 class ConsentIn(BaseModel):
+    """A change of consent: granted or withdrawn for purposes on one channel."""
+
     model_config = ConfigDict(extra="forbid")
 
-    channel: Channel
+    channel: ConsentChannel
     granted: StrictBool
-    purposes: tuple[ConsentPurpose, ...] = Field(default=("service", "marketing"), min_length=1)
+    purposes: tuple[PurposeText, ...] = Field(
+        default=("service", "marketing"),
+        min_length=1,
+        max_length=16,
+        description="service, marketing, or a configured purpose (HUB_CONSENT__PURPOSES).",
+    )
+    source: Literal["agent", "api", "import"] | None = Field(
+        default=None,
+        description="Where it comes from: agent (the default for agent tokens), api (the "
+        "default for admin tokens), import (records from another system: admin tokens only, "
+        "with evidence). A grant of email marketing by agent or api needs the customer's "
+        "confirmation (double opt-in); import records it as it is.",
+    )
+    evidence: Text | None = Field(
+        default=None,
+        max_length=2000,
+        description='What the change rests on ("customer asked on the phone, ticket 1234"): '
+        "personal data, stored encrypted under the customer's key.",
+    )
+
+
+class ConsentPendingOut(BaseModel):
+    """A double opt-in request waiting for the customer's confirmation."""
+
+    request_id: UUID
+    customer_id: UUID
+    expires_at: datetime
+
+
+class ConsentCellOut(BaseModel):
+    """The state of one channel and purpose."""
+
+    channel: str
+    purpose: str
+    granted: bool
+    default: bool = Field(description="True: no ledger line decides it, the default rule does.")
+    rule: str = Field(
+        description="The default rule (first_contact: granted by the customer writing to "
+        "you; opt_in_required) or, when a line decides, that line's source."
+    )
+    decided_on: UUID | None = Field(description="The customer the deciding line is recorded on.")
+    decided_at: datetime | None = Field(description="When the deciding line happened.")
+    pending: ConsentPendingOut | None = Field(
+        description="A double opt-in request waiting for the customer (grants nothing yet)."
+    )
+
+
+class ConsentEntryOut(BaseModel):
+    """A line of the consent ledger (kind change), or a double opt-in request (kind
+    request, with its status: pending, confirmed, cancelled or expired)."""
+
+    customer_id: UUID = Field(description="The customer (merge group member) it is recorded on.")
+    kind: Literal["change", "request"]
+    channel: str
+    purposes: list[str]
+    granted: bool
+    source: str
+    evidence: str | None = Field(description="Free text given as evidence (null: none/erased).")
+    message_id: UUID | None = Field(description="The message that carried it (STOP, bounce).")
+    request_id: UUID | None = Field(description="The request it is, or the request it confirms.")
+    actor: str | None
+    occurred_at: datetime
+    recorded_at: datetime
+    expires_at: datetime | None = None
+    status: str | None = None
+
+
+class ConsentOut(BaseModel):
+    """A customer's consent: the state per channel and purpose, and the whole ledger of
+    their merge group, oldest first."""
+
+    customer_id: UUID = Field(description="The merge group's root.")
+    customer_ids: list[UUID] = Field(description="Every member of the group.")
+    purposes: list[str]
+    state: list[ConsentCellOut]
+    history: list[ConsentEntryOut]
+
+
+class ConfirmationOut(BaseModel):
+    """A double opt-in request the customer must confirm through ``url``."""
+
+    request_id: UUID
+    customer_id: UUID
+    channel: str
+    purposes: list[str]
+    expires_at: datetime
+    url: str = Field(description="The signed confirmation link (no login needed).")
+    sent: bool = Field(description="Whether the hub sent the link to the customer by email.")
+    message_id: UUID | None = Field(description="The email that carries the link, if sent.")
+    note: str = Field(description="What happened to the link, for people.")
+
+
+class ConsentChangeOut(ConsentOut):
+    """The state after a change; ``confirmations``: double opt-in requests it made."""
+
+    recorded_on: list[UUID] = Field(description="The group members the change is recorded on.")
+    confirmations: list[ConfirmationOut]
 
 
 class NoteOut(BaseModel):

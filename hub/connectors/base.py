@@ -248,6 +248,13 @@ class Connector(ABC):
         self.settings = settings
         self.context = context or ConnectorContext()
 
+    @classmethod
+    def forget(cls, engine: Engine, addresses: Sequence[str]) -> int:
+        """Delete what the connector's ``tables`` keep of these addresses (an erased
+        customer's, ``kind:value``), whether or not the connector is on; returns how many
+        rows went. A connector whose tables hold anything of a customer must override it."""
+        return 0
+
     @property
     def send_rate(self) -> float:
         """Sends per second: the operator's ``rate_per_second`` setting, else the class's."""

@@ -1,5 +1,5 @@
 """The agent's commands from the console's forms: reply, note, status and assignment of a
-conversation, and a customer's tags.
+conversation, and a customer's tags and consent.
 
 A command runs on the runtime, then waits (briefly) until the views show its effect, so the
 page it redirects to shows it too. A refusal comes back as that page with the reason (to
@@ -19,9 +19,13 @@ from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
-from hub.console.shared import VISIBLE_WAIT_SECONDS, PostingAgent, runtime_of
+from hub.console.shared import VISIBLE_WAIT_SECONDS, PostingAgent, page, runtime_of
 from hub.domain.errors import DomainError, InvalidCommand
+from hub.events.common import check_text
 from hub.runtime import Runtime
+from hub.runtime.consent import change_consent
+from hub.web.access import may
+from hub.web.errors import ApiError
 
 router = APIRouter(include_in_schema=False)
 
@@ -198,6 +202,79 @@ async def tags(
         return profile is not None and sorted(profile.tags) == wanted
 
     return await _act(request, f"/customers/{customer_id}", change, shown)
+
+
+@router.post("/customers/{customer_id}/erase")
+async def erase(
+    request: Request,
+    customer_id: UUID,
+    agent: PostingAgent,
+    reason: Annotated[str, Form(max_length=40)] = "",
+    confirm: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    """An admin erases the customer (and its merge group), having typed "erase"."""
+    if not may(agent.principal, "admin"):
+        raise ApiError(403, "forbidden", "only an admin may erase a customer")
+    back = f"/customers/{customer_id}"
+    if confirm.strip().lower() != "erase":
+        return RedirectResponse(f"{back}?error={quote('type erase to confirm')}#erase-title", 303)
+    runtime = runtime_of(request)
+    try:
+        report = await run_in_threadpool(
+            runtime.erase, customer_id, actor=agent.name, reason=reason
+        )
+    except DomainError as exc:
+        return RedirectResponse(f"{back}?error={quote(exc.message)}#erase-title", 303)
+    return page(
+        request,
+        "erased.html",
+        agent=agent,
+        customer_id=customer_id,
+        erased=report.customer_ids,
+        kafka_expiry=report.kafka_copies_expire_by,
+    )
+
+
+@router.post("/customers/{customer_id}/consent")
+async def consent(
+    request: Request,
+    customer_id: UUID,
+    agent: PostingAgent,
+    channel: Annotated[str, Form(max_length=20)] = "",
+    purpose: Annotated[str, Form(max_length=40)] = "",
+    granted: Annotated[str, Form(max_length=20)] = "",
+    evidence: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Grant or withdraw consent for one channel and purpose of the customer (the whole
+    merge group), with the agent's evidence; an email marketing grant asks the customer to
+    confirm (double opt-in: the page shows the link)."""
+    runtime = runtime_of(request)
+
+    def change() -> Any:
+        if granted not in ("yes", "no"):
+            raise InvalidCommand("choose grant or withdraw")
+        if evidence and not _is_text(evidence):
+            raise InvalidCommand("the evidence holds characters that are not text")
+        return change_consent(
+            runtime,
+            customer_id,
+            channel=channel,
+            granted=granted == "yes",
+            purposes=[purpose],
+            source="agent",
+            evidence=evidence.strip() or None,
+            actor=agent.name,
+        )
+
+    return await _act(request, f"/customers/{customer_id}", change, _done)
+
+
+def _is_text(value: str) -> bool:
+    try:
+        check_text(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _conversation_shows(

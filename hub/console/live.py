@@ -107,6 +107,8 @@ async def live(
         return group, {i.item_id: i.delivery_status for i in items if i.direction == "outbound"}
 
     group, watched = await run_in_threadpool(group_and_outbound)
+    # one entry per feed opened, not per item it pushes
+    runtime.access_log.record(agent.principal, group, "console:live_feed", 0)
     position = after
     yield ServerSentEvent(comment="connected", retry=2000)
     while not stopping.is_set():

@@ -2,9 +2,9 @@
 
 It wires the collaborators that hold the rules - :class:`InboundCommands` (recording
 interactions), :class:`IdentityCommands` (links, merges), :class:`OutboundCommands` (replies,
-consent, dispatch) - to one :class:`CommandRunner`, which runs each command in a unit of work
-and saves its events in ONE store transaction, and holds the agents' conversation and profile
-commands itself.
+consent, dispatch), :class:`ErasureCommands` (erasure) - to one :class:`CommandRunner`, which
+runs each command in a unit of work and saves its events in ONE store transaction, and holds
+the agents' conversation and profile commands itself.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import Recording, Transcoder
 
 from hub.domain.crypto import PersonalDataCipher
+from hub.domain.erasure import ErasureCommands
 from hub.domain.errors import CustomerErased, InvalidCommand
 from hub.domain.identity import IdentityCommands
 from hub.domain.ids import address_id, uuid7
@@ -68,6 +69,7 @@ class HubApplication(Application[UUID]):
         self.inbound = InboundCommands(self.runner, cipher, self.address_id, conversation_window)
         self.outbound = OutboundCommands(self.runner, cipher)
         self.identity = IdentityCommands(self.runner, cipher, self.address_id)
+        self.erasure = ErasureCommands(self.runner, cipher)
 
     # -- notification of followers ---------------------------------------------------------
 
@@ -90,6 +92,14 @@ class HubApplication(Application[UUID]):
 
     def address_id(self, address: str) -> UUID:
         return self._address_ids(address)
+
+    def forget_customers(self, customer_ids: Sequence[UUID]) -> None:
+        """Drop what this process keeps in memory of erased customers: their cached keys
+        and aggregates, and the address cache (keyed by addresses in clear; cleared whole)."""
+        for customer_id in customer_ids:
+            self.cipher.forget(customer_id)
+        self.cache.evict(customer_ids)
+        self._address_ids.cache_clear()
 
     # -- interactions ----------------------------------------------------------------------
 

@@ -105,7 +105,7 @@ class IdentityCommands:
         merged.merge_into(
             into_customer_id=root.id,
             actor=actor,
-            reason=reason,
+            reason=self._sealed(merged.id, reason),
             caused_by=caused_by,
             correlation_id=correlation_id,
         )
@@ -125,7 +125,7 @@ class IdentityCommands:
             customer.unmerge(
                 from_customer_id=survivor.id,
                 actor=actor,
-                reason=reason,
+                reason=self._sealed(customer.id, reason),
                 correlation_id=correlation_id,
             )
             survivor.release(customer_id=customer.id, correlation_id=correlation_id)
@@ -210,6 +210,13 @@ class IdentityCommands:
         return LinkResult("merged", holder.id)
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _sealed(self, customer_id: UUID, reason: str) -> str:
+        """A merge's free-text reason, encrypted under the customer's key like every personal
+        field ("" once the customer is erased: an unmerge stays possible)."""
+        if self._cipher.is_erased(customer_id):
+            return ""
+        return self._cipher.encrypt(customer_id, reason) or ""
 
     def _note_link(
         self, customer: Customer, aid: UUID, address: str, verified: bool, reason: str

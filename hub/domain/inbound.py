@@ -118,6 +118,7 @@ class InboundCommands:
             )
 
         enc = self._cipher.encrypt
+        dated, at = self._cipher.encrypt_dated, item.occurred_at
         claim = uow.get(AddressClaim, aid)
         customer: Customer | None = None
         if claim is None or self._cipher.is_erased(claim.customer_id):
@@ -163,20 +164,21 @@ class InboundCommands:
             conversation_id=conversation.id,
             address=enc(customer_id, item.address),
             occurred_at=item.occurred_at,
-            text=enc(customer_id, item.text),
-            subject=enc(customer_id, item.subject),
+            # The body is dated: retention by age expires it with its day (docs/retention.md).
+            text=dated(customer_id, item.text, at),
+            subject=dated(customer_id, item.subject, at),
             thread_ref=item.thread_ref,
             contact_name=enc(customer_id, item.contact_name),
             attachments=[
                 {
-                    "name": enc(customer_id, a.name),
+                    "name": dated(customer_id, a.name, at),
                     "content_type": a.content_type,
                     "size": a.size,
-                    "url": enc(customer_id, a.url),
+                    "url": dated(customer_id, a.url, at),
                 }
                 for a in item.attachments
             ],
-            metadata=self._cipher.encrypt_json(customer_id, item.metadata),
+            metadata=self._cipher.encrypt_json_dated(customer_id, item.metadata, at),
             correlation_id=mid,
         )
         uow.add(message)
@@ -218,7 +220,7 @@ class InboundCommands:
             channel=item.channel,
             address_id=aid,
             address=self._cipher.encrypt(customer_id, item.address),
-            subject=self._cipher.encrypt(customer_id, item.subject),
+            subject=self._cipher.encrypt_dated(customer_id, item.subject, item.occurred_at),
             first_message_id=mid,
             opened_at=item.occurred_at,
             correlation_id=mid,

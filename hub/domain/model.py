@@ -17,6 +17,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from hub.domain.consent import DEFAULT_RULES, ConsentDecision, ConsentRules
 from hub.domain.ids import message_id, uuid7
 
 #: Delivery statuses only move forward; a late "sent" never hides a "delivered".
@@ -58,6 +59,12 @@ class Customer(Aggregate):
         self.address_ids: list[UUID] = [address_id]
         #: "channel:purpose" -> granted; no entry: the customer wrote to us, service allowed.
         self.consent: dict[str, bool] = {}
+        #: "channel:purpose" -> the version of the ConsentChanged that decided it (the ledger
+        #: entry a dispatch decision names; no entry: the default rule decides).
+        self.consent_versions: dict[str, int] = {}
+        #: Double opt-in requests by id: channel, purposes, expires_at, and ``state``
+        #: (pending, confirmed, cancelled by a later withdrawal). A request grants nothing.
+        self.consent_requests: dict[UUID, dict[str, Any]] = {}
         #: The customer this one was merged into (None: it stands on its own), and the ones
         #: merged into this one. A merge moves nothing: each keeps its addresses, messages and
         #: consent, and the views show a group as one customer, so an unmerge is exact.
@@ -65,6 +72,13 @@ class Customer(Aggregate):
         self.verified_address_ids: list[UUID] = []
         #: Agents' labels (encrypted, like every personal field).
         self.tags: list[str] = []
+        #: The customer's addresses as recorded (encrypted): what an erasure looks for in
+        #: copies that are not keyed by customer (dead letters, chat mailboxes).
+        self.addresses: list[str | None] = [address]
+        #: Customers merged into this one (the survivor's side; see ``absorb``).
+        self.absorbed: list[UUID] = []
+        #: When the customer's personal data was erased (None: it was not).
+        self.erased_at: datetime | None = None
 
     @event("IdentityLinked")
     def link_identity(
@@ -78,6 +92,7 @@ class Customer(Aggregate):
     ) -> None:
         if address_id not in self.address_ids:
             self.address_ids.append(address_id)
+        self.addresses = [*self.addresses, address]
         if verified and address_id not in self.verified_address_ids:
             self.verified_address_ids.append(address_id)
 
@@ -96,13 +111,69 @@ class Customer(Aggregate):
         message_id: UUID | None,
         occurred_at: datetime,
         correlation_id: UUID,
+        source: str = "",
+        evidence: str | None = None,
+        request_id: UUID | None = None,
     ) -> None:
-        """A line of the consent ledger: a STOP, a START, an unsubscribe, a bounce, an agent."""
+        """A line of the consent ledger: a STOP, a START, an unsubscribe, a bounce, an agent.
+        ``source``: one of ``hub.domain.consent.SOURCES`` ("" in events stored before sources
+        existed: derived from ``reason``); ``evidence``: free text from an agent or a system,
+        encrypted; ``request_id``: the double opt-in request this grant confirms."""
         for purpose in purposes:
             self.consent[f"{channel}:{purpose}"] = granted
+            self.consent_versions[f"{channel}:{purpose}"] = self.version + 1  # this event's
+        for rid, request in self.consent_requests.items():
+            if request["state"] != "pending":
+                continue
+            if rid == request_id:
+                request["state"] = "confirmed"
+            elif (
+                not granted
+                and channel == request["channel"]
+                and set(purposes) & set(request["purposes"])
+            ):
+                request["state"] = "cancelled"
 
-    def allows(self, channel: str, purpose: str = "service") -> bool:
-        return self.consent.get(f"{channel}:{purpose}", purpose == "service")
+    @event("ConsentRequested")
+    def request_consent(
+        self,
+        request_id: UUID,
+        channel: str,
+        purposes: list[str],
+        source: str,
+        evidence: str | None,
+        actor: str | None,
+        requested_at: datetime,
+        expires_at: datetime,
+        correlation_id: UUID,
+    ) -> None:
+        """A double opt-in request (internal): an agent or a system granted ``purposes`` on
+        ``channel``, which waits for the customer to confirm through a signed link."""
+        self.consent_requests[request_id] = {
+            "channel": channel,
+            "purposes": list(purposes),
+            "expires_at": expires_at,
+            "state": "pending",
+        }
+
+    def consent_decision(
+        self, channel: str, purpose: str = "service", rules: ConsentRules = DEFAULT_RULES
+    ) -> ConsentDecision:
+        """Whether the customer allows (``channel``, ``purpose``) and what decided it: the
+        latest ledger line for it (its version), or the default rule (``rules``: service is
+        granted by the customer writing to you, any other purpose needs an opt-in). A double
+        opt-in request still waiting for the customer is no grant."""
+        key = f"{channel}:{purpose}"
+        if key in self.consent:
+            version = self.consent_versions.get(key)
+            return ConsentDecision(self.consent[key], False, "ledger", self.id, version)
+        return ConsentDecision(rules.default(purpose), True, rules.rule(purpose))
+
+    def allows(
+        self, channel: str, purpose: str = "service", rules: ConsentRules = DEFAULT_RULES
+    ) -> bool:
+        """Whether a message for ``purpose`` may go to the customer on ``channel`` now."""
+        return self.consent_decision(channel, purpose, rules).granted
 
     @event("TagsChanged")
     def change_tags(
@@ -139,11 +210,28 @@ class Customer(Aggregate):
     def absorb(self, customer_id: UUID, correlation_id: UUID) -> None:
         """The survivor's side of a merge (internal). Writing it makes two concurrent merges
         of the same pair conflict in the store, so no merge cycle can ever be recorded.
-        Nothing to remember: the views know the group, and the merged customer its root."""
+        The survivor remembers whom it absorbed, so an erasure finds the whole group."""
+        self.absorbed = [*self.absorbed, customer_id]
 
     @event("Released")
     def release(self, customer_id: UUID, correlation_id: UUID) -> None:
         """The survivor's side of an unmerge (internal)."""
+        self.absorbed = [c for c in self.absorbed if c != customer_id]
+
+    @event("Erased")
+    def erase(
+        self,
+        group: list[UUID],
+        actor: str | None,
+        reason: str,
+        erased_at: datetime,
+        correlation_id: UUID,
+    ) -> None:
+        """The customer's personal data was erased (published as ``customer.erased.v1``):
+        its data keys are destroyed, so every personal field of every event is unreadable.
+        Holds no personal data: the ids of the merge group erased together, who, and the
+        reason code."""
+        self.erased_at = erased_at
 
 
 class AddressClaim(Aggregate):
@@ -316,7 +404,10 @@ class Message(Aggregate):
         customer_id: UUID,
         conversation_id: UUID,
         correlation_id: UUID,
+        basis: dict[str, Any] | None = None,
     ) -> None:
+        """``basis``: when the dispatcher refused the send, what it decided on
+        (``hub.domain.lawfulness``); None for providers' reports and older events."""
         self.delivery_status = status
         self.error_code = error_code
         self.in_flight = False  # a provider's report settles a send in doubt
@@ -329,6 +420,7 @@ class Message(Aggregate):
         error_message: str | None = None,
         *,
         settle: bool = False,
+        basis: dict[str, Any] | None = None,
     ) -> bool:
         """Apply a delivery status if it moves the message forward (or settles it, or
         replaces the hub's own "outcome unknown"); returns whether it changed anything."""
@@ -343,6 +435,7 @@ class Message(Aggregate):
             customer_id=self.customer_id,
             conversation_id=self.conversation_id,
             correlation_id=self.id,
+            basis=basis,
         )
         return True
 
@@ -355,16 +448,22 @@ class Message(Aggregate):
         references: list[str],
         customer_id: UUID,
         correlation_id: UUID,
+        purpose: str = "service",
     ) -> None:
-        """An agent's reply, recorded before it is sent: the dispatcher takes it from here."""
+        """An agent's reply, recorded before it is sent: the dispatcher takes it from here.
+        ``purpose``: what it is sent for, checked against consent at dispatch (``service``
+        for replies, and for events stored before purposes existed)."""
         self.delivery_status = "queued"
-        self.dispatch = {"urgent": urgent, "template": template}
+        self.dispatch = {"urgent": urgent, "template": template, "purpose": purpose}
         self.references = list(references)
 
     @event("DispatchStarted")
-    def start_dispatch(self, attempt: int, correlation_id: UUID) -> None:
+    def start_dispatch(
+        self, attempt: int, correlation_id: UUID, basis: dict[str, Any] | None = None
+    ) -> None:
         """Written before the provider is called: after a crash, the hub knows a send may
-        have happened."""
+        have happened. ``basis``: what the dispatcher decided on (``hub.domain.lawfulness``;
+        None in events stored before it was recorded)."""
         self.attempts = attempt
         self.in_flight = True
 
@@ -393,8 +492,10 @@ class Message(Aggregate):
         customer_id: UUID,
         conversation_id: UUID,
         correlation_id: UUID,
+        basis: dict[str, Any] | None = None,
     ) -> None:
-        """Not sent now: held for quiet hours, or a retryable failure to try again later."""
+        """Not sent now: held for quiet hours, or a retryable failure to try again later.
+        ``basis``: for a hold, what the dispatcher decided on (``hub.domain.lawfulness``)."""
         self.in_flight = False
 
     @property

@@ -16,14 +16,24 @@ Rules decided here, on the aggregates (never on lagging views; the rules themsel
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from uuid import UUID
 
+from hub.domain.consent import (
+    DEFAULT_RULES,
+    ConfirmationExpired,
+    ConsentChange,
+    ConsentRequest,
+    ConsentRules,
+)
 from hub.domain.crypto import PersonalDataCipher
-from hub.domain.errors import CustomerErased, InvalidCommand, SendRefused
+from hub.domain.errors import Conflict, CustomerErased, InvalidCommand, NotFound, SendRefused
 from hub.domain.ids import message_id, uuid7
 from hub.domain.inbound import Recorded
+from hub.domain.lawfulness import dispatch_basis, refusal_basis
 from hub.domain.model import (
     OUTCOME_UNKNOWN,
     REPLY_PREFIX,
@@ -70,10 +80,18 @@ class OutboundCommands:
         urgent: bool = False,
         template: dict[str, Any] | None = None,
         now: datetime | None = None,
+        purpose: str = "service",
+        rules: ConsentRules = DEFAULT_RULES,
     ) -> Recorded:
         """Record an agent's message for the dispatcher. Refused at once (nothing recorded)
-        when the channel is off, consent was withdrawn or a service window closed; the same
+        when the channel is off, the customer's consent for ``purpose`` on it is not given
+        (``rules``: the configured defaults) or a service window closed; the same
         idempotency key again returns the first reply as a duplicate."""
+        if purpose not in rules.purposes:
+            raise InvalidCommand(
+                f"unknown purpose {purpose!r}: one of {', '.join(rules.purposes)}",
+                purpose=purpose,
+            )
         key = idempotency_key or str(uuid7())
         at = now or datetime.now(UTC)
 
@@ -99,10 +117,12 @@ class OutboundCommands:
                     conversation_channel=conversation.channel,
                 )
             customer = uow.require(Customer, cid, "customer")
-            refusal = refusal_of(policy, customer, conversation, target, at, template is not None)
+            refusal = refusal_of(
+                policy, customer, conversation, target, at, template is not None, purpose, rules
+            )
             if refusal is not None:
-                raise SendRefused(*refusal, channel=target)
-            enc = self._cipher.encrypt
+                raise SendRefused(*refusal, channel=target, purpose=purpose)
+            dated = self._cipher.encrypt_dated
             message = Message(
                 channel=target,
                 provider_message_id=REPLY_PREFIX + key,
@@ -111,8 +131,9 @@ class OutboundCommands:
                 conversation_id=conversation.id,
                 address=conversation.address,
                 occurred_at=at,
-                text=enc(cid, text),
-                subject=enc(cid, subject) if subject else conversation.subject,
+                # Dated like every body: retention by age expires it (docs/retention.md).
+                text=dated(cid, text, at),
+                subject=dated(cid, subject, at) if subject else conversation.subject,
                 thread_ref=conversation.last_inbound_ref,
                 contact_name=None,
                 attachments=[],
@@ -126,6 +147,7 @@ class OutboundCommands:
                 references=list(conversation.refs),
                 customer_id=cid,
                 correlation_id=mid,
+                purpose=purpose,
             )
             conversation.add_message(
                 message_id=mid, direction="outbound", occurred_at=at, correlation_id=mid
@@ -143,24 +165,131 @@ class OutboundCommands:
         granted: bool,
         *,
         purposes: Sequence[str] = ("service", "marketing"),
-        reason: str = "agent",
+        reason: str | None = None,
+        source: str = "agent",
+        evidence: str | None = None,
         actor: str | None = None,
-    ) -> None:
-        def command(uow: UnitOfWork) -> None:
+        members: Sequence[UUID] | None = None,
+        rules: ConsentRules = DEFAULT_RULES,
+        now: datetime | None = None,
+    ) -> ConsentChange:
+        """Record a line of the consent ledger on ``members`` (default: the customer alone;
+        the API names the members of a merge group whose addresses the channel reaches), in
+        one transaction. ``evidence`` (free text) is encrypted under each customer's key.
+
+        Double opt-in: where ``rules`` say so (email marketing, from an agent or the API),
+        a grant of an opt-in purpose records a pending request instead, which the customer
+        confirms with :meth:`confirm_consent`; purposes already granted need none."""
+        rules.check(channel, purposes, source)
+        if not purposes:
+            raise InvalidCommand("name at least one purpose")
+        at = now or datetime.now(UTC)
+        targets = list(dict.fromkeys(members or [customer_id]))
+
+        def command(uow: UnitOfWork) -> ConsentChange:
+            uow.load(targets)
+            requests: list[ConsentRequest] = []
+            for cid in targets:
+                customer = uow.require(Customer, cid, "customer")
+                if self._cipher.is_erased(cid):
+                    raise CustomerErased("this customer was erased", customer_id=str(cid))
+                sealed = self._cipher.encrypt(cid, evidence) if evidence else None
+                later = [
+                    p for p in purposes if granted and rules.needs_confirmation(channel, p, source)
+                ]
+                now_ = [p for p in purposes if p not in later]
+                # A purpose already granted needs no confirmation: nothing to record for it.
+                later = [p for p in later if not customer.allows(channel, p, rules)]
+                correlation_id = uuid7()
+                if now_:
+                    customer.change_consent(
+                        channel=channel,
+                        purposes=now_,
+                        granted=granted,
+                        reason=reason or source,
+                        actor=actor,
+                        message_id=None,
+                        occurred_at=at,
+                        correlation_id=correlation_id,
+                        source=source,
+                        evidence=sealed,
+                    )
+                if later:
+                    request = ConsentRequest(
+                        customer_id=cid,
+                        request_id=uuid7(),
+                        channel=channel,
+                        purposes=tuple(later),
+                        expires_at=at + rules.confirmation_ttl,
+                    )
+                    customer.request_consent(
+                        request_id=request.request_id,
+                        channel=channel,
+                        purposes=list(later),
+                        source=source,
+                        evidence=sealed,
+                        actor=actor,
+                        requested_at=at,
+                        expires_at=request.expires_at,
+                        correlation_id=correlation_id,
+                    )
+                    requests.append(request)
+                uow.collect(customer)
+            return ConsentChange(tuple(targets), tuple(requests))
+
+        return self._runner.run(command)
+
+    def confirm_consent(
+        self, customer_id: UUID, request_id: UUID, now: datetime | None = None
+    ) -> ConsentRequest:
+        """The customer confirmed a double opt-in request (opened the signed link and
+        pressed the button): record the grant with source ``double_opt_in``. Once confirmed,
+        again changes nothing. Refused: an unknown request (404), an erased customer (410),
+        an expired request (410 ``confirmation_expired``) and one a later withdrawal
+        cancelled (409 ``confirmation_cancelled``)."""
+        at = now or datetime.now(UTC)
+
+        def command(uow: UnitOfWork) -> ConsentRequest:
             customer = uow.require(Customer, customer_id, "customer")
+            found = customer.consent_requests.get(request_id)
+            if found is None:
+                raise NotFound("no such consent request", request_id=str(request_id))
+            if self._cipher.is_erased(customer_id):
+                raise CustomerErased("this customer was erased", customer_id=str(customer_id))
+            request = ConsentRequest(
+                customer_id=customer_id,
+                request_id=request_id,
+                channel=found["channel"],
+                purposes=tuple(found["purposes"]),
+                expires_at=found["expires_at"],
+                state=found["state"],
+            )
+            if found["state"] == "confirmed":
+                return request
+            if found["state"] == "cancelled":
+                raise Conflict(
+                    "confirmation_cancelled",
+                    "consent was withdrawn after this request; ask for a new one",
+                )
+            if at >= found["expires_at"]:
+                raise ConfirmationExpired("this confirmation request has expired")
             customer.change_consent(
-                channel=channel,
-                purposes=list(purposes),
-                granted=granted,
-                reason=reason,
-                actor=actor,
+                channel=found["channel"],
+                purposes=list(found["purposes"]),
+                granted=True,
+                reason="double_opt_in",
+                actor=None,
                 message_id=None,
-                occurred_at=datetime.now(UTC),
+                occurred_at=at,
                 correlation_id=uuid7(),
+                source="double_opt_in",
+                evidence=None,
+                request_id=request_id,
             )
             uow.collect(customer)
+            return replace(request, state="confirmed")
 
-        self._runner.run(command)
+        return self._runner.run(command)
 
     def reply_options(
         self,
@@ -207,6 +336,43 @@ class OutboundCommands:
         customer = self._runner.read(lambda uow: uow.require(Customer, customer_id, "customer"))
         return dict(customer.consent)
 
+    def unsubscribe(
+        self,
+        customer_id: UUID,
+        channel: str,
+        purpose: str,
+        message_id: UUID | None,
+        now: datetime | None = None,
+    ) -> bool:
+        """The customer used the unsubscribe link of a message (``message_id``, the
+        evidence): withdraw their consent for ``purpose`` on ``channel`` (source
+        ``unsubscribe_link``). Idempotent: when the ledger already withdrew it, nothing is
+        recorded and the answer is False. :class:`CustomerErased` once erased."""
+        at = now or datetime.now(UTC)
+
+        def command(uow: UnitOfWork) -> bool:
+            customer = uow.require(Customer, customer_id, "customer")
+            if self._cipher.is_erased(customer_id):
+                raise CustomerErased("this customer was erased", customer_id=str(customer_id))
+            if customer.consent.get(f"{channel}:{purpose}") is False:
+                return False
+            customer.change_consent(
+                channel=channel,
+                purposes=[purpose],
+                granted=False,
+                reason="unsubscribe_link",
+                actor=None,
+                message_id=message_id,
+                occurred_at=at,
+                correlation_id=message_id or uuid7(),
+                source="unsubscribe_link",
+                evidence=None,
+            )
+            uow.collect(customer)
+            return True
+
+        return self._runner.run(command)
+
     # -- the dispatcher's commands ---------------------------------------------------------
 
     def prepare_dispatch(
@@ -216,9 +382,12 @@ class OutboundCommands:
         quiet: QuietHours,
         now: datetime,
         in_doubt_after: timedelta,
+        rules: ConsentRules = DEFAULT_RULES,
     ) -> Decision:
         """Decide what to do with a queued message now, and record the decision (a refusal,
-        a hold, or the start of an attempt) before anything is sent."""
+        a hold, or the start of an attempt) before anything is sent, with what it was
+        decided on (``hub.domain.lawfulness``: purpose, consent and the ledger entry that
+        decided it, quiet hours, the service window)."""
 
         def command(uow: UnitOfWork) -> Decision:
             message = uow.get(Message, mid)
@@ -228,8 +397,11 @@ class OutboundCommands:
                 return Done("settled")
             uow.load([message.conversation_id, message.customer_id])  # one read for both
             cid = message.customer_id
+            purpose = message.dispatch.get("purpose", "service")
             if self._cipher.is_erased(cid):
-                self._settle(uow, message, "failed", "customer_erased", "the customer was erased")
+                code, reason = "customer_erased", "the customer was erased"
+                basis = refusal_basis(now, purpose, code, reason)
+                self._settle(uow, message, "failed", code, reason, basis)
                 return Done("refused")
             conversation = uow.require(Conversation, message.conversation_id, "conversation")
             if message.in_flight and not policy.idempotent(message.channel):
@@ -249,12 +421,30 @@ class OutboundCommands:
                 return Done("in_doubt")
             customer = uow.require(Customer, cid, "customer")
             has_template = message.dispatch["template"] is not None
-            refusal = refusal_of(policy, customer, conversation, message.channel, now, has_template)
-            if refusal is not None:
-                self._settle(uow, message, "failed", *refusal)
-                return Done("refused")
+            urgent = bool(message.dispatch["urgent"])
             address = self._cipher.decrypt(cid, message.address) or ""
-            if not message.dispatch["urgent"]:
+            basis_of = partial(
+                dispatch_basis,
+                now=now,
+                purpose=purpose,
+                policy=policy,
+                quiet=quiet,
+                customer=customer,
+                conversation=conversation,
+                channel=message.channel,
+                address=address,
+                urgent=urgent,
+                has_template=has_template,
+                rules=rules,
+            )
+            refusal = refusal_of(
+                policy, customer, conversation, message.channel, now, has_template, purpose, rules
+            )
+            if refusal is not None:
+                decided = basis_of(decision="refuse", refusal=refusal)
+                self._settle(uow, message, "failed", *refusal, decided)
+                return Done("refused")
+            if not urgent:
                 until = quiet.hold_until(now, conversation.last_inbound_at, address)
                 if until is not None:
                     message.defer_dispatch(
@@ -266,11 +456,14 @@ class OutboundCommands:
                         customer_id=cid,
                         conversation_id=message.conversation_id,
                         correlation_id=mid,
+                        basis=basis_of(decision="hold", held_until=until),
                     )
                     uow.collect(message)
                     return Hold(until)
             attempt = message.attempts + 1
-            message.start_dispatch(attempt=attempt, correlation_id=mid)
+            message.start_dispatch(
+                attempt=attempt, correlation_id=mid, basis=basis_of(decision="send")
+            )
             uow.collect(message)
             return Send(
                 message_id=mid,
@@ -283,6 +476,7 @@ class OutboundCommands:
                 template=message.dispatch["template"],
                 status_callback_url=policy.status_callback_url(message.channel, mid),
                 attempt=attempt,
+                unsubscribe_url=policy.unsubscribe_url(message.channel, cid, purpose, mid),
             )
 
         return self._runner.run(command)
@@ -400,7 +594,13 @@ class OutboundCommands:
         return found
 
     def _settle(
-        self, uow: UnitOfWork, message: Message, status: str, code: str, reason: str
+        self,
+        uow: UnitOfWork,
+        message: Message,
+        status: str,
+        code: str,
+        reason: str,
+        basis: dict[str, Any] | None = None,
     ) -> None:
-        message.report(status, datetime.now(UTC), code, reason, settle=True)
+        message.report(status, datetime.now(UTC), code, reason, settle=True, basis=basis)
         uow.collect(message)

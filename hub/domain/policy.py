@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from phonenumbers import timezone as phone_timezones
 
+from hub.domain.consent import DEFAULT_RULES, ConsentRules
 from hub.domain.model import Conversation, Customer
 
 __all__ = [
@@ -46,6 +47,12 @@ class ChannelPolicy(Protocol):
 
     def idempotent(self, channel: str) -> bool:
         """Whether the channel's provider dedupes a repeated send by its idempotency key."""
+
+    def unsubscribe_url(
+        self, channel: str, customer_id: UUID, purpose: str, message_id: UUID
+    ) -> str | None:
+        """The signed one-click unsubscribe link for a message sent for ``purpose`` (RFC
+        8058 ``List-Unsubscribe``), where the channel carries one; None: no link."""
 
 
 class ProviderReport(Protocol):
@@ -125,19 +132,36 @@ def refusal_of(
     channel: str,
     now: datetime,
     has_template: bool,
+    purpose: str = "service",
+    rules: ConsentRules = DEFAULT_RULES,
 ) -> tuple[str, str] | None:
-    """Why a message on ``channel`` may not go out now: (code, human reason), or None.
+    """Why a message on ``channel`` sent for ``purpose`` may not go out now: (code, human
+    reason), or None.
 
     - the channel is off (no connector, or it cannot send);
-    - the customer withdrew ``service`` consent for it (SMS STOP, a hard bounce);
+    - the customer's consent for (channel, purpose) is not given: ``consent_revoked`` when
+      withdrawn (SMS STOP, a hard bounce, an unsubscribe link), ``consent_missing`` when
+      the purpose needs a grant the ledger does not hold (marketing without an opt-in;
+      ``rules``: the configured default rules);
     - the channel allows free text only within a time of the customer's last message
       (WhatsApp's 24 hours) and that time is over: only a template may go out.
     """
     unavailable = policy.unavailable(channel)
     if unavailable is not None:
         return "channel_unavailable", unavailable
-    if not customer.allows(channel, "service"):
-        return "consent_revoked", f"the customer withdrew consent for {channel} messages"
+    consent = customer.consent_decision(channel, purpose, rules)
+    if not consent.granted:
+        if purpose == "service" and not consent.default:
+            return "consent_revoked", f"the customer withdrew consent for {channel} messages"
+        if not consent.default:
+            return (
+                "consent_revoked",
+                f"the customer withdrew consent for {purpose} messages on {channel}",
+            )
+        return (
+            "consent_missing",
+            f"the customer has not given consent for {purpose} messages on {channel}",
+        )
     window = policy.service_window(channel)
     if window is not None and not has_template:
         last = conversation.last_inbound_at
@@ -166,6 +190,8 @@ class Send:
     template: dict[str, Any] | None
     status_callback_url: str | None
     attempt: int
+    #: The signed unsubscribe link the message carries (email: ``List-Unsubscribe``).
+    unsubscribe_url: str | None = None
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,9 @@ A pure function of one stored event and its store position: the relay, the ``/v1
 the projections all see the same envelopes, with the same ids, on every replay. Personal fields
 are decrypted here; when the customer's key is gone the envelope says ``erased`` and carries
 none of them. Internal bookkeeping events (address claims, message counters) are not published.
+With a message retention set, the body of a message older than it is left out as the envelope
+is built (``data.body_expired``), so the same event's envelope loses its body as it ages; its
+id and everything else stay the same (docs/retention.md).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hub.domain import model
+from hub.domain.consent import source_of
 from hub.domain.crypto import PersonalDataCipher
 from hub.domain.ids import uuid7
 from hub.events import (
@@ -21,6 +25,7 @@ from hub.events import (
     ConversationStatusChanged,
     CustomerConsentChanged,
     CustomerCreated,
+    CustomerErased,
     CustomerIdentityLinked,
     CustomerMerged,
     CustomerProfileUpdated,
@@ -56,19 +61,28 @@ def _identity_linked(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
     return CustomerIdentityLinked, cid, e.timestamp, data
 
 
-def _merged(e: Any, _: PersonalDataCipher) -> tuple[Any, ...]:
+def _merged(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
     data = {
         "into_customer_id": e.into_customer_id,
         "actor": e.actor,
-        "reason": e.reason,
+        "reason": c.decrypt_text(e.originator_id, e.reason) or "",
         "caused_by": e.caused_by,
     }
     return CustomerMerged, e.originator_id, e.timestamp, data
 
 
-def _unmerged(e: Any, _: PersonalDataCipher) -> tuple[Any, ...]:
-    data = {"from_customer_id": e.from_customer_id, "actor": e.actor, "reason": e.reason}
+def _unmerged(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
+    data = {
+        "from_customer_id": e.from_customer_id,
+        "actor": e.actor,
+        "reason": c.decrypt_text(e.originator_id, e.reason) or "",
+    }
     return CustomerUnmerged, e.originator_id, e.timestamp, data
+
+
+def _erased(e: Any, _: PersonalDataCipher) -> tuple[Any, ...]:
+    data = {"customer_ids": tuple(e.group), "actor": e.actor, "reason": e.reason}
+    return CustomerErased, e.originator_id, e.erased_at, data
 
 
 def _tags_changed(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
@@ -102,7 +116,9 @@ def _conversation_opened(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
         "conversation_id": e.originator_id,
         "channel": e.channel,
         "address": c.decrypt(cid, e.address),
-        "subject": c.decrypt(cid, e.subject),
+        # Dated by the opening: the retention expires it with the first message's body.
+        "subject": c.decrypt(cid, e.subject, at=e.opened_at),
+        "body_expired": c.expired(e.opened_at),
     }
     return ConversationOpened, cid, e.opened_at, data
 
@@ -135,14 +151,18 @@ def _note_added(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
 
 def _message_recorded(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
     cid = e.customer_id
+    # Past the retention the body is gone, whatever its format (docs/retention.md): the
+    # message's time, channel, direction and delivery stay.
+    at = e.occurred_at
+    expired = c.expired(at)
     attachments = tuple(
         Attachment(
-            name=c.decrypt(cid, a["name"]) or "[erased]",
+            name=c.decrypt(cid, a["name"], at=at) or "[erased]",
             content_type=a["content_type"],
             size=a["size"],
-            url=c.decrypt(cid, a["url"]),
+            url=c.decrypt(cid, a["url"], at=at),
         )
-        for a in e.attachments
+        for a in ([] if expired else e.attachments)
     )
     data = {
         "message_id": e.originator_id,
@@ -151,17 +171,19 @@ def _message_recorded(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
         "direction": e.direction,
         "address": c.decrypt(cid, e.address),
         "provider_message_id": e.provider_message_id,
-        "text": c.decrypt(cid, e.text),
-        "subject": c.decrypt(cid, e.subject),
+        "text": c.decrypt(cid, e.text, at=at),
+        "subject": c.decrypt(cid, e.subject, at=at),
         "thread_ref": e.thread_ref,
         "contact_name": c.decrypt(cid, e.contact_name),
         "attachments": attachments,
-        "metadata": c.decrypt_json(cid, e.metadata) or {},
+        "metadata": c.decrypt_json(cid, e.metadata, at=at) or {},
+        "body_expired": expired,
     }
     if e.direction == "inbound":
         return InteractionReceived, cid, e.occurred_at, data
     if e.provider_message_id.startswith(model.REPLY_PREFIX):  # an agent's reply, not sent yet
-        meta = data["metadata"]
+        # Who wrote it is the hub's own record, not the body: it outlives the retention.
+        meta = c.decrypt_json(cid, e.metadata) or {}
         data |= {"author": meta.get("author"), "urgent": bool(meta.get("urgent"))}
         return InteractionQueued, cid, e.occurred_at, data
     return InteractionSent, cid, e.occurred_at, data
@@ -200,6 +222,7 @@ def _dispatch_deferred(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
 
 
 def _consent_changed(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
+    evidence = getattr(e, "evidence", None)  # events stored before evidence existed lack it
     data = {
         "channel": e.channel,
         "purposes": tuple(e.purposes),
@@ -207,6 +230,9 @@ def _consent_changed(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
         "reason": e.reason,
         "actor": e.actor,
         "message_id": e.message_id,
+        "source": source_of(getattr(e, "source", ""), e.reason, e.channel),
+        "evidence": c.decrypt(e.originator_id, evidence) if evidence else None,
+        "request_id": getattr(e, "request_id", None),
     }
     return CustomerConsentChanged, e.originator_id, e.occurred_at, data
 
@@ -220,6 +246,7 @@ _BUILDERS: dict[str, Callable[[Any, PersonalDataCipher], tuple[Any, ...]]] = {
     "Customer.TagsChanged": _tags_changed,
     "Customer.Merged": _merged,
     "Customer.Unmerged": _unmerged,
+    "Customer.Erased": _erased,
     "Conversation.Opened": _conversation_opened,
     "Conversation.StatusChanged": _status_changed,
     "Conversation.Assigned": _assigned,

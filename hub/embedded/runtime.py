@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime
 
 from hub.embedded.follower import LogFollower
 from hub.runtime import Runtime
+from hub.runtime.retention import RetentionKeeper
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +32,19 @@ class EmbeddedRuntime(Runtime):
         if caught_up:
             log.info("projections caught up %d events from the store", caught_up)
         self.follower.start()
+        # Message retention (docs/retention.md): once at start_async, then daily.
+        self.retention = RetentionKeeper(self.apply_retention)
 
     async def start_async(self) -> None:
         await self.start_channels(listen=True, dispatch=True)
+        self.retention.start()
 
     async def stop_async(self) -> None:
+        await self.retention.stop()
         await self.stop_channels()
+
+    def kafka_copies_expire_by(self, erased_at: datetime) -> datetime | None:
+        return None  # no Kafka here, whatever the store
 
     def stop(self) -> None:
         if self.started:

@@ -15,6 +15,7 @@ from hub.events.common import (
     ConversationStatus,
     DeliveryStatus,
     Direction,
+    ErasureReason,
 )
 from hub.events.inbound import ConsentSignal, InboundInteraction
 from hub.events.published import (
@@ -25,6 +26,7 @@ from hub.events.published import (
     ConversationStatusChanged,
     CustomerConsentChanged,
     CustomerCreated,
+    CustomerErased,
     CustomerIdentityLinked,
     CustomerMerged,
     CustomerProfileUpdated,
@@ -58,6 +60,7 @@ __all__ = [
     "ConversationStatusChanged",
     "CustomerConsentChanged",
     "CustomerCreated",
+    "CustomerErased",
     "CustomerIdentityLinked",
     "CustomerMerged",
     "CustomerProfileUpdated",
@@ -66,6 +69,7 @@ __all__ = [
     "DeliveryStatus",
     "Direction",
     "Envelope",
+    "ErasureReason",
     "InboundInteraction",
     "InteractionDeliveryUpdated",
     "InteractionQueued",

@@ -220,6 +220,18 @@ DeliveryStatus = Literal[
 ]
 #: Why a message goes out: replies and notices the customer expects, or marketing.
 ConsentPurpose = Literal["service", "marketing"]
+#: Why a customer was erased: the grounds of GDPR art. 17(1), the company's own retention
+#: policy, or test data.
+ErasureReason = Literal[
+    "data_subject_request",
+    "consent_withdrawn",
+    "objection",
+    "unlawfully_processed",
+    "legal_obligation",
+    "child_data",
+    "retention_expired",
+    "test_data",
+]
 AddressKind = Literal["email", "phone", "chat", "messenger", "instagram", "telegram"]
 
 #: Which address kinds a channel can carry. SMS, WhatsApp and voice share the phone identity;

@@ -16,10 +16,10 @@ from pydantic import AwareDatetime, ConfigDict, Field, JsonValue, TypeAdapter
 from hub.events.common import (
     Attachment,
     Channel,
-    ConsentPurpose,
     ConversationStatus,
     DeliveryStatus,
     Direction,
+    ErasureReason,
     Frozen,
 )
 
@@ -79,7 +79,10 @@ class CustomerMergedData(Published):
         description="The customer this one was merged into: show them as one from now on."
     )
     actor: str | None = Field(description="The agent who merged, or null for the hub itself.")
-    reason: str = Field(description="Why: agent, verification (the customer proved an address).")
+    reason: str = Field(
+        description="Why: agent, verification (the customer proved an address), or an agent's "
+        "words; empty once the customer was erased."
+    )
     caused_by: UUID | None = Field(
         default=None, description="The event or command that led to the merge, if any."
     )
@@ -107,6 +110,11 @@ class ConversationOpenedData(Published):
     channel: Channel
     address: str | None = Field(description="The customer's address on this conversation.")
     subject: str | None = None
+    body_expired: bool = Field(
+        default=False,
+        description="True when the conversation opened longer ago than the hub's message "
+        "retention (HUB_RETENTION__MESSAGE_DAYS): its subject is then null.",
+    )
 
 
 class ConversationStatusChangedData(Published):
@@ -136,6 +144,13 @@ class InteractionData(Published):
     contact_name: str | None = None
     attachments: tuple[Attachment, ...] = ()
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
+    body_expired: bool = Field(
+        default=False,
+        description="True when the message happened longer ago than the hub's message "
+        "retention (HUB_RETENTION__MESSAGE_DAYS): its text, subject, attachments and metadata "
+        "are then null or empty, while the fact that it existed stays. A consumer that keeps "
+        "bodies should drop them as they age past the same retention.",
+    )
 
 
 class InteractionQueuedData(InteractionData):
@@ -154,8 +169,8 @@ class InteractionDeliveryUpdatedData(Published):
     error_code: str | None = Field(
         default=None,
         description="Why it failed or waits: the provider's code, or the hub's own "
-        "(consent_revoked, outside_service_window, channel_unavailable, outcome_unknown, "
-        "quiet_hours, retrying).",
+        "(consent_revoked, consent_missing, outside_service_window, channel_unavailable, "
+        "outcome_unknown, quiet_hours, retrying).",
     )
     error_message: str | None = None
     provider_message_id: str | None = Field(
@@ -166,15 +181,59 @@ class InteractionDeliveryUpdatedData(Published):
     )
 
 
+#: Where a consent ledger line comes from (``hub.domain.consent.SOURCES`` describes each).
+ConsentSource = Literal[
+    "keyword",
+    "unsubscribe_link",
+    "bounce",
+    "provider_opt_out",
+    "agent",
+    "api",
+    "import",
+    "double_opt_in",
+]
+#: A consent purpose: ``service``, ``marketing``, or one the hub's operator configured.
+ConsentPurposeName = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z][a-z0-9_]{0,31}$",
+        description="service, marketing, or a configured purpose (HUB_CONSENT__PURPOSES).",
+    ),
+]
+
+
 class CustomerConsentChangedData(Published):
     channel: Channel
-    purposes: tuple[ConsentPurpose, ...]
+    purposes: tuple[ConsentPurposeName, ...]
     granted: bool
     reason: str = Field(
         description="sms_keyword:STOP, list_unsubscribe, bounce, agent, provider:<code>..."
     )
     actor: str | None = Field(description="The agent who changed it, or null.")
     message_id: UUID | None = Field(description="The message that carried it, if any.")
+    source: ConsentSource | None = Field(
+        default=None,
+        description="Where it comes from: keyword (SMS STOP/START), unsubscribe_link, bounce, "
+        "provider_opt_out, agent, api, import, double_opt_in (the customer confirmed a "
+        "request through the link the hub sent). Null only in envelopes published before "
+        "sources existed.",
+    )
+    evidence: str | None = Field(
+        default=None,
+        description="Free text an agent or a system gave as evidence (personal data: null "
+        "once the customer is erased, like every personal field).",
+    )
+    request_id: UUID | None = Field(
+        default=None, description="The double opt-in request this grant confirms, if any."
+    )
+
+
+class CustomerErasedData(Published):
+    customer_ids: tuple[UUID, ...] = Field(
+        description="Every customer erased together: the whole merge group, one person."
+    )
+    actor: str | None = Field(description="Who erased it: an admin token name, or null.")
+    reason: ErasureReason = Field(description="Why (a code; never free text).")
 
 
 class NoteAddedData(Published):
@@ -238,6 +297,17 @@ class CustomerConsentChanged(Envelope):
 
     type: Literal["customer.consent_changed.v1"] = "customer.consent_changed.v1"
     data: CustomerConsentChangedData
+
+
+class CustomerErased(Envelope):
+    """The customer's personal data was erased (GDPR art. 17). Its data keys are destroyed:
+    every earlier event of this customer replays with its personal fields null and
+    ``erased`` true. A downstream service MUST now delete or anonymise everything it holds
+    about each of ``data.customer_ids`` (copies of earlier events included) and must not
+    re-identify them; ids stay, as the record that an erasure happened."""
+
+    type: Literal["customer.erased.v1"] = "customer.erased.v1"
+    data: CustomerErasedData
 
 
 class ConversationOpened(Envelope):
@@ -304,6 +374,7 @@ EVENT_CLASSES: tuple[type[Envelope], ...] = (
     CustomerTagsChanged,
     CustomerProfileUpdated,
     CustomerConsentChanged,
+    CustomerErased,
     ConversationOpened,
     ConversationStatusChanged,
     ConversationAssigned,
@@ -326,6 +397,7 @@ PublishedEvent = Annotated[
     | CustomerTagsChanged
     | CustomerProfileUpdated
     | CustomerConsentChanged
+    | CustomerErased
     | ConversationOpened
     | ConversationStatusChanged
     | ConversationAssigned

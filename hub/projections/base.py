@@ -42,6 +42,18 @@ class Projection(ABC):
     def apply(self, conn: Connection, events: Sequence[Envelope]) -> None:
         """Fold ``events`` (store order, all of a handled type) into the tables."""
 
+    def expire_bodies_before(self, conn: Connection, cutoff: datetime) -> int:
+        """Blank the message bodies (text, subjects, attachments, metadata) this view holds of
+        messages that happened before ``cutoff``, keeping the fact that they existed (retention
+        by age, docs/retention.md); how many rows changed. A view without bodies has none."""
+        return 0
+
+    @abstractmethod
+    def purge(self, conn: Connection, customer_ids: Sequence[UUID]) -> None:
+        """Delete every row that holds personal data of these (erased) customers (a
+        projection that holds none says so with an empty body) (``Views.erase`` calls it at the
+        erasure, and again after any later batch that touches these customers)."""
+
 
 def utc(value: datetime) -> datetime:
     """Datetimes go into the views in UTC (SQLite keeps no offset)."""

@@ -100,6 +100,14 @@ class ConversationsProjection(Projection):
     )
     tables = (conversations, activity)
 
+    def purge(self, conn: Connection, customer_ids: Sequence[UUID]) -> None:
+        """Addresses and subjects live in the conversation rows: they go, with their unread
+        counts."""
+        c = conversations.c
+        ids = select(c.conversation_id).where(c.customer_id.in_(customer_ids))
+        conn.execute(activity.delete().where(activity.c.conversation_id.in_(ids)))
+        conn.execute(conversations.delete().where(c.customer_id.in_(customer_ids)))
+
     def apply(self, conn: Connection, events: Sequence[Envelope]) -> None:
         new: dict[UUID, dict[str, Any]] = {}
         changes: dict[UUID, dict[str, Any]] = {}  # for rows written by earlier batches
@@ -195,6 +203,16 @@ class ConversationsProjection(Projection):
                 conversations.update().where(c.conversation_id == bindparam("b_id")).values(values),
                 rows,
             )
+
+    def expire_bodies_before(self, conn: Connection, cutoff: datetime) -> int:
+        """A conversation's subject is dated by its opening: blanked once that is past."""
+        c = conversations.c
+        blanked = conn.execute(
+            conversations.update()
+            .where(c.opened_at < utc(cutoff), c.subject.is_not(None))
+            .values(subject=None)
+        )
+        return int(blanked.rowcount or 0)
 
     # -- queries ---------------------------------------------------------------------------
 

@@ -128,6 +128,12 @@ class DirectoryProjection(Projection):
     )
     tables = (customers, identities, merges, facts)
 
+    def purge(self, conn: Connection, customer_ids: Sequence[UUID]) -> None:
+        """Names, addresses, search text, tags and languages go; the merges (ids only) stay,
+        so the group is still known."""
+        for table in (customers, identities, facts):
+            conn.execute(table.delete().where(table.c.customer_id.in_(customer_ids)))
+
     def apply(self, conn: Connection, events: Sequence[Envelope]) -> None:
         new_customers: dict[UUID, dict[str, Any]] = {}
         new_identities: list[dict[str, Any]] = []

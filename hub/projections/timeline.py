@@ -85,6 +85,9 @@ class TimelineProjection(Projection):
     )
     tables = (timeline_items,)
 
+    def purge(self, conn: Connection, customer_ids: Sequence[UUID]) -> None:
+        conn.execute(timeline_items.delete().where(timeline_items.c.customer_id.in_(customer_ids)))
+
     def apply(self, conn: Connection, events: Sequence[Envelope]) -> None:
         new_rows: dict[UUID, dict[str, Any]] = {}
         deliveries: dict[UUID, dict[str, Any]] = {}
@@ -147,6 +150,38 @@ class TimelineProjection(Projection):
                 timeline_items.update().where(timeline_items.c.item_id == bindparam("b_item_id")),
                 params,
             )
+
+    def expire_bodies_before(self, conn: Connection, cutoff: datetime) -> int:
+        """Messages that happened before ``cutoff`` lose their text, subject, attachments and
+        metadata; time, channel, direction, delivery and addresses stay. A blanked row says
+        ``body_expired`` in its data, so each row is done once; a row some late write gave a
+        body again (a lagging Kafka copy) is blanked at the next run."""
+        t = timeline_items
+        pending = (
+            (t.c.kind == "message")
+            & (t.c.occurred_at < utc(cutoff))
+            & t.c.data["body_expired"].as_boolean().is_(None)
+        )
+        blanked = 0
+        while True:
+            rows = conn.execute(
+                select(t.c.item_id, t.c.data).where(pending).limit(_EXPIRE_BATCH)
+            ).all()
+            if not rows:
+                return blanked
+            conn.execute(
+                t.update().where(t.c.item_id == bindparam("b_item_id")),
+                [
+                    {
+                        "b_item_id": item_id,
+                        "text": None,
+                        "subject": None,
+                        "data": _expired(data or {}),
+                    }
+                    for item_id, data in rows
+                ],
+            )
+            blanked += len(rows)
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -263,6 +298,15 @@ def _delivery_data(event: InteractionDeliveryUpdated) -> dict[str, Any]:
     return found
 
 
+#: Rows blanked per statement by ``expire_bodies_before``.
+_EXPIRE_BATCH = 1000
+
+
+def _expired(data: dict[str, Any]) -> dict[str, Any]:
+    """A message's JSON without its body (attachments, metadata), marked as expired."""
+    return data | {"attachments": [], "metadata": {}, "body_expired": True}
+
+
 def _merged(data: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     merged = data | changes
     return {k: v for k, v in merged.items() if not (k in changes and v is None)}
@@ -307,7 +351,8 @@ def _row(event: Envelope) -> dict[str, Any]:
                 "metadata": d.metadata,
                 "thread_ref": d.thread_ref,
             }
-            | extra,
+            | extra
+            | ({"body_expired": True} if d.body_expired else {}),
         }
     elif isinstance(event, NoteAdded):
         row |= {

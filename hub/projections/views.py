@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
+from uuid import UUID
 
 from sqlalchemy import (
     BigInteger,
@@ -33,7 +34,7 @@ from hub.projections.base import Projection
 from hub.projections.conversations import ConversationsProjection
 from hub.projections.directory import DirectoryProjection
 from hub.projections.timeline import TimelineProjection
-from hub.sql import lock_keys, upsert, write_transaction
+from hub.sql import insert_ignoring_duplicates, lock_keys, upsert, write_transaction
 
 log = logging.getLogger(__name__)
 P = TypeVar("P", bound=Projection)
@@ -66,6 +67,18 @@ dead_letters = Table(
     Column("error", Text, nullable=False),
     Column("set_aside_at", DateTime(timezone=True), nullable=False),
 )
+
+
+#: Customers whose personal data was erased (ids only): the API answers 410 for them, and
+#: every batch that touches one is followed by a purge of its rows, so a lagging event (a
+#: Kafka copy decrypted before the erasure) can never put plaintext back.
+erased_customers = Table(
+    "view_erased_customers",
+    metadata,
+    Column("customer_id", Uuid, primary_key=True),
+    Column("erased_at", DateTime(timezone=True), nullable=False),
+)
+_ERASED = "customer.erased.v1"
 
 
 class UnknownProjection(KeyError):
@@ -153,7 +166,55 @@ class Views:
                     .where(view_positions.c.projection.in_(moved))
                     .values(position=up_to)
                 )
+            self._purge_erased(conn, events)
         return applied
+
+    # -- erasure ---------------------------------------------------------------------------
+
+    def erase(self, customer_ids: Sequence[UUID], erased_at: datetime) -> None:
+        """Remove every row of these customers that holds personal data, now, and remember
+        them as erased (idempotent)."""
+        with write_transaction(self.engine) as conn:
+            self._erase(conn, customer_ids, erased_at)
+
+    def _erase(self, conn: Connection, customer_ids: Sequence[UUID], erased_at: datetime) -> None:
+        rows = [{"customer_id": c, "erased_at": erased_at} for c in customer_ids]
+        insert_ignoring_duplicates(conn, erased_customers, rows)
+        for projection in self.projections:
+            projection.purge(conn, customer_ids)
+
+    def erased_among(self, conn: Connection, customer_ids: Iterable[UUID]) -> set[UUID]:
+        """Which of these customers were erased."""
+        wanted = list(set(customer_ids))
+        if not wanted:
+            return set()
+        ec = erased_customers.c
+        return set(conn.scalars(select(ec.customer_id).where(ec.customer_id.in_(wanted))))
+
+    def _purge_erased(self, conn: Connection, events: Sequence[Envelope]) -> None:
+        """After a batch: record the erasures it carries, and purge again the rows it wrote
+        for erased customers (in the same transaction: nothing personal is committed)."""
+        for event in events:
+            if event.type == _ERASED:
+                self._erase(conn, [event.customer_id], event.occurred_at)
+        erased = self.erased_among(conn, (e.customer_id for e in events))
+        if erased:
+            for projection in self.projections:
+                projection.purge(conn, sorted(erased))
+
+    # -- retention -------------------------------------------------------------------------
+
+    def expire_bodies_before(self, cutoff: datetime) -> dict[str, int]:
+        """Blank, in one transaction, every message body the views hold of messages that
+        happened before ``cutoff`` (retention by age, docs/retention.md); rows changed per
+        projection (only those that changed some)."""
+        changed: dict[str, int] = {}
+        with write_transaction(self.engine) as conn:
+            for projection in self.projections:
+                count = projection.expire_bodies_before(conn, cutoff)
+                if count:
+                    changed[projection.name] = count
+        return changed
 
     def apply_partition(self, topic: str, partition: int, events: Sequence[Envelope]) -> int:
         """Apply events read from one partition of ``topic`` (see :meth:`apply_partitions`)."""
@@ -213,6 +274,7 @@ class Views:
                     projection.apply(conn, mine)
                     applied += len(mine)
             upsert(conn, partition_positions, moved)
+            self._purge_erased(conn, [e for events in batches.values() for e in events])
         return applied
 
     def apply_isolating(

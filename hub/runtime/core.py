@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -29,9 +29,12 @@ from hub.events import Envelope, InboundInteraction
 from hub.metrics import Metrics
 from hub.projections import Views
 from hub.runtime.dispatcher import ConfiguredChannels, Dispatcher
+from hub.runtime.erasure import ErasureReport, erase_customer, kafka_expiry
 from hub.runtime.gateway import Gateway
 from hub.runtime.group_commit import Unrecorded, WriteQueue, may_lie_in_the_data
+from hub.runtime.retention import RetentionRun, apply_retention
 from hub.store import Store, open_store
+from hub.store.access_log import AccessLog
 from hub.store.database import schema_lock
 from hub.store.dead_letters import DeadLetters
 from hub.store.sessions import SessionStore
@@ -59,6 +62,7 @@ class Runtime:
         self.store: Store
         self.views: Views
         self.tokens: TokenStore
+        self.access_log: AccessLog  # who read whose personal data (``hub.store.access_log``)
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self._waiters_lock = threading.Lock()
         self.started = False
@@ -77,8 +81,14 @@ class Runtime:
             self.sessions = SessionStore(
                 self.store.state_engine, self.tokens, forms_key=self.store.forms_key
             )
+            AccessLog.create_table(self.store.state_engine)
             self.create_tables()
             self._setup_channels()
+        self.access_log = AccessLog(
+            self.store.state_engine,
+            retention=timedelta(days=self.settings.retention.access_log_days),
+        )
+        self.access_log.start()
         self.store.app.add_listener(self._changed)
         self.writes = WriteQueue(
             self.record_now, self.settings.max_batch_items, isolate=may_lie_in_the_data
@@ -163,6 +173,7 @@ class Runtime:
         if self.started:
             self.started = False
             self.writes.stop()
+            self.access_log.stop()  # writes what is pending: a clean stop loses no entry
             self.store.close()
 
     # -- commands --------------------------------------------------------------------------
@@ -216,6 +227,33 @@ class Runtime:
             known_channels=known_channels,
             now=now,
         )
+
+    def erase(self, customer_id: UUID, *, actor: str | None, reason: str) -> ErasureReport:
+        """Erase a customer and its merge group everywhere (``hub.runtime.erasure``)."""
+        return erase_customer(
+            self.store,
+            self.views,
+            customer_id,
+            actor=actor,
+            reason=reason,
+            kafka_copies_expire_by=self.kafka_copies_expire_by,
+        )
+
+    def kafka_copies_expire_by(self, erased_at: datetime) -> datetime | None:
+        """When the last plaintext copies on Kafka of what was erased at ``erased_at`` are
+        gone (None: this hub writes no Kafka topics). A command on a PostgreSQL store may
+        belong to a distributed hub: it answers as one."""
+        if self.store.backend == "sqlite":
+            return None
+        return kafka_expiry(erased_at, self.settings.kafka.retention_hours)
+
+    def apply_retention(self, now: datetime | None = None) -> RetentionRun | None:
+        """Expire the message bodies older than ``HUB_RETENTION__MESSAGE_DAYS`` everywhere
+        (``hub.runtime.retention``); None when no retention is configured."""
+        days = self.settings.retention.message_days
+        if days is None:
+            return None
+        return apply_retention(self.store, self.views, days, now)
 
     @property
     def dead_letters(self) -> DeadLetters:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import heapq
 import logging
@@ -26,6 +27,8 @@ from uuid import UUID
 from hub.config import Settings
 from hub.connectors.base import Connector, ConnectorError, OutboundMessage, WhatsAppTemplate
 from hub.connectors.registry import by_channel, configured
+from hub.domain.consent import ConsentRules
+from hub.domain.links import LinkSigner
 from hub.domain.model import Message
 from hub.domain.policy import Done, Hold, QuietHours, Send
 from hub.metrics import Metrics
@@ -37,6 +40,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 #: A standby dispatcher takes over this long after the active one stopped renewing.
 LEASE_SECONDS = 15.0
+
+#: Channels whose messages carry a one-click unsubscribe link (RFC 8058 ``List-Unsubscribe``).
+UNSUBSCRIBE_CHANNELS = frozenset({"email"})
+#: The kind of the signed unsubscribe tokens (``hub.domain.links``; opened by
+#: ``hub.api.routes.unsubscribe``).
+UNSUBSCRIBE_LINK = "unsubscribe"
 
 #: Stored with every reply (and only with replies): the dispatcher reads nothing else.
 _REQUESTED_TOPIC = f"{Message.__module__}:{Message.__name__}.DispatchRequested"
@@ -69,6 +78,8 @@ class ConfiguredChannels:
     #: The connectors that are on, with their settings, in registry order.
     configured: Sequence[tuple[type[Connector], Any]]
     public_url: str | None = None
+    #: Signs unsubscribe links (``Store.links_key``); None: messages carry none.
+    links: LinkSigner | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ConfiguredChannels:
@@ -98,6 +109,21 @@ class ConfiguredChannels:
     def idempotent(self, channel: str) -> bool:
         found = self.connectors.get(channel)
         return found is not None and found.idempotent_sends
+
+    def unsubscribe_url(
+        self, channel: str, customer_id: UUID, purpose: str, message_id: UUID
+    ) -> str | None:
+        """``{public_url}/unsubscribe/{token}`` for an email, the token signed for this
+        recipient, channel and purpose (and the message, the evidence of an unsubscribe).
+        None without a public URL (the link could not be opened) or a signer. The token does
+        not expire: mail is read, and its link followed, long after it was sent."""
+        if channel not in UNSUBSCRIBE_CHANNELS or not self.public_url or self.links is None:
+            return None
+        token = self.links.sign(
+            UNSUBSCRIBE_LINK,
+            {"c": str(customer_id), "ch": channel, "p": purpose, "m": str(message_id)},
+        )
+        return f"{self.public_url.rstrip('/')}/unsubscribe/{token}"
 
 
 @dataclass
@@ -137,7 +163,9 @@ class Dispatcher:
     ) -> None:
         self._app = store.app
         self._connectors = connectors  # by channel
-        self._policy = policy
+        # The same channels, signing unsubscribe links with this store's key.
+        self._policy = dataclasses.replace(policy, links=LinkSigner(store.links_key))
+        self._rules = ConsentRules.configured(settings.consent)
         d = settings.dispatch
         self._quiet = QuietHours(
             d.quiet_hours_start, d.quiet_hours_end, d.default_time_zone, d.awake_window
@@ -254,6 +282,7 @@ class Dispatcher:
                 self._quiet,
                 self._clock.now(),
                 self._in_doubt,
+                self._rules,
             )
             if isinstance(decision, Done):
                 del self._waiting[mid]
@@ -279,6 +308,7 @@ class Dispatcher:
             references=send.references,
             template=WhatsAppTemplate(**send.template) if send.template else None,
             status_callback_url=send.status_callback_url,
+            unsubscribe_url=send.unsubscribe_url,
         )
         try:
             result = await connector.send(message)

@@ -263,6 +263,45 @@ class DeadLetters:
             )
         return int(deleted.rowcount or 0)
 
+    def purge_mentioning(self, needles: Sequence[bytes]) -> int:
+        """Drop every letter whose original, reason or last error contains one of ``needles``
+        (compared case-insensitively): an erased customer's addresses. Letters are opened one
+        page at a time; returns how many were dropped."""
+        wanted = [n.lower() for n in needles if n]
+        if not wanted:
+            return 0
+        doomed: list[UUID] = []
+        columns = (
+            dead_letters.c.id,
+            dead_letters.c.sealed_original,
+            dead_letters.c.sealed_reason,
+            dead_letters.c.sealed_last_error,
+        )
+        after: UUID | None = None
+        while True:
+            query = select(*columns).order_by(dead_letters.c.id).limit(200)
+            if after is not None:
+                query = query.where(dead_letters.c.id > after)
+            with self._engine.connect() as conn:
+                rows = conn.execute(query).all()
+            if not rows:
+                break
+            for letter_id, original, reason, last_error in rows:
+                opened = [
+                    self._opened(letter_id, b"original", original),
+                    self._opened(letter_id, b"reason", reason),
+                ]
+                if last_error is not None:
+                    opened.append(self._opened(letter_id, b"last_error", last_error))
+                text = b"\0".join(opened).lower()
+                if any(needle in text for needle in wanted):
+                    doomed.append(letter_id)
+            after = rows[-1][0]
+        if doomed:
+            with self._writing() as conn:
+                conn.execute(dead_letters.delete().where(dead_letters.c.id.in_(doomed)))
+        return len(doomed)
+
     def purge_expired(self, retention: timedelta) -> int:
         """Drop the letters older than ``retention`` by the clock."""
         return self.purge(self.clock() - retention)

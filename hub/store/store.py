@@ -8,6 +8,7 @@ import logging
 import os
 import stat
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -25,11 +26,13 @@ from hub.store.database import (
     store_file,
 )
 from hub.store.dead_letters import DeadLetters
-from hub.store.keys import SqlKeyStore, derive_key
+from hub.store.keys import SqlKeyStore, SqlPeriodSecrets, derive_key
 from hub.store.sqlite import private_files
 from hub.store.transcoder import OrjsonTranscoder
 
 log = logging.getLogger(__name__)
+
+_ERASED = "Customer.Erased"
 
 
 @dataclass
@@ -42,6 +45,7 @@ class Store:
     views_engine: Engine  # read models
     dead_letters: DeadLetters  # in the state database, sealed with a master-key derivative
     forms_key: bytes  # keys the console's CSRF tokens (a master-key derivative)
+    links_key: bytes  # signs links sent to customers (unsubscribe, opt-in; hub.web.links)
 
     @property
     def backend(self) -> str:
@@ -59,6 +63,11 @@ class Store:
         )
         to_domain_event = self.app.mapper.to_domain_event
         events = [(to_domain_event(n), n.id) for n in notifications]
+        # An erasure (recorded by any process): drop what this process keeps of the customer
+        # before decrypting anything, so nothing below can use a cached key of theirs.
+        erased = [e.originator_id for e, _ in events if type(e).__qualname__ == _ERASED]
+        if erased:
+            self.app.forget_customers(erased)
         # One read for the data keys of the batch's customers, not one per new customer.
         owners = {getattr(e, "customer_id", None) or e.originator_id for e, _ in events}
         self.cipher.prefetch(owners)
@@ -163,7 +172,12 @@ def open_store(settings: Settings) -> Store:
         if views_url == settings.resolved_store_url()
         else create_db_engine(views_url, synchronous=settings.sqlite_synchronous)
     )
-    cipher = PersonalDataCipher(SqlKeyStore(state_engine, master_key))
+    days = settings.retention.message_days
+    cipher = PersonalDataCipher(
+        SqlKeyStore(state_engine, master_key),
+        periods=SqlPeriodSecrets(state_engine, master_key),
+        retention=timedelta(days=days) if days is not None else None,
+    )
     app = HubApplication(
         env,
         cipher=cipher,
@@ -179,4 +193,5 @@ def open_store(settings: Settings) -> Store:
         views_engine=views_engine,
         dead_letters=DeadLetters(state_engine, master_key),
         forms_key=derive_key(master_key, b"interaction-hub console forms v1"),
+        links_key=derive_key(master_key, b"interaction-hub signed links v1"),
     )

@@ -34,6 +34,7 @@ from hub.domain.ids import message_id
 from hub.events import InboundInteraction
 from hub.runtime import Accepted, Runtime
 from hub.runtime.group_commit import Unrecorded, WriteQueue
+from hub.runtime.retention import RetentionKeeper
 from hub.stream.app import WORKER_ROLES, WorkerHealth, create_worker, group_id
 from hub.stream.nodes import HEARTBEAT_SECONDS, NodeRegistry, running_nodes
 from hub.stream.nodes import metadata as nodes_metadata
@@ -141,6 +142,8 @@ class DistributedRuntime(Runtime):
         self._broker_error: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lookups: WriteQueue[Recorded | None]
+        #: Message retention (docs/retention.md), kept by the ``project`` role.
+        self.retention = RetentionKeeper(self.apply_retention)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -199,6 +202,8 @@ class DistributedRuntime(Runtime):
             await self.start_channels(
                 listen="ingest" in self.roles, dispatch="dispatch" in self.roles
             )
+        if "project" in self.roles:  # it owns the views; once at start, then daily
+            self.retention.start()
         if self.roles:
             self._node = NodeRegistry(
                 self.store.state_engine, self.roles, f"{self.settings.host}:{self.settings.port}"
@@ -219,6 +224,7 @@ class DistributedRuntime(Runtime):
             with contextlib.suppress(Exception):  # the row ages out anyway
                 await asyncio.to_thread(self._node.leave)
             self._node = None
+        await _bounded(self.retention.stop(), "message retention")
         await _bounded(self.stop_channels(), "connectors and dispatcher")
         if self._relay_task is not None:
             self._relay_stopping.set()

@@ -65,10 +65,19 @@ def flatmap_path_parameters(
 ) -> st.SearchStrategy[dict[str, Any]]:
     """Half the time, an id of something that exists (random ids only ever find a 404, so the
     operation behind it would go untested); a malformed id (negative data) stays as it is."""
+    operation = getattr(context, "operation", None)
+    erasing = str(getattr(operation, "path", "")).endswith("/erase")
+    # An erasure takes its own customer: erasing the others would leave every later operation
+    # on them a 410.
+    ids = (
+        {**KNOWN_IDS, "customer_id": KNOWN_IDS.get("erasable_customer_id", [])}
+        if erasing
+        else KNOWN_IDS
+    )
     known = {
-        name: KNOWN_IDS[name]
+        name: ids[name]
         for name, value in (path_parameters or {}).items()
-        if KNOWN_IDS.get(name) and _is_uuid(value)
+        if ids.get(name) and _is_uuid(value)
     }
     if not known:
         return st.just(path_parameters)

@@ -52,10 +52,14 @@ def _record_some(hub: HubProcess) -> dict[str, list[str]]:
             ("api", "chat:conformance-visitor"),
         )
     ]
-    return {
+    known = {
         name: [str(r[name]) for r in recorded]
         for name in ("customer_id", "conversation_id", "message_id")
     }
+    # The one customer POST /v1/customers/{id}/erase gets (see openapi_hooks.py).
+    erasable = hub.record(interaction(address="phone:+15550130009", text="erase me"))
+    known["erasable_customer_id"] = [str(erasable["customer_id"])]
+    return known
 
 
 @pytest.mark.e2e

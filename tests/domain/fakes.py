@@ -29,6 +29,11 @@ class FakeChannels:
     def idempotent(self, channel: str) -> bool:
         return channel in self.deduping
 
+    def unsubscribe_url(
+        self, channel: str, customer_id: UUID, purpose: str, message_id: UUID
+    ) -> str | None:
+        return f"https://hub.test/unsubscribe/{channel}/{purpose}/{message_id}"
+
 
 @dataclass(frozen=True)
 class FakeReport:

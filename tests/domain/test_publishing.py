@@ -38,6 +38,11 @@ class _AllOpen:
     def idempotent(self, channel: str) -> bool:
         return False
 
+    def unsubscribe_url(
+        self, channel: str, customer_id: UUID, purpose: str, message_id: UUID
+    ) -> str | None:
+        return None
+
 
 def test_every_kind_of_envelope_is_what_validation_makes_of_it(tmp_path: Path) -> None:
     runtime = Runtime(Settings(data_dir=tmp_path))
@@ -106,6 +111,7 @@ def test_every_kind_of_envelope_is_what_validation_makes_of_it(tmp_path: Path) -
         )
         runtime.commands.identity.unmerge(other.customer_id, actor="agent", reason="mistake")
         runtime.commands.set_tags(first.customer_id, ["vip"], "agent")
+        runtime.erase(other.customer_id, actor="dpo", reason="data_subject_request")
         envelopes, _ = runtime.events_after(0, 1000)
     finally:
         runtime.stop()

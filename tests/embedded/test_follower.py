@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 from sqlalchemy import Connection, select
 
@@ -32,6 +33,9 @@ class Exploding(Projection):
             if event.data.text == "boom":
                 raise ValueError("cannot store this")
         self.seen += [e.data.text or "" for e in events if isinstance(e, InteractionReceived)]
+
+    def purge(self, conn: Connection, customer_ids: Sequence[UUID]) -> None:
+        pass  # keeps nothing in tables
 
 
 def _item(n: int, text: str) -> InboundInteraction:

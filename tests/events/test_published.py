@@ -19,6 +19,7 @@ from hub.events import (
     ConversationStatusChanged,
     CustomerConsentChanged,
     CustomerCreated,
+    CustomerErased,
     CustomerIdentityLinked,
     CustomerMerged,
     CustomerProfileUpdated,
@@ -123,6 +124,14 @@ def all_event_samples() -> list[Envelope]:
                 "message_id": MESSAGE,
             },
         ),
+        CustomerErased(
+            **_envelope(3, erased=True),
+            data={
+                "customer_ids": (CUSTOMER,),
+                "actor": "dpo",
+                "reason": "data_subject_request",
+            },
+        ),
         ConversationOpened(
             **_envelope(4),
             data={
@@ -181,7 +190,7 @@ def test_samples_cover_every_published_type() -> None:
     samples = all_event_samples()
     assert [type(e) for e in samples] == list(EVENT_CLASSES)
     assert {e.type for e in samples} == set(EVENT_TYPES)
-    assert len(EVENT_TYPES) == len(EVENT_CLASSES) == 15
+    assert len(EVENT_TYPES) == len(EVENT_CLASSES) == 16
 
 
 @pytest.mark.parametrize("event", all_event_samples(), ids=lambda e: e.type)

@@ -19,6 +19,7 @@ from hub.api.models import (
     StatusIn,
 )
 from hub.api.openapi import errors
+from hub.domain.consent import ConsentRules
 from hub.web.access import Principal
 from hub.web.errors import ApiError
 
@@ -28,11 +29,13 @@ Actor = Annotated[Principal, require("act")]
 
 
 @router.get("/{conversation_id}", response_model=ConversationOut)
-def get_conversation(conversation_id: UUID, runtime: RuntimeDep, _: Reader) -> ConversationOut:
+def get_conversation(conversation_id: UUID, runtime: RuntimeDep, who: Reader) -> ConversationOut:
     with runtime.read() as conn:
         found = runtime.views.conversations.get(conn, conversation_id)
     if found is None:
         raise ApiError(404, "not_found", f"no conversation {conversation_id}")
+    # the address and subject are personal data of the conversation's customer
+    runtime.access_log.record(who, [found.customer_id], "GET /v1/conversations/{conversation_id}")
     return ConversationOut.model_validate(found)
 
 
@@ -75,10 +78,15 @@ async def set_assignee(
             (
                 409,
                 "The channel refuses it now, recording nothing: `consent_revoked`, "
+                "`consent_missing` (the purpose needs an opt-in the customer did not give), "
                 "`outside_service_window` or `channel_unavailable`.",
             ),
             410,
-            (422, "`invalid_command`: the conversation's address is not reachable there."),
+            (
+                422,
+                "`invalid_command`: the conversation's address is not reachable there; "
+                "`unknown_purpose`: a purpose this hub does not have.",
+            ),
         ),
     },
 )
@@ -92,8 +100,19 @@ async def reply(
 ) -> ReplyOut:
     """Reply to the customer. Recorded first (202 ``queued``), then sent by the dispatcher;
     its delivery shows on the timeline. Refused with 409 and a reason (``consent_revoked``,
-    ``outside_service_window``, ``channel_unavailable``), or 422 when the conversation's
-    address cannot be reached on the channel asked for, recording nothing."""
+    ``consent_missing``, ``outside_service_window``, ``channel_unavailable``), or 422 when
+    the conversation's address cannot be reached on the channel asked for or the purpose is
+    unknown, recording nothing. The ``purpose`` (default ``service``) is checked against the
+    customer's consent now and again when the dispatcher sends it."""
+    rules = ConsentRules.configured(runtime.settings.consent)
+    if body.purpose not in rules.purposes:
+        raise ApiError(
+            422,
+            "unknown_purpose",
+            f"unknown purpose {body.purpose!r}: one of {', '.join(rules.purposes)}",
+            purpose=body.purpose,
+            purposes=list(rules.purposes),
+        )
     recorded = await run_in_threadpool(
         lambda: runtime.reply(
             conversation_id,
@@ -104,6 +123,8 @@ async def reply(
             subject=body.subject,
             urgent=body.urgent,
             template=body.template.model_dump() if body.template else None,
+            purpose=body.purpose,
+            rules=rules,
         )
     )
     if recorded.duplicate:

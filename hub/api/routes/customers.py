@@ -7,10 +7,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Connection
 
 from hub.api.auth import RuntimeDep, require
 from hub.api.models import (
-    ConsentIn,
     ConversationOut,
     CustomerDetailOut,
     CustomerOut,
@@ -24,12 +24,16 @@ from hub.api.models import (
 )
 from hub.api.openapi import errors
 from hub.events import AddressError, normalise_address
+from hub.runtime import Runtime
 from hub.web.access import Principal
 from hub.web.errors import ApiError
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 Reader = Annotated[Principal, require("read")]
 Actor = Annotated[Principal, require("act")]
+#: The access log's names of the reads here (``hub.store.access_log``).
+FIND_ACTION = "GET /v1/customers"
+TIMELINE_ACTION = "GET /v1/customers/{customer_id}/timeline"
 
 
 @router.get(
@@ -46,7 +50,7 @@ Actor = Annotated[Principal, require("act")]
 )
 def find_customers(
     runtime: RuntimeDep,
-    _: Reader,
+    who: Reader,
     address: Annotated[str | None, Query(description="Exact address, e.g. phone:+1555...")] = None,
     q: Annotated[
         str | None, Query(min_length=2, max_length=200, description="Name, email or phone part.")
@@ -73,6 +77,9 @@ def find_customers(
             found = views.directory.by_address(conn, normalised)
             if found is not None:
                 found = views.directory.profile(conn, found.customer_id) or found
+                runtime.access_log.record(
+                    who, [found.customer_id, *found.merged_customer_ids], FIND_ACTION
+                )
         return CustomerPage(
             items=[CustomerOut.model_validate(found)] if found else [], next_cursor=None
         )
@@ -85,22 +92,34 @@ def find_customers(
             raise ApiError(400, "invalid_cursor", "cursor is not one this API gave") from None
     with runtime.read() as conn:
         records, last = views.directory.search(conn, q, limit, after)
+    for r in records:  # one entry per customer shown (never the query: it is personal)
+        runtime.access_log.record(who, [r.customer_id, *r.merged_customer_ids], FIND_ACTION)
     return CustomerPage(
         items=[CustomerOut.model_validate(r) for r in records],
         next_cursor=str(last) if last else None,
     )
 
 
-@router.get("/{customer_id}", response_model=CustomerDetailOut)
-def get_customer(customer_id: UUID, runtime: RuntimeDep, _: Reader) -> CustomerDetailOut:
+def _missing(runtime: Runtime, conn: Connection, customer_id: UUID) -> ApiError:
+    """Why a customer is not in the views: erased (410) or unknown (404)."""
+    if runtime.views.erased_among(conn, [customer_id]):
+        return ApiError(
+            410, "customer_erased", f"customer {customer_id}'s personal data was erased"
+        )
+    return ApiError(404, "not_found", f"no customer {customer_id}")
+
+
+@router.get("/{customer_id}", response_model=CustomerDetailOut, responses=errors(410))
+def get_customer(customer_id: UUID, runtime: RuntimeDep, who: Reader) -> CustomerDetailOut:
     """A customer's profile, identities and open conversations. A customer merged into
     another is shown as that one (its ``customer_id`` in the answer)."""
     with runtime.read() as conn:
         record = runtime.views.directory.profile(conn, customer_id)
         if record is None:
-            raise ApiError(404, "not_found", f"no customer {customer_id}")
+            raise _missing(runtime, conn, customer_id)
         group = [record.customer_id, *record.merged_customer_ids]
         conversations = runtime.views.conversations.for_customer(conn, group)
+    runtime.access_log.record(who, group, "GET /v1/customers/{customer_id}")
     return CustomerDetailOut(
         **CustomerOut.model_validate(record).model_dump(),
         open_conversations=[ConversationOut.model_validate(c) for c in conversations],
@@ -110,12 +129,12 @@ def get_customer(customer_id: UUID, runtime: RuntimeDep, _: Reader) -> CustomerD
 @router.get(
     "/{customer_id}/timeline",
     response_model=TimelinePage,
-    responses=errors((400, "`invalid_cursor`: before= is not a next_cursor this API gave.")),
+    responses=errors((400, "`invalid_cursor`: before= is not a next_cursor this API gave."), 410),
 )
 async def get_timeline(
     customer_id: UUID,
     runtime: RuntimeDep,
-    _: Reader,
+    who: Reader,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     before: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> TimelinePage:
@@ -136,7 +155,8 @@ async def get_timeline(
                 and before is None
                 and runtime.views.directory.get(conn, customer_id) is None
             ):
-                raise ApiError(404, "not_found", f"no customer {customer_id}")
+                raise _missing(runtime, conn, customer_id)
+        runtime.access_log.record(who, group, TIMELINE_ACTION, len(items))
         return TimelinePage(
             customer_id=group[0],
             items=[TimelineItemOut.model_validate(i) for i in items],
@@ -144,24 +164,6 @@ async def get_timeline(
         )
 
     return await run_in_threadpool(load)
-
-
-@router.put("/{customer_id}/consent", response_model=ConsentIn)
-async def set_consent(
-    customer_id: UUID, body: ConsentIn, runtime: RuntimeDep, who: Actor
-) -> ConsentIn:
-    """An agent records consent given or withdrawn (a line in the customer's ledger)."""
-    await run_in_threadpool(
-        lambda: runtime.commands.outbound.change_consent(
-            customer_id,
-            body.channel,
-            body.granted,
-            purposes=body.purposes,
-            reason="agent",
-            actor=who.name,
-        )
-    )
-    return body
 
 
 @router.post(

@@ -10,9 +10,10 @@ widget that connects later, on resume); the widget's receipt marks it delivered.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import ClassVar
 
-from sqlalchemy import MetaData
+from sqlalchemy import Engine, MetaData
 from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 
 from hub.connectors.base import (
@@ -44,6 +45,13 @@ class ChatConnector(Connector):
     settings: ChatSettings
     mailbox: Mailbox
     tokens: VisitorTokens
+
+    @classmethod
+    def forget(cls, engine: Engine, addresses: Sequence[str]) -> int:
+        """An erased visitor's mailbox goes (message ids, but the list is theirs)."""
+        visitors = [a.partition(":")[2] for a in addresses if a.startswith("chat:")]
+        return Mailbox(engine).forget(visitors) if visitors else 0
+
     limits: ChatLimits
 
     async def start(self) -> None:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    inspect,
     select,
 )
 
@@ -79,6 +80,16 @@ class Mailbox:
         with self._engine.begin() as conn:
             row = {"visitor_id": visitor_id, "message_id": message_id, "direction": direction}
             insert_ignoring_duplicates(conn, chat_mailbox, [row])
+
+    def forget(self, visitor_ids: Sequence[str]) -> int:
+        """Delete these visitors' mailboxes (their customer was erased); returns the rows."""
+        with self._engine.begin() as conn:
+            if not inspect(conn).has_table(chat_mailbox.name):
+                return 0
+            gone = conn.execute(
+                chat_mailbox.delete().where(chat_mailbox.c.visitor_id.in_(visitor_ids))
+            )
+        return int(gone.rowcount or 0)
 
     def after(self, visitor_id: str, seq: int, limit: int = 200) -> Sequence[Posted]:
         """The visitor's messages after ``seq``, oldest first."""

@@ -1,4 +1,5 @@
-"""``hub store export``: a store's events, data keys and API tokens to an export file.
+"""``hub store export``: a store's events, data keys, API tokens and day secrets to an export
+file.
 
 Export from a stopped (or at least quiescent) hub: events are read up to the position the export
 started at, then the keys and tokens, so every exported event's data key is in the file.
@@ -118,6 +119,7 @@ def export_store(settings: Settings, path: Path, *, page_size: int = PAGE_SIZE) 
                 events=counts["event"],
                 data_keys=counts["data_key"],
                 api_tokens=counts["api_token"],
+                period_secrets=counts["period_secret"],
                 master_key_fingerprint=fingerprint(master_key),
                 address_pepper_fingerprint=fingerprint(pepper),
                 body_sha256=digest.hexdigest(),

@@ -5,13 +5,16 @@ its magic bytes). Every line is an object with a ``kind``; the lines come in thi
 
 - one ``header``: ``format`` (``interaction-hub-store-export``), ``version`` (1),
   ``source_backend``, ``exported_at``, ``source_position`` (the last notification id exported),
-  ``counts`` (``events``, ``data_keys``, ``api_tokens``), ``fingerprints`` of the master key
-  and of the address pepper (the first 16 hex digits of the SHA-256 of the raw 32 bytes, so
-  ``base64 -d master.key | sha256sum`` shows it; never the keys themselves) and ``body_sha256``,
-  the SHA-256 of every line after the header;
+  ``counts`` (``events``, ``data_keys``, ``api_tokens``, ``period_secrets``), ``fingerprints``
+  of the master key and of the address pepper (the first 16 hex digits of the SHA-256 of the
+  raw 32 bytes, so ``base64 -d master.key | sha256sum`` shows it; never the keys themselves)
+  and ``body_sha256``, the SHA-256 of every line after the header;
 - every stored event in notification order (``event``: ``originator_id``,
   ``originator_version``, ``topic``, ``state`` as base64 of the stored bytes). Nothing is
   decrypted: personal fields stay encrypted with their customer's data key;
+- every row of ``hub_period_secrets`` (``period_secret``: the secrets of the days message bodies
+  are sealed under, wrapped by the master key, as stored; a destroyed day has no secret).
+  A file from before them has none and no such count;
 - every row of ``hub_data_keys`` (``data_key``: still wrapped by the master key, as stored);
 - every row of ``hub_api_tokens`` (``api_token``: SHA-256 hashes only, as stored).
 
@@ -40,7 +43,7 @@ import orjson
 from eventsourcing.persistence import StoredEvent
 from sqlalchemy import DateTime, LargeBinary, Table, Uuid
 
-from hub.store.keys import data_keys
+from hub.store.keys import data_keys, period_secrets
 from hub.store.tokens import api_tokens
 
 FORMAT = "interaction-hub-store-export"
@@ -50,9 +53,18 @@ PAGE_SIZE = 1000
 _GZIP_MAGIC = b"\x1f\x8b"
 Lines = IO[bytes] | gzip.GzipFile
 #: Line kinds after the header, in the order they appear, with the table of each row kind.
-ROW_TABLES: dict[str, Table] = {"data_key": data_keys, "api_token": api_tokens}
-KIND_RANK = {"event": 0, "data_key": 1, "api_token": 2}
-COUNT_NAMES = {"event": "events", "data_key": "data_keys", "api_token": "api_tokens"}
+ROW_TABLES: dict[str, Table] = {
+    "period_secret": period_secrets,
+    "data_key": data_keys,
+    "api_token": api_tokens,
+}
+KIND_RANK = {"event": 0, "period_secret": 1, "data_key": 2, "api_token": 3}
+COUNT_NAMES = {
+    "event": "events",
+    "data_key": "data_keys",
+    "api_token": "api_tokens",
+    "period_secret": "period_secrets",
+}
 
 
 class TransferError(Exception):
@@ -72,6 +84,7 @@ class ExportHeader:
     master_key_fingerprint: str
     address_pepper_fingerprint: str
     body_sha256: str
+    period_secrets: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -85,6 +98,7 @@ class ExportHeader:
                 "events": self.events,
                 "data_keys": self.data_keys,
                 "api_tokens": self.api_tokens,
+                "period_secrets": self.period_secrets,
             },
             "fingerprints": {
                 "master_key": self.master_key_fingerprint,
@@ -114,10 +128,16 @@ class ExportHeader:
             master_key_fingerprint=str(prints["master_key"]),
             address_pepper_fingerprint=str(prints["address_pepper"]),
             body_sha256=str(data["body_sha256"]),
+            period_secrets=_integer(counts.get("period_secrets", 0)),
         )
 
     def count(self, kind: str) -> int:
-        counts = {"event": self.events, "data_key": self.data_keys, "api_token": self.api_tokens}
+        counts = {
+            "event": self.events,
+            "data_key": self.data_keys,
+            "api_token": self.api_tokens,
+            "period_secret": self.period_secrets,
+        }
         return counts[kind]
 
 
