@@ -41,6 +41,9 @@ def _consent(api: Api, customer_id: str, **kwargs: Any) -> dict[str, Any]:
 
 def _put(api: Api, customer_id: str, expect: int = 200, **body: Any) -> dict[str, Any]:
     token = body.pop("token", ADMIN_TOKEN)
+    # A double opt-in mails the link on the customer's email conversation, which the views
+    # know once they caught up with the recording.
+    api.wait_caught_up()
     response = api.put(f"/v1/customers/{customer_id}/consent", json=body, token=token)
     assert response.status_code == expect, response.text
     found: dict[str, Any] = response.json()
