@@ -125,6 +125,6 @@ def export_schema() -> None:
     """Print the JSON Schema of the export document (docs/export.schema.json)."""
     import json
 
-    from hub.runtime.export import document_schema
+    from hub.events.export import document_schema
 
     typer.echo(json.dumps(document_schema(), indent=2, ensure_ascii=False))

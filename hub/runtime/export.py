@@ -1,8 +1,9 @@
 """Export of everything the hub holds about a person (GDPR art. 15 and 20): one JSON document
 for the whole merge group, read from the event store and streamed in bounded memory.
 
-The document's parts are the pydantic models below; :class:`ExportDocument` is the whole
-(``docs/export.schema.json`` is its JSON Schema, ``hub customers export-schema`` prints it).
+The document's parts are the contract models of ``hub.events.export``; :class:`ExportDocument`
+is the whole (``docs/export.schema.json`` is its JSON Schema, ``hub customers export-schema``
+prints it).
 The document is never held whole: :meth:`CustomerExport.chunks` writes it part by part,
 conversation by conversation, reading each conversation's events and their messages a page
 at a time, so a customer with 100,000 messages exports in the memory of one page.
@@ -20,10 +21,9 @@ import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_jsonable_python
 from sqlalchemy import select
 
@@ -31,6 +31,26 @@ from hub.domain.consent import consent_history
 from hub.domain.crypto import PersonalDataCipher
 from hub.domain.errors import CustomerErased, NotFound
 from hub.domain.unit_of_work import BulkReader
+from hub.events.export import (
+    FORMAT,
+    VERSION,
+    ExportAccessEntry,
+    ExportAssignment,
+    ExportAttachment,
+    ExportConsentEntry,
+    ExportConversationHead,
+    ExportConversationTail,
+    ExportDeliveryStep,
+    ExportHead,
+    ExportIdentity,
+    ExportMember,
+    ExportMerge,
+    ExportMessage,
+    ExportNote,
+    ExportProfile,
+    ExportStatusChange,
+    Part,
+)
 from hub.projections.conversations import conversations as conversations_table
 from hub.store.tokens import Principal
 
@@ -39,270 +59,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: What the document says it is, and the version of its format (a breaking change is a new one).
-FORMAT = "interaction-hub.customer-export"
-VERSION = 1
 #: Events of one aggregate read at a time (and so at most this many messages per bulk read):
 #: what bounds an export's memory (about 1 MB with messages of a few hundred characters).
 EVENT_PAGE = 250
 #: Conversations of the group listed from the view at a time.
 CONVERSATION_PAGE = 200
-
-
-# -- the document ------------------------------------------------------------------------------
-
-
-class Part(BaseModel):
-    """Base of the document's parts: every field always present (null when unknown)."""
-
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", json_schema_serialization_defaults_required=True
-    )
-
-
-class ExportProfile(Part):
-    """The person as the hub shows them: the group as one customer."""
-
-    display_name: str | None = Field(
-        description="The group's name: the first customer's, or the first one known."
-    )
-    tags: list[str] = Field(description="Agents' labels on any customer of the group.")
-    language: str | None = Field(
-        description="The language the hub detected from the person's messages (the directory)."
-    )
-    first_seen_at: datetime = Field(description="The first contact of any customer of the group.")
-
-
-class ExportMember(Part):
-    """One customer record of the group (a merge keeps each record; the group is shown as one)."""
-
-    customer_id: UUID
-    display_name: str | None = Field(description="The name this record holds.")
-    tags: list[str]
-    first_seen_at: datetime
-    merged_into: UUID | None = Field(
-        description="The customer this record is merged into (null: it stands on its own)."
-    )
-
-
-class ExportIdentity(Part):
-    """An address of the person, with where it came from."""
-
-    customer_id: UUID = Field(description="The customer record the address was linked to.")
-    address: str | None = Field(description="kind:value, e.g. phone:+4915112345678.")
-    kind: str = Field(description="email, phone, chat, messenger, instagram, telegram.")
-    source: Literal["first_contact", "linked"] = Field(
-        description="first_contact: the person first wrote from it (the record was created "
-        "with it); linked: added later (by an agent, a verification, a provider)."
-    )
-    linked_at: datetime
-    reason: str = Field(description="Why it was linked (first_contact, agent, verification...).")
-    first_message_id: UUID | None = Field(
-        description="The message of the first contact, when the record began with a message."
-    )
-    verified: bool = Field(description="Whether the person proved control of the address.")
-    verified_at: datetime | None
-    verification_reason: str | None
-
-
-class ExportConsentEntry(Part):
-    """A line of the consent ledger: a change, or a double opt-in request (which grants
-    nothing until the person confirms it)."""
-
-    customer_id: UUID = Field(description="The customer record the line was recorded on.")
-    version: int = Field(
-        description="The line's place in that record's history (what a dispatch's decision "
-        "basis names)."
-    )
-    kind: Literal["change", "request"]
-    channel: str
-    purposes: list[str]
-    granted: bool
-    source: str = Field(
-        description="What caused it: keyword, unsubscribe_link, bounce, provider_opt_out, "
-        "agent, api, import, double_opt_in."
-    )
-    evidence: str | None = Field(description="Free text an agent or a system gave with it.")
-    message_id: UUID | None = Field(description="The message that carried it, if any.")
-    request_id: UUID | None = Field(description="The double opt-in request it is or confirms.")
-    actor: str | None = Field(description="The agent or service that recorded it, if any.")
-    occurred_at: datetime
-    recorded_at: datetime
-    expires_at: datetime | None = Field(description="Requests: when the link expires.")
-    status: str | None = Field(
-        description="Requests: pending, confirmed, cancelled or expired (null for changes)."
-    )
-
-
-class ExportMerge(Part):
-    """A merge or an unmerge that involved a customer of the group."""
-
-    customer_id: UUID = Field(description="The customer record the event was recorded on.")
-    kind: Literal["merged", "unmerged", "absorbed", "released"] = Field(
-        description="merged/unmerged: this record was merged into / taken out of "
-        "other_customer_id; absorbed/released: other_customer_id was merged into / taken out "
-        "of this record."
-    )
-    other_customer_id: UUID
-    at: datetime
-    actor: str | None
-    reason: str | None
-    caused_by: UUID | None = Field(description="The event that caused it, if the person did.")
-
-
-class ExportAttachment(Part):
-    """Metadata of a file that came with a message (the hub keeps no file content)."""
-
-    name: str | None
-    content_type: str
-    size: int
-    url: str | None
-
-
-class ExportDeliveryStep(Part):
-    """A step of an outbound message's delivery, or a provider's report on it."""
-
-    event: Literal[
-        "dispatch_requested",
-        "dispatch_started",
-        "dispatched",
-        "delivery_updated",
-        "dispatch_deferred",
-    ]
-    at: datetime = Field(description="When the hub recorded it.")
-    occurred_at: datetime | None = Field(description="The provider's time, where it gave one.")
-    status: str | None
-    error_code: str | None
-    error_message: str | None
-    provider_message_id: str | None
-    attempt: int | None
-    held_until: datetime | None
-    held: bool | None
-    reason: str | None
-    author: str | None
-    urgent: bool | None
-    details: dict[str, Any] = Field(
-        description="Whatever else the hub recorded with this step (e.g. its decision basis)."
-    )
-
-
-class ExportMessage(Part):
-    """A message in or out, with its delivery history."""
-
-    kind: Literal["message"]
-    message_id: UUID
-    customer_id: UUID
-    channel: str
-    direction: Literal["inbound", "outbound"]
-    occurred_at: datetime
-    recorded_at: datetime
-    address: str | None
-    contact_name: str | None
-    provider_message_id: str
-    subject: str | None
-    text: str | None
-    thread_ref: str | None
-    attachments: list[ExportAttachment]
-    metadata: dict[str, Any]
-    delivery_status: str = Field(description="The last delivery status.")
-    delivery: list[ExportDeliveryStep]
-
-
-class ExportNote(Part):
-    """An agent's internal note on the conversation."""
-
-    kind: Literal["note"]
-    note_id: UUID
-    at: datetime
-    author: str | None
-    text: str | None
-
-
-class ExportStatusChange(Part):
-    """The conversation's status changed."""
-
-    kind: Literal["status_changed"]
-    at: datetime
-    status: str
-    previous_status: str
-    actor: str | None
-    reason: str | None
-
-
-class ExportAssignment(Part):
-    """The conversation was assigned (assignee null: unassigned)."""
-
-    kind: Literal["assigned"]
-    at: datetime
-    assignee: str | None
-    actor: str | None
-
-
-ExportConversationItem = Annotated[
-    ExportMessage | ExportNote | ExportStatusChange | ExportAssignment, Field(discriminator="kind")
-]
-
-
-class ExportConversationHead(Part):
-    conversation_id: UUID
-    customer_id: UUID
-    channel: str
-    address: str | None
-    subject: str | None
-    opened_at: datetime
-
-
-class ExportConversationTail(Part):
-    status: str = Field(description="Its status now.")
-    assignee: str | None = Field(description="Who it is assigned to now.")
-    message_count: int
-
-
-class ExportConversation(ExportConversationHead, ExportConversationTail):
-    """A conversation and everything in it, in the order it was recorded."""
-
-    items: list[ExportConversationItem]
-
-
-class ExportAccessEntry(Part):
-    """Someone read the person's data: who, when, through what, how much."""
-
-    id: UUID
-    at: datetime
-    customer_id: UUID = Field(description="The customer asked for (a group's root).")
-    principal_id: UUID | None = Field(description="The token's id (null: HUB_ADMIN_TOKEN).")
-    principal_name: str
-    role: str
-    action: str = Field(description="The route or console action that read it.")
-    items: int = Field(description="How many items were shown.")
-
-
-class ExportHead(Part):
-    format: Literal["interaction-hub.customer-export"]
-    version: Literal[1]
-    generated_at: datetime
-    customer_id: UUID = Field(description="The customer the group is shown as.")
-    customer_ids: list[UUID] = Field(description="Every customer record of the group.")
-    profile: ExportProfile
-    members: list[ExportMember]
-    identities: list[ExportIdentity]
-    consent: list[ExportConsentEntry]
-    merges: list[ExportMerge]
-
-
-class ExportDocument(ExportHead):
-    """Everything the hub holds about a person (the whole merge group)."""
-
-    model_config = ConfigDict(title="Interaction Hub customer export")
-
-    conversations: list[ExportConversation]
-    access_log: list[ExportAccessEntry]
-
-
-def document_schema() -> dict[str, Any]:
-    """The JSON Schema of the document (``docs/export.schema.json``)."""
-    schema = ExportDocument.model_json_schema(mode="serialization")
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -786,12 +547,4 @@ def prepare_export(
     return CustomerExport(runtime, group, (now or (lambda: datetime.now(UTC)))())
 
 
-__all__ = [
-    "FORMAT",
-    "VERSION",
-    "CustomerExport",
-    "ExportDocument",
-    "ExportStats",
-    "document_schema",
-    "prepare_export",
-]
+__all__ = ["CustomerExport", "ExportStats", "prepare_export"]

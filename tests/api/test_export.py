@@ -16,7 +16,7 @@ import jsonschema_rs
 import pytest
 
 from hub.config import Settings
-from hub.runtime.export import ExportDocument, document_schema
+from hub.events.export import ExportDocument, document_schema
 from tests.peers.http import running
 from tests.peers.twilio_peer import (
     ACCOUNT_SID,

@@ -13,7 +13,7 @@ import jsonschema_rs
 from typer.testing import CliRunner
 
 from hub.cli import app as cli_app
-from hub.runtime.export import document_schema
+from hub.events.export import document_schema
 from tests.support.api import ADMIN_TOKEN, running_app
 
 

@@ -10,7 +10,7 @@ from uuid import uuid4
 
 import jsonschema_rs
 
-from hub.runtime.export import document_schema
+from hub.events.export import document_schema
 from tests.support.api import ADMIN_TOKEN, Api
 from tests.support.console import sign_in
 

@@ -13,9 +13,10 @@ from uuid import UUID
 import pytest
 
 from hub.events import InboundInteraction
+from hub.events.export import ExportDocument
 from hub.runtime import Runtime
 from hub.runtime import export as export_module
-from hub.runtime.export import ExportDocument, prepare_export
+from hub.runtime.export import prepare_export
 from tests.support.api import Api, unique
 
 #: About what a customer's message holds, so the document's size is mostly messages.

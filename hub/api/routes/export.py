@@ -13,7 +13,8 @@ from fastapi.responses import StreamingResponse
 
 from hub.api.auth import RuntimeDep, require
 from hub.api.openapi import errors
-from hub.runtime.export import ExportDocument, prepare_export
+from hub.events.export import ExportDocument
+from hub.runtime.export import prepare_export
 from hub.web.access import Principal
 
 router = APIRouter(tags=["privacy"])
