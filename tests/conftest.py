@@ -1,7 +1,7 @@
 """The fixtures every test directory shares: settings for each storage backend, on a real
 SQLite file or a fresh PostgreSQL database of the local server (``make test`` makes sure it
 runs); the store opened on them; the app with its lifespan (``api``, ``sqlite_api``) or
-served live; a Kafka wire-protocol broker for the test session; an SMTP sink."""
+served live; a Kafka wire-protocol broker for the test session; an SMTP sink; Twilio's API."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from sqlalchemy.engine import make_url
 from hub.config import KafkaSettings, Settings
 from hub.store import Store
 from tests.peers.email_peers import SmtpSink
+from tests.peers.http import running
+from tests.peers.twilio_peer import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, TwilioPeer
 from tests.support.api import ADMIN_TOKEN, Api, LiveServer, running_app
 from tests.support.processes import wait_for_bootstrap
 from tests.support.store import SettingsFactory, opened
@@ -158,6 +160,14 @@ def kafka_settings(kafka_bootstrap: str) -> KafkaSettings:
         replication_factor=1,
         **TEST_KAFKA_TUNING,
     )
+
+
+@pytest.fixture
+def twilio() -> Iterator[TwilioPeer]:
+    """Twilio's Messages API on a loopback port (tests/peers/twilio_peer.py): where replies on
+    SMS and WhatsApp go, and whose signatures the hub's webhooks check."""
+    with running(TwilioPeer(ACCOUNT_SID, AUTH_TOKEN, own_numbers={FROM_NUMBER})) as peer:
+        yield peer
 
 
 @pytest.fixture

@@ -17,12 +17,9 @@ import pytest
 
 from hub.config import Settings
 from hub.events.export import ExportDocument, document_schema
-from tests.peers.http import running
 from tests.peers.twilio_peer import (
-    ACCOUNT_SID,
     AUTH_TOKEN,
     CUSTOMER,
-    FROM_NUMBER,
     TwilioPeer,
     incoming_params,
     twilio_settings,
@@ -33,12 +30,6 @@ from tests.support.api import ADMIN_TOKEN, Api, ago, assert_error, running_app, 
 PUBLIC = "https://hub.example.test"
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "docs" / "export.schema.json"
 EMAIL = "email:ada.export@example.com"
-
-
-@pytest.fixture
-def twilio() -> Iterator[TwilioPeer]:
-    with running(TwilioPeer(ACCOUNT_SID, AUTH_TOKEN, own_numbers={FROM_NUMBER})) as peer:
-        yield peer
 
 
 @pytest.fixture

@@ -21,12 +21,9 @@ from hypothesis import strategies as st
 
 from hub.config import Settings
 from hub.domain.policy import time_zone_of
-from tests.peers.http import running
 from tests.peers.twilio_peer import (
-    ACCOUNT_SID,
     AUTH_TOKEN,
     CUSTOMER,
-    FROM_NUMBER,
     TwilioPeer,
     incoming_params,
     twilio_settings,
@@ -36,12 +33,6 @@ from tests.support.api import ADMIN_TOKEN, Api, assert_error, interaction, runni
 
 PUBLIC = "https://hub.example.test"
 _sids = iter(range(10**6))
-
-
-@pytest.fixture
-def twilio() -> Iterator[TwilioPeer]:
-    with running(TwilioPeer(ACCOUNT_SID, AUTH_TOKEN, own_numbers={FROM_NUMBER})) as peer:
-        yield peer
 
 
 def hub_settings(

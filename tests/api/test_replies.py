@@ -12,12 +12,9 @@ from urllib.parse import urlencode
 import pytest
 
 from hub.config import Settings
-from tests.peers.http import running
 from tests.peers.twilio_peer import (
-    ACCOUNT_SID,
     AUTH_TOKEN,
     CUSTOMER,
-    FROM_NUMBER,
     TwilioPeer,
     incoming_params,
     status_params,
@@ -27,12 +24,6 @@ from tests.peers.twilio_peer import (
 from tests.support.api import ADMIN_TOKEN, Api, assert_error, running_app, wait_for
 
 PUBLIC = "https://hub.example.test"
-
-
-@pytest.fixture
-def twilio() -> Iterator[TwilioPeer]:
-    with running(TwilioPeer(ACCOUNT_SID, AUTH_TOKEN, own_numbers={FROM_NUMBER})) as peer:
-        yield peer
 
 
 @pytest.fixture

@@ -9,14 +9,13 @@ customers and every read shows them as one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
 from tests.connectors.chat_widget import Widget
-from tests.peers.http import running
 from tests.peers.twilio_peer import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -38,12 +37,6 @@ PUBLIC = "https://hub.example.test"
 @pytest.fixture(params=["embedded", "kafka"])
 def hub_runtime(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-@pytest.fixture
-def twilio() -> Iterator[TwilioPeer]:
-    with running(TwilioPeer(ACCOUNT_SID, AUTH_TOKEN, own_numbers={FROM_NUMBER})) as peer:
-        yield peer
 
 
 @pytest.fixture
