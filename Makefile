@@ -44,6 +44,7 @@ bench: install
 
 docs: install
 	$(BIN)/hub schema catalogue > docs/events.md
+	$(BIN)/hub customers export-schema > docs/export.schema.json
 
 clean:
 	rm -rf $(VENV) hub-data .pytest_cache .mypy_cache .ruff_cache

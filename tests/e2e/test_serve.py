@@ -282,3 +282,34 @@ def test_second_server_on_a_taken_port_exits_3(hub_server: Server, tmp_path: Any
     result = run_hub(*command, "--port", str(first.port), env=first.child_env(), timeout=60)
     assert result.returncode == 3
     assert "address already in use" in result.stderr
+
+
+def test_an_erasure_reaches_every_view_and_the_event_feed(hub_server: Server) -> None:
+    """On both runtimes: in the distributed one the views learn of the erasure through
+    hub.events (the projection worker), and the answer says when Kafka's copies expire."""
+    hub = hub_server().start()
+    name, text = "Gintarė Trinaitė QE-501", "Prašau ištrinti mano duomenis QE-502"
+    gone = hub.resolve(_post(hub, address="phone:+37060071601", contact_name=name, text=text))
+    kept = hub.resolve(_post(hub, address="phone:+37060071602", text="lieka QE-503"))
+    hub.wait_caught_up()
+
+    answer = hub.http.post(
+        f"/v1/customers/{gone['customer_id']}/erase", json={"reason": "data_subject_request"}
+    )
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["customer_ids"] == [gone["customer_id"]]
+    expiry = answer.json()["kafka_copies_expire_by"]
+    assert (expiry is not None) == (hub.runtime == "kafka")
+    hub.wait_caught_up()
+    assert hub.http.get(f"/v1/customers/{gone['customer_id']}").status_code == 410
+    assert hub.http.get("/v1/customers", params={"q": "Trinait"}).json()["items"] == []
+    events = hub.events()
+    assert [e["customer_id"] for e in events if e["type"] == "customer.erased.v1"] == [
+        gone["customer_id"]
+    ]
+    shown = str(events)
+    assert "QE-501" not in shown
+    assert "QE-502" not in shown
+    kept_items = hub.timeline(kept["customer_id"])
+    assert [i["text"] for i in kept_items if i["kind"] == "message"] == ["lieka QE-503"]
