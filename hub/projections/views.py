@@ -9,6 +9,7 @@ applying the same events can neither skip nor double anything.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -92,6 +93,11 @@ class Views:
         self.engine = engine
         self.projections = list(projections or default_projections())
         self.timeline = self._find(TimelineProjection)
+        #: Whether any customer was ever erased, as last looked (at most a second ago while
+        #: none was): until one is, a batch needs no look-up of erased customers (the common
+        #: case, on the hot path). An erasure by another process is seen within that second.
+        self._any_erased = False
+        self._erasures_looked_at = -1.0
         self.directory = self._find(DirectoryProjection)
         self.conversations = self._find(ConversationsProjection)
 
@@ -180,6 +186,7 @@ class Views:
     def _erase(self, conn: Connection, customer_ids: Sequence[UUID], erased_at: datetime) -> None:
         rows = [{"customer_id": c, "erased_at": erased_at} for c in customer_ids]
         insert_ignoring_duplicates(conn, erased_customers, rows)
+        self._any_erased = True
         for projection in self.projections:
             projection.purge(conn, customer_ids)
 
@@ -197,6 +204,12 @@ class Views:
         for event in events:
             if event.type == _ERASED:
                 self._erase(conn, [event.customer_id], event.occurred_at)
+        if not self._any_erased and time.monotonic() - self._erasures_looked_at > 1.0:
+            first = conn.scalar(select(erased_customers.c.customer_id).limit(1))
+            self._any_erased = first is not None
+            self._erasures_looked_at = time.monotonic()
+        if not self._any_erased:
+            return
         erased = self.erased_among(conn, (e.customer_id for e in events))
         if erased:
             for projection in self.projections:
