@@ -247,3 +247,27 @@ def test_an_erasure_survives_a_rebuild_and_a_restart(make_settings: Any, rebuild
         assert_error(api.get(f"/v1/customers/{gone['customer_id']}"), 410, "customer_erased")
         assert [m["text"] for m in api.messages(kept["customer_id"])] == ["lieka"]
         assert not [s for s in SECRETS if s in api.get("/v1/events").text]
+
+
+def test_an_erasure_survives_an_export_and_import(make_settings: Any, tmp_path: Path) -> None:
+    from hub.store.transfer import export_store, import_store
+    from tests.store.test_transfer import secrets_of
+
+    source = make_settings("sqlite", admin_token=ADMIN_TOKEN, data_dir=tmp_path / "source")
+    with running_app(source) as api:
+        gone = api.record(address="phone:+37060071305", contact_name=NAME, text=SMS_TEXT)
+        kept = api.record(address="phone:+37060071306", text="lieka")
+        api.post(f"/v1/customers/{gone['customer_id']}/erase", json={"reason": "test_data"})
+    path = tmp_path / "export.jsonl.gz"
+    export_store(source, path)
+    target = make_settings(
+        "sqlite", admin_token=ADMIN_TOKEN, data_dir=tmp_path / "target", **secrets_of(source)
+    )
+    import_store(target, path)
+
+    with running_app(target) as api:
+        api.wait_caught_up()
+        assert_error(api.get(f"/v1/customers/{gone['customer_id']}"), 410, "customer_erased")
+        assert [m["text"] for m in api.messages(kept["customer_id"])] == ["lieka"]
+        assert not [s for s in SECRETS if s in api.get("/v1/events").text]
+    assert _files_with_secrets(tmp_path) == {}
