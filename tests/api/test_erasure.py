@@ -4,19 +4,22 @@ plaintext copy is left in any file of the data directory, any PostgreSQL table o
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
 from psycopg import sql
 
 from hub.connectors.chat.mailbox import Mailbox, metadata
 from hub.store.dead_letters import NewDeadLetter, Original
 from tests.support.api import ADMIN_TOKEN, Api, assert_error, running_app, wait_for
 from tests.support.console import sign_in
+from tests.support.hostile import HOSTILE_TEXT
 
 #: Distinctive values: each must be found nowhere once the customer is erased.
 NAME = "Žemyna Qvortrupaitė"
@@ -271,3 +274,29 @@ def test_an_erasure_survives_an_export_and_import(make_settings: Any, tmp_path: 
         assert [m["text"] for m in api.messages(kept["customer_id"])] == ["lieka"]
         assert not [s for s in SECRETS if s in api.get("/v1/events").text]
     assert _files_with_secrets(tmp_path) == {}
+
+
+@given(reason=HOSTILE_TEXT)
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    derandomize=True,
+)
+def test_any_reason_text_is_a_clear_422_and_erases_nothing(sqlite_api: Api, reason: str) -> None:
+    """The reason is a code: any other text is refused with the error model, never a 500, and
+    the customer is untouched."""
+    from hub.events.common import ErasureReason
+
+    customer = sqlite_api.record(address="phone:+37060071399")
+    response = sqlite_api.post(  # ASCII-escaped JSON: lone surrogates travel as \udXXX
+        f"/v1/customers/{customer['customer_id']}/erase",
+        content=json.dumps({"reason": reason}),
+        headers={"Content-Type": "application/json"},
+    )
+    if reason in get_args(ErasureReason):
+        assert response.status_code == 200
+        return
+    assert_error(response, 422, "validation_error")
+    sqlite_api.wait_caught_up()
+    assert sqlite_api.get(f"/v1/customers/{customer['customer_id']}").status_code == 200
