@@ -119,7 +119,7 @@ class Views:
         for projection in self.projections:
             for table in projection.tables:
                 table.create(self.engine, checkfirst=True)
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:  # reads, then may write: lock first
             known = set(conn.scalars(select(view_positions.c.projection)))
             missing = [
                 {"projection": p.name, "position": 0}

@@ -37,7 +37,7 @@ from hub.connectors.registry import by_channel, configured
 from hub.domain.application import HubApplication, Recorded
 from hub.events import InboundInteraction
 from hub.runtime.group_commit import Unrecorded, is_outage
-from hub.sql import upsert
+from hub.sql import upsert, write_transaction
 from hub.store.database import schema_lock
 from hub.store.dead_letters import DeadLetter, DeadLetters, NewDeadLetter, Original
 
@@ -144,8 +144,13 @@ class Gateway:
         return connector
 
     def _create_connector_tables(self, tables: MetaData) -> None:
-        with schema_lock(self._settings.resolved_store_url()):
-            tables.create_all(self._engine)
+        # A write transaction: SQLite's lock taken up front, so the DDL waits for a writer of
+        # another thread (the access log, a follower) instead of failing as "locked".
+        with (
+            schema_lock(self._settings.resolved_store_url()),
+            write_transaction(self._engine) as conn,
+        ):
+            tables.create_all(conn)
 
     async def start(
         self, configured: Sequence[tuple[type[Connector], Any]], *, listen: bool

@@ -27,7 +27,7 @@ from sqlalchemy import (
     select,
 )
 
-from hub.sql import insert_ignoring_duplicates
+from hub.sql import insert_ignoring_duplicates, write_transaction
 
 metadata = MetaData()
 data_keys = Table(
@@ -120,7 +120,7 @@ class SqlPeriodSecrets:
     def destroy_before(self, period: str) -> list[str]:
         t = period_secrets.c
         alive_before = (t.period < period) & t.wrapped_secret.is_not(None)
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:  # reads, then writes: lock first
             days = list(conn.scalars(select(t.period).where(alive_before).order_by(t.period)))
             if days:
                 conn.execute(

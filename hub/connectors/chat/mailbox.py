@@ -28,7 +28,7 @@ from sqlalchemy import (
     select,
 )
 
-from hub.sql import insert_ignoring_duplicates
+from hub.sql import insert_ignoring_duplicates, write_transaction
 
 metadata = MetaData()
 chat_mailbox = Table(
@@ -83,7 +83,7 @@ class Mailbox:
 
     def forget(self, visitor_ids: Sequence[str]) -> int:
         """Delete these visitors' mailboxes (their customer was erased); returns the rows."""
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:  # reads, then writes: lock first
             if not inspect(conn).has_table(chat_mailbox.name):
                 return 0
             gone = conn.execute(
