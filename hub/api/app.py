@@ -23,12 +23,16 @@ from hub.api.routes import (
     conversations,
     customers,
     dead_letters,
+    duplicates,
     events,
     export,
     health,
     interactions,
     messages,
     privacy,
+    profile,
+    search,
+    segments,
     unsubscribe,
     webhooks,
 )
@@ -50,6 +54,10 @@ ROUTES_OF = {
         consent,
         export,
         unsubscribe,
+        profile,
+        duplicates,
+        segments,
+        search,
     ),
 }
 

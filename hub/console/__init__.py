@@ -25,7 +25,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hub.console import commands, live, pages, signin
+from hub.console import commands, duplicates, history, live, pages, profile, segments, signin
 from hub.console.shared import LoginRequired
 
 #: What every console response carries. Scripts, styles, images and connections (fetch,
@@ -79,7 +79,7 @@ class _SecurityHeaders:
 
 
 #: The console's route modules, each with its ``router``.
-_ROUTES = (signin, pages, live, commands)
+_ROUTES = (signin, pages, live, commands, profile, duplicates, segments, history)
 
 
 def install(app: FastAPI) -> None:

@@ -79,6 +79,9 @@ class Customer(Aggregate):
         self.absorbed: list[UUID] = []
         #: When the customer's personal data was erased (None: it was not).
         self.erased_at: datetime | None = None
+        #: Customers an agent said are not the same person as this one (never suggested as
+        #: its duplicates; see ``dismiss_duplicate``).
+        self.not_duplicates: list[UUID] = []
 
     @event("IdentityLinked")
     def link_identity(
@@ -217,6 +220,22 @@ class Customer(Aggregate):
     def release(self, customer_id: UUID, correlation_id: UUID) -> None:
         """The survivor's side of an unmerge (internal)."""
         self.absorbed = [c for c in self.absorbed if c != customer_id]
+
+    @event("DuplicateDismissed")
+    def dismiss_duplicate(
+        self, other_customer_id: UUID, actor: str | None, correlation_id: UUID
+    ) -> None:
+        """An agent said ``other_customer_id`` is a different person (published as
+        ``customer.duplicate_dismissed.v1``); written on both customers of the pair."""
+        if other_customer_id not in self.not_duplicates:
+            self.not_duplicates = [*self.not_duplicates, other_customer_id]
+
+    @event("DuplicateRestored")
+    def restore_duplicate(
+        self, other_customer_id: UUID, actor: str | None, correlation_id: UUID
+    ) -> None:
+        """Undo of :meth:`dismiss_duplicate` (published as ``customer.duplicate_restored.v1``)."""
+        self.not_duplicates = [c for c in self.not_duplicates if c != other_customer_id]
 
     @event("Erased")
     def erase(

@@ -25,6 +25,8 @@ from hub.events import (
     ConversationStatusChanged,
     CustomerConsentChanged,
     CustomerCreated,
+    CustomerDuplicateDismissed,
+    CustomerDuplicateRestored,
     CustomerErased,
     CustomerIdentityLinked,
     CustomerMerged,
@@ -83,6 +85,16 @@ def _unmerged(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
 def _erased(e: Any, _: PersonalDataCipher) -> tuple[Any, ...]:
     data = {"customer_ids": tuple(e.group), "actor": e.actor, "reason": e.reason}
     return CustomerErased, e.originator_id, e.erased_at, data
+
+
+def _duplicate_dismissed(e: Any, _: PersonalDataCipher) -> tuple[Any, ...]:
+    data = {"other_customer_id": e.other_customer_id, "actor": e.actor}
+    return CustomerDuplicateDismissed, e.originator_id, e.timestamp, data
+
+
+def _duplicate_restored(e: Any, _: PersonalDataCipher) -> tuple[Any, ...]:
+    data = {"other_customer_id": e.other_customer_id, "actor": e.actor}
+    return CustomerDuplicateRestored, e.originator_id, e.timestamp, data
 
 
 def _tags_changed(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
@@ -247,6 +259,8 @@ _BUILDERS: dict[str, Callable[[Any, PersonalDataCipher], tuple[Any, ...]]] = {
     "Customer.Merged": _merged,
     "Customer.Unmerged": _unmerged,
     "Customer.Erased": _erased,
+    "Customer.DuplicateDismissed": _duplicate_dismissed,
+    "Customer.DuplicateRestored": _duplicate_restored,
     "Conversation.Opened": _conversation_opened,
     "Conversation.StatusChanged": _status_changed,
     "Conversation.Assigned": _assigned,

@@ -62,9 +62,33 @@ class Envelope(Published):
 # -- data models ---------------------------------------------------------------------------
 
 
+class AcquisitionSource(Published):
+    """Where a customer came from, set once at the first contact (docs/profile.md)."""
+
+    via: Literal["chat_page", "api", "endpoint"] = Field(
+        description="What told: the chat widget's page (its utm_* parameters and referrer), "
+        "the API's `source` field, or the channel endpoint the customer first wrote to "
+        "(mapped to a source in settings)."
+    )
+    source: str | None = Field(default=None, description="utm_source, or the mapped source.")
+    medium: str | None = Field(default=None, description="utm_medium, if any.")
+    campaign: str | None = Field(default=None, description="utm_campaign, if any.")
+    referrer: str | None = Field(
+        default=None, description="The page that led to the chat (personal: erased with it)."
+    )
+    endpoint: str | None = Field(
+        default=None,
+        description="The company's own address first written to (a number, mailbox or page), "
+        "kind:value.",
+    )
+
+
 class CustomerCreatedData(Published):
     display_name: str | None = Field(description="Name as first seen, if any.")
     address: str | None = Field(description="The address of the first contact (kind:value).")
+    source: AcquisitionSource | None = Field(
+        default=None, description="Where the customer came from, when anything told."
+    )
 
 
 class CustomerIdentityLinkedData(Published):
@@ -101,8 +125,53 @@ class CustomerTagsChangedData(Published):
     actor: str | None = Field(description="The agent who changed them.")
 
 
+#: The profile fields an agent edits besides custom attributes (``changed`` names them).
+ProfileField = Literal["display_name", "birthday", "time_zone", "language", "company"]
+#: A custom attribute's value: string, number, boolean, a date (ISO string) or an enum value.
+AttributeValue = str | int | float | bool
+
+
 class CustomerProfileUpdatedData(Published):
-    display_name: str | None
+    display_name: str | None = Field(
+        description="The customer's name after this change (whether or not it changed)."
+    )
+    changed: list[str] = Field(
+        default_factory=list,
+        description="What this event changed: profile fields (display_name, birthday, "
+        "time_zone, language, company) and `attributes.<key>` for custom attributes. For each "
+        "field named, its value below is the new one (null: cleared); the others are null "
+        "here and keep their earlier values. Events from before profiles were editable name "
+        "only display_name.",
+    )
+    birthday: str | None = Field(
+        default=None, description="YYYY-MM-DD, or --MM-DD when the year is not known."
+    )
+    time_zone: str | None = Field(default=None, description="IANA time zone, e.g. Europe/Vilnius.")
+    language: str | None = Field(default=None, description="BCP 47 language tag, e.g. lt or pt-BR.")
+    company: str | None = Field(default=None, description="The company the customer is with.")
+    attributes: dict[str, AttributeValue | None] = Field(
+        default_factory=dict,
+        description="Custom attributes this change set (null: removed), by key "
+        "(`GET /v1/attributes` defines them).",
+    )
+    actor: str | None = Field(
+        default=None,
+        description="Who changed it: an agent, or null for the hub (a name learnt from a message).",
+    )
+
+
+class CustomerDuplicateDismissedData(Published):
+    other_customer_id: UUID = Field(
+        description="The customer an agent said is not the same person as this one."
+    )
+    actor: str | None = Field(description="The agent who decided.")
+
+
+class CustomerDuplicateRestoredData(Published):
+    other_customer_id: UUID = Field(
+        description='The customer whose "not the same person" decision was undone.'
+    )
+    actor: str | None = Field(description="The agent who undid it.")
 
 
 class ConversationOpenedData(Published):
@@ -285,10 +354,26 @@ class CustomerTagsChanged(Envelope):
 
 
 class CustomerProfileUpdated(Envelope):
-    """The customer's profile changed (e.g. a name learnt from a later message)."""
+    """The customer's profile changed: an agent edited it, or the hub learnt a name from a
+    later message. ``data.changed`` says which fields."""
 
     type: Literal["customer.profile_updated.v1"] = "customer.profile_updated.v1"
     data: CustomerProfileUpdatedData
+
+
+class CustomerDuplicateDismissed(Envelope):
+    """An agent said two customers the hub suggested as duplicates are different people: the
+    pair is never suggested again (until ``customer.duplicate_restored.v1``)."""
+
+    type: Literal["customer.duplicate_dismissed.v1"] = "customer.duplicate_dismissed.v1"
+    data: CustomerDuplicateDismissedData
+
+
+class CustomerDuplicateRestored(Envelope):
+    """A "not the same person" decision was undone: the pair may be suggested again."""
+
+    type: Literal["customer.duplicate_restored.v1"] = "customer.duplicate_restored.v1"
+    data: CustomerDuplicateRestoredData
 
 
 class CustomerConsentChanged(Envelope):
@@ -373,6 +458,8 @@ EVENT_CLASSES: tuple[type[Envelope], ...] = (
     CustomerUnmerged,
     CustomerTagsChanged,
     CustomerProfileUpdated,
+    CustomerDuplicateDismissed,
+    CustomerDuplicateRestored,
     CustomerConsentChanged,
     CustomerErased,
     ConversationOpened,
@@ -396,6 +483,8 @@ PublishedEvent = Annotated[
     | CustomerUnmerged
     | CustomerTagsChanged
     | CustomerProfileUpdated
+    | CustomerDuplicateDismissed
+    | CustomerDuplicateRestored
     | CustomerConsentChanged
     | CustomerErased
     | ConversationOpened

@@ -19,6 +19,8 @@ from hub.events import (
     ConversationStatusChanged,
     CustomerConsentChanged,
     CustomerCreated,
+    CustomerDuplicateDismissed,
+    CustomerDuplicateRestored,
     CustomerErased,
     CustomerIdentityLinked,
     CustomerMerged,
@@ -112,7 +114,30 @@ def all_event_samples() -> list[Envelope]:
             **_envelope(2),
             data={"tags": ["vip", "wholesale"], "added": ["vip"], "removed": [], "actor": "ann"},
         ),
-        CustomerProfileUpdated(**_envelope(3), data={"display_name": "Alice E."}),
+        CustomerProfileUpdated(
+            **_envelope(3),
+            data={
+                "display_name": "Alice E.",
+                "changed": ["time_zone", "attributes.loyalty_tier"],
+                "time_zone": "Europe/Vilnius",
+                "attributes": {"loyalty_tier": "gold"},
+                "actor": "ann",
+            },
+        ),
+        CustomerDuplicateDismissed(
+            **_envelope(3),
+            data={
+                "other_customer_id": UUID("01890000-0000-7000-8000-0000000000aa"),
+                "actor": "ann",
+            },
+        ),
+        CustomerDuplicateRestored(
+            **_envelope(3),
+            data={
+                "other_customer_id": UUID("01890000-0000-7000-8000-0000000000aa"),
+                "actor": "ann",
+            },
+        ),
         CustomerConsentChanged(
             **_envelope(3),
             data={
@@ -190,7 +215,7 @@ def test_samples_cover_every_published_type() -> None:
     samples = all_event_samples()
     assert [type(e) for e in samples] == list(EVENT_CLASSES)
     assert {e.type for e in samples} == set(EVENT_TYPES)
-    assert len(EVENT_TYPES) == len(EVENT_CLASSES) == 16
+    assert len(EVENT_TYPES) == len(EVENT_CLASSES) == 18
 
 
 @pytest.mark.parametrize("event", all_event_samples(), ids=lambda e: e.type)
