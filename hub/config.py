@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from hub.connectors.settings import (
     ChatSettings,
     EmailSettings,
+    EnvList,
     MetaSettings,
     TelegramSettings,
     TwilioSettings,
@@ -156,6 +157,45 @@ class RetentionSettings(BaseModel):
         ge=1,
         description="Access log entries (who read whose personal data) older than this many "
         "days are deleted.",
+    )
+
+
+class IdentitySettings(BaseModel):
+    """Duplicate suggestions and merges (``HUB_IDENTITY__...``; docs/profile.md)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    blocklist: EnvList[list[str]] = Field(
+        default_factory=list,
+        description="Addresses (kind:value, e.g. email:office@example.com or phone:+37060000000) "
+        "that many people share or that are fake: never evidence of a duplicate, never linked "
+        "automatically. Added to the built-in ones (info@, noreply@, test@example.com...) and "
+        "to those set through PUT /v1/identity-blocklist.",
+    )
+    shared_address_limit: int = Field(
+        default=3,
+        ge=2,
+        description="An address mentioned by or seen on more than this many customers is "
+        "shared (a front desk, a family phone): never evidence of a duplicate.",
+    )
+    max_group_size: int = Field(
+        default=20,
+        ge=2,
+        description="The most customers one merge group may hold: a merge that would make it "
+        "larger is refused with a reason, so one bad merge cannot swallow thousands.",
+    )
+
+
+class AcquisitionSettings(BaseModel):
+    """Where customers come from (``HUB_ACQUISITION__...``; docs/profile.md)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    endpoints: dict[str, str] = Field(
+        default_factory=dict,
+        description="The company's own channel endpoints mapped to a source, set on customers "
+        "whose first contact was to it: "
+        '\'{"phone:+37060000000": "radio-spring", "email:sales@example.com": "sales-page"}\'.',
     )
 
 
@@ -324,6 +364,8 @@ class Settings(BaseSettings):
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     consent: ConsentSettings = Field(default_factory=ConsentSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    acquisition: AcquisitionSettings = Field(default_factory=AcquisitionSettings)
     twilio: TwilioSettings = Field(default_factory=TwilioSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
     meta: MetaSettings = Field(default_factory=MetaSettings)
