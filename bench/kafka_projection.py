@@ -56,7 +56,6 @@ TARGET_RATIO = 0.5
 BATCH = 500  # records a batch, as the worker takes them (hub.stream.app.BATCH_SIZE)
 POLL = 0.02
 TIMEOUT = 900.0
-PROJECTIONS = 3  # timeline, directory, conversations
 
 
 @dataclass(frozen=True)
@@ -170,6 +169,9 @@ class ViewsWatcher(threading.Thread):
         self.done_at: float | None = None
         self.error: BaseException | None = None
         self.stopping = threading.Event()
+        from hub.projections import default_projections
+
+        self.projections = len(default_projections())  # each keeps a position a partition
 
     def applied(self, conn: psycopg.Connection[Any]) -> int:
         rows = conn.execute(
@@ -179,7 +181,7 @@ class ViewsWatcher(threading.Thread):
         ).fetchall()
         count = 0
         for partition, position, projections in rows:
-            if projections == PROJECTIONS:
+            if projections == self.projections:
                 count += bisect.bisect_right(self.positions.get(int(partition), []), position)
         return count
 

@@ -19,7 +19,9 @@ from pydantic import (
     create_model,
 )
 
+from hub.api.profile_models import AttributeValue, SourceIn
 from hub.events import (
+    AcquisitionSource,
     AddressError,
     Channel,
     ConversationStatus,
@@ -41,6 +43,7 @@ from hub.events.inbound import (
     ThreadRef,
     check_channel_carries,
     check_occurred_at,
+    normalise_endpoint,
 )
 from hub.projections.conversations import ConversationRecord
 from hub.web.errors import ErrorDetail
@@ -84,6 +87,18 @@ class InteractionIn(BaseModel):
     contact_name: ContactName | None = None
     attachments: Attachments = Field(default_factory=tuple)
     metadata: Metadata = Field(default_factory=dict)
+    source: SourceIn | None = Field(
+        default=None,
+        description="Where the customer came from; kept only when this is their first contact "
+        "(docs/profile.md).",
+    )
+    endpoint: Text | None = Field(
+        default=None,
+        max_length=300,
+        description="The company's own address the customer wrote to (kind:value, e.g. "
+        "phone:+37060000000); a first contact's may map to a source "
+        "(HUB_ACQUISITION__ENDPOINTS).",
+    )
 
     def to_inbound(
         self, default_region: str | None, max_skew: timedelta, now: datetime | None = None
@@ -98,6 +113,14 @@ class InteractionIn(BaseModel):
             ) from None
         check_channel_carries(self.channel, address.kind)
         check_occurred_at(self.occurred_at, now or datetime.now(UTC), max_skew)
+        endpoint = None
+        if self.endpoint is not None:
+            try:
+                endpoint = normalise_endpoint(self.endpoint)
+            except ValueError as exc:
+                raise InvalidInteraction(
+                    "invalid_endpoint", f"endpoint: {exc}", endpoint=self.endpoint
+                ) from None
         return InboundInteraction(
             channel=self.channel,
             direction=self.direction,
@@ -111,6 +134,8 @@ class InteractionIn(BaseModel):
             contact_name=self.contact_name,
             attachments=self.attachments,
             metadata=self.metadata,
+            source=self.source.to_inbound() if self.source is not None else None,
+            endpoint=endpoint,
         )
 
 
@@ -223,7 +248,22 @@ class CustomerOut(BaseModel):
     )
     tags: list[str] = Field(default_factory=list, description="Agents' labels, sorted.")
     language: str | None = Field(
-        default=None, description="The language the customer last wrote in, when the channel said."
+        default=None,
+        description="The customer's language: the one an agent set, else the one the customer "
+        "last wrote in, when the channel said.",
+    )
+    birthday: str | None = Field(
+        default=None, description="YYYY-MM-DD, or --MM-DD when the year is not known."
+    )
+    time_zone: str | None = Field(
+        default=None, description="The time zone an agent set (IANA); quiet hours use it first."
+    )
+    company: str | None = None
+    attributes: dict[str, AttributeValue] = Field(
+        default_factory=dict, description="Custom attributes by key (GET /v1/attributes)."
+    )
+    source: AcquisitionSource | None = Field(
+        default=None, description="Where the customer came from, set at the first contact."
     )
 
 
@@ -249,6 +289,7 @@ class TimelineItemOut(BaseModel):
         "consent_changed",
         "merged",
         "unmerged",
+        "profile_updated",
     ]
     customer_id: UUID = Field(description="Whose item it is (in a merged group, which member).")
     occurred_at: datetime

@@ -38,6 +38,7 @@ from hub.connectors.fields import optional_text as _optional
 from hub.connectors.fields import provider_json
 from hub.connectors.settings import TelegramSettings
 from hub.events import AddressError, Attachment, Channel, InboundInteraction, normalise_address
+from hub.events.inbound import endpoint_of
 
 #: File-carrying message fields and the type to assume when Telegram gives no ``mime_type``.
 _FILES: dict[str, str] = {
@@ -189,7 +190,14 @@ class TelegramConnector(Connector):
             contact_name=name[:200] or None,
             attachments=tuple(attachments),
             metadata=metadata,
+            # The bot written to (its id, the token's public part): a first contact's endpoint.
+            endpoint=endpoint_of("telegram", self._bot_id()),
         )
+
+    def _bot_id(self) -> str | None:
+        token = self.settings.bot_token
+        bot_id = token.get_secret_value().partition(":")[0] if token is not None else ""
+        return bot_id if bot_id.isdigit() else None
 
     def _attachments(
         self, message: dict[str, Any]

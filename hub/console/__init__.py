@@ -6,7 +6,12 @@ the hub itself, which lets the console's responses carry a strict Content-Securi
 beside the HTTP API; ``hub.server`` installs it.
 
 - ``signin``: sign-in and sign-out, sessions, the sign-in form's CSRF token;
-- ``pages``: the queue, search, a customer, older timeline pages;
+- ``pages``: the queue, a customer, older timeline pages;
+- ``search``: one box over customers and message text (``/search``);
+- ``segments``: the customer list with filters and saved segments (``/customers``);
+- ``profile``: editing a customer's profile, the attribute definitions (admins);
+- ``duplicates``: the review queue of likely duplicates, the merge preview;
+- ``history``: a customer's timeline as it was at a moment ("view as of");
 - ``live``: the live updates of the queue and of a customer's page (server-sent events);
 - ``commands``: the agent's commands from the forms (reply, note, status, assign, tags);
 - ``shared``: what they share (the signed-in agent, the templates, :class:`LoginRequired`);
@@ -25,7 +30,17 @@ from starlette.datastructures import MutableHeaders
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hub.console import commands, duplicates, history, live, pages, profile, segments, signin
+from hub.console import (
+    commands,
+    duplicates,
+    history,
+    live,
+    pages,
+    profile,
+    search,
+    segments,
+    signin,
+)
 from hub.console.shared import LoginRequired
 
 #: What every console response carries. Scripts, styles, images and connections (fetch,
@@ -79,7 +94,7 @@ class _SecurityHeaders:
 
 
 #: The console's route modules, each with its ``router``.
-_ROUTES = (signin, pages, live, commands, profile, duplicates, segments, history)
+_ROUTES = (signin, pages, live, commands, profile, duplicates, segments, history, search)
 
 
 def install(app: FastAPI) -> None:

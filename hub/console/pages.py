@@ -17,7 +17,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from hub.console import present
+from hub.console import duplicates, present
 from hub.console.shared import (
     CHANNELS,
     STATUSES,
@@ -82,27 +82,6 @@ async def queue_page(
         channels=CHANNELS,
         filters={"status": status, "channel": channel, "assignee": assignee},
     )
-
-
-@router.get("/customers", response_class=HTMLResponse)
-async def search_page(
-    request: Request, agent: AgentDep, q: Annotated[str, Query(max_length=200)] = ""
-) -> HTMLResponse:
-    runtime = runtime_of(request)
-    text = q.strip()
-    results: list[Any] = []
-    if len(text) >= 2:
-
-        def load() -> list[Any]:
-            with runtime.read() as conn:
-                found, _ = runtime.views.directory.search(conn, text, 50, None)
-                return found
-
-        results = await run_in_threadpool(load)
-    for r in results:  # one entry per customer shown (never the query: it is personal)
-        access = [r.customer_id, *r.merged_customer_ids]
-        runtime.access_log.record(agent.principal, access, "console:search")
-    return page(request, "search.html", agent=agent, q=text, results=results)
 
 
 # -- a customer -----------------------------------------------------------------------------
@@ -172,6 +151,7 @@ def _customer_context(
         "position": max((i.position for i in shown.items), default=0),
         "erasure_reasons": ERASURE_REASONS,
         "consent": _consent_of(runtime, shown.profile.customer_id, profile),
+        "duplicates": duplicates.card(runtime, shown.profile.customer_id, principal),
         # who read this customer's personal data: admins only (ids and token names)
         "access_log": (
             runtime.access_log.entries(shown.group, ACCESS_LOG_SHOWN)[0]

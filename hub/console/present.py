@@ -6,6 +6,10 @@ Pure functions of view records (no I/O), installed as Jinja2 filters and globals
 
 from __future__ import annotations
 
+import calendar
+import contextlib
+import functools
+import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -130,7 +134,9 @@ def profile_facts(
     profile: CustomerRecord, consent: dict[str, bool], default_zone: str | None, now: datetime
 ) -> ProfileFacts:
     phone = next((i.address for i in profile.identities if i.kind == "phone"), None)
-    zone = time_zone_of(phone, default_zone)
+    # The zone an agent set comes first, as it does for quiet hours (hub.domain.policy).
+    zone = time_zone_of(None, profile.time_zone) if profile.time_zone else None
+    zone = zone or time_zone_of(phone, default_zone)
     channels: list[str] = []
     for identity in profile.identities:
         for channel in KIND_CHANNELS.get(identity.kind, ()):
@@ -153,6 +159,60 @@ def profile_facts(
     )
 
 
+#: Profile field -> what agents read (custom attributes show their key).
+FIELD_LABELS = {
+    "display_name": "name",
+    "birthday": "birthday",
+    "time_zone": "time zone",
+    "language": "language",
+    "company": "company",
+}
+
+
+def field_label(name: str) -> str:
+    """``time_zone`` -> ``time zone``; ``attributes.plan`` -> ``plan``."""
+    return FIELD_LABELS.get(name) or name.removeprefix("attributes.")
+
+
+def field_value(value: Any) -> str:
+    """A profile or attribute value as text: yes/no for a boolean, a number as written."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "" if value is None else str(value)
+
+
+def birthday(value: str | None) -> str:
+    """``1990-04-21`` as it is; ``--04-21`` (no year) as ``21 April``."""
+    if value and value.startswith("--"):
+        month, _, day = value[2:].partition("-")
+        with contextlib.suppress(ValueError, IndexError):
+            return f"{int(day)} {calendar.month_name[int(month)]}"
+    return value or ""
+
+
+def source_text(source: dict[str, Any] | None) -> str:
+    """Where a customer came from, in a line: ``newsletter / email / spring (chat page,
+    from https://blog.example/post)``."""
+    if not source:
+        return ""
+    named = " / ".join(v for v in (source.get(k) for k in ("source", "medium", "campaign")) if v)
+    via = {"chat_page": "chat page", "api": "API", "endpoint": "first wrote to"}.get(
+        source.get("via") or "", source.get("via") or ""
+    )
+    details = [via + (f" {bare(source['endpoint'])}" if via == "first wrote to" else "")]
+    if source.get("referrer"):
+        details.append(f"from {source['referrer']}")
+    if source.get("endpoint") and via != "first wrote to":
+        details.append(f"to {bare(source['endpoint'])}")
+    return f"{named or 'unnamed source'} ({', '.join(d for d in details if d)})"
+
+
+@functools.lru_cache(maxsize=1)
+def time_zones() -> list[str]:
+    """Every IANA zone name, sorted (the profile form offers them)."""
+    return sorted(z for z in zoneinfo.available_timezones() if "/" in z or z == "UTC")
+
+
 def install(env: Environment) -> None:
     env.filters.update(
         channel_name=channel_name,
@@ -163,5 +223,9 @@ def install(env: Environment) -> None:
         short_id=short_id,
         bare=bare,
         link_url=link_url,
+        field_label=field_label,
+        field_value=field_value,
+        birthday=birthday,
+        source_text=source_text,
     )
     env.globals.update(tick=tick, channel_names=CHANNEL_NAMES)

@@ -19,6 +19,7 @@ from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import Recording, Transcoder
 
 from hub.domain.crypto import PersonalDataCipher
+from hub.domain.duplicates import DuplicateCommands
 from hub.domain.erasure import ErasureCommands
 from hub.domain.errors import CustomerErased, InvalidCommand
 from hub.domain.identity import IdentityCommands
@@ -26,6 +27,8 @@ from hub.domain.ids import address_id, uuid7
 from hub.domain.inbound import InboundCommands, Recorded
 from hub.domain.model import DELIVERY_RANK, Conversation, Customer, Message
 from hub.domain.outbound import OutboundCommands
+from hub.domain.profile import ProfileCommands
+from hub.domain.segments import SegmentCommands
 from hub.domain.unit_of_work import AggregateCache, BulkReader, CommandRunner, UnitOfWork
 from hub.events import InboundInteraction
 
@@ -69,7 +72,10 @@ class HubApplication(Application[UUID]):
         self.inbound = InboundCommands(self.runner, cipher, self.address_id, conversation_window)
         self.outbound = OutboundCommands(self.runner, cipher)
         self.identity = IdentityCommands(self.runner, cipher, self.address_id)
+        self.duplicates = DuplicateCommands(self.runner, cipher, self.identity)
         self.erasure = ErasureCommands(self.runner, cipher)
+        self.profile = ProfileCommands(self.runner, cipher)
+        self.segments = SegmentCommands(self.runner)
 
     # -- notification of followers ---------------------------------------------------------
 

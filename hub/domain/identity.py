@@ -11,27 +11,41 @@ Rules, decided on the aggregates:
 - a customer merges into the root of the other's group, so groups are trees one level deep in
   practice and never cycles (the survivor's ``Absorbed`` event makes racing merges conflict);
 - a customer already merged elsewhere must be unmerged first;
-- merging what is already one group changes nothing (a retry is not an error).
+- merging what is already one group changes nothing (a retry is not an error);
+- a merge that would make a group larger than ``max_group_size`` customers is refused
+  (``merge_group_too_large``), so one bad merge cannot swallow thousands of customers.
+
+Nothing is linked or merged automatically through an address on the identity blocklist
+(``hub.domain.blocklist``), nor past the group size: the chat visitor is told nothing
+different, and the hub logs why.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 from uuid import UUID
 
+from hub.domain.blocklist import BlocklistCommands
 from hub.domain.crypto import PersonalDataCipher
 from hub.domain.errors import Conflict, CustomerErased, InvalidCommand
 from hub.domain.ids import uuid7
 from hub.domain.model import AddressClaim, Customer
 from hub.domain.unit_of_work import CommandRunner, UnitOfWork
 
+log = logging.getLogger(__name__)
+
 #: A chain of merges deeper than this is a bug, not data.
 _MAX_DEPTH = 64
+#: Default of ``HUB_IDENTITY__MAX_GROUP_SIZE`` (:meth:`IdentityCommands.configure`).
+MAX_GROUP_SIZE = 20
 
-LinkOutcome = Literal["linked", "verified", "unchanged", "merged", "needs_verification"]
+#: ``refused``: the address is on the blocklist, or the merge its proof calls for would make
+#: a group too large; nothing was linked (the reason is logged).
+LinkOutcome = Literal["linked", "verified", "unchanged", "merged", "needs_verification", "refused"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +73,20 @@ class IdentityCommands:
         self._runner = runner
         self._cipher = cipher
         self._address_id = address_id
+        self.blocklist = BlocklistCommands(runner)
+        self.max_group_size = MAX_GROUP_SIZE
+
+    def configure(
+        self,
+        *,
+        blocklist: Sequence[str] = (),
+        max_group_size: int = MAX_GROUP_SIZE,
+        default_region: str | None = None,
+    ) -> None:
+        """The hub's settings: ``HUB_IDENTITY__BLOCKLIST``, ``HUB_IDENTITY__MAX_GROUP_SIZE``
+        and ``HUB_DEFAULT_REGION`` (to read blocklisted numbers without a country code)."""
+        self.blocklist.configure(blocklist, default_region)
+        self.max_group_size = max_group_size
 
     # -- merge and unmerge -----------------------------------------------------------------
 
@@ -91,8 +119,8 @@ class IdentityCommands:
     ) -> MergeResult:
         survivor = self._customer(uow, survivor_id)
         merged = self._customer(uow, merged_id)
-        root = self._root(uow, survivor)
-        if root.id == merged.id or self._root(uow, merged).id == root.id:
+        root = self.root(uow, survivor)
+        if root.id == merged.id or self.root(uow, merged).id == root.id:
             return MergeResult(root.id, merged.id, changed=False)  # already one group
         if merged.merged_into is not None:
             raise Conflict(
@@ -100,6 +128,17 @@ class IdentityCommands:
                 "this customer is merged into another one; unmerge it first",
                 customer_id=str(merged.id),
                 merged_into=str(merged.merged_into),
+            )
+        sizes = self.group_size(uow, root), self.group_size(uow, merged)
+        if sum(sizes) > self.max_group_size:
+            raise Conflict(
+                "merge_group_too_large",
+                f"merging would make a group of {sum(sizes)} customers ({sizes[0]} + "
+                f"{sizes[1]}); the limit is {self.max_group_size}",
+                size=sum(sizes),
+                survivor_group=sizes[0],
+                merged_group=sizes[1],
+                limit=self.max_group_size,
             )
         correlation_id = uuid7()
         merged.merge_into(
@@ -177,6 +216,9 @@ class IdentityCommands:
         owner_aid, aid = self._address_id(owner_address), self._address_id(address)
         uow.load([owner_aid, aid])
         owner = self._owner(uow, owner_aid, owner_address, display_name)
+        if self.blocklist.effective_in(uow).blocks(address):
+            log.info("not linking a blocklisted %s address (%s)", address.partition(":")[0], reason)
+            return LinkResult("refused", owner.id)
         claim = uow.get(AddressClaim, aid)
         if claim is None or self._cipher.is_erased(claim.customer_id):
             if claim is None:
@@ -194,7 +236,7 @@ class IdentityCommands:
             uow.collect(owner, uow.peek(AddressClaim, aid))
             return LinkResult("linked", owner.id)
         holder = self._customer(uow, claim.customer_id)
-        if self._root(uow, holder).id == self._root(uow, owner).id:
+        if self.root(uow, holder).id == self.root(uow, owner).id:
             if not verified or aid in holder.verified_address_ids:
                 return LinkResult("unchanged", holder.id)
             self._note_link(holder, aid, address, True, reason)
@@ -202,11 +244,20 @@ class IdentityCommands:
             return LinkResult("verified", holder.id)
         if not verified:
             return LinkResult("needs_verification", owner.id)
+        # The proven owner of the address came first: the visitor's whole group joins theirs.
+        visitors = self.root(uow, owner)
+        size = self.group_size(uow, self.root(uow, holder)) + self.group_size(uow, visitors)
+        if size > self.max_group_size:
+            log.warning(
+                "not merging by verification: the group would hold %d customers (limit %d)",
+                size,
+                self.max_group_size,
+            )
+            return LinkResult("refused", owner.id)
         if aid not in holder.verified_address_ids:
             self._note_link(holder, aid, address, True, reason)
             uow.collect(holder)
-        # The proven owner of the address came first: the visitor's whole group joins theirs.
-        self._merge(uow, holder.id, self._root(uow, owner).id, actor, reason, caused_by=None)
+        self._merge(uow, holder.id, visitors.id, actor, reason, caused_by=None)
         return LinkResult("merged", holder.id)
 
     # -- helpers ---------------------------------------------------------------------------
@@ -236,13 +287,25 @@ class IdentityCommands:
             raise CustomerErased("this customer was erased", customer_id=str(customer_id))
         return customer
 
-    def _root(self, uow: UnitOfWork, customer: Customer) -> Customer:
+    def root(self, uow: UnitOfWork, customer: Customer) -> Customer:
         """The customer at the top of ``customer``'s group."""
         for _ in range(_MAX_DEPTH):
             if customer.merged_into is None:
                 return customer
             customer = uow.require(Customer, customer.merged_into, "customer")
         raise AssertionError(f"merge chain deeper than {_MAX_DEPTH} at {customer.id}")
+
+    def group_size(self, uow: UnitOfWork, root: Customer) -> int:
+        """How many customers the group of ``root`` holds (``root`` included), following
+        whom each absorbed (a level of the tree per bulk read)."""
+        size, level = 1, list(root.absorbed)
+        for _ in range(_MAX_DEPTH):
+            if not level:
+                return size
+            size += len(level)
+            uow.load(level)
+            level = [c for m in level for c in uow.require(Customer, m, "customer").absorbed]
+        raise AssertionError(f"merge tree deeper than {_MAX_DEPTH} under {root.id}")
 
     def _owner(
         self, uow: UnitOfWork, aid: UUID, address: str, display_name: str | None

@@ -5,7 +5,8 @@ The batch loads what it needs in a few bulk reads (:meth:`InboundCommands._prefe
 runs the rules item by item on the unit of work, so later items see earlier ones:
 - a provider message is recorded once: the same (channel, provider id) again, or the echo of
   a message the hub sent, comes back as a duplicate with the ids first given;
-- first contact from an address (or from one whose owner was erased) registers a customer;
+- first contact from an address (or from one whose owner was erased) registers a customer,
+  with where it came from when the interaction tells (``hub.domain.acquisition``);
 - email threads by its own references, however old; other channels join the conversation
   the address has on that channel while it saw activity within the conversation window;
   a customer's message reopens a conversation that was not open.
@@ -13,11 +14,12 @@ runs the rules item by item on the unit of work, so later items see earlier ones
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from hub.domain.acquisition import endpoint_sources, first_contact_source
 from hub.domain.crypto import PersonalDataCipher
 from hub.domain.ids import message_id, uuid7
 from hub.domain.model import AddressClaim, Conversation, Customer, Message
@@ -49,6 +51,12 @@ class InboundCommands:
         self._cipher = cipher
         self._address_id = address_id
         self._window = conversation_window
+        self._sources: dict[str, str] = {}
+
+    def use_endpoint_sources(self, mapping: Mapping[str, str]) -> None:
+        """Name the source of customers whose first contact was to one of these company
+        endpoints (``HUB_ACQUISITION__ENDPOINTS``: endpoint -> source name)."""
+        self._sources = endpoint_sources(mapping)
 
     def record_interactions(self, items: Sequence[InboundInteraction]) -> list[Recorded]:
         """Record a batch of interactions in one store transaction; replays come back as
@@ -133,6 +141,9 @@ class InboundCommands:
                 address_kind=item.address.partition(":")[0],
                 first_seen_at=item.occurred_at,
                 correlation_id=mid,
+                source=self._cipher.encrypt_json(
+                    customer_id, first_contact_source(item, self._sources)
+                ),
             )
             uow.add(customer)
             conversation = self._open_conversation(uow, customer_id, aid, item, mid)
@@ -201,7 +212,8 @@ class InboundCommands:
         self, uow: UnitOfWork, customer_id: UUID, name: str, mid: UUID
     ) -> Customer | None:
         customer = uow.get(Customer, customer_id)
-        if customer is not None and customer.display_name is None:
+        # A name an agent set or cleared is theirs: the channel's is no longer learnt.
+        if customer is not None and customer.display_name is None and not customer.name_from_agent:
             customer.update_profile(
                 display_name=self._cipher.encrypt(customer_id, name), correlation_id=mid
             )

@@ -54,8 +54,17 @@ class Customer(Aggregate):
         address_kind: str,
         first_seen_at: datetime,
         correlation_id: UUID,
+        source: str | None = None,
     ) -> None:
+        """``source``: where the customer came from (``hub.domain.acquisition``), encrypted
+        JSON; None when nothing told (and in events stored before sources existed)."""
         self.display_name = display_name
+        #: Profile fields an agent set (birthday, time_zone, language, company), encrypted.
+        self.profile: dict[str, str] = {}
+        #: Custom attribute values by key, each encrypted JSON (``hub.domain.profile``).
+        self.attributes: dict[str, str] = {}
+        #: Whether an agent set (or cleared) the name: the hub no longer learns one.
+        self.name_from_agent = False
         self.address_ids: list[UUID] = [address_id]
         #: "channel:purpose" -> granted; no entry: the customer wrote to us, service allowed.
         self.consent: dict[str, bool] = {}
@@ -100,8 +109,30 @@ class Customer(Aggregate):
             self.verified_address_ids.append(address_id)
 
     @event("ProfileUpdated")
-    def update_profile(self, display_name: str | None, correlation_id: UUID) -> None:
+    def update_profile(
+        self,
+        display_name: str | None,
+        correlation_id: UUID,
+        changed: list[str] | None = None,
+        fields: dict[str, str | None] | None = None,
+        attributes: dict[str, str | None] | None = None,
+        kinds: dict[str, str] | None = None,
+        actor: str | None = None,
+    ) -> None:
+        """The profile changed: ``display_name`` is the name after the change (encrypted);
+        ``changed`` names what changed (profile fields, ``attributes.<key>``); ``fields`` and
+        ``attributes`` hold the new values of those (encrypted; None: cleared), ``kinds``
+        each attribute's type. ``actor``: the agent, or None when the hub learnt a name from
+        a message (events stored before agents edited profiles carry only the name)."""
         self.display_name = display_name
+        if fields:
+            kept = {k: v for k, v in self.profile.items() if k not in fields}
+            self.profile = kept | {k: v for k, v in fields.items() if v is not None}
+        if attributes:
+            kept = {k: v for k, v in self.attributes.items() if k not in attributes}
+            self.attributes = kept | {k: v for k, v in attributes.items() if v is not None}
+        if actor is not None and "display_name" in (changed or ()):
+            self.name_from_agent = True
 
     @event("ConsentChanged")
     def change_consent(

@@ -7,8 +7,9 @@ Rules decided here, on the aggregates (never on lagging views; the rules themsel
   gets nothing; the refusal is recorded with its reason;
 - service windows: where a channel allows free text only within a time of the customer's last
   message (WhatsApp's 24 hours), outside it only a template goes out;
-- quiet hours: a non-urgent message is held until morning in the customer's time zone, unless
-  the customer wrote within ``awake_window``;
+- quiet hours: a non-urgent message is held until morning in the customer's time zone (the
+  one an agent set, else the phone number's, else the default), unless the customer wrote
+  within ``awake_window``;
 - a send interrupted by a crash is repeated only where the provider dedupes by idempotency key;
   elsewhere it is left for the provider's status callback to settle.
 """
@@ -53,6 +54,7 @@ from hub.domain.policy import (
     Send,
     refusal_of,
 )
+from hub.domain.profile import set_time_zone
 from hub.domain.unit_of_work import CommandRunner, UnitOfWork
 from hub.events import CHANNEL_ADDRESS_KINDS
 
@@ -314,7 +316,9 @@ class OutboundCommands:
                 for c in known_channels
                 if c != conversation.channel and kind in CHANNEL_ADDRESS_KINDS.get(c, ())
             ]
-            until = quiet.hold_until(at, conversation.last_inbound_at, address)
+            zone = set_time_zone(uow, self._cipher, customer)
+            quiet_rules, by_address = quiet.for_customer(address, zone)
+            until = quiet_rules.hold_until(at, conversation.last_inbound_at, by_address)
             options = []
             for channel in channels:
                 refusal = refusal_of(policy, customer, conversation, channel, at, False)
@@ -423,16 +427,19 @@ class OutboundCommands:
             has_template = message.dispatch["template"] is not None
             urgent = bool(message.dispatch["urgent"])
             address = self._cipher.decrypt(cid, message.address) or ""
+            # The zone an agent set comes first, whatever the channel (hub.domain.profile).
+            zone = set_time_zone(uow, self._cipher, customer)
+            quiet_rules, by_address = quiet.for_customer(address, zone)
             basis_of = partial(
                 dispatch_basis,
                 now=now,
                 purpose=purpose,
                 policy=policy,
-                quiet=quiet,
+                quiet=quiet_rules,
                 customer=customer,
                 conversation=conversation,
                 channel=message.channel,
-                address=address,
+                address=by_address,
                 urgent=urgent,
                 has_template=has_template,
                 rules=rules,
@@ -445,7 +452,7 @@ class OutboundCommands:
                 self._settle(uow, message, "failed", *refusal, decided)
                 return Done("refused")
             if not urgent:
-                until = quiet.hold_until(now, conversation.last_inbound_at, address)
+                until = quiet_rules.hold_until(now, conversation.last_inbound_at, by_address)
                 if until is not None:
                     message.defer_dispatch(
                         until=until,

@@ -7,7 +7,7 @@ time zone, why a channel refuses a message now, and the dispatcher's decisions
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, Protocol
 from uuid import UUID
@@ -96,6 +96,16 @@ class QuietHours:
             return None
         day = local.date() if at < self.end else local.date() + timedelta(days=1)
         return datetime.combine(day, self.end, tzinfo=zone).astimezone(UTC)
+
+    def for_customer(
+        self, address: str | None, set_zone: str | None
+    ) -> tuple[QuietHours, str | None]:
+        """These rules and the address that decide the customer's zone (the arguments of
+        :meth:`hold_until` and :func:`time_zone_of`), given the zone an agent set (None:
+        none): a set zone comes first, before the phone number's and the default."""
+        if set_zone:
+            return replace(self, default_zone=set_zone), None
+        return self, address
 
     def hold_until(
         self, now: datetime, last_inbound_at: datetime | None, address: str | None

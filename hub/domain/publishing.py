@@ -44,12 +44,13 @@ from hub.events import (
 
 def _customer_registered(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
     cid = e.originator_id
-    return (
-        CustomerCreated,
-        cid,
-        e.first_seen_at,
-        {"display_name": c.decrypt(cid, e.display_name), "address": c.decrypt(cid, e.address)},
-    )
+    data = {
+        "display_name": c.decrypt(cid, e.display_name),
+        "address": c.decrypt(cid, e.address),
+        # Events stored before acquisition sources lack it; erased, it reads as None.
+        "source": c.decrypt_json(cid, getattr(e, "source", None)),
+    }
+    return CustomerCreated, cid, e.first_seen_at, data
 
 
 def _identity_linked(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
@@ -114,12 +115,22 @@ def _tags_changed(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
 
 def _profile_updated(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
     cid = e.originator_id
-    return (
-        CustomerProfileUpdated,
-        cid,
-        e.timestamp,
-        {"display_name": c.decrypt(cid, e.display_name)},
-    )
+    # Events stored before agents edited profiles carry only the name the hub learnt.
+    changed = getattr(e, "changed", None)
+    fields: dict[str, str | None] = getattr(e, "fields", None) or {}
+    attributes: dict[str, str | None] = getattr(e, "attributes", None) or {}
+    data: dict[str, Any] = {
+        "display_name": c.decrypt(cid, e.display_name),
+        "changed": list(changed) if changed is not None else ["display_name"],
+        "actor": getattr(e, "actor", None),
+        **{name: c.decrypt(cid, token) for name, token in fields.items()},
+        "attributes": {
+            key: c.decrypt_json(cid, token) if token is not None else None
+            for key, token in attributes.items()
+        },
+        "attribute_kinds": dict(getattr(e, "kinds", None) or {}),
+    }
+    return CustomerProfileUpdated, cid, e.timestamp, data
 
 
 def _conversation_opened(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:

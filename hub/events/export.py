@@ -29,17 +29,47 @@ class Part(BaseModel):
     )
 
 
+class ExportSource(Part):
+    """Where a customer came from, set at its first contact (docs/profile.md)."""
+
+    via: Literal["chat_page", "api", "endpoint"] = Field(
+        description="The chat widget's page, an API client, or the company endpoint written to."
+    )
+    source: str | None
+    medium: str | None
+    campaign: str | None
+    referrer: str | None = Field(description="The page that led to the contact.")
+    endpoint: str | None = Field(description="The company's own address written to.")
+
+
+#: A custom attribute's value: text (string, date, enum), a number or a boolean.
+ExportAttributeValue = str | int | float | bool
+
+
 class ExportProfile(Part):
-    """The person as the hub shows them: the group as one customer."""
+    """The person as the hub shows them: the group as one customer (for each profile field,
+    the first customer's value when set, else the first one known)."""
 
     display_name: str | None = Field(
         description="The group's name: the first customer's, or the first one known."
     )
     tags: list[str] = Field(description="Agents' labels on any customer of the group.")
     language: str | None = Field(
-        description="The language the hub detected from the person's messages (the directory)."
+        description="The person's language: the one an agent set, else the one the hub "
+        "detected from the person's messages (the directory)."
     )
     first_seen_at: datetime = Field(description="The first contact of any customer of the group.")
+    birthday: str | None = Field(
+        default=None, description="YYYY-MM-DD, or --MM-DD when the year is not known."
+    )
+    time_zone: str | None = Field(default=None, description="The time zone an agent set.")
+    company: str | None = None
+    attributes: dict[str, ExportAttributeValue] = Field(
+        default_factory=dict, description="Custom attributes agents set, by key."
+    )
+    source: ExportSource | None = Field(
+        default=None, description="Where the person came from (the first customer's)."
+    )
 
 
 class ExportMember(Part):
@@ -51,6 +81,14 @@ class ExportMember(Part):
     first_seen_at: datetime
     merged_into: UUID | None = Field(
         description="The customer this record is merged into (null: it stands on its own)."
+    )
+    birthday: str | None = None
+    time_zone: str | None = None
+    language: str | None = Field(default=None, description="The language an agent set.")
+    company: str | None = None
+    attributes: dict[str, ExportAttributeValue] = Field(default_factory=dict)
+    source: ExportSource | None = Field(
+        default=None, description="Where this record's first contact came from."
     )
 
 

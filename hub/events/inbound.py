@@ -8,12 +8,13 @@ functions.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from hub.events.addresses import normalise_address
+from hub.events.addresses import AddressError, normalise_address
 from hub.events.common import (
     CHANNEL_ADDRESS_KINDS,
     EARLIEST_OCCURRED_AT,
@@ -25,6 +26,7 @@ from hub.events.common import (
     Instant,
     Metadata,
     Text,
+    check_text,
 )
 
 MAX_TEXT = 64 * 1024
@@ -37,6 +39,56 @@ ThreadRef = Annotated[Text, Field(max_length=512)]
 References = Annotated[tuple[Text, ...], Field(max_length=100)]
 ContactName = Annotated[Text, Field(max_length=200)]
 Attachments = Annotated[tuple[Attachment, ...], Field(max_length=100)]
+
+
+def _blank_is_none(value: str) -> str | None:
+    """Text without its surrounding space; blank text is no value."""
+    return value.strip() or None
+
+
+#: A name of where a customer came from (utm_source, utm_medium, utm_campaign, a mapped source).
+SourceName = Annotated[Text, Field(max_length=100), AfterValidator(_blank_is_none)]
+#: The page that led a customer to the company (the chat page's ``document.referrer``).
+Referrer = Annotated[Text, Field(max_length=2000), AfterValidator(_blank_is_none)]
+
+_ENDPOINT = re.compile(r"^([a-z][a-z0-9_]{0,31}):(.+)$")
+MAX_ENDPOINT = 300
+
+
+def normalise_endpoint(raw: str) -> str:
+    """The company's own address an interaction was sent to, ``kind:value``: a phone number or
+    email normalised like a customer's address (``phone:+37060000000``), any other kind (a
+    page id, a bot) as given with its kind in lower case; ``ValueError`` for anything else."""
+    kind, _, value = raw.strip().partition(":")
+    text = f"{kind.lower()}:{value.strip()}"
+    found = _ENDPOINT.match(text)
+    if found is None:
+        raise ValueError(
+            "an endpoint is kind:value, e.g. phone:+37060000000 or email:sales@example.com"
+        )
+    if found.group(1) in ("phone", "email"):
+        try:
+            text = str(normalise_address(text))
+        except AddressError as exc:
+            raise ValueError(exc.reason) from None
+    if len(text) > MAX_ENDPOINT:
+        raise ValueError(f"an endpoint is at most {MAX_ENDPOINT} characters")
+    return text
+
+
+def endpoint_of(kind: str, value: str | None) -> str | None:
+    """:func:`normalise_endpoint` of ``kind:value`` for a connector, which keeps the message
+    whatever its endpoint: None when there is none or it is not one."""
+    if not value:
+        return None
+    try:
+        return normalise_endpoint(check_text(f"{kind}:{value}"))
+    except ValueError:
+        return None
+
+
+#: A company endpoint (:func:`normalise_endpoint`).
+Endpoint = Annotated[Text, Field(max_length=MAX_ENDPOINT), AfterValidator(normalise_endpoint)]
 
 
 class InvalidInteraction(ValueError):
@@ -96,6 +148,27 @@ class ConsentSignal(Frozen):
     )
 
 
+class InboundSource(Frozen):
+    """Where a customer came from, as the sender of an interaction knows it. Only a customer's
+    first contact sets it (docs/profile.md): the chat widget's page (``chat_page``: its
+    utm_* parameters and referrer) wins over an API client's (``api``), which wins over the
+    company endpoint written to."""
+
+    via: Literal["chat_page", "api"] = Field(
+        default="api", description="Who tells: the chat widget's page, or an API client."
+    )
+    source: SourceName | None = Field(default=None, description="e.g. utm_source: newsletter.")
+    medium: SourceName | None = Field(default=None, description="e.g. utm_medium: email.")
+    campaign: SourceName | None = Field(default=None, description="e.g. utm_campaign: spring.")
+    referrer: Referrer | None = Field(
+        default=None, description="The page that led to the contact (personal: encrypted)."
+    )
+
+    @property
+    def empty(self) -> bool:
+        return not (self.source or self.medium or self.campaign or self.referrer)
+
+
 class InboundInteraction(Frozen):
     """One message on a channel, inbound from a customer or outbound from the company.
 
@@ -127,6 +200,17 @@ class InboundInteraction(Frozen):
     metadata: Metadata = Field(default_factory=dict)
     consent: ConsentSignal | None = Field(
         default=None, description="A consent change this message carries (STOP, START...)."
+    )
+    source: InboundSource | None = Field(
+        default=None,
+        description="Where the customer came from (utm_* of a page, a referrer); kept only "
+        "when this is the customer's first contact.",
+    )
+    endpoint: Endpoint | None = Field(
+        default=None,
+        description="The company's own address the customer wrote to (kind:value: the number, "
+        "mailbox, page or bot); the first contact's may map to a source "
+        "(HUB_ACQUISITION__ENDPOINTS).",
     )
 
     @field_validator("address")

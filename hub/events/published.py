@@ -154,6 +154,11 @@ class CustomerProfileUpdatedData(Published):
         description="Custom attributes this change set (null: removed), by key "
         "(`GET /v1/attributes` defines them).",
     )
+    attribute_kinds: dict[str, Literal["string", "number", "boolean", "date", "enum"]] = Field(
+        default_factory=dict,
+        description="The type of each attribute in `attributes` as defined when it was set "
+        "(a date and an enum value are strings in JSON; this says which).",
+    )
     actor: str | None = Field(
         default=None,
         description="Who changed it: an agent, or null for the hub (a name learnt from a message).",

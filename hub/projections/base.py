@@ -42,6 +42,13 @@ class Projection(ABC):
     def apply(self, conn: Connection, events: Sequence[Envelope]) -> None:
         """Fold ``events`` (store order, all of a handled type) into the tables."""
 
+    def create(self, conn: Connection) -> None:  # noqa: B027 (optional hook)
+        """Create what ``Table.create`` cannot, once the tables exist (a full-text index, its
+        triggers, SQL functions), idempotently; most projections have nothing to add."""
+
+    def drop(self, conn: Connection) -> None:  # noqa: B027 (optional hook)
+        """Drop what :meth:`create` made, before the tables are dropped (a rebuild)."""
+
     def expire_bodies_before(self, conn: Connection, cutoff: datetime) -> int:
         """Blank the message bodies (text, subjects, attachments, metadata) this view holds of
         messages that happened before ``cutoff``, keeping the fact that they existed (retention

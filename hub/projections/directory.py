@@ -1,4 +1,5 @@
-"""The customer directory: who each customer is, their addresses, and search over both.
+"""The customer directory: who each customer is, their addresses, their profile (what agents
+set: ``hub.projections.profiles``), and search over names and addresses.
 
 Merges group customers without moving anything (``hub.projections.merges`` keeps the groups).
 Readers ask for a :meth:`~DirectoryProjection.profile` (the whole group as one customer) and
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -42,17 +43,28 @@ from hub.events import (
 )
 from hub.projections.base import MessageEvent, Projection, as_utc, later, utc
 from hub.projections.merges import apply_merge, group_of, merges, root_of, roots_of, with_members
+from hub.projections.profiles import (
+    apply_profiles,
+    attributes,
+    fold_attributes,
+    load_profiles,
+    profiles,
+    purge_profiles,
+    record_fields,
+)
 from hub.sql import insert_ignoring_duplicates, upsert
 
 __all__ = [
     "CustomerRecord",
     "DirectoryProjection",
     "Identity",
+    "attributes",
     "customers",
     "facts",
     "identities",
     "merges",
     "metadata",
+    "profiles",
     "search_text",
 ]
 
@@ -108,7 +120,15 @@ class CustomerRecord:
     #: In a :meth:`DirectoryProjection.profile`: the other customers shown as this one.
     merged_customer_ids: tuple[UUID, ...] = ()
     tags: tuple[str, ...] = ()
+    #: The effective language: the one an agent set, else the one the channel said.
     language: str | None = None
+    #: What agents set (``hub.projections.profiles``): YYYY-MM-DD or --MM-DD, an IANA zone.
+    birthday: str | None = None
+    time_zone: str | None = None
+    company: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    #: Where the customer came from (the fields of ``hub.events.AcquisitionSource``).
+    source: dict[str, Any] | None = None
 
 
 class DirectoryProjection(Projection):
@@ -126,13 +146,14 @@ class DirectoryProjection(Projection):
             "interaction.queued.v1",
         }
     )
-    tables = (customers, identities, merges, facts)
+    tables = (customers, identities, merges, facts, profiles, attributes)
 
     def purge(self, conn: Connection, customer_ids: Sequence[UUID]) -> None:
-        """Names, addresses, search text, tags and languages go; the merges (ids only) stay,
-        so the group is still known."""
+        """Names, addresses, search text, tags, languages and profiles go; the merges (ids
+        only) stay, so the group is still known."""
         for table in (customers, identities, facts):
             conn.execute(table.delete().where(table.c.customer_id.in_(customer_ids)))
+        purge_profiles(conn, customer_ids)
 
     def apply(self, conn: Connection, events: Sequence[Envelope]) -> None:
         new_customers: dict[UUID, dict[str, Any]] = {}
@@ -199,6 +220,7 @@ class DirectoryProjection(Projection):
         if changed:
             self._refresh_search_text(conn, changed)
         self._save_facts(conn, changed_facts)
+        apply_profiles(conn, events)
 
     def _save_facts(self, conn: Connection, changed: dict[UUID, dict[str, Any]]) -> None:
         if not changed:
@@ -258,8 +280,9 @@ class DirectoryProjection(Projection):
         return group_of(conn, customer_id)
 
     def profile(self, conn: Connection, customer_id: UUID) -> CustomerRecord | None:
-        """The whole group of ``customer_id`` as one customer: the root's id and name (or
-        the first name known), every member's identities, the latest activity."""
+        """The whole group of ``customer_id`` as one customer: the root's id, every member's
+        identities and tags, the latest activity; for the name and each profile field and
+        attribute, the root's value when set, else the first member's that has one."""
         ids = self.group(conn, customer_id)
         records = self.get_many(conn, ids)
         if not records or records[0].customer_id != ids[0]:
@@ -268,9 +291,13 @@ class DirectoryProjection(Projection):
         if len(records) == 1:
             return root
         activity = [r.last_activity_at for r in records if r.last_activity_at is not None]
+
+        def first(name: str) -> Any:
+            return next((getattr(r, name) for r in records if getattr(r, name)), None)
+
         return CustomerRecord(
             customer_id=root.customer_id,
-            display_name=next((r.display_name for r in records if r.display_name), None),
+            display_name=first("display_name"),
             created_at=min(r.created_at for r in records),
             last_activity_at=max(activity) if activity else None,
             identities=tuple(
@@ -281,7 +308,12 @@ class DirectoryProjection(Projection):
             ),
             merged_customer_ids=tuple(r.customer_id for r in records[1:]),
             tags=tuple(sorted({t for r in records for t in r.tags})),
-            language=next((r.language for r in records if r.language), None),
+            language=first("language"),
+            birthday=first("birthday"),
+            time_zone=first("time_zone"),
+            company=first("company"),
+            attributes=fold_attributes(r.attributes for r in records),
+            source=first("source"),
         )
 
     def get(self, conn: Connection, customer_id: UUID) -> CustomerRecord | None:
@@ -308,11 +340,14 @@ class DirectoryProjection(Projection):
             r.customer_id: r
             for r in conn.execute(select(facts).where(facts.c.customer_id.in_(list(by_id))))
         }
+        set_by_agents = load_profiles(conn, list(by_id))
         return [
             CustomerRecord(
                 customer_id=cid,
                 tags=tuple(known[cid].tags or ()) if cid in known else (),
-                language=known[cid].language if cid in known else None,
+                **record_fields(
+                    set_by_agents.get(cid), known[cid].language if cid in known else None
+                ),
                 display_name=by_id[cid]["display_name"],
                 created_at=as_utc(by_id[cid]["created_at"]),
                 last_activity_at=(

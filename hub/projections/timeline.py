@@ -1,5 +1,5 @@
-"""The unified timeline: every message in and out, notes, status changes and identity links of a
-customer, on every channel, interleaved by the time they happened."""
+"""The unified timeline: every message in and out, notes, status changes, identity links and
+agents' profile edits of a customer, on every channel, interleaved by the time they happened."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ from hub.events import (
     CustomerCreated,
     CustomerIdentityLinked,
     CustomerMerged,
+    CustomerProfileUpdated,
     CustomerUnmerged,
     Envelope,
     InteractionDeliveryUpdated,
@@ -74,6 +75,7 @@ class TimelineProjection(Projection):
             "customer.consent_changed.v1",
             "customer.merged.v1",
             "customer.unmerged.v1",
+            "customer.profile_updated.v1",
             "conversation.status_changed.v1",
             "conversation.assigned.v1",
             "interaction.received.v1",
@@ -110,6 +112,8 @@ class TimelineProjection(Projection):
                         or (earlier["b_provider_id"] if earlier else None),
                     }
                 continue
+            if not makes_item(event):
+                continue  # the hub learnt a name from a message: no news for the agent
             row = _row(event)
             new_rows.setdefault(row["item_id"], row)
             if isinstance(event, CustomerUnmerged):
@@ -415,6 +419,8 @@ def _row(event: Envelope) -> dict[str, Any]:
                 "reason": event.data.reason,
             },
         }
+    elif isinstance(event, CustomerProfileUpdated):
+        row |= {"kind": "profile_updated", "data": _profile_change(event)}
     elif isinstance(event, CustomerIdentityLinked):
         row |= {
             "kind": "identity_linked",
@@ -427,3 +433,26 @@ def _row(event: Envelope) -> dict[str, Any]:
     else:  # pragma: no cover - guarded by ``handles``
         raise TypeError(f"timeline does not handle {event.type}")
     return row
+
+
+def _profile_change(event: CustomerProfileUpdated) -> dict[str, Any]:
+    """What an agent changed in the profile, in order: each field (or ``attributes.<key>``)
+    with its new value (None: cleared), and who."""
+    d = event.data
+    changes = []
+    for name in d.changed:
+        key = name.partition(".")[2] if name.startswith("attributes.") else None
+        value = d.attributes.get(key) if key is not None else getattr(d, name, None)
+        changes.append({"field": name, "value": value})
+    return {"changes": changes, "actor": d.actor}
+
+
+def makes_item(event: Envelope) -> bool:
+    """Whether the timeline shows ``event`` as an item of its own (``hub.projections.history``
+    rebuilds the timeline of a past moment by the same rule)."""
+    if event.type not in TimelineProjection.handles:
+        return False
+    if isinstance(event, InteractionDeliveryUpdated):
+        return False  # it changes its message's item
+    # A name the hub learnt from a message is no news for the agent (no item).
+    return not (isinstance(event, CustomerProfileUpdated) and event.data.actor is None)

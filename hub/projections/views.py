@@ -34,6 +34,10 @@ from hub.events import Envelope
 from hub.projections.base import Projection
 from hub.projections.conversations import ConversationsProjection
 from hub.projections.directory import DirectoryProjection
+from hub.projections.duplicates import SHARED_ADDRESS_LIMIT, DuplicatesProjection
+from hub.projections.history import HistoryProjection
+from hub.projections.search import SearchProjection
+from hub.projections.segments import SegmentsProjection
 from hub.projections.timeline import TimelineProjection
 from hub.sql import insert_ignoring_duplicates, lock_keys, upsert, write_transaction
 
@@ -120,6 +124,8 @@ class Views:
             for table in projection.tables:
                 table.create(self.engine, checkfirst=True)
         with write_transaction(self.engine) as conn:  # reads, then may write: lock first
+            for projection in self.projections:
+                projection.create(conn)
             known = set(conn.scalars(select(view_positions.c.projection)))
             missing = [
                 {"projection": p.name, "position": 0}
@@ -353,6 +359,8 @@ class Views:
     def reset(self, name: str) -> None:
         """Drop a projection's tables and position; :meth:`create` makes them anew."""
         projection = self.by_name(name)
+        with write_transaction(self.engine) as conn:
+            projection.drop(conn)
         for table in reversed(projection.tables):
             table.drop(self.engine, checkfirst=True)
         with self.engine.begin() as conn:
@@ -397,5 +405,18 @@ def _lock_partitions(conn: Connection, topic: str, partitions: Sequence[int]) ->
     lock_keys(conn, f"hub.views:{topic}", partitions)
 
 
-def default_projections() -> list[Projection]:
-    return [TimelineProjection(), DirectoryProjection(), ConversationsProjection()]
+def default_projections(
+    *, shared_address_limit: int = SHARED_ADDRESS_LIMIT, default_region: str | None = None
+) -> list[Projection]:
+    """The hub's read models, in the order a batch is applied (the directory before the
+    duplicates, which read it). The arguments are the hub's settings
+    (``HUB_IDENTITY__SHARED_ADDRESS_LIMIT``, ``HUB_DEFAULT_REGION``) for the duplicates."""
+    return [
+        TimelineProjection(),
+        DirectoryProjection(),
+        ConversationsProjection(),
+        DuplicatesProjection(shared_address_limit, default_region),
+        HistoryProjection(),
+        SegmentsProjection(),
+        SearchProjection(),
+    ]

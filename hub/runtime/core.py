@@ -27,7 +27,7 @@ from hub.domain.application import HubApplication, Recorded
 from hub.domain.policy import ChannelOption, QuietHours
 from hub.events import Envelope, InboundInteraction
 from hub.metrics import Metrics
-from hub.projections import Views
+from hub.projections import Views, default_projections
 from hub.runtime.dispatcher import ConfiguredChannels, Dispatcher
 from hub.runtime.erasure import ErasureReport, erase_customer, kafka_expiry
 from hub.runtime.gateway import Gateway
@@ -72,7 +72,14 @@ class Runtime:
     def start(self) -> None:
         with schema_lock(self.settings.resolved_store_url()):
             self.store = open_store(self.settings)
-            self.views = Views(self.store.views_engine)
+            identity = self.settings.identity
+            self.views = Views(
+                self.store.views_engine,
+                default_projections(
+                    shared_address_limit=identity.shared_address_limit,
+                    default_region=self.settings.default_region,
+                ),
+            )
             self.views.create()
             admin = self.settings.admin_token
             self.tokens = TokenStore(

@@ -11,7 +11,7 @@ at a time, so a customer with 100,000 messages exports in the memory of one page
 What comes from where: the event store is the truth (the customers', conversations' and
 messages' own events, decrypted with the customer's key); the views only say which customers
 form the group (``directory.group``), which conversations they have (the ``conversations``
-view) and the language the directory detected. The access log entries come from the access log
+view) and the language the directory shows. The access log entries come from the access log
 (``runtime.access_log``).
 """
 
@@ -52,6 +52,7 @@ from hub.events.export import (
     Part,
 )
 from hub.projections.conversations import conversations as conversations_table
+from hub.runtime.export_profile import ProfileFold, group_fields
 from hub.store.tokens import Principal
 
 if TYPE_CHECKING:
@@ -208,10 +209,12 @@ class CustomerExport:
         merged_into: UUID | None = None
         identities: dict[str, dict[str, Any]] = {}
         merges: list[ExportMerge] = []
+        profile = ProfileFold(self._cipher, customer_id)
         for e in self._events(customer_id):
             kind = _event_name(e)
             if kind == "Customer.Registered":
                 name, first_seen = dec(customer_id, e.display_name), e.first_seen_at
+                profile.registered(e)
                 address = dec(customer_id, e.address)
                 identities[address or f"#{len(identities)}"] = {
                     "customer_id": customer_id,
@@ -255,6 +258,7 @@ class CustomerExport:
                     }
             elif kind == "Customer.ProfileUpdated":
                 name = dec(customer_id, e.display_name)
+                profile.updated(e)
             elif kind == "Customer.TagsChanged":
                 tags = [t for t in (dec(customer_id, v) for v in e.tags) if t is not None]
             elif kind in ("Customer.Merged", "Customer.Unmerged"):
@@ -291,6 +295,7 @@ class CustomerExport:
             tags=sorted(tags),
             first_seen_at=first_seen,
             merged_into=merged_into,
+            **profile.member_fields(),
         )
         return _Customer(
             member=member,
@@ -307,6 +312,7 @@ class CustomerExport:
             tags=sorted({t for m in members for t in m.tags}),
             language=shown.language if shown is not None else None,
             first_seen_at=min(m.first_seen_at for m in members),
+            **group_fields(members),
         )
 
     # -- conversations -----------------------------------------------------------------------

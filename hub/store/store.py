@@ -7,6 +7,7 @@ import binascii
 import logging
 import os
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +27,7 @@ from hub.store.database import (
     store_file,
 )
 from hub.store.dead_letters import DeadLetters
+from hub.store.history import select_notifications_at
 from hub.store.keys import SqlKeyStore, SqlPeriodSecrets, derive_key
 from hub.store.sqlite import private_files
 from hub.store.transcoder import OrjsonTranscoder
@@ -79,6 +81,20 @@ class Store:
         if len(notifications) < limit:
             return envelopes, max(top, after)
         return envelopes, notifications[-1].id
+
+    def read_positions(self, positions: Iterable[int]) -> list[Envelope]:
+        """The published events at these store positions, in store order, decrypted as
+        :meth:`read_envelopes` does (positions of internal events, or of none, are left
+        out). For the timeline as it was at a moment (``hub.runtime.history``)."""
+        notifications = select_notifications_at(
+            self.app.recorder, list(positions), PUBLISHED_TOPICS
+        )
+        to_domain_event = self.app.mapper.to_domain_event
+        events = [(to_domain_event(n), n.id) for n in notifications]
+        owners = {getattr(e, "customer_id", None) or e.originator_id for e, _ in events}
+        self.cipher.prefetch(owners)
+        envelopes = (to_envelope(event, position, self.cipher) for event, position in events)
+        return [envelope for envelope in envelopes if envelope is not None]
 
     def close(self) -> None:
         self.app.close()
@@ -185,6 +201,12 @@ def open_store(settings: Settings) -> Store:
         conversation_window=settings.conversation_window,
         transcoder=OrjsonTranscoder(),
         cache_size=settings.aggregate_cache_size,
+    )
+    app.inbound.use_endpoint_sources(settings.acquisition.endpoints)
+    app.identity.configure(
+        blocklist=settings.identity.blocklist,
+        max_group_size=settings.identity.max_group_size,
+        default_region=settings.default_region,
     )
     return Store(
         app=app,

@@ -35,7 +35,7 @@ from hub.config import KafkaSettings, Settings
 from hub.domain.errors import StoreUnavailable
 from hub.events import decode_event
 from hub.metrics import Metrics
-from hub.projections import Views
+from hub.projections import Views, default_projections
 from hub.store import Store
 from hub.stream.faust_driver import HubFaustApp
 from hub.stream.processor import Processor
@@ -144,7 +144,13 @@ def create_worker(
 
         _batch_agent(app, _raw_topic(app, topics.inbound), role, process, metrics, health)
     elif role == "project":
-        views = Views(store.views_engine)
+        views = Views(
+            store.views_engine,
+            default_projections(
+                shared_address_limit=settings.identity.shared_address_limit,
+                default_region=settings.default_region,
+            ),
+        )
         views.create()
 
         def decode_and_apply(batches: dict[tuple[str, int], list[bytes]]) -> int:

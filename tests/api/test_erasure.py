@@ -34,6 +34,9 @@ CHAT_TEXT = "Ar galite paskambinti? QX-7785"
 NOTE = "Klientė skambino dėl QX-7786 (vidinė pastaba)"
 TAG = "vip-qx7787"
 MERGE_REASON = "ta pati asmenybė QX-7788"
+COMPANY = "Qvortrupo gintarai QX-7789"
+ATTRIBUTE = "slapyvardis QX-7790"
+REFERRER = "https://qx7791.example/straipsnis"
 SECRETS = (
     NAME,
     PHONE,
@@ -48,6 +51,9 @@ SECRETS = (
     NOTE,
     TAG,
     MERGE_REASON,
+    COMPANY,
+    ATTRIBUTE,
+    REFERRER,
 )
 
 
@@ -62,7 +68,19 @@ def _record_person(api: Api) -> tuple[str, str]:
         subject=EMAIL_SUBJECT,
         text=EMAIL_TEXT,
     )
-    chat = api.record(channel="chat", address=f"chat:{CHAT_VISITOR}", text=CHAT_TEXT)
+    chat = api.record(
+        channel="chat",
+        address=f"chat:{CHAT_VISITOR}",
+        text=CHAT_TEXT,
+        source={"source": "blog", "referrer": REFERRER},
+    )
+    api.put("/v1/attributes/nickname", json={"type": "string", "label": "Nickname"})
+    edited = api.request(
+        "PATCH",
+        f"/v1/customers/{chat['customer_id']}",
+        json={"company": COMPANY, "attributes": {"nickname": ATTRIBUTE}},
+    )
+    assert edited.status_code == 200, edited.text
     survivor = sms["customer_id"]
     for other in (mail["customer_id"], chat["customer_id"]):
         merged = api.post(

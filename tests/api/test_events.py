@@ -64,7 +64,11 @@ def test_events_list_published_events_with_their_envelope(api: Api) -> None:
         assert decoded.model_dump(mode="json") == event
         assert UUID(event["id"]).version == 7
     assert events[0]["customer_id"] == first["customer_id"]
-    assert events[0]["data"] == {"display_name": "Feed Person", "address": "phone:+15550114001"}
+    assert events[0]["data"] == {
+        "display_name": "Feed Person",
+        "address": "phone:+15550114001",
+        "source": None,  # no acquisition source: not a first contact to a named endpoint
+    }
     received = events[2]
     assert received["data"]["message_id"] == first["message_id"]
     assert received["correlation_id"] == first["message_id"]

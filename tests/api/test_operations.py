@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 
 from hub import __version__
+from hub.projections import default_projections
 from tests.support.api import Api
+
+PROJECTIONS = [p.name for p in default_projections()]
 
 
 def test_healthz(sqlite_api: Api) -> None:
@@ -21,7 +24,7 @@ def test_readyz_reports_positions(api: Api) -> None:
         "status": "ready",
         "runtime": "embedded",
         "store_position": 0,
-        "projections": {"timeline": 0, "directory": 0, "conversations": 0},
+        "projections": dict.fromkeys(PROJECTIONS, 0),
         "lag": 0,
     }
     api.record()
@@ -29,7 +32,7 @@ def test_readyz_reports_positions(api: Api) -> None:
     ready = api.readiness()
     assert ready["status"] == "ready"
     assert ready["store_position"] == 4  # customer, conversation, address claim, message
-    assert ready["projections"] == {"timeline": 4, "directory": 4, "conversations": 4}
+    assert ready["projections"] == dict.fromkeys(PROJECTIONS, 4)
     assert ready["lag"] == 0
 
 
@@ -92,6 +95,19 @@ def test_openapi_lists_the_v1_paths(sqlite_api: Api) -> None:
         "/v1/dead-letters",
         "/v1/dead-letters/{letter_id}",
         "/v1/dead-letters/{letter_id}/retry",
+        "/v1/attributes",
+        "/v1/attributes/{key}",
+        "/v1/customers/{customer_id}/duplicates",
+        "/v1/customers/{customer_id}/duplicates/{other_id}/preview",
+        "/v1/customers/{customer_id}/duplicates/{other_id}/dismiss",
+        "/v1/customers/{customer_id}/duplicates/{other_id}/restore",
+        "/v1/duplicates",
+        "/v1/identity-blocklist",
+        "/v1/segments",
+        "/v1/segments/preview",
+        "/v1/segments/{segment_id}",
+        "/v1/segments/{segment_id}/customers",
+        "/v1/search",
     }
     assert set(paths["/v1/interactions"]["post"]["responses"]) >= {"200", "202"}
     assert "bearer" in str(response.json()["components"]["securitySchemes"]).lower()

@@ -76,7 +76,7 @@ def test_each_console_read_leaves_one_entry(
     customer = first["customer_id"]
     _visible(live_server, customer)
 
-    assert client.get("/customers", params={"q": "Kazlausk"}).status_code == 200
+    assert client.get("/search", params={"q": "Kazlausk"}).status_code == 200
     page = client.get(f"/customers/{customer}")
     assert page.status_code == 200
     shown = len(re.findall(r'<li id="item-', page.text))

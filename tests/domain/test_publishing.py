@@ -106,6 +106,9 @@ def test_every_kind_of_envelope_is_what_validation_makes_of_it(tmp_path: Path) -
                 )
             ]
         )
+        duplicates = runtime.store.app.duplicates
+        duplicates.dismiss(first.customer_id, other.customer_id, actor="agent")
+        duplicates.restore(first.customer_id, other.customer_id, actor="agent")
         runtime.commands.identity.merge(
             first.customer_id, other.customer_id, actor="agent", reason="agent"
         )

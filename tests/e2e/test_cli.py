@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from hub.events import EVENT_TYPES
+from hub.projections import default_projections
 from tests.support.hub_process import HubProcess, ago, child_env, interaction, run_hub
 
 pytestmark = pytest.mark.e2e
@@ -204,8 +205,8 @@ def test_projections_rebuild_restores_the_views_from_the_events(
 
     assert result.returncode == 0, result.stderr
     assert re.fullmatch(
-        r"rebuilt timeline, directory, conversations: \d+ events applied in [\d.]+s, "
-        r"position \d+\n",
+        rf"rebuilt {', '.join(p.name for p in default_projections())}: \d+ events applied in "
+        r"[\d.]+s, position \d+\n",
         result.stdout,
     ), result.stdout
     hub.start()
@@ -227,5 +228,5 @@ def test_status_reports_positions(hub_server: Server, data_dir: Path) -> None:
     assert result.returncode == 0, result.stderr
     status = json.loads(result.stdout)
     assert status["store_position"] == 4
-    assert status["projections"] == {"timeline": 4, "directory": 4, "conversations": 4}
+    assert status["projections"] == {p.name: 4 for p in default_projections()}
     assert status["lag"] == 0

@@ -8,12 +8,12 @@ from typing import Any
 
 from hub.embedded.follower import LogFollower
 from hub.embedded.runtime import EmbeddedRuntime
-from hub.projections import Views
+from hub.projections import Views, default_projections
 from hub.projections.timeline import TimelineItem
 from hub.store import Store
 from tests.support.store import T0, inbound
 
-PROJECTIONS = ("timeline", "directory", "conversations")
+PROJECTIONS = tuple(p.name for p in default_projections())
 PHONE = "phone:+4915112345678"
 CHANNELS = ("sms", "whatsapp", "voice")
 

@@ -44,6 +44,7 @@ def _record_everything(store: Store) -> None:
     app.add_note(m.conversation_id, "a note", "ann")
     app.assign(m.conversation_id, "bob", "ann")
     app.change_status(m.conversation_id, "resolved", "bob")
+    app.set_tags(m.customer_id, ["vip"], "ann")
     app.record_interactions([inbound("IN1", occurred_at=T0 + timedelta(days=1, minutes=5))])
 
 

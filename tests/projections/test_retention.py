@@ -60,7 +60,8 @@ def test_bodies_before_the_cutoff_are_blanked_and_the_facts_stay(
 
     changed = views.expire_bodies_before(T0 + timedelta(hours=1))
 
-    assert changed == {"timeline": 2, "conversations": 1}  # the SMS thread has no subject
+    # The SMS thread has no subject; search blanks both early messages and the mail thread.
+    assert changed == {"timeline": 2, "conversations": 1, "search": 3}
     items = {i.item_id: i for i in timeline(views, early_mail.customer_id)}
     early = items[early_mail.message_id]
     assert (early.text, early.subject) == (None, None)

@@ -251,7 +251,7 @@ def test_rebuild_with_kafka_goes_on_from_the_rebuilt_position(
                 time.sleep(0.3)
             assert [n["roles"] for n in running] == [["project"]]
             assert status["lag_by_stage"]["relay"] == 0
-            assert set(status["projections"]) == {"timeline", "directory", "conversations"}
+            assert set(status["projections"]) == {p.name for p in default_projections()}
         finally:
             worker.send_signal(signal.SIGTERM)
             output, _ = worker.communicate(timeout=30)

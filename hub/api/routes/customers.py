@@ -10,11 +10,13 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Connection
 
 from hub.api.auth import RuntimeDep, require
+from hub.api.history import AS_OF_DESCRIPTION, TimelineAsOfPage, timeline_page_as_of
 from hub.api.models import (
     ConversationOut,
     CustomerDetailOut,
     CustomerOut,
     CustomerPage,
+    DateTimeText,
     MergeIn,
     MergeOut,
     TagsIn,
@@ -128,8 +130,13 @@ def get_customer(customer_id: UUID, runtime: RuntimeDep, who: Reader) -> Custome
 
 @router.get(
     "/{customer_id}/timeline",
-    response_model=TimelinePage,
-    responses=errors((400, "`invalid_cursor`: before= is not a next_cursor this API gave."), 410),
+    response_model=TimelinePage | TimelineAsOfPage,
+    responses=errors(
+        (400, "`invalid_cursor`: before= is not a next_cursor this API gave."),
+        (404, "`not_found`: no customer has the id, or none had appeared by as_of=."),
+        410,
+        (422, "`invalid_as_of`: as_of= has no UTC form the hub can hold."),
+    ),
 )
 async def get_timeline(
     customer_id: UUID,
@@ -137,9 +144,15 @@ async def get_timeline(
     who: Reader,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     before: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    as_of: Annotated[DateTimeText | None, Query(description=AS_OF_DESCRIPTION)] = None,
 ) -> TimelinePage:
     """Newest first, every channel interleaved by the time things happened; with a merged
-    group, every member's items."""
+    group, every member's items. With ``as_of``, the timeline as the hub knew it then,
+    rebuilt from its event log (docs/history.md), with the conversations as they were."""
+    if as_of is not None:
+        return await run_in_threadpool(
+            timeline_page_as_of, runtime, who, TIMELINE_ACTION, customer_id, as_of, limit, before
+        )
 
     def load() -> TimelinePage:
         with runtime.read() as conn:
@@ -170,7 +183,12 @@ async def get_timeline(
     "/{customer_id}/merge",
     response_model=MergeOut,
     responses=errors(
-        (409, "`already_merged`: the duplicate is merged into another customer; unmerge it."),
+        (
+            409,
+            "`already_merged`: the duplicate is merged into another customer; unmerge it. "
+            "`merge_group_too_large`: the group would hold more customers than "
+            "HUB_IDENTITY__MAX_GROUP_SIZE.",
+        ),
         410,
         (422, "`invalid_command`: a customer cannot be merged into itself."),
     ),

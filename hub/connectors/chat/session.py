@@ -26,6 +26,7 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
+from hub.connectors.chat.acquisition import page_source
 from hub.connectors.chat.connector import ChatConnector
 from hub.connectors.chat.frames import (
     CLIENT_ID,
@@ -45,6 +46,7 @@ from hub.connectors.chat.port import ChatHub, NotRecorded
 from hub.connectors.chat.verification import Verification
 from hub.events import AddressError, InboundInteraction, normalise_address
 from hub.events.common import check_text
+from hub.events.inbound import InboundSource
 
 #: Writes one frame to the widget.
 Send = Callable[[Frame], Awaitable[None]]
@@ -66,6 +68,9 @@ class ChatSession:
         self.visitor_id = ""
         self.name: str | None = None
         self.language: str | None = None  # the browser's, sent with the visitor's messages
+        #: The page's utm_* and referrer (hello's page and referrer): the first contact's
+        #: acquisition source.
+        self.source: InboundSource | None = None
         self.seq = 0
         self.shown_outbound: set[UUID] = set()
         self.poke = asyncio.Event()
@@ -113,6 +118,7 @@ class ChatSession:
             self.seq = after if 0 <= after <= MAX_SEQ else 0
         self.name = clean_name(frame.get("name"))
         self.language = clean_language(frame.get("language"))
+        self.source = page_source(frame.get("page"), frame.get("referrer"))
         # A known visitor gets a fresh token (its validity runs from today).
         self.visitor_id, new_token = tokens.issue(known)
         email = await asyncio.to_thread(self._verified_email) if known else None
@@ -188,6 +194,7 @@ class ChatSession:
                 text=text,
                 contact_name=self.name,
                 metadata={"language": self.language} if self.language else {},
+                source=self.source,
             )
         except ValidationError as exc:
             reason = exc.errors()[0].get("msg", "invalid")

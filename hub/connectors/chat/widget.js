@@ -225,7 +225,9 @@
     socket = new WebSocket(socketUrl);
     socket.addEventListener("open", function () {
       socket.send(JSON.stringify({
-        type: "hello", token: state.token || null, after: seq, language: navigator.language || null
+        type: "hello", token: state.token || null, after: seq, language: navigator.language || null,
+        // Where the visitor came from (utm_* of this page, the referrer): docs/profile.md.
+        page: location.href, referrer: document.referrer || null
       }));
     });
     socket.addEventListener("message", function (e) {

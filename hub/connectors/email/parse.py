@@ -27,7 +27,7 @@ from hub.connectors.base import DeliveryReport, SetAside, WebhookOutcome
 from hub.events import InboundInteraction
 from hub.events.addresses import AddressError, normalise_address
 from hub.events.common import EARLIEST_OCCURRED_AT, Attachment, scrub_text
-from hub.events.inbound import MAX_TEXT
+from hub.events.inbound import MAX_TEXT, endpoint_of
 
 __all__ = ["html_to_text", "parse_message", "strip_quoted"]
 
@@ -137,6 +137,7 @@ def _interaction(msg: EmailMessage, raw: bytes, received_at: datetime) -> Webhoo
         contact_name=contact_name[:200] or None,
         attachments=_attachments(msg, body_part),
         metadata=metadata,
+        endpoint=_mailbox(msg),
     )
     return WebhookOutcome(interactions=(interaction,))
 
@@ -448,6 +449,13 @@ def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
         if "@" in addr:
             pairs.append((display, addr))
     return pairs
+
+
+def _mailbox(msg: Message) -> str | None:
+    """The company's mailbox the message was sent to (``Delivered-To``, else the first
+    ``To``): the endpoint a first contact's acquisition source may be mapped from."""
+    pairs = _addresses(msg, "Delivered-To") or _addresses(msg, "To")
+    return endpoint_of("email", pairs[0][1]) if pairs else None
 
 
 def _normalised(pairs: list[tuple[str, str]]) -> list[JsonValue]:

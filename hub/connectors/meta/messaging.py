@@ -14,6 +14,7 @@ from hub.connectors.meta.graph import recipient
 from hub.connectors.meta.webhook import Collected, Parsed, unix_time
 from hub.connectors.settings import MetaSettings
 from hub.events import Attachment, Channel, InboundInteraction, normalise_address
+from hub.events.inbound import endpoint_of
 
 #: Put in the ``metadata`` of Messenger sends: Meta echoes it back, so the hub can tell the
 #: echoes of its own sends (already recorded) from messages the Page sent elsewhere.
@@ -103,6 +104,8 @@ def _message(channel: Channel, event: dict[str, Any]) -> list[Parsed]:
             thread_ref=optional_text(message.get("reply_to"), "mid"),
             attachments=tuple(attachments),
             metadata=metadata,
+            # The Page or Instagram account written to: a first contact's endpoint.
+            endpoint=None if echo else endpoint_of(channel, business),
         )
     ]
 

@@ -11,6 +11,7 @@ from hub.connectors.fields import Unusable, optional_text, text_field
 from hub.connectors.meta.graph import recipient
 from hub.connectors.meta.webhook import Collected, Parsed, hub_message_id, unix_time
 from hub.events import Attachment, DeliveryStatus, InboundInteraction, normalise_address
+from hub.events.inbound import endpoint_of
 
 _STATUSES: dict[str, DeliveryStatus] = {
     "sent": "sent",
@@ -32,18 +33,27 @@ def collect(body: dict[str, Any], out: Collected) -> None:
                 out.set_aside.append(SetAside(reason="change without a value", payload=change))
                 continue
             phone_number_id = optional_text(value.get("metadata"), "phone_number_id")
+            # The company's number written to: a first contact's acquisition endpoint.
+            display = optional_text(value.get("metadata"), "display_phone_number")
+            endpoint = endpoint_of("phone", f"+{display.lstrip('+')}" if display else None)
+            endpoint = endpoint or endpoint_of("whatsapp", phone_number_id)
             names = {
                 contact.get("wa_id"): optional_text(contact.get("profile"), "name")
                 for contact in out.items(value, "contacts")
             }
             for item in out.items(value, "messages"):
-                out.attempt("WhatsApp message", item, _message, item, names, phone_number_id)
+                out.attempt(
+                    "WhatsApp message", item, _message, item, names, phone_number_id, endpoint
+                )
             for item in out.items(value, "statuses"):
                 out.attempt("WhatsApp status", item, _status, item)
 
 
 def _message(
-    item: dict[str, Any], names: dict[Any, str | None], phone_number_id: str | None
+    item: dict[str, Any],
+    names: dict[Any, str | None],
+    phone_number_id: str | None,
+    endpoint: str | None = None,
 ) -> list[Parsed]:
     message_id = text_field(item, "id")
     sender = text_field(item, "from")
@@ -107,6 +117,7 @@ def _message(
             contact_name=name[:200] if name else None,
             attachments=tuple(attachments),
             metadata=metadata,
+            endpoint=endpoint,
         )
     ]
 

@@ -15,6 +15,7 @@ from pydantic import JsonValue, ValidationError
 from hub.connectors.base import DeliveryReport, MalformedPayload, SetAside, WebhookOutcome
 from hub.events import Attachment, ConsentSignal, DeliveryStatus, InboundInteraction
 from hub.events.addresses import AddressError, normalise_address
+from hub.events.inbound import endpoint_of
 
 #: Twilio's reply to a messaging webhook: TwiML that sends nothing back.
 EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
@@ -94,6 +95,9 @@ def incoming(fields: dict[str, str]) -> WebhookOutcome:
             attachments=_attachments(fields),
             metadata=metadata,
             consent=consent,
+            # The company's number the customer wrote to (a campaign's own number may map
+            # to a source: HUB_ACQUISITION__ENDPOINTS).
+            endpoint=endpoint_of("phone", (fields.get("To") or "").removeprefix("whatsapp:")),
         )
     except ValidationError as exc:
         return _set_aside(f"not a valid interaction: {exc.errors()[0]['msg']}", fields)
