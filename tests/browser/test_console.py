@@ -7,7 +7,6 @@ writes the main screens where the README shows them.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,13 +21,13 @@ from tests.peers.email_peers import SmtpSink
 from tests.peers.twilio_peer import twilio_settings
 from tests.support.api import (
     ADMIN,
-    ADMIN_TOKEN,
     LiveServer,
     ago,
     interaction,
     mailing_hub,
     wait_for,
 )
+from tests.support.browser import screenshot, sign_in
 
 PHONE = "phone:+14155550142"
 EMAIL = "email:rosa.diaz@example.org"
@@ -83,22 +82,6 @@ def _rosa(api: httpx.Client) -> dict[str, Any]:
     return {"customer_id": sms["customer_id"], "sms": sms, "email": mail}
 
 
-def _shot(page: Page, tmp_path: Path, name: str) -> None:
-    page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=False)
-    target = os.environ.get("HUB_SCREENSHOTS")
-    if target:
-        Path(target).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(target) / f"console-{name}.png"), full_page=False)
-
-
-def sign_in(page: Page, hub: LiveServer, token: str = ADMIN_TOKEN) -> None:
-    page.goto(f"{hub.url}/")
-    expect(page).to_have_url(f"{hub.url}/login?next=/")
-    page.get_by_label("Access token").fill(token)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Conversations")).to_be_visible()
-
-
 def test_sign_in_refuses_a_wrong_token_and_signs_out(page: Page, hub: LiveServer) -> None:
     page.goto(f"{hub.url}/")
     page.get_by_label("Access token").fill("not-a-token")
@@ -121,7 +104,7 @@ def test_queue_search_customer_live_reply_by_email_resolve_reopen(
     queue = page.get_by_role("table")
     expect(queue.get_by_role("link", name="Rosa Diaz")).to_have_count(2)  # SMS and email
     expect(queue.get_by_role("link", name="Tom Baker")).to_be_visible()
-    _shot(page, tmp_path, "queue")
+    screenshot(page, tmp_path, "queue")
     # A new customer writes: the queue shows them without a reload.
     _record(api, address="phone:+14155550123", contact_name="Ada Live", text="Hello?")
     expect(queue.get_by_role("link", name="Ada Live")).to_be_visible(timeout=10_000)
@@ -162,7 +145,7 @@ def test_queue_search_customer_live_reply_by_email_resolve_reopen(
     assert mail.rcpt_tos == ["rosa.diaz@example.org"]
     assert mail.message["In-Reply-To"] == "<rosa-1@mail.example.org>"
     expect(sent.locator(".tick")).to_have_attribute("aria-label", "sent", timeout=10_000)
-    _shot(page, tmp_path, "customer")
+    screenshot(page, tmp_path, "customer")
 
     # An internal note, then resolve and reopen.
     email_conversation.get_by_label("Internal note").fill("Replacement tank ordered: RT-88.")
@@ -236,7 +219,7 @@ def test_a_narrow_window_and_the_keyboard(
     expect(page.get_by_role("heading", name="Rosa Diaz", level=1)).to_be_visible()
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 420, f"the page scrolls sideways at 420 px ({width} px wide)"
-    _shot(page, tmp_path, "narrow")
+    screenshot(page, tmp_path, "narrow")
 
 
 def test_tags_are_added_and_removed_in_the_profile(

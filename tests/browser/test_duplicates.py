@@ -1,10 +1,9 @@
 """Duplicate suggestions in Chromium: the review page from the navigation, a merge preview
 and its merge, and "not the same person" from a customer's card with its undo (posted in the
-background by console.js). Screenshots "duplicates" and "merge-preview" (``_shot``)."""
+background by console.js). Screenshots "duplicates" and "merge-preview"."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.support.api import ADMIN, ADMIN_TOKEN, LiveServer, ago, interaction
+from tests.support.api import ADMIN, LiveServer, ago, interaction
+from tests.support.browser import screenshot, sign_in
 
 
 @pytest.fixture
@@ -27,21 +27,6 @@ def _record(api: httpx.Client, **overrides: Any) -> str:
     assert response.status_code == 202, response.text
     customer_id: str = response.json()["customer_id"]
     return customer_id
-
-
-def _shot(page: Page, tmp_path: Path, name: str) -> None:
-    page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=False)
-    target = os.environ.get("HUB_SCREENSHOTS")
-    if target:
-        Path(target).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(target) / f"console-{name}.png"), full_page=False)
-
-
-def _sign_in(page: Page, hub: LiveServer) -> None:
-    page.goto(f"{hub.url}/")
-    page.get_by_label("Access token").fill(ADMIN_TOKEN)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Conversations")).to_be_visible()
 
 
 def _people(api: httpx.Client) -> dict[str, str]:
@@ -86,7 +71,7 @@ def test_review_preview_and_merge_a_suggestion(
     page: Page, live_server: LiveServer, api: httpx.Client, tmp_path: Path
 ) -> None:
     people = _people(api)
-    _sign_in(page, live_server)
+    sign_in(page, live_server)
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Duplicates").click()
     expect(page.get_by_role("heading", name="Possible duplicates")).to_be_visible()
@@ -94,7 +79,7 @@ def test_review_preview_and_merge_a_suggestion(
     expect(pairs).to_have_count(3)
     expect(pairs.first.locator(".band")).to_contain_text("high")
     expect(pairs.last.locator(".band")).to_contain_text("low")
-    _shot(page, tmp_path, "duplicates")
+    screenshot(page, tmp_path, "duplicates")
 
     ruta = pairs.filter(has_text="Rūta Jankauskaitė")
     expect(ruta).to_contain_text("a message mentions +37061234567")
@@ -103,7 +88,7 @@ def test_review_preview_and_merge_a_suggestion(
     channels = page.locator(".merge-channels tbody tr")
     expect(channels).to_have_count(2)
     expect(page.locator(".merge-fields tr.conflict")).to_contain_text("display name")
-    _shot(page, tmp_path, "merge-preview")
+    screenshot(page, tmp_path, "merge-preview")
 
     page.get_by_role("button", name="Merge", exact=True).click()
     expect(page).to_have_url(f"{live_server.url}/customers/{people['ruta_sms']}")
@@ -116,7 +101,7 @@ def test_not_the_same_person_from_the_card_and_undo(
     page: Page, live_server: LiveServer, api: httpx.Client
 ) -> None:
     people = _people(api)
-    _sign_in(page, live_server)
+    sign_in(page, live_server)
     page.goto(f"{live_server.url}/customers/{people['tomas']}")
     card = page.locator(".duplicates-card")
     expect(card.locator(".duplicate-list > li")).to_have_count(1)

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.test_console import _shot, sign_in
 from tests.support.api import ADMIN, LiveServer, ago, interaction, wait_for
+from tests.support.browser import screenshot, sign_in
 
 PHONE = "phone:+14155550190"
 
@@ -98,7 +98,7 @@ def test_an_outbound_message_opens_the_timeline_as_of_its_sending(
         "title", "sent"
     )
     expect(page.locator(".as-of-conversations .status")).to_have_text(["open"])
-    _shot(page, tmp_path, "history")
+    screenshot(page, tmp_path, "history")
 
     page.get_by_role("link", name="Back to now").click()
     expect(page.locator(".timeline").get_by_text("Got it, thank you!")).to_be_visible()

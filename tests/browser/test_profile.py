@@ -12,8 +12,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_console import _shot, sign_in
 from tests.support.api import ADMIN, LiveServer, interaction, wait_for
+from tests.support.browser import screenshot, sign_in
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def test_an_agent_edits_the_profile_in_place(
     page.get_by_label("Time zone").fill("asia/tokyo")
     page.get_by_label("Plan").select_option("gold")
     page.get_by_label("Company").fill("Sato Trading KK")
-    _shot(page, tmp_path, "profile-edit")
+    screenshot(page, tmp_path, "profile-edit")
     page.get_by_label("Company").press("Enter")  # submits, keyboard only
 
     card = page.locator("#profile-card")
@@ -80,7 +80,7 @@ def test_an_agent_edits_the_profile_in_place(
         "Asia/Tokyo",
         {"plan": "gold"},
     )
-    _shot(page, tmp_path, "profile")
+    screenshot(page, tmp_path, "profile")
 
     # Escape leaves the form and puts the card back as it was
     card.get_by_role("link", name="Edit profile").click()

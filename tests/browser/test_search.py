@@ -6,7 +6,6 @@ with the word marked, narrows to one channel, and opens the customer of a messag
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from tests.support.api import ADMIN, ADMIN_TOKEN, LiveServer, ago, interaction, wait_for
+from tests.support.browser import screenshot
 
 
 def _record(hub: LiveServer, **overrides: Any) -> dict[str, Any]:
@@ -23,14 +23,6 @@ def _record(hub: LiveServer, **overrides: Any) -> dict[str, Any]:
     assert response.status_code == 202, response.text
     body: dict[str, Any] = response.json()
     return body
-
-
-def _shot(page: Page, tmp_path: Path, name: str) -> None:
-    page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=False)
-    target = os.environ.get("HUB_SCREENSHOTS")
-    if target:
-        Path(target).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(target) / f"console-{name}.png"), full_page=False)
 
 
 def test_an_agent_finds_a_message_and_opens_its_customer(
@@ -77,7 +69,7 @@ def test_an_agent_finds_a_message_and_opens_its_customer(
     expect(hits.first).to_contain_text("Ar dar turite tokią vazą?")
     expect(hits.first.locator("mark")).to_have_text("vazą")
     expect(page.locator(".hit mark", has_text="vaza")).to_have_count(2)
-    _shot(page, tmp_path, "search")
+    screenshot(page, tmp_path, "search")
 
     page.get_by_label("Channel").select_option("email")
     page.get_by_role("button", name="Search", exact=True).last.click()

@@ -11,8 +11,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from hub.config import Settings
-from tests.browser.test_console import _shot, sign_in
 from tests.support.api import ADMIN, ADMIN_TOKEN, LiveServer, interaction, serving, wait_for
+from tests.support.browser import screenshot, sign_in
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_filter_by_a_segment_and_save_a_filter_as_one(
     expect(page.get_by_role("status")).to_have_text("1 customer")
     expect(results.get_by_role("link", name="Rosa Diaz")).to_be_visible()
     page.get_by_label("Name of the new segment").fill("VIPs by SMS")
-    _shot(page, tmp_path, "segments")
+    screenshot(page, tmp_path, "segments")
     page.get_by_role("button", name="Save as segment").click()
     expect(page.get_by_role("heading", name="VIPs by SMS", level=1)).to_be_visible()
     expect(results.get_by_role("link", name="Rosa Diaz")).to_be_visible()
