@@ -50,6 +50,12 @@ class KafkaSettings(BaseModel):
 
     bootstrap_servers: str = Field(default="127.0.0.1:9092", description="host:port[,host:port]")
     topic_prefix: str = Field(default="", description="Put before every topic name.")
+    cloudevents_source: str = Field(
+        default="urn:interaction-hub",
+        min_length=1,
+        description="The CloudEvents `source` (a URI reference naming this hub) in the ce_source "
+        "header of every record on hub.events (docs/consuming.md).",
+    )
     partitions: int = Field(default=12, ge=1, description="Partitions of new topics.")
     replication_factor: int = Field(default=3, ge=1, description="Replicas of new topics.")
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
@@ -196,6 +202,67 @@ class AcquisitionSettings(BaseModel):
         description="The company's own channel endpoints mapped to a source, set on customers "
         "whose first contact was to it: "
         '\'{"phone:+37060000000": "radio-spring", "email:sales@example.com": "sales-page"}\'.',
+    )
+
+
+class WebhookSettings(BaseModel):
+    """Outbound webhooks to downstream services (``HUB_WEBHOOKS__...``; docs/webhooks.md)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool = Field(
+        default=True,
+        description="Deliver webhooks from this process at all (endpoints can still be "
+        "managed, and events are still queued for them, when off).",
+    )
+    allow_private_networks: bool = Field(
+        default=False,
+        description="Allow endpoints on loopback, private, link-local (cloud metadata), "
+        "shared (CGNAT) and other non-public addresses. Off: such addresses are refused at "
+        "every attempt, after resolving the name once, and the connection goes to the "
+        "address checked.",
+    )
+    retry_period: timedelta = Field(
+        default=timedelta(days=3),
+        gt=timedelta(0),
+        description="How long an event is retried from its first attempt before it is given "
+        "up (kept, redeliverable); an endpoint without any success for this long is disabled.",
+    )
+    backoff_base_seconds: float = Field(
+        default=5.0, gt=0, description="The first retry's delay; doubles with each attempt."
+    )
+    backoff_max_seconds: float = Field(
+        default=3600.0, gt=0, description="The longest delay between two attempts."
+    )
+    connect_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Seconds to connect to an endpoint."
+    )
+    total_timeout_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="Seconds one attempt may take in all: resolving, connecting, sending, "
+        "and reading the answer.",
+    )
+    response_cap_bytes: int = Field(
+        default=4096,
+        ge=0,
+        description="The most of an answer's body read (the rest is not waited for); its "
+        "first 256 characters are kept in the attempt log.",
+    )
+    max_in_flight: int = Field(
+        default=8,
+        ge=1,
+        description="Sends to one endpoint at a time by one process (each to a different "
+        "customer: a customer's events go one after the other, in order).",
+    )
+    secret_grace: timedelta = Field(
+        default=timedelta(hours=24),
+        ge=timedelta(0),
+        description="After a secret rotation, the previous secret stays valid this long: "
+        "both signatures are sent meanwhile.",
+    )
+    attempt_log_days: int = Field(
+        default=30, ge=1, description="Attempts older than this many days leave the log."
     )
 
 
@@ -366,6 +433,7 @@ class Settings(BaseSettings):
     consent: ConsentSettings = Field(default_factory=ConsentSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     acquisition: AcquisitionSettings = Field(default_factory=AcquisitionSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     twilio: TwilioSettings = Field(default_factory=TwilioSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
     meta: MetaSettings = Field(default_factory=MetaSettings)

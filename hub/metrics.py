@@ -94,3 +94,37 @@ class Metrics:
             "Store positions the relay has not yet published to hub.events.",
             registry=self.registry,
         )
+        # -- outbound webhooks (hub.runtime.webhooks; docs/webhooks.md) ---------------------
+        self.webhook_deliveries = Counter(
+            "hub_webhook_deliveries_total",
+            "Outbound webhook attempts by outcome: delivered, retrying, failed (given up after "
+            "the retry period), disabled (the attempt disabled its endpoint: a 410, or failing "
+            "for the whole period).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.webhook_latency = Histogram(
+            "hub_webhook_response_seconds",
+            "Time from starting an outbound webhook attempt to its endpoint's answer.",
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.webhook_event_age = Histogram(
+            "hub_webhook_delivery_delay_seconds",
+            "Time from an event's recording to its delivery to an endpoint (a 2xx).",
+            registry=self.registry,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
+        )
+        self.webhook_queue = Gauge(
+            "hub_webhook_queue_events",
+            "Events queued for webhook endpoints, by state: pending (not yet delivered) and "
+            "failed (given up, redeliverable). Refreshed every few seconds by a delivering "
+            "process.",
+            ["state"],
+            registry=self.registry,
+        )
+        self.webhook_intake_lag = Gauge(
+            "hub_webhook_intake_lag_positions",
+            "Store positions the embedded runtime's webhook intake has not yet queued.",
+            registry=self.registry,
+        )

@@ -37,10 +37,12 @@ class EmbeddedRuntime(Runtime):
 
     async def start_async(self) -> None:
         await self.start_channels(listen=True, dispatch=True)
+        await self.start_webhooks(intake=True)  # from the log, like the projections
         self.retention.start()
 
     async def stop_async(self) -> None:
         await self.retention.stop()
+        await self.stop_webhooks()
         await self.stop_channels()
 
     def kafka_copies_expire_by(self, erased_at: datetime) -> datetime | None:

@@ -33,12 +33,15 @@ from hub.runtime.erasure import ErasureReport, erase_customer, kafka_expiry
 from hub.runtime.gateway import Gateway
 from hub.runtime.group_commit import Unrecorded, WriteQueue, may_lie_in_the_data
 from hub.runtime.retention import RetentionRun, apply_retention
+from hub.runtime.webhooks import WebhookDeliverer, WebhookService
 from hub.store import Store, open_store
 from hub.store.access_log import AccessLog
 from hub.store.database import schema_lock
 from hub.store.dead_letters import DeadLetters
 from hub.store.sessions import SessionStore
 from hub.store.tokens import TokenStore
+from hub.store.webhook_queue import WebhookQueue
+from hub.store.webhooks import WebhookStore, master_key
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,7 @@ class Runtime:
                 self.store.state_engine, self.tokens, forms_key=self.store.forms_key
             )
             AccessLog.create_table(self.store.state_engine)
+            WebhookStore.create_tables(self.store.state_engine)
             self.create_tables()
             self._setup_channels()
         self.access_log = AccessLog(
@@ -96,6 +100,18 @@ class Runtime:
             retention=timedelta(days=self.settings.retention.access_log_days),
         )
         self.access_log.start()
+        engine = self.store.state_engine
+        #: Outbound webhooks (``hub.runtime.webhooks``): every process manages endpoints;
+        #: those that deliver run :meth:`start_webhooks`.
+        self.webhooks = WebhookService(
+            self.store,
+            WebhookStore(engine, master_key(self.settings)),
+            WebhookQueue(engine),
+            self.settings.webhooks,
+        )
+        self.webhook_deliverer: WebhookDeliverer | None = None
+        self._webhooks_task: asyncio.Task[None] | None = None
+        self._webhooks_stopping = asyncio.Event()
         self.store.app.add_listener(self._changed)
         self.writes = WriteQueue(
             self.record_now, self.settings.max_batch_items, isolate=may_lie_in_the_data
@@ -159,12 +175,43 @@ class Runtime:
         await self.gateway.stop()
 
     def channel_problems(self) -> list[str]:
+        """Why the connectors, the dispatcher or the webhook deliverer of this process are
+        not working, if they are not."""
         found = self.gateway.problems()
         if self.dispatcher is not None:
             found += self.dispatcher.problems()
             if self._dispatch_task is not None and self._dispatch_task.done():
                 found.append("dispatcher stopped")
+        if self.webhook_deliverer is not None:
+            found += self.webhook_deliverer.problems()
+            if self._webhooks_task is not None and self._webhooks_task.done():
+                found.append("webhook deliverer stopped")
         return found
+
+    # -- outbound webhooks -----------------------------------------------------------------
+
+    async def start_webhooks(self, *, intake: bool) -> None:
+        """Deliver webhooks from this process (unless ``HUB_WEBHOOKS__ENABLED=false``).
+        ``intake``: also queue the events from the store's log (the embedded runtime);
+        without it, the queue is fed by ``self.webhooks.queue_envelopes`` (a Kafka worker
+        of the distributed runtime's ``webhooks`` role), which wakes the deliverer."""
+        if not self.settings.webhooks.enabled or self._webhooks_task is not None:
+            return
+        deliverer = self.webhooks.deliverer(self.metrics, intake=intake)
+        self.webhook_deliverer = deliverer
+        if intake:
+            self.store.app.add_listener(deliverer.wake)
+        self._webhooks_stopping = asyncio.Event()
+        self._webhooks_task = asyncio.create_task(deliverer.run(self._webhooks_stopping))
+
+    async def stop_webhooks(self) -> None:
+        """Stop what :meth:`start_webhooks` started: sends in flight get a few seconds to
+        finish; what is not settled then is sent again later (its lease expires)."""
+        if self._webhooks_task is not None:
+            self._webhooks_stopping.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._webhooks_task, 15)
+            self._webhooks_task = None
 
     @property
     def commands(self) -> HubApplication:

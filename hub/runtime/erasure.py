@@ -9,6 +9,9 @@ removes what the keys do not cover, at once rather than at the next rebuild:
   remember the ids, so a lagging event can never write plaintext back);
 - dead letters that mention one of the customer's addresses;
 - what connectors keep of the addresses (chat mailboxes);
+- the response excerpts in the webhook attempt log of the customers' events (an endpoint's
+  answer may echo what it was sent; the queue itself holds ids only, and what is still to be
+  sent is rendered from the store, erased);
 - the bytes SQLite still holds of deleted rows: pages are zeroed on delete (secure_delete) and
   the write-ahead logs are checkpointed and truncated, so no file of the data directory keeps
   a copy.
@@ -33,6 +36,7 @@ from sqlalchemy import Engine
 from hub.connectors import registry
 from hub.projections import Views
 from hub.store import Store
+from hub.store.webhooks import clear_excerpts
 
 __all__ = ["ErasureReport", "compact_sqlite", "erase_customer"]
 
@@ -74,6 +78,7 @@ def erase_customer(
     removed = {
         "dead_letters": store.dead_letters.purge_mentioning(address_needles(erasure.addresses)),
         "connector_rows": _forget_in_connectors(store.state_engine, erasure.addresses),
+        "webhook_excerpts": clear_excerpts(store.state_engine, erasure.customer_ids),
     }
     compacted = all(compact_sqlite(engine) for engine in {store.state_engine, store.views_engine})
     log.info(
