@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub import __version__
-from hub.api.openapi import document_errors
+from hub.api.openapi import document_errors, document_webhooks
 from hub.api.routes import (
     access_log,
     chat,
@@ -34,6 +34,7 @@ from hub.api.routes import (
     search,
     segments,
     unsubscribe,
+    webhook_endpoints,
     webhooks,
 )
 from hub.metrics import Metrics
@@ -58,6 +59,7 @@ ROUTES_OF = {
         duplicates,
         segments,
         search,
+        webhook_endpoints,
     ),
 }
 
@@ -154,10 +156,11 @@ class HubAPI(FastAPI):
 
     def openapi(self) -> dict[str, Any]:
         """FastAPI's document (cached, rebuilt when routes change), with every operation's
-        error responses (hub.api.openapi)."""
+        error responses and the outbound webhooks (hub.api.openapi)."""
         schema = super().openapi()
         if schema is not self._errors_documented:
             document_errors(schema, self.routes)
+            document_webhooks(schema)
             self._errors_documented = schema
         return schema
 

@@ -12,6 +12,7 @@ beside the HTTP API; ``hub.server`` installs it.
 - ``profile``: editing a customer's profile, the attribute definitions (admins);
 - ``duplicates``: the review queue of likely duplicates, the merge preview;
 - ``history``: a customer's timeline as it was at a moment ("view as of");
+- ``webhooks``: the outbound webhook endpoints, their deliveries and actions (admins);
 - ``live``: the live updates of the queue and of a customer's page (server-sent events);
 - ``commands``: the agent's commands from the forms (reply, note, status, assign, tags);
 - ``shared``: what they share (the signed-in agent, the templates, :class:`LoginRequired`);
@@ -40,6 +41,7 @@ from hub.console import (
     search,
     segments,
     signin,
+    webhooks,
 )
 from hub.console.shared import LoginRequired
 
@@ -94,7 +96,18 @@ class _SecurityHeaders:
 
 
 #: The console's route modules, each with its ``router``.
-_ROUTES = (signin, pages, live, commands, profile, duplicates, segments, history, search)
+_ROUTES = (
+    signin,
+    pages,
+    live,
+    commands,
+    profile,
+    duplicates,
+    segments,
+    history,
+    search,
+    webhooks,
+)
 
 
 def install(app: FastAPI) -> None:
