@@ -13,12 +13,17 @@ declared route by route but read off the route itself, so a new route cannot for
 What only some routes answer (409, 410, 429, 400 ``invalid_cursor``...) each route declares
 with ``responses=errors(...)`` (:func:`errors`); both end up in one response per
 status whose description says every code it carries.
+
+The document's ``webhooks`` section (OpenAPI 3.1) is added here too (:func:`document_webhooks`):
+what the hub POSTs to a subscribed endpoint, one webhook per published event type, with the
+envelope's schema and the Standard Webhooks headers.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -28,6 +33,8 @@ from pydantic.json_schema import models_json_schema
 from starlette.routing import BaseRoute
 
 from hub.api.auth import authenticated, get_runtime
+from hub.events import EVENT_CLASSES
+from hub.events.catalogue import component_schemas, type_name
 from hub.web.errors import ErrorResponse
 
 #: What each error status means, with the codes it carries: the description of the response
@@ -200,3 +207,120 @@ def link(method: str, path: str, **parameters: str) -> dict[str, Any]:
         "operationRef": f"#/paths/{pointer}/{method.lower()}",
         "parameters": {name: f"$response.body#/{field}" for name, field in parameters.items()},
     }
+
+
+#: The Standard Webhooks headers of every delivery (docs/consuming.md says how to verify them).
+WEBHOOK_HEADERS: list[dict[str, Any]] = [
+    {
+        "name": "webhook-id",
+        "in": "header",
+        "required": True,
+        "description": "The event id (the envelope's `id`), the same on every attempt: dedupe "
+        "on it.",
+        "schema": {"type": "string", "format": "uuid"},
+    },
+    {
+        "name": "webhook-timestamp",
+        "in": "header",
+        "required": True,
+        "description": "Unix time in seconds of this attempt: refuse one far from your clock "
+        "(the reference libraries allow 5 minutes), so a captured request cannot be replayed.",
+        "schema": {"type": "integer"},
+    },
+    {
+        "name": "webhook-signature",
+        "in": "header",
+        "required": True,
+        "description": "`v1,` and the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}."
+        "{body}` under the endpoint's secret (`whsec_` + base64 of the key). While a rotated "
+        "secret is in its grace period there are two, space-separated: accept either.",
+        "schema": {"type": "string"},
+    },
+]
+
+_WEBHOOK_RESPONSES: dict[str, Any] = {
+    "2XX": {"description": "Delivered: the hub sends the endpoint's next event."},
+    "410": {
+        "description": "Gone: the hub disables the endpoint (enable it again through the API)."
+    },
+    "default": {
+        "description": "Anything else (or no answer within the timeout): retried with "
+        "exponential backoff and jitter, not before `Retry-After`, for the retry period; "
+        "later events of the same customer wait for it."
+    },
+}
+
+_PING_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "type": {"const": "webhook.ping"},
+        "occurred_at": {"type": "string", "format": "date-time"},
+        "endpoint_id": {"type": "string", "format": "uuid"},
+    },
+    "required": ["id", "type", "occurred_at", "endpoint_id"],
+}
+
+
+def _merge_schemas(components: dict[str, Any], schemas: dict[str, Any]) -> dict[str, str]:
+    """Add ``schemas`` to ``components``; one whose name the API already uses for a different
+    schema (the API's own ``Attachment``...) is added as ``Published<name>``. Returns the
+    renames."""
+    renames: dict[str, str] = {}
+    for name, schema in schemas.items():
+        new = name
+        while new in components and components[new] != schema:
+            new = f"Published{new}"
+        if new != name:
+            renames[name] = new
+    text = json.dumps(schemas)
+    if renames:
+        pattern = re.compile(
+            '"' + re.escape(_REF_PREFIX) + "(" + "|".join(map(re.escape, renames)) + ')"'
+        )
+        text = pattern.sub(lambda found: f'"{_REF_PREFIX}{renames[found[1]]}"', text)
+    for name, schema in json.loads(text).items():
+        components.setdefault(renames.get(name, name), schema)
+    return renames
+
+
+def _webhook(name: str, summary: str, description: str, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "post": {
+            "tags": ["webhook deliveries"],
+            "summary": summary,
+            "description": description,
+            "operationId": "webhook_" + re.sub(r"\W", "_", name),
+            "parameters": WEBHOOK_HEADERS,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+            "responses": _WEBHOOK_RESPONSES,
+        }
+    }
+
+
+def document_webhooks(schema: dict[str, Any]) -> None:
+    """Add the ``webhooks`` section: for every published event type, the POST the hub makes
+    to an endpoint subscribed to it (body: the envelope, byte for byte as ``/v1/events`` and
+    ``hub.events`` carry it); and the ping ``POST /v1/webhooks/{id}/test`` sends."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    names, schemas = component_schemas(_REF_PREFIX + "{model}", inbound=False)
+    renames = _merge_schemas(components, schemas)
+    webhooks: dict[str, Any] = {}
+    for cls in EVENT_CLASSES:
+        event_type = type_name(cls)
+        name = names[event_type]
+        doc = inspect.cleandoc(cls.__doc__ or "")
+        webhooks[event_type] = _webhook(
+            event_type,
+            event_type,
+            f"{doc}\n\nSigned as the Standard Webhooks specification says; at least once, in "
+            "order per customer per endpoint. docs/events.md describes the event.",
+            {"$ref": _REF_PREFIX + renames.get(name, name)},
+        )
+    webhooks["webhook.ping"] = _webhook(
+        "webhook.ping",
+        "webhook.ping",
+        "A test delivery (`POST /v1/webhooks/{id}/test`), signed like every other.",
+        _PING_SCHEMA,
+    )
+    schema["webhooks"] = webhooks

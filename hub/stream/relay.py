@@ -1,8 +1,9 @@
 """The relay: the store's notification log (the outbox) to the ``hub.events`` topic.
 
-Published events go out in store order, keyed by customer id, with ``acks=all``. The position is
-kept in the database and moved only after the broker acknowledged a whole batch: a crash sends
-some events again (consumers dedupe by event id or position), never skips one.
+Published events go out in store order, keyed by customer id, with ``acks=all``, each record
+with the CloudEvents Kafka binding's binary-mode headers (``hub.events.cloudevents``). The
+position is kept in the database and moved only after the broker acknowledged a whole batch: a
+crash sends some events again (consumers dedupe by event id or position), never skips one.
 
 The relay reads again as soon as the store signals a commit (PostgreSQL ``LISTEN``, see
 ``hub.store.commits``), and polls every ``idle`` seconds besides.
@@ -24,6 +25,7 @@ from aiokafka import AIOKafkaProducer
 
 from hub.config import KafkaSettings
 from hub.events import encode_event
+from hub.events.cloudevents import kafka_headers
 from hub.metrics import Metrics
 from hub.store import Store
 from hub.store.commits import CommitSignal
@@ -53,6 +55,7 @@ class Relay:
         self._metrics = metrics
         self._kafka = kafka
         self._topic = Topics.from_settings(kafka).events
+        self._source = kafka.cloudevents_source
         self._batch_size = batch_size
         self.lease = LogLease(
             store.state_engine, name, owner or f"relay-{uuid.uuid4().hex[:12]}", lease_seconds
@@ -94,10 +97,7 @@ class Relay:
                 self._topic,
                 key=str(envelope.customer_id).encode(),
                 value=encode_event(envelope),
-                headers=[
-                    ("type", envelope.type.encode()),
-                    ("position", str(envelope.position).encode()),
-                ],
+                headers=kafka_headers(envelope, self._source),
             )
             for envelope in envelopes
         ]
