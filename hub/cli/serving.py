@@ -116,6 +116,14 @@ def run_project(host: Host = None, port: Port = None) -> None:
     _run_roles(("project",), host, port)
 
 
+@run_app.command("webhooks")
+def run_webhooks(host: Host = None, port: Port = None) -> None:
+    """Deliver published events to the subscribed webhook endpoints: queue hub.events per
+    endpoint (a consumer group), then send, in order per customer, with retries (several
+    processes share the work)."""
+    _run_roles(("webhooks",), host, port)
+
+
 @run_app.command("api")
 def run_api(host: Host = None, port: Port = None) -> None:
     """The read API and agents' commands."""

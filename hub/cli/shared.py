@@ -42,6 +42,9 @@ def configure_logging(settings: Settings) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # httpx logs every request's URL at INFO: a webhook endpoint's URL may carry its
+    # receiver's credentials in the path or query. The hub logs its own outcomes, by id.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def open_runtime(data_dir: Path | None) -> Runtime:

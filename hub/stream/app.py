@@ -5,7 +5,11 @@ role.
   transaction per batch, and sends what can never be processed to ``hub.inbound.dlq`` and to
   the hub's dead letters (``hub dead-letters``);
 - ``project`` (group ``hub-project``) applies ``hub.events`` to the read models with the same
-  projection code as the embedded runtime, keeping its positions per partition with the views.
+  projection code as the embedded runtime, keeping its positions per partition with the views;
+- ``webhooks`` (group ``hub-webhooks``) queues ``hub.events`` for the outbound webhook endpoints
+  that want them (``hub.runtime.webhooks``); the role's deliverer sends from that queue. The
+  queue, not the offset, holds an event until it is delivered or given up, per endpoint: a
+  partition is never held back by one customer's failing endpoint, and a replay reads the store.
 
 A role's group is its own, so roles scale apart and ``hub run all`` can host both. Events are
 acknowledged (and so their offsets committed) only after their batch is done: a crash or a
@@ -33,7 +37,7 @@ from sqlalchemy.exc import OperationalError
 
 from hub.config import KafkaSettings, Settings
 from hub.domain.errors import StoreUnavailable
-from hub.events import decode_event
+from hub.events import Envelope, decode_event
 from hub.metrics import Metrics
 from hub.projections import Views, default_projections
 from hub.store import Store
@@ -46,13 +50,13 @@ log = logging.getLogger(__name__)
 #: Records per batch, by role: process writes a batch in one store transaction; project
 #: writes one in one views transaction, and a bigger batch folds more updates of the same
 #: rows together (fewer statements per event).
-BATCH_SIZE = {"process": 500, "project": 2000}
+BATCH_SIZE = {"process": 500, "project": 2000, "webhooks": 500}
 #: How long a batch may wait to fill (s): a stage's latency under a trickle includes it.
 BATCH_WITHIN = 0.05
 #: Back-off while the store is unavailable.
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
 
-WORKER_ROLES = ("process", "project")
+WORKER_ROLES = ("process", "project", "webhooks")
 
 
 def group_id(kafka: KafkaSettings, role: str) -> str:
@@ -122,9 +126,17 @@ def _raw_topic(app: Any, name: str) -> Any:
 
 
 def create_worker(
-    settings: Settings, store: Store, role: str, metrics: Metrics, health: WorkerHealth
+    settings: Settings,
+    store: Store,
+    role: str,
+    metrics: Metrics,
+    health: WorkerHealth,
+    *,
+    queue_webhooks: Callable[[Sequence[Envelope]], int] | None = None,
 ) -> Any:
-    """The Faust app of one worker role (``process`` or ``project``), not yet started."""
+    """The Faust app of one worker role (``process``, ``project`` or ``webhooks``), not yet
+    started. ``queue_webhooks`` (the ``webhooks`` role): queues a batch of published envelopes
+    for the endpoints, blocking (``WebhookService.queue_envelopes``)."""
     kafka = settings.kafka
     topics = Topics.from_settings(kafka)
     app = _faust_app(settings, role)
@@ -168,6 +180,19 @@ def create_worker(
             await _with_retries(decode_and_apply, dict(by_partition), health)
 
         _batch_agent(app, _raw_topic(app, topics.events), role, project, metrics, health)
+    elif role == "webhooks":
+        if queue_webhooks is None:
+            raise ValueError("the webhooks role needs queue_webhooks")
+        queue = queue_webhooks
+
+        def decode_and_queue(values: list[bytes]) -> int:
+            return queue([decode_event(v) for v in values])
+
+        async def take(records: Sequence[Any]) -> None:
+            # acknowledged (the offsets committed) only once the batch is queued
+            await _with_retries(decode_and_queue, [r.value for r in records], health)
+
+        _batch_agent(app, _raw_topic(app, topics.events), role, take, metrics, health)
     else:
         raise ValueError(f"no worker role {role!r} (known: {', '.join(WORKER_ROLES)})")
     return app

@@ -7,6 +7,8 @@ Each role is a part of this runtime, started with the process's HTTP server (eve
   broker acknowledged them; interactions already in the store answer as duplicates at once;
 - ``process`` and ``project`` are Faust workers (``hub.stream.app``), a consumer group each;
 - ``relay`` publishes the store's notification log to ``hub.events`` (``hub.stream.relay``);
+- ``webhooks`` queues ``hub.events`` for the outbound webhook endpoints (a Faust worker) and
+  delivers from that queue (``hub.runtime.webhooks``); its processes share the deliveries;
 - ``api`` reads the views and runs agents' commands on the store.
 
 Lag is measured end to end for readiness, ``/metrics`` and ``hub status``: what the processors
@@ -44,7 +46,7 @@ from hub.stream.topics import Topics, start_producer
 
 log = logging.getLogger(__name__)
 
-ROLES = ("ingest", "process", "relay", "project", "dispatch", "api")
+ROLES = ("ingest", "process", "relay", "project", "dispatch", "webhooks", "api")
 #: How long a Kafka query of a probe may take before the broker counts as unreachable.
 BROKER_TIMEOUT = 1.5
 #: How long each part of a graceful stop may take (orchestrators kill after ~30 s).
@@ -183,8 +185,17 @@ class DistributedRuntime(Runtime):
         self._watch_task = asyncio.create_task(self._watch_broker())
         if "ingest" in self.roles:
             self._producer = await start_producer(self.settings.kafka)
+        if "webhooks" in self.roles:  # before its worker queues anything: the queue wakes it
+            await self.start_webhooks(intake=False)
         for role in self.health:
-            worker = create_worker(self.settings, self.store, role, self.metrics, self.health[role])
+            worker = create_worker(
+                self.settings,
+                self.store,
+                role,
+                self.metrics,
+                self.health[role],
+                queue_webhooks=self.webhooks.queue_envelopes,
+            )
             worker.finalize()
             await worker.start()
             self._workers.append(worker)
@@ -225,6 +236,7 @@ class DistributedRuntime(Runtime):
                 await asyncio.to_thread(self._node.leave)
             self._node = None
         await _bounded(self.retention.stop(), "message retention")
+        await _bounded(self.stop_webhooks(), "webhook deliverer")
         await _bounded(self.stop_channels(), "connectors and dispatcher")
         if self._relay_task is not None:
             self._relay_stopping.set()
@@ -320,6 +332,11 @@ class DistributedRuntime(Runtime):
         events = await self._probe.group_lag(group_id(kafka, "project"), self.topics.events)
         return inbound, events
 
+    async def _webhooks_lag(self) -> int:
+        """Records of ``hub.events`` the webhooks role has not queued yet."""
+        group = group_id(self.settings.kafka, "webhooks")
+        return sum((await self._probe.group_lag(group, self.topics.events)).values())
+
     async def _watch_broker(self) -> None:
         """Ask the broker for offsets every few seconds, so readiness knows at once whether
         it answers (a probe must not wait for the broker's timeouts)."""
@@ -342,6 +359,9 @@ class DistributedRuntime(Runtime):
         self.metrics.consumer_lag.labels("hub-process", "hub.inbound").set(sum(inbound.values()))
         self.metrics.consumer_lag.labels("hub-project", "hub.events").set(sum(events.values()))
         self.metrics.relay_lag.set(relay_lag)
+        if "webhooks" in self.roles:  # not part of readiness: projections don't wait on it
+            queued = self._on_loop(self._webhooks_lag, BROKER_TIMEOUT)
+            self.metrics.consumer_lag.labels("hub-webhooks", "hub.events").set(queued)
         return KafkaLag(
             inbound=sum(inbound.values()),
             relay=relay_lag,

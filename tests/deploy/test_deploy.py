@@ -32,7 +32,7 @@ COMPOSE = DEPLOY / "compose.yaml"
 KUBERNETES = DEPLOY / "kubernetes"
 
 #: The roles deployed as their own processes; `hub run all` is the single-node mode.
-ROLES = ("ingest", "process", "relay", "project", "dispatch", "api")
+ROLES = ("ingest", "process", "relay", "project", "dispatch", "webhooks", "api")
 NOT_DEPLOYED = {"all"}
 PORT = 8000
 UID = 10001
