@@ -34,6 +34,7 @@ BENCHMARKS = (
     "channels",
     "console",
     "erase",
+    "webhooks",
     "kafka_ingest",
     "kafka_projection",
     "kafka_freshness",

@@ -250,7 +250,7 @@ class WebhookSettings(BaseModel):
         "first 256 characters are kept in the attempt log.",
     )
     max_in_flight: int = Field(
-        default=8,
+        default=16,
         ge=1,
         description="Sends to one endpoint at a time by one process (each to a different "
         "customer: a customer's events go one after the other, in order).",

@@ -233,7 +233,7 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         timedelta(hours=36),
         timedelta(seconds=90),
     )
-    assert (webhooks.max_in_flight, webhooks.response_cap_bytes) == (8, 4096)
+    assert (webhooks.max_in_flight, webhooks.response_cap_bytes) == (16, 4096)
 
 
 # -- the request and its answer ----------------------------------------------------------------

@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
 
-import httpx
+import aiohttp
+from yarl import URL
 
 from hub.config import WebhookSettings
 from hub.runtime.webhooks.guard import check_url, refusal, resolve
@@ -83,11 +84,15 @@ def excerpt(body: bytes) -> str:
 
 class Sender:
     """Sends webhook requests; one connection pool per endpoint host, closed by
-    :meth:`aclose` (or ``async with``)."""
+    :meth:`aclose` (or ``async with``).
+
+    The client is aiohttp's: a delivery is mostly the HTTP client's work on the event loop,
+    and aiohttp's costs several times less CPU per request than httpx's (``bench``, row
+    ``webhooks``; docs/performance.md)."""
 
     def __init__(self, settings: WebhookSettings) -> None:
         self._settings = settings
-        self._clients: dict[tuple[str, str, int], httpx.AsyncClient] = {}
+        self._clients: dict[tuple[str, str, int], aiohttp.ClientSession] = {}
 
     async def __aenter__(self) -> Sender:
         return self
@@ -103,9 +108,9 @@ class Sender:
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
-            await client.aclose()
+            await client.close()
 
-    def _client(self, key: tuple[str, str, int]) -> httpx.AsyncClient:
+    def _client(self, key: tuple[str, str, int]) -> aiohttp.ClientSession:
         # One pool per host: connections go to checked addresses, and a pool keyed by
         # address alone could carry one name's request over a connection made for another.
         client = self._clients.get(key)
@@ -113,15 +118,17 @@ class Sender:
             if len(self._clients) >= _MAX_CLIENTS:
                 oldest = next(iter(self._clients))
                 old = self._clients.pop(oldest)
-                asyncio.get_running_loop().create_task(old.aclose())
+                asyncio.get_running_loop().create_task(old.close())
             s = self._settings
-            client = httpx.AsyncClient(
-                follow_redirects=False,
-                trust_env=False,  # a proxy from the environment would connect by name
-                timeout=httpx.Timeout(s.total_timeout_seconds, connect=s.connect_timeout_seconds),
-                limits=httpx.Limits(
-                    max_connections=s.max_in_flight, max_keepalive_connections=s.max_in_flight
+            client = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=s.max_in_flight),
+                timeout=aiohttp.ClientTimeout(
+                    total=s.total_timeout_seconds, sock_connect=s.connect_timeout_seconds
                 ),
+                trust_env=False,  # a proxy from the environment would connect by name
+                auto_decompress=False,  # the cap counts the bytes as they come
+                cookie_jar=aiohttp.DummyCookieJar(),  # an endpoint's cookies are not kept
+                skip_auto_headers=("User-Agent",),
             )
             self._clients[key] = client
         return client
@@ -139,9 +146,7 @@ class Sender:
         except TimeoutError:
             seconds = self._settings.total_timeout_seconds
             raise SendTimeout(f"no complete answer within {seconds:g}s") from None
-        except httpx.TimeoutException as exc:
-            raise SendTimeout(f"{type(exc).__name__}: timed out") from None
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             raise ConnectionFailed(f"{type(exc).__name__}: {_short(exc)}") from None
 
     async def _send(
@@ -165,44 +170,40 @@ class Sender:
                 reason = refusal(address)
                 if reason is not None:
                     raise AddressRefused(f"{host}: {reason}")
-        target = httpx.URL(url)
+        target = URL(url)
         sent_headers = {
             **headers,
-            "host": target.netloc.decode("ascii"),  # the name, for the server's routing
-            "accept-encoding": "identity",  # the cap counts the bytes as they come
+            "Host": target.raw_authority,  # the name, for the server's routing
+            "Accept-Encoding": "identity",
         }
-        extensions = {"sni_hostname": host} if scheme == "https" else {}
         client = self._client((scheme, host, port))
+        cap = self._settings.response_cap_bytes
         for index, address in enumerate(addresses):  # each checked; the next if refused
-            request = client.build_request(
-                "POST",
-                target.copy_with(host=str(address)),
-                content=body,
-                headers=sent_headers,
-                extensions=extensions,
-            )
             try:
-                response = await client.send(request, stream=True)
-                break
-            except httpx.ConnectError:
+                async with client.post(
+                    target.with_host(str(address)),
+                    data=body,
+                    headers=sent_headers,
+                    allow_redirects=False,
+                    # TLS: the name in SNI, and the certificate checked against it
+                    server_hostname=host if scheme == "https" else None,
+                ) as response:
+                    read = bytearray()
+                    while cap and len(read) < cap:
+                        chunk = await response.content.read(cap - len(read))
+                        if not chunk:
+                            break
+                        read += chunk
+                    return Answer(
+                        status_code=response.status,
+                        retry_after=response.headers.get("Retry-After"),
+                        excerpt=excerpt(bytes(read[:cap])),
+                        latency_ms=round((time.monotonic() - started) * 1000, 3),
+                    )
+            except aiohttp.ClientConnectorError:
                 if index == len(addresses) - 1:
                     raise
-        cap = self._settings.response_cap_bytes
-        try:
-            read = bytearray()
-            if cap:
-                async for chunk in response.aiter_raw():
-                    read += chunk
-                    if len(read) >= cap:
-                        break
-        finally:
-            await response.aclose()
-        return Answer(
-            status_code=response.status_code,
-            retry_after=response.headers.get("retry-after"),
-            excerpt=excerpt(bytes(read[:cap])),
-            latency_ms=round((time.monotonic() - started) * 1000, 3),
-        )
+        raise ConnectionFailed(f"{host}: no address to connect to")
 
 
 def _short(exc: BaseException) -> str:
