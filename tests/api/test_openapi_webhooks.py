@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import jsonschema_rs
@@ -19,6 +18,7 @@ from hub.events.catalogue import component_schemas
 from tests.api.test_openapi import operations
 from tests.events.test_published import all_event_samples
 from tests.support.api import running_app
+from tests.support.schemas import refs
 
 HEADERS = ["webhook-id", "webhook-timestamp", "webhook-signature"]
 
@@ -31,17 +31,6 @@ def document(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     assert response.status_code == 200
     body: dict[str, Any] = response.json()
     return body
-
-
-def refs(node: Any) -> Iterator[str]:
-    if isinstance(node, dict):
-        if isinstance(node.get("$ref"), str):
-            yield node["$ref"]
-        for value in node.values():
-            yield from refs(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from refs(value)
 
 
 def test_every_published_event_type_is_a_webhook(document: dict[str, Any]) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from hub.events.asyncapi import asyncapi_document
 from hub.events.catalogue import schema_of, type_name
 from hub.events.cloudevents import kafka_headers
 from tests.events.test_published import all_event_samples
+from tests.support.schemas import refs
 
 SPEC = Path(__file__).resolve().parents[1] / "vendor" / "asyncapi" / "3.0.0-without-$id.json"
 SCHEMAS = "#/components/schemas/"
@@ -39,17 +39,6 @@ def document() -> dict[str, Any]:
 
 def problems(validator: jsonschema_rs.Validator, instance: Any) -> list[str]:
     return [f"{e.instance_path}: {e.message[:200]}" for e in validator.iter_errors(instance)]
-
-
-def refs(node: Any) -> Iterator[str]:
-    if isinstance(node, dict):
-        if isinstance(node.get("$ref"), str):
-            yield node["$ref"]
-        for value in node.values():
-            yield from refs(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from refs(value)
 
 
 def resolve(document: dict[str, Any], ref: str) -> Any:
