@@ -108,6 +108,14 @@ def test_openapi_lists_the_v1_paths(sqlite_api: Api) -> None:
         "/v1/segments/{segment_id}",
         "/v1/segments/{segment_id}/customers",
         "/v1/search",
+        "/v1/webhooks",
+        "/v1/webhooks/{webhook_id}",
+        "/v1/webhooks/{webhook_id}/rotate-secret",
+        "/v1/webhooks/{webhook_id}/test",
+        "/v1/webhooks/{webhook_id}/deliveries",
+        "/v1/webhooks/{webhook_id}/failed",
+        "/v1/webhooks/{webhook_id}/redeliver",
+        "/v1/webhooks/{webhook_id}/replay",
     }
     assert set(paths["/v1/interactions"]["post"]["responses"]) >= {"200", "202"}
     assert "bearer" in str(response.json()["components"]["securitySchemes"]).lower()
