@@ -207,12 +207,12 @@ async def _measure(hub: ServerProcess, receiver: ServerProcess, scale: Scale) ->
 def run(scale: Scale, workdir: Path) -> Result:
     install_uvloop()
     with (
-        receiver_server(workdir).start() as receiver,
+        receiver_server(workdir) as receiver,
         hub_server(
             workdir / "hub",
             WEBHOOKS__ALLOW_PRIVATE_NETWORKS="true",
             WEBHOOKS__MAX_IN_FLIGHT=str(MAX_IN_FLIGHT),
-        ).start() as hub,
+        ) as hub,
     ):
         raw = asyncio.run(_measure(hub, receiver, scale))
     lat, base = raw["latencies_ms"], raw["base_latencies_ms"]
