@@ -23,10 +23,8 @@ run: install
 
 ## Make sure the services the tests talk to are running, then run every test.
 ## (PostgreSQL here; the test Kafka broker is started by a pytest fixture, tests/conftest.py.)
-## Two worker processes, a test file each (pytest-xdist); every test makes its own databases,
-## data directories and topics, so files run side by side.
 test: install services
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q
 
 services:
 	@scripts/ensure-postgres.sh
