@@ -119,11 +119,13 @@ class Views:
 
     def create(self) -> None:
         """Create missing tables and position rows (idempotent)."""
-        metadata.create_all(self.engine)
-        for projection in self.projections:
-            for table in projection.tables:
-                table.create(self.engine, checkfirst=True)
         with write_transaction(self.engine) as conn:  # reads, then may write: lock first
+            # (a check for a table, then its creation, would otherwise meet a follower's
+            # commit in between: SQLite refuses that at once, it does not wait)
+            metadata.create_all(conn)
+            for projection in self.projections:
+                for table in projection.tables:
+                    table.create(conn, checkfirst=True)
             for projection in self.projections:
                 projection.create(conn)
             known = set(conn.scalars(select(view_positions.c.projection)))
@@ -359,11 +361,10 @@ class Views:
     def reset(self, name: str) -> None:
         """Drop a projection's tables and position; :meth:`create` makes them anew."""
         projection = self.by_name(name)
-        with write_transaction(self.engine) as conn:
+        with write_transaction(self.engine) as conn:  # checks, then drops: lock first
             projection.drop(conn)
-        for table in reversed(projection.tables):
-            table.drop(self.engine, checkfirst=True)
-        with self.engine.begin() as conn:
+            for table in reversed(projection.tables):
+                table.drop(conn, checkfirst=True)
             conn.execute(view_positions.delete().where(view_positions.c.projection == name))
             conn.execute(
                 partition_positions.delete().where(partition_positions.c.projection == name)
