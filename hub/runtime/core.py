@@ -41,7 +41,7 @@ from hub.store.dead_letters import DeadLetters
 from hub.store.sessions import SessionStore
 from hub.store.tokens import TokenStore
 from hub.store.webhook_queue import WebhookQueue
-from hub.store.webhooks import WebhookStore, master_key
+from hub.store.webhooks import WebhookStore
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class Runtime:
         #: those that deliver run :meth:`start_webhooks`.
         self.webhooks = WebhookService(
             self.store,
-            WebhookStore(engine, master_key(self.settings)),
+            WebhookStore(engine, self.store.webhooks_key),
             WebhookQueue(engine),
             self.settings.webhooks,
         )

@@ -48,6 +48,7 @@ class Store:
     dead_letters: DeadLetters  # in the state database, sealed with a master-key derivative
     forms_key: bytes  # keys the console's CSRF tokens (a master-key derivative)
     links_key: bytes  # signs links sent to customers (unsubscribe, opt-in; hub.web.links)
+    webhooks_key: bytes  # seals webhook endpoints' secrets (hub.store.webhooks)
 
     @property
     def backend(self) -> str:
@@ -216,4 +217,5 @@ def open_store(settings: Settings) -> Store:
         dead_letters=DeadLetters(state_engine, master_key),
         forms_key=derive_key(master_key, b"interaction-hub console forms v1"),
         links_key=derive_key(master_key, b"interaction-hub signed links v1"),
+        webhooks_key=derive_key(master_key, b"interaction-hub/webhooks/secrets/v1"),
     )

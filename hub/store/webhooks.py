@@ -34,12 +34,9 @@ from sqlalchemy import (
     select,
 )
 
-from hub.config import Settings
 from hub.domain.ids import uuid7
 from hub.sql import lock_keys, write_transaction
 from hub.store.dead_letters import as_utc
-from hub.store.keys import derive_key
-from hub.store.store import secret_bytes, secret_file
 
 __all__ = [
     "FAILED",
@@ -50,12 +47,10 @@ __all__ = [
     "WebhookStore",
     "attempt_of",
     "clear_excerpts",
-    "master_key",
     "matches",
     "time_of",
 ]
 
-_SEAL_INFO = b"interaction-hub/webhooks/secrets/v1"
 _NONCE = 12
 PENDING, FAILED = "pending", "failed"
 #: Endpoint creation and the intake's fan-out take this lock (PostgreSQL; SQLite's write lock
@@ -136,13 +131,6 @@ def matches(patterns: Sequence[str], event_type: str) -> bool:
     return any(fnmatch.fnmatchcase(event_type, pattern) for pattern in patterns)
 
 
-def master_key(settings: Settings) -> bytes:
-    """The master key, read as ``open_store`` reads it (call after it: the embedded default
-    file exists then)."""
-    value = settings.master_key.get_secret_value() if settings.master_key else None
-    return secret_bytes(value, "master_key", secret_file(settings, "master.key"))
-
-
 def clear_excerpts(engine: Engine, customer_ids: Sequence[UUID]) -> int:
     """Erasure: forget the response excerpts of these customers' attempts (an endpoint may
     echo what it was sent). Returns how many rows were changed."""
@@ -207,11 +195,13 @@ class WebhookStore:
     def __init__(
         self,
         engine: Engine,
-        master_key: bytes,
+        seal_key: bytes,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """``seal_key``: the master-key derivative the secrets are sealed with
+        (``Store.webhooks_key``)."""
         self.engine = engine
-        self._seal = AESGCM(derive_key(master_key, _SEAL_INFO))
+        self._seal = AESGCM(seal_key)
         self.clock = clock
 
     @staticmethod

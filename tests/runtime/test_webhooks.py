@@ -20,7 +20,7 @@ import pytest
 
 from hub.domain.errors import InvalidCommand
 from hub.runtime.webhooks import Endpoint, WebhookService
-from hub.store.webhooks import WebhookStore, master_key
+from hub.store.webhooks import WebhookStore
 from tests.peers.webhook_receiver import Received, WebhookReceiver
 from tests.support.api import ADMIN_TOKEN, Api, running_app, wait_for
 from tests.support.store import SettingsFactory
@@ -358,7 +358,7 @@ def test_a_loopback_endpoint_is_refused_unless_private_networks_are_allowed(
         # One stored while allowed (here: written past the courtesy check) is refused at
         # every attempt: nothing connects to it.
         assert api.runtime is not None
-        store = WebhookStore(api.runtime.store.state_engine, master_key(api.runtime.settings))
+        store = WebhookStore(api.runtime.store.state_engine, api.runtime.store.webhooks_key)
         row = store.add_endpoint(receiver.url, ["*"], "", "whsec_c2VjcmV0", lambda: 0)
         sms(api, 1)
         attempts = wait_for(lambda: service(api).attempts(row.id, outcome="retrying"))

@@ -14,7 +14,7 @@ from hub.config import Settings
 from hub.runtime.webhooks import WebhookService
 from hub.store import open_store
 from hub.store.webhook_queue import WebhookQueue
-from hub.store.webhooks import WebhookStore, master_key
+from hub.store.webhooks import WebhookStore
 from tests.peers.webhook_receiver import WebhookReceiver
 from tests.runtime.test_webhooks import assert_in_order
 from tests.support.hub_process import HubProcess, interaction
@@ -39,7 +39,7 @@ def webhooks_of(data_dir: Path) -> Iterator[WebhookService]:
         engine = store.state_engine
         yield WebhookService(
             store,
-            WebhookStore(engine, master_key(settings)),
+            WebhookStore(engine, store.webhooks_key),
             WebhookQueue(engine),
             settings.webhooks,
         )
