@@ -16,7 +16,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -84,8 +84,7 @@ class WebhookDeliverer:
         self._delivered: list[tuple[QueuedEvent, dict[str, Any], asyncio.Future[None]]] = []
         self._settling: asyncio.Task[None] | None = None
         self._gauges_at = self._purged_at = float("-inf")
-        self.error: str | None = None
-        self.intake_error: str | None = None
+        self._failing: dict[str, str] = {}  # what keeps failing (intake, deliverer): why
 
     # -- control -----------------------------------------------------------------------
 
@@ -108,12 +107,7 @@ class WebhookDeliverer:
 
     def problems(self) -> list[str]:
         """Why this process's webhook delivery is not working (readiness)."""
-        found = []
-        if self.error:
-            found.append(f"webhook deliverer failing, retrying: {self.error}")
-        if self.intake_error:
-            found.append(f"webhook intake failing, retrying: {self.intake_error}")
-        return found
+        return [f"{what} failing, retrying: {error}" for what, error in self._failing.items()]
 
     async def run(self, stopping: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
@@ -142,41 +136,53 @@ class WebhookDeliverer:
 
     async def _run_intake(self, stopping: asyncio.Event) -> None:
         assert self.intake is not None
-        backoff = 0.1
-        while not stopping.is_set():
-            self._intake_wake.clear()
-            try:
-                queued = self.intake.queued
-                await asyncio.to_thread(self.intake.catch_up, stopping.is_set)
-                if self.intake.queued > queued:
-                    self._wake.set()
-                self.intake_error = None
-                backoff = 0.1
-            except Exception as exc:  # a store outage passes: retried, never fatal
-                self.intake_error = f"{type(exc).__name__}: {str(exc)[:200]}"
-                log.warning("webhook intake failed, retrying in %.1fs: %s", backoff, exc)
-                await _wait(stopping, stopping, backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            await _wait(self._intake_wake, stopping, self._poll)
+        intake = self.intake
+
+        async def step() -> None:
+            queued = intake.queued
+            await asyncio.to_thread(intake.catch_up, stopping.is_set)
+            if intake.queued > queued:
+                self._wake.set()
+
+        idle = lambda: self._poll  # noqa: E731
+        await self._keep_running("webhook intake", step, self._intake_wake, stopping, idle)
 
     # -- delivery ----------------------------------------------------------------------
 
     async def _deliver(self, stopping: asyncio.Event, sender: Sender) -> None:
+        await self._keep_running(
+            "webhook deliverer",
+            lambda: self._round(sender),
+            self._wake,
+            stopping,
+            self._until_next_retry,
+        )
+
+    async def _keep_running(
+        self,
+        what: str,
+        step: Callable[[], Awaitable[None]],
+        wake: asyncio.Event,
+        stopping: asyncio.Event,
+        idle: Callable[[], float],
+    ) -> None:
+        """``step`` each time ``wake`` is set (or ``idle()`` seconds passed) until ``stopping``; a
+        failure (the store away a while) is retried with back-off, never fatal, and named in
+        :meth:`problems` meanwhile."""
         backoff = 0.1
         while not stopping.is_set():
-            self._wake.clear()
+            wake.clear()
             try:
-                await self._round(sender)
-                self.error = None
+                await step()
+                self._failing.pop(what, None)
                 backoff = 0.1
-            except Exception as exc:  # a store outage passes: retried, never fatal
-                self.error = f"{type(exc).__name__}: {str(exc)[:200]}"
-                log.warning("webhook deliverer failed, retrying in %.1fs: %s", backoff, exc)
+            except Exception as exc:
+                self._failing[what] = f"{type(exc).__name__}: {str(exc)[:200]}"
+                log.warning("%s failed, retrying in %.1fs: %s", what, backoff, exc)
                 await _wait(stopping, stopping, backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            await _wait(self._wake, stopping, self._until_next_retry())
+            await _wait(wake, stopping, idle())
 
     def _until_next_retry(self) -> float:
         now = self._clock()
