@@ -24,7 +24,7 @@ run: install
 ## Make sure the services the tests talk to are running, then run every test.
 ## (PostgreSQL here; the test Kafka broker is started by a pytest fixture, tests/conftest.py.)
 test: install services
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 services:
 	@scripts/ensure-postgres.sh

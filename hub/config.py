@@ -6,6 +6,7 @@ import re
 import ssl
 from collections.abc import Mapping, Sequence
 from datetime import time, timedelta
+from decimal import Decimal
 from pathlib import Path, PurePath
 from typing import Any, Literal, get_args, get_origin
 
@@ -25,6 +26,7 @@ from hub.connectors.settings import (
     EmailSettings,
     EnvList,
     MetaSettings,
+    SandboxSettings,
     TelegramSettings,
     TwilioSettings,
 )
@@ -147,6 +149,31 @@ class DispatchSettings(BaseModel):
     )
 
 
+class AutomationSettings(BaseModel):
+    """Scheduled and automated messages (``HUB_AUTOMATION__...``, docs/automation.md)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool = Field(
+        default=True,
+        description="Run the scheduler where the dispatcher runs (false: scheduled messages "
+        "wait, and fire when it runs again).",
+    )
+    frequency_cap: int = Field(
+        default=3,
+        ge=0,
+        description="At most this many marketing messages per customer in frequency_days "
+        "(0: no cap); the rest are skipped with the reason frequency_cap.",
+    )
+    frequency_days: float = Field(default=7.0, gt=0, description="The cap's period.")
+    plan_interval_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often the scheduler runs the rules and campaigns that plan ahead "
+        "(birthdays, anniversaries, campaigns due).",
+    )
+
+
 class RetentionSettings(BaseModel):
     """How long personal data is kept (``HUB_RETENTION__...``)."""
 
@@ -203,6 +230,42 @@ class AcquisitionSettings(BaseModel):
         "whose first contact was to it: "
         '\'{"phone:+37060000000": "radio-spring", "email:sales@example.com": "sales-page"}\'.',
     )
+
+
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+class ReportsSettings(BaseModel):
+    """The business reports' money (``HUB_REPORTS__...``; docs/analytics.md): the currency
+    value is reported in, and what one unit of each other currency is worth in it. An
+    amount in a currency without a rate is left out of the value and counted as
+    ``unconverted``, never taken 1:1."""
+
+    model_config = ConfigDict(frozen=True)
+
+    currency: str = Field(default="EUR", description="ISO 4217 code value figures are reported in.")
+    rates: dict[str, Decimal] = Field(
+        default_factory=dict,
+        description="One unit of each other currency in the reporting currency, as decimal "
+        'text: HUB_REPORTS__RATES=\'{"USD": "0.92", "CZK": "0.041"}\'.',
+    )
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        if not _CURRENCY.match(value):
+            raise ValueError(f"{value!r}: an ISO 4217 code is three capital letters")
+        return value
+
+    @field_validator("rates")
+    @classmethod
+    def _rates(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        for code, rate in value.items():
+            if not _CURRENCY.match(code):
+                raise ValueError(f"{code!r}: an ISO 4217 code is three capital letters")
+            if not rate.is_finite() or rate <= 0:
+                raise ValueError(f"{code}: a rate is a positive decimal, not {rate}")
+        return value
 
 
 class WebhookSettings(BaseModel):
@@ -429,16 +492,24 @@ class Settings(BaseSettings):
         "webhook signatures are checked against it, status callback URLs built from it.",
     )
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    automation: AutomationSettings = Field(default_factory=AutomationSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     consent: ConsentSettings = Field(default_factory=ConsentSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     acquisition: AcquisitionSettings = Field(default_factory=AcquisitionSettings)
+    reports: ReportsSettings = Field(default_factory=ReportsSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     twilio: TwilioSettings = Field(default_factory=TwilioSettings)
     email: EmailSettings = Field(default_factory=EmailSettings)
     meta: MetaSettings = Field(default_factory=MetaSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
+    sandbox: bool = Field(
+        default=False,
+        description="Simulated customers (the demo's): SMS, WhatsApp, email and Telegram sends "
+        "stay in this process and report delivery; /sandbox/ writes back as the customer. "
+        "Never for a hub with real customers.",
+    )
     connectors: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Settings of third-party connectors by name (HUB_CONNECTORS__FAX__TOKEN); "
@@ -478,6 +549,7 @@ class Settings(BaseSettings):
             "meta": self.meta,
             "telegram": self.telegram,
             "chat": self.chat,
+            "sandbox": SandboxSettings(enabled=self.sandbox),
         }
         return sections.get(name)
 

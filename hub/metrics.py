@@ -57,6 +57,28 @@ class Metrics:
             "Store positions not yet applied by the slowest projection.",
             registry=self.registry,
         )
+        # -- service levels (refreshed when /metrics is read; docs/analytics.md) ----------
+        self.open_conversations = Gauge(
+            "hub_open_conversations",
+            "Conversations open or pending, by channel.",
+            ["channel"],
+            registry=self.registry,
+        )
+        self.sla_breaching_soon = Gauge(
+            "hub_sla_breaching_soon",
+            "Open conversations whose next SLA target passes within the hour.",
+            registry=self.registry,
+        )
+        self.sla_breached_open = Gauge(
+            "hub_sla_breached_open",
+            "Open conversations past an SLA target.",
+            registry=self.registry,
+        )
+        self.oldest_waiting = Gauge(
+            "hub_oldest_waiting_seconds",
+            "How long the customer waiting longest for a response has waited (0: none waits).",
+            registry=self.registry,
+        )
         # -- distributed runtime ------------------------------------------------------------
         self.role_items = Counter(
             "hub_role_items_total",
@@ -74,6 +96,13 @@ class Metrics:
             "hub_dispatch_total",
             "Outcomes of the dispatcher's attempts: sent, retrying, failed, refused, settled...",
             ["channel", "outcome"],
+            registry=self.registry,
+        )
+        self.scheduled = Counter(
+            "hub_scheduled_messages_total",
+            "Scheduled and automated messages the scheduler fired, by outcome: send (handed to "
+            "the dispatcher), reopen (a reminder), skip (with the reason), none (cancelled).",
+            ["outcome", "code"],
             registry=self.registry,
         )
         self.webhooks = Counter(

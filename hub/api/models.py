@@ -20,9 +20,11 @@ from pydantic import (
 )
 
 from hub.api.profile_models import AttributeValue, SourceIn
+from hub.domain.inbound import Recorded
 from hub.events import (
     AcquisitionSource,
     AddressError,
+    AutomationRef,
     Channel,
     ConversationStatus,
     DeliveryStatus,
@@ -228,10 +230,35 @@ else:
     _ConversationFields = fields_of(ConversationRecord)
 
 
+class SlaOut(BaseModel):
+    """An open conversation's SLA (docs/analytics.md)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    policy: str | None = Field(description="The SLA policy it falls under (null: none).")
+    waiting_since: datetime | None = Field(
+        description="The customer's message waiting for a response (null: none waits)."
+    )
+    response_due_at: datetime | None = Field(description="When that response is due.")
+    resolution_due_at: datetime | None = Field(
+        description="When resolution is due (null: no target, or resolved)."
+    )
+    next_due_at: datetime | None = Field(description="The earlier of the two.")
+
+
 class ConversationOut(_ConversationFields):
     # The fields of hub.projections.conversations.ConversationRecord. No docstring: it would
     # become the schema's description.
-    pass
+    sla: SlaOut | None = Field(
+        default=None,
+        description="Its SLA due times, once the service projection has measured it.",
+    )
+
+    @classmethod
+    def of(cls, record: Any, sla: Any = None) -> ConversationOut:
+        """From a view's record and its ``hub.projections.service.SlaState``."""
+        found = cls.model_validate(record)
+        return found.model_copy(update={"sla": SlaOut.model_validate(sla) if sla else None})
 
 
 class CustomerOut(BaseModel):
@@ -290,7 +317,19 @@ class TimelineItemOut(BaseModel):
         "merged",
         "unmerged",
         "profile_updated",
-    ]
+        "scheduled",
+        "activity",
+        "feedback",
+    ] = Field(
+        description="`scheduled`: a scheduled or automated message (docs/automation.md); its "
+        "`delivery_status` is scheduled, cancelled, skipped or queued, and once queued the "
+        "message itself is an item of its own. `activity`: something the customer did in "
+        "another system (POST /v1/activities): `subject` is its title, `text` its "
+        "description, `data` its type, name, amount, currency, reference, url, source and "
+        "metadata. `feedback`: a survey's score (`data`: survey csat or nps, score, via, "
+        "agent, survey_id) or, with `data.comment`, its comment in `text` "
+        "(docs/surveys.md)."
+    )
     customer_id: UUID = Field(description="Whose item it is (in a merged group, which member).")
     occurred_at: datetime
     position: int
@@ -405,6 +444,11 @@ class LawfulnessOut(BaseModel):
     requested_by: str | None = Field(description="The agent or system that asked to send it.")
     urgent: bool | None
     template: bool | None
+    automation: AutomationRef | None = Field(
+        default=None,
+        description="A scheduled or automated message: the scheduled message it came from, "
+        "its rule or campaign, and the template version it was rendered from.",
+    )
     basis_recorded: bool = Field(
         description="False when the hub sent it before it recorded its decisions' basis."
     )
@@ -498,6 +542,42 @@ class ReplyOut(BaseModel):
     conversation_id: UUID
     customer_id: UUID
     status: Literal["queued", "duplicate"]
+
+    @classmethod
+    def of(cls, recorded: Recorded) -> ReplyOut:
+        """A reply or a new conversation's first message as recorded (or found again)."""
+        return cls(
+            message_id=recorded.message_id,
+            conversation_id=recorded.conversation_id,
+            customer_id=recorded.customer_id,
+            status="duplicate" if recorded.duplicate else "queued",
+        )
+
+
+class NewConversationIn(BaseModel):
+    """A conversation an agent starts: the first message to the customer on ``channel``,
+    sent to their newest address there."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Channel
+    text: Text = Field(min_length=1, max_length=MAX_TEXT)
+    subject: Text | None = Field(default=None, max_length=998, description="Required for email.")
+    urgent: StrictBool = Field(
+        default=False, description="Send even in the customer's quiet hours."
+    )
+    template: TemplateIn | None = Field(
+        default=None,
+        description="An approved template (WhatsApp, where the customer has not written "
+        "within 24 hours).",
+    )
+    purpose: str = Field(
+        default="service",
+        pattern=r"^[a-z][a-z0-9_]{0,31}$",
+        description="What the message is sent for (as for a reply); another name answers "
+        "422 `unknown_purpose`.",
+        examples=["service"],
+    )
 
 
 #: The channels consent is kept for (``hub.domain.consent.CHANNELS``).

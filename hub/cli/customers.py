@@ -113,7 +113,7 @@ def export(
         typer.echo(
             f"wrote {output}: customers {', '.join(map(str, document.customer_ids))}; "
             f"{stats.conversations} conversation(s), {stats.messages} message(s), "
-            f"{stats.notes} note(s)",
+            f"{stats.notes} note(s), {stats.scheduled_messages} scheduled message(s)",
             err=True,
         )
     finally:

@@ -29,14 +29,21 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
     data_dir: DataDir = None,
     demo: Annotated[
-        bool, typer.Option("--demo", help="Load the demo dataset when the hub is empty.")
+        bool,
+        typer.Option(
+            "--demo",
+            help="Load the demo dataset when the hub is empty, and turn the sandbox on "
+            "(simulated customers: nothing is really sent).",
+        ),
     ] = False,
 ) -> None:
     """Start the hub in its embedded runtime (one process, SQLite, no Kafka)."""
     from hub.embedded.runtime import EmbeddedRuntime
     from hub.server import build_app
 
-    settings = settings_from(host=host, port=port, data_dir=data_dir)
+    settings = settings_from(
+        host=host, port=port, data_dir=data_dir, sandbox=True if demo else None
+    )
     configure_logging(settings)
     runtime = EmbeddedRuntime(settings)
     application = build_app(runtime)
@@ -50,7 +57,7 @@ def _enable_demo(application: FastAPI, runtime: Runtime) -> None:
     """Wrap the lifespan so the demo loads once the runtime has started."""
     from fastapi.concurrency import run_in_threadpool
 
-    from hub.demo import load_demo
+    from hub.demo import introduce_sandbox, load_demo
 
     inner = application.router.lifespan_context
 
@@ -58,6 +65,7 @@ def _enable_demo(application: FastAPI, runtime: Runtime) -> None:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with inner(app):
             summary = await run_in_threadpool(load_demo, runtime)
+            summary += introduce_sandbox(runtime)
             settings = runtime.settings
             summary.append(
                 f"demo: the agent console is at http://{settings.host}:{settings.port}/ "

@@ -192,6 +192,9 @@ class OutboundMessage(BaseModel):
     template: WhatsAppTemplate | None = None
     status_callback_url: str | None = None
     unsubscribe_url: str | None = None
+    html: str | None = Field(
+        default=None, description="Email: an HTML alternative of ``text`` (templates)."
+    )
 
 
 class SendResult(BaseModel):
@@ -253,6 +256,11 @@ class Connector(ABC):
         """Delete what the connector's ``tables`` keep of these addresses (an erased
         customer's, ``kind:value``), whether or not the connector is on; returns how many
         rows went. A connector whose tables hold anything of a customer must override it."""
+        return 0
+
+    def forget_in_memory(self, addresses: Sequence[str]) -> int:
+        """Drop what this running connector holds in memory of these addresses (an erased
+        customer's); returns how many items went. One that keeps nothing has nothing to do."""
         return 0
 
     @property

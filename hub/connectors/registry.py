@@ -20,6 +20,9 @@ ENTRY_POINT_GROUP = "interaction_hub.connectors"
 #: Built-in connectors, name -> "module:Class" (loaded lazily, only when configured). The
 #: name is also the settings section (``HUB_TWILIO__...`` -> ``Settings.twilio``).
 BUILTIN: dict[str, str] = {
+    # First: while it is on (HUB_SANDBOX, the demo), it serves its channels before any real
+    # connector does, so nothing the hub sends leaves the machine.
+    "sandbox": "hub.connectors.sandbox:SandboxConnector",
     "twilio": "hub.connectors.twilio:TwilioConnector",
     "email": "hub.connectors.email:EmailConnector",
     "meta": "hub.connectors.meta:MetaConnector",

@@ -219,3 +219,20 @@ class ChatSettings(BaseModel):
     max_text: int = Field(default=4000, ge=1, le=100_000, description="Characters per message.")
     title: str = Field(default="Chat with us", max_length=100, description="The widget's title.")
     rate_per_second: float | None = Field(default=None, gt=0)
+
+
+class SandboxSettings(BaseModel):
+    """The sandbox's settings: on only with ``HUB_SANDBOX=true`` (or ``hub serve --demo``),
+    which ``hub.config.Settings.connector_section`` turns into ``enabled``. The delays are
+    seconds after a send at which the simulated provider reports it sent, delivered, read."""
+
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool = False
+    sent_after: float = Field(default=0.5, ge=0)
+    delivered_after: float = Field(default=1.5, ge=0)
+    read_after: float = Field(default=3.0, ge=0)
+    secret: SecretStr | None = Field(
+        default=None,
+        description="Key of the sandbox's webhook signatures; unset: a random one per process.",
+    )

@@ -11,10 +11,17 @@ beside the HTTP API; ``hub.server`` installs it.
 - ``segments``: the customer list with filters and saved segments (``/customers``);
 - ``profile``: editing a customer's profile, the attribute definitions (admins);
 - ``duplicates``: the review queue of likely duplicates, the merge preview;
+- ``customer_actions``: merge, unmerge and linking an address from a customer's page;
 - ``history``: a customer's timeline as it was at a moment ("view as of");
+- ``sandbox``: the customer simulator of the sandbox (``/sandbox/``, admins, sandbox on);
 - ``webhooks``: the outbound webhook endpoints, their deliveries and actions (admins);
+- ``templates_pages``: message templates, their versions and previews (admins);
+- ``automations``: rules and campaigns with their counts, their forms, the dry run (admins);
+- ``surveys``: the CSAT and NPS survey policies (admins);
+- ``reports``: the service reports' dashboard, its charts and CSV downloads (``/reports``);
 - ``live``: the live updates of the queue and of a customer's page (server-sent events);
 - ``commands``: the agent's commands from the forms (reply, note, status, assign, tags);
+- ``scheduled``: scheduling a message, cancelling it, snoozing and following up a conversation;
 - ``shared``: what they share (the signed-in agent, the templates, :class:`LoginRequired`);
 - ``present``: how things are shown (Jinja2 filters).
 """
@@ -32,15 +39,22 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.console import (
+    automations,
     commands,
+    customer_actions,
     duplicates,
     history,
     live,
     pages,
     profile,
+    reports,
+    sandbox,
+    scheduled,
     search,
     segments,
     signin,
+    surveys,
+    templates_pages,
     webhooks,
 )
 from hub.console.shared import LoginRequired
@@ -101,12 +115,19 @@ _ROUTES = (
     pages,
     live,
     commands,
+    scheduled,
     profile,
     duplicates,
+    customer_actions,
     segments,
     history,
     search,
     webhooks,
+    automations,
+    surveys,
+    templates_pages,
+    reports,
+    sandbox,
 )
 
 

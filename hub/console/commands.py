@@ -126,6 +126,40 @@ async def reply(
     )
 
 
+@router.post("/customers/{customer_id}/conversations")
+async def start_conversation(
+    request: Request,
+    customer_id: UUID,
+    agent: PostingAgent,
+    channel: Annotated[str, Form(max_length=20)] = "",
+    text: Annotated[str, Form(max_length=10_000)] = "",
+    subject: Annotated[str, Form(max_length=998)] = "",
+    key: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """A conversation the agent starts (``hub.domain.new_conversation``); done once its
+    first message is on the timeline, back at the customer."""
+    runtime = runtime_of(request)
+    back = f"/customers/{customer_id}"
+
+    def run() -> Any:
+        if not text.strip():
+            raise InvalidCommand("write the message first")
+        return runtime.start_conversation(
+            customer_id,
+            channel,
+            text,
+            author=agent.name,
+            subject=subject.strip() or None,
+            idempotency_key=f"console:{key}" if key else None,
+        ).message_id
+
+    def in_timeline(item_id: Any) -> bool:
+        with runtime.read() as conn:
+            return runtime.views.timeline.has_item(conn, item_id)
+
+    return await _act(request, back, run, in_timeline)
+
+
 @router.post("/conversations/{conversation_id}/note")
 async def note(
     request: Request,
@@ -293,3 +327,7 @@ def _raise(message: str) -> Callable[[], Any]:
         raise InvalidCommand(message)
 
     return fail
+
+
+#: :func:`_act` for the forms of other route modules (``customer_actions``).
+act = _act

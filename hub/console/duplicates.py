@@ -20,7 +20,14 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from hub.console.shared import VISIBLE_WAIT_SECONDS, AgentDep, PostingAgent, page, runtime_of
+from hub.console.shared import (
+    VISIBLE_WAIT_SECONDS,
+    Agent,
+    AgentDep,
+    PostingAgent,
+    page,
+    runtime_of,
+)
 from hub.domain.errors import DomainError
 from hub.projections.directory import CustomerRecord
 from hub.projections.duplicate_evidence import shown
@@ -149,6 +156,23 @@ async def preview_page(
 ) -> Response:
     """What merging ``merged_id`` into ``survivor_id`` would show, the evidence, and the two
     buttons."""
+    return await show_preview(
+        request, agent, survivor_id, merged_id, "duplicate_preview.html", error
+    )
+
+
+async def show_preview(
+    request: Request,
+    agent: Agent,
+    survivor_id: UUID,
+    merged_id: UUID,
+    template: str,
+    error: str | None,
+    **context: Any,
+) -> Response:
+    """The merge preview of the pair in ``template`` (``duplicate_preview.html`` or a page
+    extending it): 404 when either is unknown, the customer's page when they are one already.
+    Reading it is access-logged for both groups."""
     runtime = runtime_of(request)
 
     def load() -> tuple[MergePreview | None, list[Suggestion]]:
@@ -173,7 +197,7 @@ async def preview_page(
         return RedirectResponse(f"/customers/{preview.survivor.customer_id}", 303)
     return page(
         request,
-        "duplicate_preview.html",
+        template,
         agent=agent,
         preview=preview,
         suggestion=suggestion[0] if suggestion else None,
@@ -181,6 +205,7 @@ async def preview_page(
         error=error,
         name_of=name_of,
         shown=shown,
+        **context,
     )
 
 
@@ -303,6 +328,27 @@ async def merge(
 ) -> Response:
     """Merge ``merged_id`` into ``survivor_id`` (the identity commands' merge), then show the
     merged customer; refused (too large a group, merged elsewhere): the preview says why."""
+    return await merge_then_show(
+        request,
+        agent,
+        survivor_id,
+        merged_id,
+        "duplicate suggestion",
+        f"/duplicates/{survivor_id}/{merged_id}",
+    )
+
+
+async def merge_then_show(
+    request: Request,
+    agent: Agent,
+    survivor_id: UUID,
+    merged_id: UUID,
+    reason: str,
+    preview_path: str,
+) -> Response:
+    """Merge ``merged_id`` into ``survivor_id`` recorded with the agent and ``reason``, wait
+    until the views show them as one, and go to the customer; a refusal goes back to
+    ``preview_path`` with the reason."""
     runtime = runtime_of(request)
 
     def merged() -> bool:
@@ -312,9 +358,9 @@ async def merge(
 
     response = await _decide(
         request,
-        f"/duplicates/{survivor_id}/{merged_id}",
+        preview_path,
         lambda: runtime.commands.identity.merge(
-            survivor_id, merged_id, actor=agent.name, reason="duplicate suggestion"
+            survivor_id, merged_id, actor=agent.name, reason=reason
         ),
         merged,
     )

@@ -1,5 +1,6 @@
 """Live updates of the console's pages (server-sent events): the queue hears that something
-changed, a customer's page gets its new timeline items and changed delivery ticks.
+changed, a customer's page gets its new timeline items, changed delivery ticks and scheduled
+messages' new status.
 
 A live feed ends (an ``error`` event, then the end of the stream) once the agent's session no
 longer holds: signed out, expired, or its token revoked (``hub.web.streams``).
@@ -104,7 +105,7 @@ async def live(
         with runtime.read() as conn:
             group = runtime.views.directory.group(conn, customer_id)
             items, _ = runtime.views.timeline.page(conn, group, 50, None)
-        return group, {i.item_id: i.delivery_status for i in items if i.direction == "outbound"}
+        return group, {i.item_id: i.delivery_status for i in items if _watched(i)}
 
     group, watched = await run_in_threadpool(group_and_outbound)
     # one entry per feed opened, not per item it pushes
@@ -119,14 +120,14 @@ async def live(
         def changes(after: int) -> tuple[list[TimelineItem], list[TimelineItem]]:
             with runtime.read() as conn:
                 new = timeline_after(conn, group, after)
-                current = runtime.views.timeline.messages(conn, list(watched))
+                current = runtime.views.timeline.items(conn, list(watched))
             changed = [i for i in current.values() if i.delivery_status != watched[i.item_id]]
             return new, changed
 
         new, changed = await run_in_threadpool(changes, position)
         for item in new:
             position = max(position, item.position)
-            if item.direction == "outbound":
+            if _watched(item):
                 watched[item.item_id] = item.delivery_status
             yield ServerSentEvent(raw_data=_item_html(item), event="item", id=str(position))
         for item in changed:
@@ -136,6 +137,12 @@ async def live(
             continue
         await runtime.wait_for_change_or(stopping, min(_LIVE_POLL_SECONDS, credential.interval))
         await asyncio.sleep(0.05)  # the views follow the store: give them a moment
+
+
+def _watched(item: TimelineItem) -> bool:
+    """Items whose status changes after they appear: the hub's outbound messages (delivery
+    ticks) and scheduled messages (sent, skipped, cancelled)."""
+    return item.direction == "outbound" or item.kind == "scheduled"
 
 
 def _item_html(item: TimelineItem) -> str:

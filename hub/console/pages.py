@@ -9,7 +9,7 @@ Every page works without JavaScript; the views answer every list, and what they 
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
@@ -17,7 +17,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from hub.console import duplicates, present
+from hub.console import customer_actions, duplicates, present, scheduled
 from hub.console.shared import (
     CHANNELS,
     STATUSES,
@@ -42,6 +42,14 @@ from hub.web.errors import ApiError
 router = APIRouter(include_in_schema=False)
 #: How many access-log entries an admin sees on a customer's page (the API pages through all).
 ACCESS_LOG_SHOWN = 20
+#: The queue's "SLA due" filter: value, label, how far ahead.
+DUE_CHOICES = (
+    ("breached", "Breached", timedelta(0)),
+    ("1h", "Within 1 hour", timedelta(hours=1)),
+    ("4h", "Within 4 hours", timedelta(hours=4)),
+    ("24h", "Within 24 hours", timedelta(hours=24)),
+)
+DUE_WITHIN = {value: ahead for value, _, ahead in DUE_CHOICES}
 
 
 # -- the queue and search -------------------------------------------------------------------
@@ -54,6 +62,8 @@ async def queue_page(
     status: Annotated[str, Query()] = "active",
     channel: Annotated[str, Query()] = "",
     assignee: Annotated[str, Query()] = "",
+    sort: Annotated[str, Query()] = "activity",
+    due: Annotated[str, Query()] = "",
     before: Annotated[str | None, Query()] = None,
 ) -> HTMLResponse:
     runtime = runtime_of(request)
@@ -61,7 +71,12 @@ async def queue_page(
     if not set(statuses) <= set(STATUSES):
         statuses, status = ("open", "pending"), "active"
     who = {"": None, "me": agent.name, "none": ""}.get(assignee, assignee)
-    wanted = QueueFilter(statuses, channel if channel in CHANNELS else None, who)
+    sort = sort if sort in ("activity", "due") else "activity"
+    within = DUE_WITHIN.get(due)
+    due = due if within is not None else ""
+    wanted = QueueFilter(
+        statuses, channel if channel in CHANNELS else None, who, sort=sort, due_within=within
+    )
 
     def load() -> tuple[Any, Any, list[str]]:
         with runtime.read() as conn:
@@ -80,7 +95,15 @@ async def queue_page(
         cursor=cursor,
         people=people,
         channels=CHANNELS,
-        filters={"status": status, "channel": channel, "assignee": assignee},
+        filters={
+            "status": status,
+            "channel": channel,
+            "assignee": assignee,
+            "sort": sort,
+            "due": due,
+        },
+        due_choices=DUE_CHOICES,
+        now=datetime.now(UTC),
     )
 
 
@@ -136,6 +159,10 @@ def _customer_context(
             )
         except DomainError:  # a conversation the views show before the store is read
             options[conversation.conversation_id] = []
+    try:
+        new_options = runtime.new_conversation_options(shown.profile.customer_id, CHANNELS, now)
+    except DomainError:  # a customer the views show before the store is read
+        new_options = []
     consent: dict[str, bool] = {}
     for member in shown.group:
         with contextlib.suppress(DomainError):  # a member the store cannot show: skip it
@@ -148,10 +175,14 @@ def _customer_context(
         "profile": profile,
         "options": options,
         "keys": {c.conversation_id: uuid4().hex for c in shown.active},
+        "new_conversation": {"options": new_options, "key": uuid4().hex},
         "position": max((i.position for i in shown.items), default=0),
+        "scheduling": scheduled.form_context(runtime, profile, now),
+        "timeline_actions": True,  # the Cancel of a scheduled message (not on "as of" pages)
         "erasure_reasons": ERASURE_REASONS,
         "consent": _consent_of(runtime, shown.profile.customer_id, profile),
         "duplicates": duplicates.card(runtime, shown.profile.customer_id, principal),
+        "members": customer_actions.members(runtime, shown),
         # who read this customer's personal data: admins only (ids and token names)
         "access_log": (
             runtime.access_log.entries(shown.group, ACCESS_LOG_SHOWN)[0]
@@ -212,7 +243,7 @@ async def older_items(
         items, older = await run_in_threadpool(load)
     except ValueError:  # a cursor this console did not make
         raise invalid_cursor() from None
-    response = page(request, "_items.html", agent=agent, items=items)
+    response = page(request, "_items.html", agent=agent, items=items, timeline_actions=True)
     if older:
         response.headers["X-Older"] = older
     return response

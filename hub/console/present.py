@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import phonenumbers
 from jinja2 import Environment
 
 from hub.domain.policy import time_zone_of
@@ -74,6 +75,17 @@ def iso(value: datetime | None) -> str:
     return value.astimezone(UTC).isoformat() if value else ""
 
 
+def moment(value: datetime | str | None) -> datetime | None:
+    """A time a view keeps as ISO 8601 text in its JSON (a scheduled message's ``due_at``)
+    as a datetime, for :func:`clock` and :func:`iso`; None for what is not one."""
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return value
+
+
 def ago(value: datetime | None, now: datetime | None = None) -> str:
     if value is None:
         return ""
@@ -86,6 +98,23 @@ def ago(value: datetime | None, now: datetime | None = None) -> str:
     return "just now"  # pragma: no cover
 
 
+def _span(seconds: int) -> str:
+    for size, unit in ((86_400, "d"), (3_600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return "1 min"
+
+
+def due_in(value: datetime | None, now: datetime | None = None) -> str:
+    """An SLA due time as an agent reads it: "breaches in 12 min", "breached 3 h ago"."""
+    if value is None:
+        return ""
+    seconds = int((value - (now or datetime.now(UTC))).total_seconds())
+    if seconds > 0:
+        return f"breaches in {_span(seconds)}"
+    return f"breached {_span(-seconds)} ago"
+
+
 def tick(status: str | None) -> tuple[str, str]:
     return TICKS.get(status or "", ("", status or ""))
 
@@ -93,6 +122,41 @@ def tick(status: str | None) -> tuple[str, str]:
 def bare(address: str | None) -> str:
     """An address without its kind: ``phone:+1415...`` -> ``+1415...``."""
     return (address or "").partition(":")[2] or (address or "")
+
+
+#: Address kind -> how a list names an address of it that has no readable value of its own.
+_KIND_LABELS = {
+    "chat": "Web chat visitor",
+    "telegram": "Telegram user",
+    "messenger": "Messenger user",
+    "instagram": "Instagram user",
+}
+
+
+def address_label(address: str | None) -> str:
+    """An address as lists show it: a phone number formatted internationally
+    (``phone:+15550101001`` -> ``+1 555-010-1001``), an email as it is, other kinds named
+    (``Web chat visitor …a1b2c3``: a visitor id means nothing to a reader)."""
+    kind, _, value = (address or "").partition(":")
+    if not value:
+        return address or ""
+    if kind == "phone":
+        return _phone_label(value)
+    if kind == "email":
+        return value
+    label = _KIND_LABELS.get(kind, kind.capitalize())
+    return (
+        f"{label} \u2026{value[-6:]}" if kind == "chat" and len(value) > 6 else f"{label} {value}"
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _phone_label(number: str) -> str:
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return number
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 def short_id(value: Any) -> str:
@@ -219,9 +283,12 @@ def install(env: Environment) -> None:
         icon=icon_for,
         clock=clock,
         iso=iso,
+        moment=moment,
         ago=ago,
+        due_in=due_in,
         short_id=short_id,
         bare=bare,
+        address_label=address_label,
         link_url=link_url,
         field_label=field_label,
         field_value=field_value,

@@ -92,7 +92,7 @@ async def search_page(
 def _find(
     runtime: Runtime, agent: Agent, text: str, filters: dict[str, str], before: str | None
 ) -> Found:
-    customers = _customers(runtime, agent, text) if before is None else []
+    customers = customers_matching(runtime, agent, text) if before is None else []
     try:
         wanted = SearchFilter(
             kinds=KINDS[filters["kind"]][1],
@@ -117,7 +117,7 @@ def _find(
     return Found(customers, hits, cursor)
 
 
-def _customers(runtime: Runtime, agent: Agent, text: str) -> list[CustomerRecord]:
+def customers_matching(runtime: Runtime, agent: Agent, text: str) -> list[CustomerRecord]:
     """The directory's search: any part of a name or an address (two characters at least)."""
     if len(text) < 2:
         return []

@@ -18,6 +18,8 @@ from uuid import UUID
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import Recording, Transcoder
 
+from hub.domain.activities import ActivityCommands
+from hub.domain.automations import AutomationCommands
 from hub.domain.crypto import PersonalDataCipher
 from hub.domain.duplicates import DuplicateCommands
 from hub.domain.erasure import ErasureCommands
@@ -26,9 +28,14 @@ from hub.domain.identity import IdentityCommands
 from hub.domain.ids import address_id, uuid7
 from hub.domain.inbound import InboundCommands, Recorded
 from hub.domain.model import DELIVERY_RANK, Conversation, Customer, Message
+from hub.domain.new_conversation import NewConversationCommands
 from hub.domain.outbound import OutboundCommands
 from hub.domain.profile import ProfileCommands
+from hub.domain.scheduling import ScheduleCommands
 from hub.domain.segments import SegmentCommands
+from hub.domain.service_levels import ServiceLevelCommands
+from hub.domain.surveys import SurveyCommands
+from hub.domain.templates import TemplateCommands
 from hub.domain.unit_of_work import AggregateCache, BulkReader, CommandRunner, UnitOfWork
 from hub.events import InboundInteraction
 
@@ -76,6 +83,13 @@ class HubApplication(Application[UUID]):
         self.erasure = ErasureCommands(self.runner, cipher)
         self.profile = ProfileCommands(self.runner, cipher)
         self.segments = SegmentCommands(self.runner)
+        self.automations = AutomationCommands(self.runner)
+        self.templates = TemplateCommands(self.runner)
+        self.service_levels = ServiceLevelCommands(self.runner)
+        self.schedules = ScheduleCommands(self.runner, cipher, self.address_id)
+        self.new_conversations = NewConversationCommands(self.runner, cipher, self.address_id)
+        self.activities = ActivityCommands(self.runner, cipher, self.address_id)
+        self.surveys = SurveyCommands(self.runner, cipher)
 
     # -- notification of followers ---------------------------------------------------------
 

@@ -61,3 +61,18 @@ class SendRefused(DomainError):
     def __init__(self, code: str, message: str, **details: Any) -> None:
         super().__init__(message, **details)
         self.code = code
+
+
+class MissingVariable(DomainError):
+    """A template uses a variable that has no value for this customer (or event) and no
+    declared default; nothing is sent (``hub.domain.rendering``)."""
+
+    code = "template_variable_missing"
+    status = 422
+
+    def __init__(self, variable: str) -> None:
+        super().__init__(
+            f"the template uses {{{{ {variable} }}}}, which has no value here and no default",
+            variable=variable,
+        )
+        self.variable = variable

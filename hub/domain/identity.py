@@ -232,14 +232,14 @@ class IdentityCommands:
                 )
             else:
                 claim.reassign(customer_id=owner.id, conversations={}, correlation_id=uuid7())
-            self._note_link(owner, aid, address, verified, reason)
+            self._note_link(owner, aid, address, verified, reason, actor)
             uow.collect(owner, uow.peek(AddressClaim, aid))
             return LinkResult("linked", owner.id)
         holder = self._customer(uow, claim.customer_id)
         if self.root(uow, holder).id == self.root(uow, owner).id:
             if not verified or aid in holder.verified_address_ids:
                 return LinkResult("unchanged", holder.id)
-            self._note_link(holder, aid, address, True, reason)
+            self._note_link(holder, aid, address, True, reason, actor)
             uow.collect(holder)
             return LinkResult("verified", holder.id)
         if not verified:
@@ -255,7 +255,7 @@ class IdentityCommands:
             )
             return LinkResult("refused", owner.id)
         if aid not in holder.verified_address_ids:
-            self._note_link(holder, aid, address, True, reason)
+            self._note_link(holder, aid, address, True, reason, actor)
             uow.collect(holder)
         self._merge(uow, holder.id, visitors.id, actor, reason, caused_by=None)
         return LinkResult("merged", holder.id)
@@ -270,15 +270,22 @@ class IdentityCommands:
         return self._cipher.encrypt(customer_id, reason) or ""
 
     def _note_link(
-        self, customer: Customer, aid: UUID, address: str, verified: bool, reason: str
+        self,
+        customer: Customer,
+        aid: UUID,
+        address: str,
+        verified: bool,
+        reason: str,
+        actor: str | None,
     ) -> None:
         customer.link_identity(
             address_id=aid,
             address=self._cipher.encrypt(customer.id, address),
             address_kind=address.partition(":")[0],
             verified=verified,
-            reason=reason,
+            reason=self._sealed(customer.id, reason),
             correlation_id=uuid7(),
+            actor=actor,
         )
 
     def _customer(self, uow: UnitOfWork, customer_id: UUID, allow_erased: bool = False) -> Customer:

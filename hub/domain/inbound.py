@@ -23,6 +23,7 @@ from hub.domain.acquisition import endpoint_sources, first_contact_source
 from hub.domain.crypto import PersonalDataCipher
 from hub.domain.ids import message_id, uuid7
 from hub.domain.model import AddressClaim, Conversation, Customer, Message
+from hub.domain.surveys import is_bare_score
 from hub.domain.unit_of_work import CommandRunner, UnitOfWork
 from hub.events import InboundInteraction
 
@@ -260,7 +261,15 @@ class InboundCommands:
             correlation_id=mid,
             provider_message_id=item.provider_message_id,
         )
-        if item.direction == "inbound" and conversation.status != "open":
+        if (
+            item.direction == "inbound"
+            and conversation.status != "open"
+            # A bare score answering a survey leaves a resolved conversation resolved.
+            and not (
+                conversation.status == "resolved"
+                and is_bare_score(uow, conversation.customer_id, item.text, item.occurred_at)
+            )
+        ):
             conversation.change_status(
                 status="open",
                 previous_status=conversation.status,

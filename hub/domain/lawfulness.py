@@ -220,6 +220,9 @@ class Lawfulness:
     requested_by: str | None = None
     urgent: bool | None = None
     template: bool | None = None
+    #: For a scheduled or automated message: what planned it (the occurrence, its rule or
+    #: campaign, the template and its version), as recorded with the dispatch request.
+    automation: dict[str, Any] | None = None
     #: Whether the decision basis was recorded (False: sent before the hub recorded it).
     basis_recorded: bool = False
     #: The decision that counts: the send that went out, the refusal, the latest hold.
@@ -335,6 +338,7 @@ def lawfulness_of(events: Iterable[Any], event_at: EventAt | None = None) -> Law
     purpose: str | None = None
     requested_at = requested_by = None
     urgent = template = None
+    automation: dict[str, Any] | None = None
     requested = False
     status = "received"
     decisions: list[DispatchDecision] = []
@@ -357,6 +361,7 @@ def lawfulness_of(events: Iterable[Any], event_at: EventAt | None = None) -> Law
             requested_by = event.author
             urgent = bool(event.urgent)
             template = event.template is not None
+            automation = getattr(event, "automation", None)
             status = "queued"
         elif kind == "Message.DispatchStarted":
             attempted = True
@@ -422,6 +427,7 @@ def lawfulness_of(events: Iterable[Any], event_at: EventAt | None = None) -> Law
         requested_by=requested_by,
         urgent=urgent,
         template=template,
+        automation=automation,
         basis_recorded=basis_recorded,
         decided=decided,
         decisions=decisions,

@@ -101,7 +101,10 @@ class Customer(Aggregate):
         verified: bool,
         reason: str,
         correlation_id: UUID,
+        actor: str | None = None,
     ) -> None:
+        """``reason``: a code (first_contact, chat_visitor...) or an agent's words, sealed
+        under the customer's key; ``actor``: the agent who linked it (None: the hub)."""
         if address_id not in self.address_ids:
             self.address_ids.append(address_id)
         self.addresses = [*self.addresses, address]
@@ -499,12 +502,24 @@ class Message(Aggregate):
         customer_id: UUID,
         correlation_id: UUID,
         purpose: str = "service",
+        automation: dict[str, Any] | None = None,
+        html: str | None = None,
     ) -> None:
         """An agent's reply, recorded before it is sent: the dispatcher takes it from here.
         ``purpose``: what it is sent for, checked against consent at dispatch (``service``
-        for replies, and for events stored before purposes existed)."""
+        for replies, and for events stored before purposes existed). ``automation``: for a
+        scheduled or automated message, what planned it (``hub.domain.automation``: the
+        occurrence, its rule or campaign, the template version); None for an agent's.
+        ``html``: an email's HTML alternative (a template's), encrypted and dated like the
+        body."""
         self.delivery_status = "queued"
-        self.dispatch = {"urgent": urgent, "template": template, "purpose": purpose}
+        self.dispatch = {
+            "urgent": urgent,
+            "template": template,
+            "purpose": purpose,
+            "automation": automation,
+            "html": html,
+        }
         self.references = list(references)
 
     @event("DispatchStarted")

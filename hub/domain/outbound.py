@@ -43,6 +43,7 @@ from hub.domain.model import (
     Message,
     ProviderRef,
 )
+from hub.domain.outbound_message import queued_message
 from hub.domain.policy import (
     ChannelOption,
     ChannelPolicy,
@@ -55,8 +56,8 @@ from hub.domain.policy import (
     refusal_of,
 )
 from hub.domain.profile import set_time_zone
+from hub.domain.reach import reaches
 from hub.domain.unit_of_work import CommandRunner, UnitOfWork
-from hub.events import CHANNEL_ADDRESS_KINDS
 
 
 class OutboundCommands:
@@ -111,8 +112,7 @@ class OutboundCommands:
                     "this conversation's customer was erased", customer_id=str(cid)
                 )
             address = self._cipher.decrypt(cid, conversation.address)
-            kind = (address or "").partition(":")[0]
-            if kind not in CHANNEL_ADDRESS_KINDS.get(target, frozenset()):
+            if not reaches(target, address):
                 raise InvalidCommand(
                     f"this conversation's address cannot be reached on {target!r}",
                     channel=target,
@@ -124,31 +124,17 @@ class OutboundCommands:
             )
             if refusal is not None:
                 raise SendRefused(*refusal, channel=target, purpose=purpose)
-            dated = self._cipher.encrypt_dated
-            message = Message(
+            message = queued_message(
+                self._cipher,
+                conversation,
                 channel=target,
-                provider_message_id=REPLY_PREFIX + key,
-                direction="outbound",
-                customer_id=cid,
-                conversation_id=conversation.id,
-                address=conversation.address,
-                occurred_at=at,
-                # Dated like every body: retention by age expires it (docs/retention.md).
-                text=dated(cid, text, at),
-                subject=dated(cid, subject, at) if subject else conversation.subject,
-                thread_ref=conversation.last_inbound_ref,
-                contact_name=None,
-                attachments=[],
-                metadata=self._cipher.encrypt_json(cid, {"author": author, "urgent": urgent}),
-                correlation_id=mid,
-            )
-            message.request_dispatch(
+                key=key,
+                text=text,
+                subject=subject,
+                at=at,
                 author=author,
                 urgent=urgent,
                 template=template,
-                references=list(conversation.refs),
-                customer_id=cid,
-                correlation_id=mid,
                 purpose=purpose,
             )
             conversation.add_message(
@@ -302,19 +288,17 @@ class OutboundCommands:
         known_channels: Sequence[str],
         now: datetime | None = None,
     ) -> list[ChannelOption]:
-        """The channels a reply on this conversation could take (those that carry its
-        address, the conversation's own first), each with what :meth:`reply` would say now."""
+        """The channels a reply on this conversation could take (those that can send to its
+        address: the conversation's own first, then the others of ``known_channels``), each
+        with what :meth:`reply` would say now."""
         at = now or datetime.now(UTC)
 
         def query(uow: UnitOfWork) -> list[ChannelOption]:
             conversation = uow.require(Conversation, conversation_id, "conversation")
             customer = uow.require(Customer, conversation.customer_id, "customer")
             address = self._cipher.decrypt(conversation.customer_id, conversation.address)
-            kind = (address or "").partition(":")[0]
             channels = [conversation.channel] + [
-                c
-                for c in known_channels
-                if c != conversation.channel and kind in CHANNEL_ADDRESS_KINDS.get(c, ())
+                c for c in known_channels if c != conversation.channel and reaches(c, address)
             ]
             zone = set_time_zone(uow, self._cipher, customer)
             quiet_rules, by_address = quiet.for_customer(address, zone)
@@ -322,14 +306,7 @@ class OutboundCommands:
             options = []
             for channel in channels:
                 refusal = refusal_of(policy, customer, conversation, channel, at, False)
-                options.append(
-                    ChannelOption(
-                        channel,
-                        refusal[0] if refusal else None,
-                        refusal[1] if refusal else None,
-                        until,
-                    )
-                )
+                options.append(ChannelOption.of(channel, refusal, until))
             return options
 
         return self._runner.read(query)
@@ -484,6 +461,7 @@ class OutboundCommands:
                 status_callback_url=policy.status_callback_url(message.channel, mid),
                 attempt=attempt,
                 unsubscribe_url=policy.unsubscribe_url(message.channel, cid, purpose, mid),
+                html=self._cipher.decrypt(cid, message.dispatch.get("html")),
             )
 
         return self._runner.run(command)

@@ -8,7 +8,7 @@ time zone, why a channel refuses a message now, and the dispatcher's decisions
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -135,6 +135,23 @@ def time_zone_of(address: str | None, default: str | None) -> ZoneInfo | None:
         return None
 
 
+def zone_for(set_zone: str | None, phone: str | None, default: str | None) -> ZoneInfo:
+    """A customer's zone for scheduling: the one an agent set, else their phone number's
+    (when it has exactly one), else ``default``, else UTC."""
+    if set_zone:
+        try:
+            return ZoneInfo(set_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return time_zone_of(phone, default) or ZoneInfo("UTC")
+
+
+def local_due(day: date, at: time, zone: ZoneInfo) -> datetime:
+    """``at`` o'clock on ``day`` in ``zone``, in UTC. A time the clocks skip (the spring DST
+    gap) moves forward by the gap; a time they pass twice (autumn) is its first instant."""
+    return datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
+
+
 def refusal_of(
     policy: ChannelPolicy,
     customer: Customer,
@@ -202,6 +219,8 @@ class Send:
     attempt: int
     #: The signed unsubscribe link the message carries (email: ``List-Unsubscribe``).
     unsubscribe_url: str | None = None
+    #: An email's HTML alternative (a template's), besides the plain ``text``.
+    html: str | None = None
 
 
 @dataclass(frozen=True)
@@ -229,6 +248,14 @@ class ChannelOption:
     refusal: str | None  # the code a reply would be refused with (consent_revoked, ...)
     reason: str | None  # the same, for people
     held_until: datetime | None  # quiet hours: a non-urgent reply waits until then
+
+    @classmethod
+    def of(
+        cls, channel: str, refusal: tuple[str, str] | None, held_until: datetime | None
+    ) -> ChannelOption:
+        """The option :func:`refusal_of`'s answer makes (None: available)."""
+        code, reason = refusal if refusal is not None else (None, None)
+        return cls(channel, code, reason, held_until)
 
     @property
     def available(self) -> bool:

@@ -39,7 +39,14 @@ from hub.events import (
     InteractionReceived,
     InteractionSent,
     NoteAdded,
+    ScheduledMessageCancelled,
+    ScheduledMessageQueued,
+    ScheduledMessageScheduled,
+    ScheduledMessageSkipped,
 )
+from hub.events.activities import ActivityRecorded
+from hub.events.feedback import FeedbackCommented, FeedbackReceived, FeedbackRequested
+from hub.events.service import ConversationSlaBreached
 
 
 def _customer_registered(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
@@ -59,7 +66,8 @@ def _identity_linked(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
         "address": c.decrypt(cid, e.address),
         "address_kind": e.address_kind,
         "verified": e.verified,
-        "reason": e.reason,
+        "reason": c.decrypt_text(cid, e.reason) or "",
+        "actor": getattr(e, "actor", None),
     }
     return CustomerIdentityLinked, cid, e.timestamp, data
 
@@ -207,7 +215,11 @@ def _message_recorded(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
     if e.provider_message_id.startswith(model.REPLY_PREFIX):  # an agent's reply, not sent yet
         # Who wrote it is the hub's own record, not the body: it outlives the retention.
         meta = c.decrypt_json(cid, e.metadata) or {}
-        data |= {"author": meta.get("author"), "urgent": bool(meta.get("urgent"))}
+        data |= {
+            "author": meta.get("author"),
+            "urgent": bool(meta.get("urgent")),
+            "automation": meta.get("automation"),
+        }
         return InteractionQueued, cid, e.occurred_at, data
     return InteractionSent, cid, e.occurred_at, data
 
@@ -260,6 +272,114 @@ def _consent_changed(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
     return CustomerConsentChanged, e.originator_id, e.occurred_at, data
 
 
+def _scheduled(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
+    cid = e.customer_id
+    plan = e.plan
+    data = {
+        "occurrence_id": e.originator_id,
+        "key": e.key,
+        "due_at": e.due_at,
+        "action": plan["action"],
+        "purpose": plan["purpose"],
+        "channels": tuple(plan["channels"]),
+        "template": plan.get("template"),
+        "text": c.decrypt(cid, plan["text"]) if plan.get("text") else None,
+        "subject": c.decrypt(cid, plan["subject"]) if plan.get("subject") else None,
+        "conversation_id": e.conversation_id,
+        "source": e.source,
+        "actor": e.actor,
+    }
+    return ScheduledMessageScheduled, cid, e.timestamp, data
+
+
+def _schedule_cancelled(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
+    data = {"occurrence_id": e.originator_id, "actor": e.actor}
+    return ScheduledMessageCancelled, e.customer_id, e.timestamp, data
+
+
+def _schedule_skipped(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
+    data = {"occurrence_id": e.originator_id, "code": e.code, "reason": e.reason}
+    return ScheduledMessageSkipped, e.customer_id, e.occurred_at, data | {"source": e.source}
+
+
+def _schedule_queued(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
+    data = {
+        "occurrence_id": e.originator_id,
+        "message_id": e.message_id,
+        "channel": e.channel,
+        "template_version": e.template_version,
+        "source": e.source,
+    }
+    return ScheduledMessageQueued, e.customer_id, e.occurred_at, data
+
+
+def _sla_breached(e: Any, _: PersonalDataCipher) -> tuple[Any, ...]:
+    data = {
+        "conversation_id": e.conversation_id,
+        "policy": e.policy,
+        "target": e.target,
+        "clock_started_at": e.clock_started_at,
+        "due_at": e.due_at,
+        "channel": e.channel,
+    }
+    return ConversationSlaBreached, e.customer_id, e.due_at, data
+
+
+def _survey(e: Any) -> dict[str, Any]:
+    return {
+        "survey_id": e.survey_id,
+        "kind": e.kind,
+        "conversation_id": e.conversation_id,
+        "agent": e.agent,
+        "channel": e.channel,
+    }
+
+
+def _feedback_requested(e: Any, _: PersonalDataCipher) -> tuple[Any, ...]:
+    data = {**_survey(e), "message_id": e.message_id}
+    return FeedbackRequested, e.customer_id, e.asked_at, data
+
+
+def _feedback_received(e: Any, _: PersonalDataCipher) -> tuple[Any, ...]:
+    data = {
+        **_survey(e),
+        "score": e.score,
+        "via": e.via,
+        "message_id": e.message_id,
+        "asked_at": e.asked_at,
+    }
+    return FeedbackReceived, e.customer_id, e.answered_at, data
+
+
+def _feedback_commented(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
+    data = {
+        **_survey(e),
+        "comment": c.decrypt(e.customer_id, e.comment),
+        "message_id": e.message_id,
+    }
+    return FeedbackCommented, e.customer_id, e.commented_at, data
+
+
+def _activity_recorded(e: Any, c: PersonalDataCipher) -> tuple[Any, ...]:
+    cid = e.customer_id
+    personal = c.decrypt_json(cid, e.personal) or {}
+    data = {
+        "activity_id": e.originator_id,
+        "type": e.type,
+        "name": e.name,
+        "amount": e.amount,
+        "currency": e.currency,
+        "source": e.source,
+        "source_id": personal.get("source_id"),
+        "reference": personal.get("reference"),
+        "title": personal.get("title"),
+        "description": personal.get("description"),
+        "url": personal.get("url"),
+        "metadata": personal.get("metadata") or {},
+    }
+    return ActivityRecorded, cid, e.occurred_at, data
+
+
 # Keyed by the stored event class's qualified name (the classes are made by ``@event``).
 _BUILDERS: dict[str, Callable[[Any, PersonalDataCipher], tuple[Any, ...]]] = {
     "Customer.Registered": _customer_registered,
@@ -280,10 +400,28 @@ _BUILDERS: dict[str, Callable[[Any, PersonalDataCipher], tuple[Any, ...]]] = {
     "Message.DeliveryUpdated": _delivery_updated,
     "Message.Dispatched": _dispatched,
     "Message.DispatchDeferred": _dispatch_deferred,
+    "Occurrence.Scheduled": _scheduled,
+    "Occurrence.Cancelled": _schedule_cancelled,
+    "Occurrence.Skipped": _schedule_skipped,
+    "Occurrence.Queued": _schedule_queued,
+    "SlaBreach.Recorded": _sla_breached,
+    "Activity.Recorded": _activity_recorded,
+    "SurveyLedger.Asked": _feedback_requested,
+    "SurveyLedger.Answered": _feedback_received,
+    "SurveyLedger.Commented": _feedback_commented,
+}
+#: The module of each published aggregate (the store topic is ``module:Class.Event``).
+_MODULES = {
+    "Occurrence": "hub.domain.automation",
+    "SlaBreach": "hub.domain.service_levels",
+    "Activity": "hub.domain.activities",
+    "SurveyLedger": "hub.domain.surveys",
 }
 
 #: Store topics of the events that are published; the rest are internal.
-PUBLISHED_TOPICS: tuple[str, ...] = tuple(f"{model.__name__}:{name}" for name in _BUILDERS)
+PUBLISHED_TOPICS: tuple[str, ...] = tuple(
+    f"{_MODULES.get(name.partition('.')[0], model.__name__)}:{name}" for name in _BUILDERS
+)
 
 
 def to_envelope(event: Any, position: int, cipher: PersonalDataCipher) -> Envelope | None:

@@ -6,6 +6,7 @@ pydantic v2 models. This package imports nothing else of the hub.
 
 from __future__ import annotations
 
+from hub.events.activities import ActivityRecorded, ActivityType
 from hub.events.addresses import Address, AddressError, AddressKind, normalise_address
 from hub.events.common import (
     CHANNEL_ADDRESS_KINDS,
@@ -17,6 +18,7 @@ from hub.events.common import (
     Direction,
     ErasureReason,
 )
+from hub.events.feedback import FeedbackCommented, FeedbackReceived, FeedbackRequested, SurveyKind
 from hub.events.inbound import ConsentSignal, InboundInteraction
 from hub.events.published import (
     EVENT_CLASSES,
@@ -47,22 +49,34 @@ from hub.events.published import (
     decode_event,
     encode_event,
 )
+from hub.events.scheduled import (
+    AutomationRef,
+    ScheduledMessageCancelled,
+    ScheduledMessageQueued,
+    ScheduledMessageScheduled,
+    ScheduledMessageSkipped,
+)
+from hub.events.service import ConversationSlaBreached, SlaTarget
 
 __all__ = [
     "CHANNEL_ADDRESS_KINDS",
     "EVENT_CLASSES",
     "EVENT_TYPES",
     "AcquisitionSource",
+    "ActivityRecorded",
+    "ActivityType",
     "Address",
     "AddressError",
     "AddressKind",
     "Attachment",
     "AttributeValue",
+    "AutomationRef",
     "Channel",
     "ConsentPurpose",
     "ConsentSignal",
     "ConversationAssigned",
     "ConversationOpened",
+    "ConversationSlaBreached",
     "ConversationStatus",
     "ConversationStatusChanged",
     "CustomerConsentChanged",
@@ -79,6 +93,9 @@ __all__ = [
     "Direction",
     "Envelope",
     "ErasureReason",
+    "FeedbackCommented",
+    "FeedbackReceived",
+    "FeedbackRequested",
     "InboundInteraction",
     "InteractionDeliveryUpdated",
     "InteractionQueued",
@@ -87,6 +104,12 @@ __all__ = [
     "NoteAdded",
     "ProfileField",
     "PublishedEvent",
+    "ScheduledMessageCancelled",
+    "ScheduledMessageQueued",
+    "ScheduledMessageScheduled",
+    "ScheduledMessageSkipped",
+    "SlaTarget",
+    "SurveyKind",
     "decode_event",
     "encode_event",
     "normalise_address",

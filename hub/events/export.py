@@ -3,7 +3,8 @@ export`` write about one person (GDPR art. 15 and 20), as pydantic models.
 
 :class:`ExportDocument` is the whole (``docs/export.schema.json`` is :func:`document_schema`);
 the writer that streams it part by part is ``hub.runtime.export``. Within a version, changes
-are additive only.
+are additive only (version 1 gained ``scheduled_messages``, between ``conversations`` and
+``access_log``); a breaking change is a new version.
 """
 
 from __future__ import annotations
@@ -271,6 +272,52 @@ class ExportConversation(ExportConversationHead, ExportConversationTail):
     items: list[ExportConversationItem]
 
 
+class ExportScheduleSource(Part):
+    """Why a scheduled message exists."""
+
+    kind: Literal["api", "rule", "campaign", "followup", "reminder", "survey"] = Field(
+        description="api (an agent or an API client), rule (an automation rule), campaign, "
+        "followup (unless the person replied in time), reminder (a snoozed conversation), "
+        "survey (a CSAT or NPS question)."
+    )
+    id: str = Field(description="The rule's or campaign's id; `api` otherwise.")
+    name: str | None = Field(description="The rule's or campaign's name.")
+
+
+class ExportScheduledMessage(Part):
+    """A message planned for the person (or a reminder to bring their conversation back),
+    whatever became of it."""
+
+    id: UUID
+    customer_id: UUID
+    conversation_id: UUID | None = Field(
+        description="The conversation it continues (follow-ups, reminders), if any."
+    )
+    status: Literal["scheduled", "cancelled", "skipped", "queued"] = Field(
+        description="scheduled: still to come; cancelled; skipped (reason_code and reason say "
+        "why); queued: handed to the dispatcher as message_id (its delivery is in its "
+        "conversation)."
+    )
+    due_at: datetime
+    action: Literal["send", "reopen"] = Field(
+        description="send a message, or (a reminder) bring the conversation back to the queue."
+    )
+    purpose: str = Field(description="service or marketing: the consent it needs.")
+    channels: list[str] = Field(description="Preference order: the first that reaches them.")
+    template: str | None = Field(description="The template's name (null: a free text).")
+    text: str | None = Field(description="The free text (null: a template, or unreadable).")
+    subject: str | None
+    source: ExportScheduleSource
+    reason_code: str | None = Field(description="Skipped: why, as a code.")
+    reason: str | None = Field(description="Skipped: why, in words.")
+    message_id: UUID | None = Field(description="Queued: the message it became.")
+    channel: str | None = Field(description="Queued: the channel it went out on.")
+    scheduled_at: datetime = Field(description="When it was scheduled.")
+    scheduled_by: str | None = Field(
+        description="The agent or token that scheduled it (null: the hub's automation)."
+    )
+
+
 class ExportAccessEntry(Part):
     """Someone read the person's data: who, when, through what, how much."""
 
@@ -303,6 +350,9 @@ class ExportDocument(ExportHead):
     model_config = ConfigDict(title="Interaction Hub customer export")
 
     conversations: list[ExportConversation]
+    scheduled_messages: list[ExportScheduledMessage] = Field(
+        description="Every scheduled message of the group, by the time it is (or was) due."
+    )
     access_log: list[ExportAccessEntry]
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, cast
 from uuid import UUID
 
-from pydantic import AwareDatetime, ConfigDict, Field, JsonValue, TypeAdapter
+from pydantic import AwareDatetime, Field, JsonValue, TypeAdapter
 
+from hub.events.activities import ActivityRecorded
 from hub.events.common import (
     Attachment,
     Channel,
@@ -20,44 +21,18 @@ from hub.events.common import (
     DeliveryStatus,
     Direction,
     ErasureReason,
-    Frozen,
 )
-
-
-class Published(Frozen):
-    """Base of published models: they always carry every field, defaults included, and
-    their schemas say so."""
-
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", json_schema_serialization_defaults_required=True
-    )
-
-
-class Envelope(Published):
-    """Fields every published event carries."""
-
-    id: UUID = Field(description="Event id (UUIDv7), stable across replays: dedupe on it.")
-    type: str = Field(description="Event type with its version.")
-    occurred_at: AwareDatetime = Field(
-        description="When it happened: the provider's time for interactions."
-    )
-    recorded_at: AwareDatetime = Field(description="When the hub recorded it.")
-    customer_id: UUID = Field(description="The customer whose timeline this event belongs to.")
-    position: int = Field(
-        ge=1, description="Position in the hub's event store; increases in recording order."
-    )
-    causation_id: UUID | None = Field(
-        default=None, description="Id of the interaction or command that caused this event."
-    )
-    correlation_id: UUID | None = Field(
-        default=None, description="Id shared by every event of one request or interaction."
-    )
-    erased: bool = Field(
-        default=False,
-        description="True when the customer's personal data was erased: personal fields are "
-        "then null or empty.",
-    )
-
+from hub.events.envelope import Envelope as Envelope
+from hub.events.envelope import Published
+from hub.events.feedback import FeedbackCommented, FeedbackReceived, FeedbackRequested
+from hub.events.scheduled import (
+    AutomationRef,
+    ScheduledMessageCancelled,
+    ScheduledMessageQueued,
+    ScheduledMessageScheduled,
+    ScheduledMessageSkipped,
+)
+from hub.events.service import ConversationSlaBreached
 
 # -- data models ---------------------------------------------------------------------------
 
@@ -95,7 +70,13 @@ class CustomerIdentityLinkedData(Published):
     address: str | None = Field(description="The linked address (kind:value).")
     address_kind: str = Field(description="email, phone, chat, messenger, instagram, telegram.")
     verified: bool = Field(description="Whether the customer proved control of the address.")
-    reason: str = Field(description="Why it was linked: first_contact, agent, verification.")
+    reason: str = Field(
+        description="Why it was linked: first_contact, agent, verification, or an agent's "
+        "words; empty once the customer was erased."
+    )
+    actor: str | None = Field(
+        default=None, description="The agent who linked it, or null for the hub itself."
+    )
 
 
 class CustomerMergedData(Published):
@@ -234,6 +215,11 @@ class InteractionQueuedData(InteractionData):
 
     author: str | None = Field(default=None, description="The agent who wrote it.")
     urgent: bool = Field(default=False, description="Not held by quiet hours.")
+    automation: AutomationRef | None = Field(
+        default=None,
+        description="For a scheduled or automated message: what planned it (null for an "
+        "agent's reply).",
+    )
 
 
 class InteractionDeliveryUpdatedData(Published):
@@ -470,11 +456,20 @@ EVENT_CLASSES: tuple[type[Envelope], ...] = (
     ConversationOpened,
     ConversationStatusChanged,
     ConversationAssigned,
+    ConversationSlaBreached,
     InteractionReceived,
     InteractionSent,
     InteractionQueued,
     InteractionDeliveryUpdated,
     NoteAdded,
+    ScheduledMessageScheduled,
+    ScheduledMessageCancelled,
+    ScheduledMessageSkipped,
+    ScheduledMessageQueued,
+    ActivityRecorded,
+    FeedbackRequested,
+    FeedbackReceived,
+    FeedbackCommented,
 )
 #: Event type name -> model class.
 EVENT_TYPES: dict[str, type[Envelope]] = {
@@ -495,11 +490,20 @@ PublishedEvent = Annotated[
     | ConversationOpened
     | ConversationStatusChanged
     | ConversationAssigned
+    | ConversationSlaBreached
     | InteractionReceived
     | InteractionSent
     | InteractionQueued
     | InteractionDeliveryUpdated
-    | NoteAdded,
+    | NoteAdded
+    | ScheduledMessageScheduled
+    | ScheduledMessageCancelled
+    | ScheduledMessageSkipped
+    | ScheduledMessageQueued
+    | ActivityRecorded
+    | FeedbackRequested
+    | FeedbackReceived
+    | FeedbackCommented,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[PublishedEvent] = TypeAdapter(cast("Any", PublishedEvent))

@@ -49,6 +49,10 @@ from hub.events import (
     Envelope,
     InteractionDeliveryUpdated,
     NoteAdded,
+    ScheduledMessageCancelled,
+    ScheduledMessageQueued,
+    ScheduledMessageScheduled,
+    ScheduledMessageSkipped,
 )
 from hub.projections.base import MessageEvent, Projection, as_utc, utc
 from hub.projections.timeline import TimelineProjection, decode_cursor, makes_item
@@ -114,6 +118,7 @@ merges = Table(
 )
 #: What changes a conversation after its opening.
 _CONVERSATION_CHANGES = (ConversationStatusChanged, ConversationAssigned)
+_SCHEDULE_CHANGES = (ScheduledMessageCancelled, ScheduledMessageSkipped, ScheduledMessageQueued)
 
 
 class HistoryProjection(Projection):
@@ -295,6 +300,7 @@ def _items_of(event: Envelope) -> list[dict[str, Any]]:
     if not makes_item(event):
         return []
     kind, item_id, conversation_id = "event", event.id, None
+    at = event.occurred_at
     if isinstance(event, MessageEvent):
         kind, item_id = "message", event.data.message_id
         conversation_id = event.data.conversation_id
@@ -303,7 +309,11 @@ def _items_of(event: Envelope) -> list[dict[str, Any]]:
         conversation_id = event.data.conversation_id
     elif isinstance(event, ConversationStatusChanged | ConversationAssigned):
         conversation_id = event.data.conversation_id
-    found = [_item(item_id, event.customer_id, event, kind, conversation_id)]
+    elif isinstance(event, ScheduledMessageScheduled):
+        kind, item_id = "scheduled", event.data.occurrence_id
+        conversation_id = event.data.conversation_id
+        at = event.data.due_at  # as the timeline shows it
+    found = [_item(item_id, event.customer_id, event, kind, conversation_id, at)]
     if isinstance(event, CustomerUnmerged):  # the customer it left sees it too
         found.append(_item(uuid5(event.id, "from"), event.data.from_customer_id, event))
     return found
@@ -315,11 +325,12 @@ def _item(
     event: Envelope,
     kind: str = "event",
     conversation_id: UUID | None = None,
+    at: datetime | None = None,
 ) -> dict[str, Any]:
     return {
         "item_id": item_id,
         "customer_id": customer_id,
-        "occurred_at": utc(event.occurred_at),
+        "occurred_at": utc(at or event.occurred_at),
         "position": event.position,
         "kind": kind,
         "conversation_id": conversation_id,
@@ -331,6 +342,8 @@ def _subject_of(event: Envelope) -> UUID | None:
     conversation's state."""
     if isinstance(event, InteractionDeliveryUpdated):
         return event.data.message_id
+    if isinstance(event, _SCHEDULE_CHANGES):
+        return event.data.occurrence_id
     if isinstance(event, _CONVERSATION_CHANGES):
         return event.data.conversation_id
     return None

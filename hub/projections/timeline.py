@@ -1,5 +1,6 @@
-"""The unified timeline: every message in and out, notes, status changes, identity links and
-agents' profile edits of a customer, on every channel, interleaved by the time they happened."""
+"""The unified timeline: every message in and out, notes, status changes, identity links,
+agents' profile edits and business activity (orders, payments...) of a customer, on every
+channel, interleaved by the time they happened."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from sqlalchemy import (
 )
 
 from hub.events import (
+    ActivityRecorded,
     ConversationAssigned,
     ConversationStatusChanged,
     CustomerConsentChanged,
@@ -38,9 +40,15 @@ from hub.events import (
     CustomerProfileUpdated,
     CustomerUnmerged,
     Envelope,
+    FeedbackCommented,
+    FeedbackReceived,
     InteractionDeliveryUpdated,
     InteractionQueued,
     NoteAdded,
+    ScheduledMessageCancelled,
+    ScheduledMessageQueued,
+    ScheduledMessageScheduled,
+    ScheduledMessageSkipped,
 )
 from hub.projections.base import MessageEvent, Projection, id_list, record_from_row, utc
 from hub.sql import insert_ignoring_duplicates
@@ -83,6 +91,13 @@ class TimelineProjection(Projection):
             "interaction.queued.v1",
             "interaction.delivery_updated.v1",
             "note.added.v1",
+            "scheduled_message.scheduled.v1",
+            "scheduled_message.cancelled.v1",
+            "scheduled_message.skipped.v1",
+            "scheduled_message.queued.v1",
+            "activity.recorded.v1",
+            "feedback.received.v1",
+            "feedback.commented.v1",
         }
     )
     tables = (timeline_items,)
@@ -94,21 +109,21 @@ class TimelineProjection(Projection):
         new_rows: dict[UUID, dict[str, Any]] = {}
         deliveries: dict[UUID, dict[str, Any]] = {}
         for event in events:
-            if isinstance(event, InteractionDeliveryUpdated):
-                row = new_rows.get(event.data.message_id)
-                if row is not None:  # the message is in this batch: fold into its row
-                    row["delivery_status"] = event.data.status
-                    row["data"] = _merged(row["data"], _delivery_data(event))
-                    row["provider_message_id"] = (
-                        event.data.provider_message_id or row["provider_message_id"]
-                    )
+            change = _item_change(event)
+            if change is not None:
+                item_id, status, details, provider_id = change
+                row = new_rows.get(item_id)
+                if row is not None:  # the item is in this batch: fold into its row
+                    row["delivery_status"] = status
+                    row["data"] = _merged(row["data"], details)
+                    row["provider_message_id"] = provider_id or row["provider_message_id"]
                 else:
-                    earlier = deliveries.get(event.data.message_id)
-                    deliveries[event.data.message_id] = {
-                        "b_item_id": event.data.message_id,
-                        "delivery_status": event.data.status,
-                        "b_error": (earlier["b_error"] if earlier else {}) | _delivery_data(event),
-                        "b_provider_id": event.data.provider_message_id
+                    earlier = deliveries.get(item_id)
+                    deliveries[item_id] = {
+                        "b_item_id": item_id,
+                        "delivery_status": status,
+                        "b_error": (earlier["b_error"] if earlier else {}) | details,
+                        "b_provider_id": provider_id
                         or (earlier["b_provider_id"] if earlier else None),
                     }
                 continue
@@ -156,13 +171,16 @@ class TimelineProjection(Projection):
             )
 
     def expire_bodies_before(self, conn: Connection, cutoff: datetime) -> int:
-        """Messages that happened before ``cutoff`` lose their text, subject, attachments and
-        metadata; time, channel, direction, delivery and addresses stay. A blanked row says
-        ``body_expired`` in its data, so each row is done once; a row some late write gave a
-        body again (a lagging Kafka copy) is blanked at the next run."""
+        """Messages (and survey comments) that happened before ``cutoff`` lose their text,
+        subject, attachments and metadata; time, channel, direction, delivery and addresses
+        stay. A blanked row says ``body_expired`` in its data, so each row is done once; a row
+        some late write gave a body again (a lagging Kafka copy) is blanked at the next run."""
         t = timeline_items
         pending = (
-            (t.c.kind == "message")
+            (
+                t.c.kind.in_(("message", "scheduled"))
+                | ((t.c.kind == "feedback") & t.c.text.isnot(None))
+            )
             & (t.c.occurred_at < utc(cutoff))
             & t.c.data["body_expired"].as_boolean().is_(None)
         )
@@ -220,13 +238,32 @@ class TimelineProjection(Projection):
 
     def messages(self, conn: Connection, message_ids: Sequence[UUID]) -> dict[UUID, TimelineItem]:
         """Messages by id, of any customer (those not projected yet are missing)."""
-        if not message_ids:
+        return self.items(conn, message_ids, kind="message")
+
+    def items(
+        self, conn: Connection, item_ids: Sequence[UUID], kind: str | None = None
+    ) -> dict[UUID, TimelineItem]:
+        """Items by id (of ``kind``, if given), of any customer."""
+        if not item_ids:
             return {}
         t = timeline_items
+        query = select(t).where(t.c.item_id.in_(list(item_ids)))
+        if kind is not None:
+            query = query.where(t.c.kind == kind)
+        return {r["item_id"]: TimelineItem.from_row(r) for r in conn.execute(query).mappings()}
+
+    def scheduled(
+        self, conn: Connection, customer_ids: Sequence[UUID], limit: int = 200
+    ) -> list[TimelineItem]:
+        """The scheduled messages of these customers (any status), the newest first."""
+        t = timeline_items
         rows = conn.execute(
-            select(t).where(t.c.item_id.in_(list(message_ids)), t.c.kind == "message")
-        ).mappings()
-        return {r["item_id"]: TimelineItem.from_row(r) for r in rows}
+            select(t)
+            .where(t.c.customer_id.in_(list(customer_ids)), t.c.kind == "scheduled")
+            .order_by(t.c.occurred_at.desc(), t.c.item_id.desc())
+            .limit(limit)
+        )
+        return [TimelineItem.from_row(row._mapping) for row in rows]
 
     def has_item(self, conn: Connection, item_id: UUID) -> bool:
         t = timeline_items
@@ -304,6 +341,28 @@ def _delivery_data(event: InteractionDeliveryUpdated) -> dict[str, Any]:
 
 #: Rows blanked per statement by ``expire_bodies_before``.
 _EXPIRE_BATCH = 1000
+
+
+def _item_change(event: Envelope) -> tuple[UUID, str, dict[str, Any], str | None] | None:
+    """For an event that changes an earlier item rather than making one: the item, its new
+    status, the details to merge into its data, and a provider id (or None)."""
+    if isinstance(event, InteractionDeliveryUpdated):
+        d = event.data
+        return d.message_id, d.status, _delivery_data(event), d.provider_message_id
+    if isinstance(event, ScheduledMessageCancelled):
+        return event.data.occurrence_id, "cancelled", {"cancelled_by": event.data.actor}, None
+    if isinstance(event, ScheduledMessageSkipped):
+        details = {"error_code": event.data.code, "error_message": event.data.reason}
+        return event.data.occurrence_id, "skipped", details, None
+    if isinstance(event, ScheduledMessageQueued):
+        q = event.data
+        queued: dict[str, Any] = {
+            "message_id": str(q.message_id) if q.message_id else None,
+            "sent_on": q.channel,
+            "template_version": q.template_version,
+        }
+        return q.occurrence_id, "queued", queued, None
+    return None
 
 
 def _expired(data: dict[str, Any]) -> dict[str, Any]:
@@ -421,6 +480,58 @@ def _row(event: Envelope) -> dict[str, Any]:
         }
     elif isinstance(event, CustomerProfileUpdated):
         row |= {"kind": "profile_updated", "data": _profile_change(event)}
+    elif isinstance(event, ScheduledMessageScheduled):
+        sm = event.data
+        row |= {
+            "item_id": sm.occurrence_id,
+            "kind": "scheduled",
+            # Shown (and its text expired by a retention) at its time, as its message will be.
+            "occurred_at": utc(sm.due_at),
+            "conversation_id": sm.conversation_id,
+            "text": sm.text,
+            "subject": sm.subject,
+            "delivery_status": "scheduled",
+            "data": {
+                "due_at": sm.due_at.isoformat(),
+                "action": sm.action,
+                "purpose": sm.purpose,
+                "channels": list(sm.channels),
+                "template": sm.template,
+                "source": sm.source.model_dump(),
+                "actor": sm.actor,
+            },
+        }
+    elif isinstance(event, ActivityRecorded):
+        a = event.data
+        row |= {
+            "item_id": a.activity_id,
+            "kind": "activity",
+            "subject": a.title,
+            "text": a.description,
+            "data": {
+                "type": a.type,
+                "name": a.name,
+                "amount": a.amount,
+                "currency": a.currency,
+                "reference": a.reference,
+                "url": a.url,
+                "source": a.source,
+                "metadata": a.metadata,
+            },
+        }
+    elif isinstance(event, FeedbackReceived | FeedbackCommented):
+        f = event.data
+        row |= {
+            "kind": "feedback",
+            "conversation_id": f.conversation_id,
+            "channel": f.channel,
+            "data": {"survey": f.kind, "survey_id": str(f.survey_id), "agent": f.agent},
+        }
+        if isinstance(event, FeedbackReceived):
+            row["data"] |= {"score": event.data.score, "via": event.data.via}
+        else:
+            row["text"] = event.data.comment
+            row["data"]["comment"] = True
     elif isinstance(event, CustomerIdentityLinked):
         row |= {
             "kind": "identity_linked",
@@ -452,7 +563,7 @@ def makes_item(event: Envelope) -> bool:
     rebuilds the timeline of a past moment by the same rule)."""
     if event.type not in TimelineProjection.handles:
         return False
-    if isinstance(event, InteractionDeliveryUpdated):
-        return False  # it changes its message's item
+    if _item_change(event) is not None:
+        return False  # it changes an earlier item (a message's delivery, a scheduled one)
     # A name the hub learnt from a message is no news for the agent (no item).
     return not (isinstance(event, CustomerProfileUpdated) and event.data.actor is None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 from uuid import UUID
@@ -31,13 +31,17 @@ from sqlalchemy import (
 )
 
 from hub.events import Envelope
+from hub.projections.automations import AutomationsProjection
 from hub.projections.base import Projection
+from hub.projections.business import BusinessProjection
 from hub.projections.conversations import ConversationsProjection
 from hub.projections.directory import DirectoryProjection
 from hub.projections.duplicates import SHARED_ADDRESS_LIMIT, DuplicatesProjection
 from hub.projections.history import HistoryProjection
 from hub.projections.search import SearchProjection
 from hub.projections.segments import SegmentsProjection
+from hub.projections.service import ServiceLevels, ServiceProjection
+from hub.projections.surveys import SurveysProjection
 from hub.projections.timeline import TimelineProjection
 from hub.sql import insert_ignoring_duplicates, lock_keys, upsert, write_transaction
 
@@ -407,11 +411,15 @@ def _lock_partitions(conn: Connection, topic: str, partitions: Sequence[int]) ->
 
 
 def default_projections(
-    *, shared_address_limit: int = SHARED_ADDRESS_LIMIT, default_region: str | None = None
+    *,
+    shared_address_limit: int = SHARED_ADDRESS_LIMIT,
+    default_region: str | None = None,
+    service_levels: Callable[[], ServiceLevels] | None = None,
 ) -> list[Projection]:
     """The hub's read models, in the order a batch is applied (the directory before the
     duplicates, which read it). The arguments are the hub's settings
-    (``HUB_IDENTITY__SHARED_ADDRESS_LIMIT``, ``HUB_DEFAULT_REGION``) for the duplicates."""
+    (``HUB_IDENTITY__SHARED_ADDRESS_LIMIT``, ``HUB_DEFAULT_REGION``) for the duplicates, and
+    where the service times get the current calendars and SLA policies from."""
     return [
         TimelineProjection(),
         DirectoryProjection(),
@@ -420,4 +428,8 @@ def default_projections(
         HistoryProjection(),
         SegmentsProjection(),
         SearchProjection(),
+        AutomationsProjection(),
+        ServiceProjection(service_levels),
+        BusinessProjection(),
+        SurveysProjection(),
     ]

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -28,11 +28,16 @@ from hub.domain.policy import ChannelOption, QuietHours
 from hub.events import Envelope, InboundInteraction
 from hub.metrics import Metrics
 from hub.projections import Views, default_projections
+from hub.projections.service_queries import gauges as service_gauges
+from hub.runtime import automation
 from hub.runtime.dispatcher import ConfiguredChannels, Dispatcher
 from hub.runtime.erasure import ErasureReport, erase_customer, kafka_expiry
 from hub.runtime.gateway import Gateway
 from hub.runtime.group_commit import Unrecorded, WriteQueue, may_lie_in_the_data
 from hub.runtime.retention import RetentionRun, apply_retention
+from hub.runtime.scheduler import Planner, Scheduler
+from hub.runtime.sla import SlaWatcher
+from hub.runtime.surveys import SurveyWatcher
 from hub.runtime.webhooks import WebhookDeliverer, WebhookService
 from hub.store import Store, open_store
 from hub.store.access_log import AccessLog
@@ -69,6 +74,7 @@ class Runtime:
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self._waiters_lock = threading.Lock()
         self.started = False
+        self._open_channels: set[str] = set()  # channels the open-conversations gauge named
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -81,6 +87,7 @@ class Runtime:
                 default_projections(
                     shared_address_limit=identity.shared_address_limit,
                     default_region=self.settings.default_region,
+                    service_levels=self.store.app.service_levels.definitions,
                 ),
             )
             self.views.create()
@@ -142,7 +149,12 @@ class Runtime:
             self.store.dead_letters,
         )
         self.dispatcher: Dispatcher | None = None
-        self._dispatch_task: asyncio.Task[None] | None = None
+        self.scheduler: Scheduler | None = None
+        #: What schedules ahead (``hub.runtime.scheduler.Planner``): run by the scheduler.
+        self.planners: list[Planner] = list(
+            automation.planners(self.store, self.views, self.settings)
+        )
+        self._dispatch_tasks: list[asyncio.Task[None]] = []
         self._dispatch_stopping = asyncio.Event()
 
     @functools.cached_property
@@ -156,32 +168,53 @@ class Runtime:
         return ConfiguredChannels.from_settings(self.settings)
 
     async def start_channels(self, *, listen: bool, dispatch: bool) -> None:
-        """Start the connectors (and their listeners), and the dispatcher if asked."""
+        """Start the connectors (and their listeners), and the dispatcher and the scheduler
+        if asked (each active in one process at a time, by its own lease)."""
         await self.gateway.start(self.policy.configured, listen=listen)
-        if dispatch:
-            self.dispatcher = Dispatcher(
-                self.store, self.gateway.by_channel, self.policy, self.settings, self.metrics
+        if not dispatch:
+            return
+        self._dispatch_stopping = asyncio.Event()
+        self.dispatcher = Dispatcher(
+            self.store, self.gateway.by_channel, self.policy, self.settings, self.metrics
+        )
+        queues: list[Dispatcher | Scheduler] = [self.dispatcher]
+        if self.settings.automation.enabled:
+            self.scheduler = Scheduler(
+                self.store,
+                self.policy,
+                self.settings,
+                self.metrics,
+                planners=self.planners,
+                watchers=[
+                    SlaWatcher(self.store.app, self.views.engine),
+                    SurveyWatcher(self.store, self.views.engine, self.settings),
+                ],
             )
-            self.store.app.add_listener(self.dispatcher.wake)
-            self._dispatch_stopping = asyncio.Event()
-            self._dispatch_task = asyncio.create_task(self.dispatcher.run(self._dispatch_stopping))
+            queues.append(self.scheduler)
+        for queue in queues:
+            self.store.app.add_listener(queue.wake)
+            self._dispatch_tasks.append(asyncio.create_task(queue.run(self._dispatch_stopping)))
 
     async def stop_channels(self) -> None:
-        if self._dispatch_task is not None:
+        if self._dispatch_tasks:
             self._dispatch_stopping.set()
+            for queue in (self.dispatcher, self.scheduler):
+                if queue is not None:
+                    queue.wake()  # it waits for work or its idle timeout: not for the stop
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._dispatch_task, 10)
-            self._dispatch_task = None
+                await asyncio.wait_for(asyncio.gather(*self._dispatch_tasks), 10)
+            self._dispatch_tasks = []
         await self.gateway.stop()
 
     def channel_problems(self) -> list[str]:
         """Why the connectors, the dispatcher or the webhook deliverer of this process are
         not working, if they are not."""
         found = self.gateway.problems()
-        if self.dispatcher is not None:
-            found += self.dispatcher.problems()
-            if self._dispatch_task is not None and self._dispatch_task.done():
-                found.append("dispatcher stopped")
+        for queue in (self.dispatcher, self.scheduler):
+            if queue is not None:
+                found += queue.problems()
+        if any(task.done() for task in self._dispatch_tasks):
+            found.append("dispatcher or scheduler stopped")
         if self.webhook_deliverer is not None:
             found += self.webhook_deliverer.problems()
             if self._webhooks_task is not None and self._webhooks_task.done():
@@ -222,6 +255,14 @@ class Runtime:
 
     def reply(self, conversation_id: UUID, text: str, **options: Any) -> Recorded:
         return self.store.app.outbound.reply(conversation_id, text, policy=self.policy, **options)
+
+    def start_conversation(
+        self, customer_id: UUID, channel: str, text: str, **options: Any
+    ) -> Recorded:
+        """A conversation the agent starts (``hub.domain.new_conversation``)."""
+        return self.store.app.new_conversations.start(
+            customer_id, channel, text, policy=self.policy, **options
+        )
 
     def stop(self) -> None:
         if self.started:
@@ -270,16 +311,31 @@ class Runtime:
         """The channels a reply on this conversation could take (of ``known_channels``), each
         with what :meth:`reply` would say at ``now``: the configured channels and quiet hours
         decide, as they do for the dispatcher."""
-        d = self.settings.dispatch
-        quiet = QuietHours(
-            d.quiet_hours_start, d.quiet_hours_end, d.default_time_zone, d.awake_window
-        )
         return self.commands.outbound.reply_options(
             conversation_id,
             policy=self.policy,
-            quiet=quiet,
+            quiet=self._quiet_hours(),
             known_channels=known_channels,
             now=now,
+        )
+
+    def new_conversation_options(
+        self, customer_id: UUID, known_channels: Sequence[str], now: datetime
+    ) -> list[ChannelOption]:
+        """The channels of ``known_channels`` that reach the customer, each with what
+        :meth:`start_conversation` would say at ``now``."""
+        return self.store.app.new_conversations.options(
+            customer_id,
+            policy=self.policy,
+            quiet=self._quiet_hours(),
+            known_channels=known_channels,
+            now=now,
+        )
+
+    def _quiet_hours(self) -> QuietHours:
+        d = self.settings.dispatch
+        return QuietHours(
+            d.quiet_hours_start, d.quiet_hours_end, d.default_time_zone, d.awake_window
         )
 
     def erase(self, customer_id: UUID, *, actor: str | None, reason: str) -> ErasureReport:
@@ -291,6 +347,7 @@ class Runtime:
             actor=actor,
             reason=reason,
             kafka_copies_expire_by=self.kafka_copies_expire_by,
+            running=list(self.gateway.by_name.values()),
         )
 
     def kafka_copies_expire_by(self, erased_at: datetime) -> datetime | None:
@@ -342,6 +399,20 @@ class Runtime:
             "set_aside": set_aside,
             "dead_letters": dead_letters,
         }
+
+    def refresh_service_gauges(self) -> None:
+        """Open conversations, SLA targets passing soon or passed, the longest wait: the
+        live gauges of ``/metrics`` (docs/analytics.md)."""
+        with self.views.engine.connect() as conn:
+            found = service_gauges(conn, datetime.now(UTC))
+        for channel, count in found.open_by_channel.items():
+            self.metrics.open_conversations.labels(channel).set(count)
+        for channel in self._open_channels - set(found.open_by_channel):
+            self.metrics.open_conversations.labels(channel).set(0)
+        self._open_channels |= set(found.open_by_channel)
+        self.metrics.sla_breaching_soon.set(found.breaching_soon)
+        self.metrics.sla_breached_open.set(found.breached)
+        self.metrics.oldest_waiting.set(found.oldest_waiting_seconds)
 
     def problems(self) -> list[str]:
         """Why this process is not ready, if it is not."""

@@ -11,16 +11,12 @@ settled, so a restart finds every reply still waiting (held ones included) again
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import functools
-import heapq
 import logging
-import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -32,14 +28,12 @@ from hub.domain.links import LinkSigner
 from hub.domain.model import Message
 from hub.domain.policy import Done, Hold, QuietHours, Send
 from hub.metrics import Metrics
+from hub.runtime.due_queue import Clock, DueQueue
 from hub.store import Store
-from hub.store.lease import LeaseLost, LogLease
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-#: A standby dispatcher takes over this long after the active one stopped renewing.
-LEASE_SECONDS = 15.0
 
 #: Channels whose messages carry a one-click unsubscribe link (RFC 8058 ``List-Unsubscribe``).
 UNSUBSCRIBE_CHANNELS = frozenset({"email"})
@@ -49,24 +43,6 @@ UNSUBSCRIBE_LINK = "unsubscribe"
 
 #: Stored with every reply (and only with replies): the dispatcher reads nothing else.
 _REQUESTED_TOPIC = f"{Message.__module__}:{Message.__name__}.DispatchRequested"
-
-
-class Clock:
-    """The dispatcher's time: the wall clock for due times and what it records, the monotonic
-    clock for lease renewals and rate limits, and the pause that spaces sends. Tests pass one
-    they move forward themselves."""
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def time(self) -> float:
-        return time.time()
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
 
 
 @dataclass
@@ -147,9 +123,13 @@ class _Bucket:
         return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
 
 
-class Dispatcher:
+class Dispatcher(DueQueue):
     """Sends queued replies; ``run`` until ``stopping`` is set. Time comes from ``clock``
     (tests pass one they move)."""
+
+    name = "dispatch"
+    label = "dispatcher"
+    topics = (_REQUESTED_TOPIC,)
 
     def __init__(
         self,
@@ -161,6 +141,7 @@ class Dispatcher:
         *,
         clock: Clock | None = None,
     ) -> None:
+        super().__init__(store, clock)
         self._app = store.app
         self._connectors = connectors  # by channel
         # The same channels, signing unsubscribe links with this store's key.
@@ -174,123 +155,27 @@ class Dispatcher:
         self._retry_base = d.retry_base_seconds
         self._in_doubt = timedelta(seconds=d.in_doubt_seconds)
         self._metrics = metrics
-        self._clock = clock or Clock()
-        self._lease = LogLease(
-            store.state_engine, "dispatch", f"dispatch-{uuid.uuid4().hex[:12]}", LEASE_SECONDS
-        )
-        self._renew_at = 0.0  # monotonic time of the next lease renewal
-        self._advanced = -1  # the position last written
-        self._due: list[tuple[float, int, UUID]] = []  # (due, log position, message)
-        self._waiting: dict[UUID, int] = {}  # message -> its log position
-        self._read_to = 0
         self._buckets = {
             channel: _Bucket(c.send_rate, self._clock) for channel, c in connectors.items()
         }
-        self._wake = asyncio.Event()
-        self.error: str | None = None
 
-    def wake(self, _position: int = 0) -> None:
-        """Something was recorded: look at the log now (called from any thread)."""
-        loop = getattr(self, "_loop", None)
-        if loop is not None:
-            loop.call_soon_threadsafe(self._wake.set)
-
-    async def run(self, stopping: asyncio.Event, idle: float = 0.5) -> None:
-        self._loop = asyncio.get_running_loop()
-        while not stopping.is_set():
-            try:
-                # The lease is renewed every few seconds, not on every wake-up: a busy hub
-                # wakes the dispatcher with each write, and two writes a wake-up cost more
-                # than the replies themselves.
-                if self._clock.monotonic() >= self._renew_at:
-                    if not await asyncio.to_thread(self._lease.acquire):
-                        await _sleep(stopping, idle * 4)  # another dispatcher is active
-                        continue
-                    self._renew_at = self._clock.monotonic() + LEASE_SECONDS / 3
-                if not self._read_to:
-                    self._read_to = await asyncio.to_thread(self._lease.position)
-                await asyncio.to_thread(self._read_log)
-                await self._send_due(stopping)
-                await asyncio.to_thread(self._advance)
-                self.error = None
-            except LeaseLost:
-                self._forget()
-            except Exception as exc:  # store or provider trouble: retried, never fatal
-                self.error = f"{type(exc).__name__}: {exc}"
-                log.warning("dispatcher failed, retrying: %s", self.error)
-                # A reply may have been taken off the queue half-handled: start again from
-                # the durable position, where the domain decides each one afresh (a send that
-                # may have gone out is in doubt, as after a crash).
-                self._forget()
-                await _sleep(stopping, 2.0)
-                continue
-            wait = idle
-            if self._due:
-                wait = min(idle, max(self._due[0][0] - self._clock.time(), 0.0))
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
-
-    def _forget(self) -> None:
-        """Drop what is queued in memory; the next round renews the lease and reads the log
-        again from the durable position."""
-        self._due.clear()
-        self._waiting.clear()
-        self._read_to = 0
-        self._renew_at = 0.0
-        self._advanced = -1
-
-    def _read_log(self) -> None:
-        """Queue the replies recorded since the last read."""
-        while True:
-            batch = self._app.recorder.select_notifications(
-                start=self._read_to,
-                limit=500,
-                topics=[_REQUESTED_TOPIC],
-                inclusive_of_start=False,
-            )
-            for notification in batch:
-                mid = UUID(str(notification.originator_id))
-                self._schedule(mid, notification.id, self._clock.time())
-            if not batch:
-                return
-            self._read_to = batch[-1].id
-
-    def _schedule(self, mid: UUID, position: int, due: float) -> None:
-        self._waiting[mid] = position
-        heapq.heappush(self._due, (due, position, mid))
-
-    def _advance(self) -> None:
-        """Move the durable position up to the oldest reply not yet settled (written when it
-        moved, or when the lease is due for renewal anyway)."""
-        oldest = min(self._waiting.values(), default=None)
-        position = self._read_to if oldest is None else oldest - 1
-        if position != self._advanced or self._clock.monotonic() >= self._renew_at:
-            self._lease.advance(position)
-            self._advanced = position
-            self._renew_at = self._clock.monotonic() + LEASE_SECONDS / 3
-
-    async def _send_due(self, stopping: asyncio.Event) -> None:
-        while self._due and self._due[0][0] <= self._clock.time() and not stopping.is_set():
-            _, position, mid = heapq.heappop(self._due)
-            if mid not in self._waiting:
-                continue
-            decision = await asyncio.to_thread(
-                self._app.outbound.prepare_dispatch,
-                mid,
-                self._policy,
-                self._quiet,
-                self._clock.now(),
-                self._in_doubt,
-                self._rules,
-            )
-            if isinstance(decision, Done):
-                del self._waiting[mid]
-                self._metrics.dispatched.labels("-", decision.outcome).inc()
-            elif isinstance(decision, Hold):
-                self._schedule(mid, position, decision.until.timestamp())
-            else:
-                await self._send(decision, position)
+    async def handle(self, mid: UUID, position: int, stopping: asyncio.Event) -> None:
+        decision = await asyncio.to_thread(
+            self._app.outbound.prepare_dispatch,
+            mid,
+            self._policy,
+            self._quiet,
+            self._clock.now(),
+            self._in_doubt,
+            self._rules,
+        )
+        if isinstance(decision, Done):
+            self.settle(mid)
+            self._metrics.dispatched.labels("-", decision.outcome).inc()
+        elif isinstance(decision, Hold):
+            self.schedule(mid, position, decision.until.timestamp())
+        else:
+            await self._send(decision, position)
 
     async def _send(self, send: Send, position: int) -> None:
         # The policy refused channels without a connector: the same configuration built both.
@@ -309,6 +194,7 @@ class Dispatcher:
             template=WhatsAppTemplate(**send.template) if send.template else None,
             status_callback_url=send.status_callback_url,
             unsubscribe_url=send.unsubscribe_url,
+            html=send.html,
         )
         try:
             result = await connector.send(message)
@@ -319,7 +205,7 @@ class Dispatcher:
         await asyncio.to_thread(
             app.record_dispatched, send.message_id, result.provider_message_id, result.status
         )
-        del self._waiting[send.message_id]
+        self.settle(send.message_id)
         self._metrics.dispatched.labels(send.channel, "sent").inc()
 
     async def _failed(self, send: Send, exc: ConnectorError, position: int) -> str:
@@ -334,7 +220,7 @@ class Dispatcher:
             await asyncio.to_thread(
                 app.retry_dispatch_later, send.message_id, until, code, exc.reason
             )
-            self._schedule(send.message_id, position, until.timestamp())
+            self.schedule(send.message_id, position, until.timestamp())
             log.info(
                 "send of %s failed (%s); retry %d in %.1fs",
                 send.message_id,
@@ -347,13 +233,5 @@ class Dispatcher:
             exc.reason if not exc.retryable else f"gave up after {send.attempt} tries: {exc.reason}"
         )
         await asyncio.to_thread(app.fail_dispatch, send.message_id, code, reason)
-        del self._waiting[send.message_id]
+        self.settle(send.message_id)
         return "failed"
-
-    def problems(self) -> list[str]:
-        return [f"dispatcher failing: {self.error}"] if self.error else []
-
-
-async def _sleep(stopping: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stopping.wait(), seconds)

@@ -8,7 +8,8 @@ removes what the keys do not cover, at once rather than at the next rebuild:
 - the views: timeline, directory and search, conversations (``Views.erase``; the views also
   remember the ids, so a lagging event can never write plaintext back);
 - dead letters that mention one of the customer's addresses;
-- what connectors keep of the addresses (chat mailboxes);
+- what connectors keep of the addresses (chat mailboxes), and what this process's running
+  connectors hold in memory (the sandbox's simulated phones and mailboxes);
 - the response excerpts in the webhook attempt log of the customers' events (an endpoint's
   answer may echo what it was sent; the queue itself holds ids only, and what is still to be
   sent is rendered from the store, erased);
@@ -25,7 +26,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import quote
@@ -34,6 +35,7 @@ from uuid import UUID
 from sqlalchemy import Engine
 
 from hub.connectors import registry
+from hub.connectors.base import Connector
 from hub.projections import Views
 from hub.store import Store
 from hub.store.webhooks import clear_excerpts
@@ -66,6 +68,7 @@ def erase_customer(
     actor: str | None,
     reason: str,
     kafka_copies_expire_by: Callable[[datetime], datetime | None],
+    running: Sequence[Connector] = (),
 ) -> ErasureReport:
     """Erase ``customer_id`` and its merge group everywhere the runtime of ``store`` and
     ``views`` reaches (idempotent: a repeated erasure purges again and reports
@@ -78,6 +81,7 @@ def erase_customer(
     removed = {
         "dead_letters": store.dead_letters.purge_mentioning(address_needles(erasure.addresses)),
         "connector_rows": _forget_in_connectors(store.state_engine, erasure.addresses),
+        "connector_memory": sum(c.forget_in_memory(erasure.addresses) for c in running),
         "webhook_excerpts": clear_excerpts(store.state_engine, erasure.customer_ids),
     }
     compacted = all(compact_sqlite(engine) for engine in {store.state_engine, store.views_engine})

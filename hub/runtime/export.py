@@ -10,9 +10,9 @@ at a time, so a customer with 100,000 messages exports in the memory of one page
 
 What comes from where: the event store is the truth (the customers', conversations' and
 messages' own events, decrypted with the customer's key); the views only say which customers
-form the group (``directory.group``), which conversations they have (the ``conversations``
-view) and the language the directory shows. The access log entries come from the access log
-(``runtime.access_log``).
+form the group (``directory.group``), which conversations and scheduled messages they have
+(the ``conversations`` view, the timeline's ``scheduled`` items) and the language the directory
+shows. The access log entries come from the access log (``runtime.access_log``).
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import select
+from sqlalchemy import DateTime, Uuid, literal, select, tuple_
 
+from hub.domain.automation import Occurrence
 from hub.domain.consent import consent_history
 from hub.domain.crypto import PersonalDataCipher
 from hub.domain.errors import CustomerErased, NotFound
@@ -48,10 +49,12 @@ from hub.events.export import (
     ExportMessage,
     ExportNote,
     ExportProfile,
+    ExportScheduledMessage,
     ExportStatusChange,
     Part,
 )
 from hub.projections.conversations import conversations as conversations_table
+from hub.projections.timeline import timeline_items
 from hub.runtime.export_profile import ProfileFold, group_fields
 from hub.store.tokens import Principal
 
@@ -65,6 +68,9 @@ log = logging.getLogger(__name__)
 EVENT_PAGE = 250
 #: Conversations of the group listed from the view at a time.
 CONVERSATION_PAGE = 200
+#: Scheduled messages of the group listed from the timeline at a time (their events read in
+#: one query per page).
+SCHEDULED_PAGE = 200
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -77,6 +83,7 @@ class ExportStats:
     conversations: int = 0
     messages: int = 0
     notes: int = 0
+    scheduled_messages: int = 0
 
 
 @dataclasses.dataclass
@@ -148,12 +155,13 @@ class CustomerExport:
 
     def recorded_chunks(self, principal: Principal, action: str) -> Iterator[bytes]:
         """:meth:`chunks`, noted in the access log once written (or abandoned half way):
-        who exported the group, through what (``action``), and how many messages and notes
-        it held."""
+        who exported the group, through what (``action``), and how many messages, notes and
+        scheduled messages it held."""
         try:
             yield from self.chunks()
         finally:
-            items = self.stats.messages + self.stats.notes
+            stats = self.stats
+            items = stats.messages + stats.notes + stats.scheduled_messages
             self._runtime.access_log.record(principal, self.customer_ids, action, items)
 
     def chunks(self) -> Iterator[bytes]:
@@ -180,6 +188,13 @@ class CustomerExport:
         yield head.model_dump_json().encode()[:-1] + b',"conversations":['
         for conversation_id in self._conversation_ids():
             yield from self._conversation(conversation_id, first=self.stats.conversations == 0)
+        yield b'],"scheduled_messages":['
+        for page in _pages(self._scheduled_ids(), SCHEDULED_PAGE):
+            found = self._scheduled(page)
+            if found:
+                comma = b"," if self.stats.scheduled_messages else b""
+                yield comma + b",".join(m.model_dump_json().encode() for m in found)
+                self.stats.scheduled_messages += len(found)
         yield b'],"access_log":['
         first = True
         for page in _pages(self._access_entries(), EVENT_PAGE):
@@ -243,7 +258,7 @@ class CustomerExport:
                         "kind": e.address_kind,
                         "source": "linked",
                         "linked_at": e.timestamp,
-                        "reason": e.reason,
+                        "reason": self._cipher.decrypt_text(customer_id, e.reason),
                         "first_message_id": None,
                         "verified": False,
                         "verified_at": None,
@@ -254,7 +269,7 @@ class CustomerExport:
                     found |= {
                         "verified": True,
                         "verified_at": e.timestamp,
-                        "verification_reason": e.reason,
+                        "verification_reason": self._cipher.decrypt_text(customer_id, e.reason),
                     }
             elif kind == "Customer.ProfileUpdated":
                 name = dec(customer_id, e.display_name)
@@ -485,6 +500,64 @@ class CustomerExport:
             metadata=self._cipher.decrypt_json(cid, recorded.metadata, at=at) or {},
             delivery_status=status,
             delivery=delivery,
+        )
+
+    # -- scheduled messages ------------------------------------------------------------------
+
+    def _scheduled_ids(self) -> Iterator[UUID]:
+        """The group's scheduled messages (the timeline's ``scheduled`` items, which sit at
+        their due time), by due time, a page at a time."""
+        t = timeline_items.c
+        after: tuple[datetime, UUID] | None = None
+        while True:
+            query = (
+                select(t.occurred_at, t.item_id)
+                .where(t.customer_id.in_(self.customer_ids), t.kind == "scheduled")
+                .order_by(t.occurred_at, t.item_id)
+                .limit(SCHEDULED_PAGE)
+            )
+            if after is not None:
+                query = query.where(
+                    tuple_(t.occurred_at, t.item_id)
+                    > tuple_(literal(after[0], DateTime(timezone=True)), literal(after[1], Uuid))
+                )
+            with self._runtime.read() as conn:
+                page = [(at, item_id) for at, item_id in conn.execute(query)]
+            yield from (item_id for _, item_id in page)
+            if len(page) < SCHEDULED_PAGE:
+                return
+            after = page[-1]
+
+    def _scheduled(self, ids: list[UUID]) -> list[ExportScheduledMessage]:
+        """These scheduled messages as the store has them now, their events read in one
+        query (ids that are no occurrence are left out)."""
+        by_id: dict[UUID, list[Any]] = {}
+        to_event = self._app.mapper.to_domain_event
+        for stored in self._reader.select_events_after(dict.fromkeys(ids, 0)):
+            oid = stored.originator_id
+            by_id.setdefault(oid if isinstance(oid, UUID) else UUID(oid), []).append(
+                to_event(stored)
+            )
+        found = []
+        for oid in ids:
+            item = self._scheduled_message(by_id.get(oid, []))
+            if item is not None:
+                found.append(item)
+        return found
+
+    def _scheduled_message(self, events: list[Any]) -> ExportScheduledMessage | None:
+        """The occurrence these events make (folded as the store does), or None."""
+        if not events or _event_name(events[0]) != "Occurrence.Scheduled":
+            return None
+        occurrence: Any = None
+        for e in events:
+            occurrence = e.mutate(occurrence)
+        if not isinstance(occurrence, Occurrence):
+            return None
+        scheduled = events[0]  # who scheduled it is on its first event only
+        return ExportScheduledMessage.model_validate(
+            self._app.schedules.describe(occurrence)
+            | {"scheduled_at": scheduled.timestamp, "scheduled_by": scheduled.actor}
         )
 
     # -- the access log --------------------------------------------------------------------

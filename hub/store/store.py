@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from hub.config import ConfigurationError, Settings
 from hub.domain.application import HubApplication
+from hub.domain.consent import ConsentRules
 from hub.domain.crypto import PersonalDataCipher
 from hub.domain.publishing import PUBLISHED_TOPICS, to_envelope
 from hub.events import Envelope
@@ -209,6 +210,9 @@ def open_store(settings: Settings) -> Store:
         max_group_size=settings.identity.max_group_size,
         default_region=settings.default_region,
     )
+    # SLA policies' segments count consent as the segments themselves do (docs/consent.md).
+    consent = ConsentRules.configured(settings.consent)
+    app.service_levels.granted_by_contact = consent.granted_by_contact
     return Store(
         app=app,
         cipher=cipher,

@@ -161,6 +161,7 @@ def create_worker(
             default_projections(
                 shared_address_limit=settings.identity.shared_address_limit,
                 default_region=settings.default_region,
+                service_levels=store.app.service_levels.definitions,
             ),
         )
         views.create()

@@ -1,22 +1,26 @@
 """GET /v1/customers/{id}/export: everything the hub holds about a person, for the whole merge
-group, as one JSON document that validates against docs/export.schema.json; admin only; 404 for
-an unknown customer, 410 for an erased one; the export itself is in the access log."""
+group (their scheduled messages too), as one JSON document that validates against
+docs/export.schema.json; admin only; 404 for an unknown customer, 410 for an erased one; the
+export itself is in the access log."""
 
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import jsonschema_rs
 import pytest
 
 from hub.config import Settings
 from hub.events.export import ExportDocument, document_schema
+from hub.runtime import export as export_module
+from hub.runtime.export import CustomerExport
 from tests.peers.twilio_peer import (
     AUTH_TOKEN,
     CUSTOMER,
@@ -308,3 +312,108 @@ def test_a_customer_with_no_conversation_projected_yet_still_exports(sqlite_api:
     )
     assert linked["verification_reason"] == "verification"
     assert document["conversations"] == []
+
+
+def _schedule(api: Api, customer_id: str, text: str, channels: list[str], **body: Any) -> str:
+    response = api.post(
+        f"/v1/customers/{customer_id}/scheduled-messages",
+        json={
+            "text": text,
+            "channels": channels,
+            "send_at": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+        }
+        | body,
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def test_the_export_holds_the_scheduled_messages_and_an_erasure_leaves_no_text(
+    hub: Api, twilio: TwilioPeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pending, cancelled, skipped and queued scheduled messages of the whole group, with
+    their text; once the person is erased there is no export, and what the writer reads holds
+    no text."""
+    api = hub
+    runtime = api.runtime
+    assert runtime is not None
+    sms = api.record(channel="sms", address="phone:+15550177010", occurred_at=ago(30))
+    email = api.record(channel="email", address="email:grace.export@example.com")
+    member, root = sms["customer_id"], email["customer_id"]
+    pending = _schedule(api, member, "Your appointment is tomorrow at 10:00", ["sms"])
+    cancelled = _schedule(api, member, "Your parcel arrives on Friday", ["sms"])
+    skipped = _schedule(
+        api, member, "Your invoice is attached", ["email"], subject="Invoice 43"
+    )  # the SMS customer has no email address (yet): skipped when it comes due
+    path = f"/v1/customers/{member}/scheduled-messages/{cancelled}"
+    assert api.request("DELETE", path).status_code == 204
+    outcome = runtime.commands.schedules.fire(
+        UUID(skipped), now=datetime.now(UTC) + timedelta(days=2), policy=runtime.policy
+    )
+    assert outcome.code == "no_channel"
+    sent = _schedule(api, member, "We are open on Sunday", ["sms"])
+    queued = runtime.commands.schedules.fire(
+        UUID(sent), now=datetime.now(UTC) + timedelta(days=2), policy=runtime.policy
+    )
+    assert (queued.decision, queued.channel) == ("send", "sms")
+    merged = api.post(f"/v1/customers/{root}/merge", json={"customer_id": member, "reason": "x"})
+    assert merged.status_code == 200, merged.text
+    api.wait_caught_up()
+
+    document = export_of(api, root)  # the merged record's scheduled messages are the group's
+    assert document["customer_id"] == root
+
+    assert list(document)[-3:] == ["conversations", "scheduled_messages", "access_log"]
+    found = {m["id"]: m for m in document["scheduled_messages"]}
+    assert list(found) == [pending, cancelled, skipped, sent]  # by due time
+    first = found[pending]
+    assert first["customer_id"] == member
+    assert first["status"] == "scheduled"
+    assert (first["action"], first["purpose"], first["channels"]) == ("send", "service", ["sms"])
+    assert (first["text"], first["subject"], first["template"]) == (
+        "Your appointment is tomorrow at 10:00",
+        None,
+        None,
+    )
+    assert first["source"] == {"kind": "api", "id": "api", "name": None}
+    assert first["scheduled_by"] == "admin (HUB_ADMIN_TOKEN)"
+    assert datetime.fromisoformat(first["due_at"]) > datetime.fromisoformat(first["scheduled_at"])
+    assert (first["reason_code"], first["message_id"], first["channel"]) == (None, None, None)
+    assert found[cancelled]["status"] == "cancelled"
+    assert found[cancelled]["text"] == "Your parcel arrives on Friday"
+    late = found[skipped]
+    assert (late["status"], late["reason_code"]) == ("skipped", "no_channel")
+    assert late["reason"] == "email: no address"
+    assert (late["text"], late["subject"]) == ("Your invoice is attached", "Invoice 43")
+    assert late["message_id"] is None
+    out = found[sent]
+    assert (out["status"], out["channel"]) == ("queued", "sms")
+    assert out["message_id"] == str(queued.message_id)
+    assert out["text"] == "We are open on Sunday"
+    assert out["reason_code"] is None
+    # The message it became is in its conversation, with the same text.
+    (conversation,) = [c for c in document["conversations"] if c["channel"] == "sms"]
+    (message,) = [i for i in conversation["items"] if i.get("message_id") == out["message_id"]]
+    assert message["text"] == "We are open on Sunday"
+
+    monkeypatch.setattr(export_module, "SCHEDULED_PAGE", 1)  # a page at a time: the same
+    assert export_of(api, root)["scheduled_messages"] == document["scheduled_messages"]
+
+    log = api.get(f"/v1/customers/{root}/access-log").json()["items"]
+    exports = [e for e in log if e["action"] == "GET /v1/customers/{customer_id}/export"]
+    # Three messages (one the queued scheduled one became) and four scheduled messages.
+    assert [e["items"] for e in exports] == [3 + 4] * 2
+
+    erased = api.post(f"/v1/customers/{root}/erase", json={"reason": "data_subject_request"})
+    assert erased.status_code == 200, erased.text
+    assert_error(api.get(f"/v1/customers/{member}/export"), 410, "customer_erased")
+    # Past the refusal, the writer still finds no text to write: keys destroyed, views purged.
+    writer = CustomerExport(runtime, [UUID(root), UUID(member)], datetime.now(UTC))
+    written = b"".join(writer.chunks()).decode()
+    for text in ("appointment", "parcel", "invoice", "Invoice 43", "Sunday"):
+        assert text not in written, text
+    assert json.loads(written)["scheduled_messages"] == []
+    # And were a lagging view to list them, their texts no longer decrypt.
+    schedules = runtime.commands.schedules
+    for oid in (pending, cancelled, skipped, sent):
+        assert schedules.text_of(schedules.get(UUID(oid))) == (None, None)

@@ -8,6 +8,7 @@ its test; each test saves a screenshot of where it ended in its ``tmp_path``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,10 +17,9 @@ from playwright.sync_api import Browser, ConsoleMessage, Error, Page, Response, 
 CHROMIUM = "/usr/bin/chromium"
 
 
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    """Chromium for one test. Not for the session: Playwright's sync API keeps an event loop
-    running in this thread while it is open, and the suite's asyncio tests need the thread."""
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium, launched through Playwright for the duration of the block."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run `make test`, which installs Debian's chromium")
     with sync_playwright() as playwright:
@@ -29,6 +29,16 @@ def browser() -> Iterator[Browser]:
             yield launched
         finally:
             launched.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    """Chromium for one test. Not for the session: Playwright's sync API keeps an event loop
+    running in this thread while it is open, and the suite's asyncio tests need the thread.
+    (A module whose tests are all synchronous may override it with one Chromium for the
+    module, from :func:`chromium`.)"""
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

@@ -121,7 +121,7 @@ def test_queue_search_customer_live_reply_by_email_resolve_reopen(
     page.get_by_role("link", name="Rosa Diaz").click()
     expect(page.get_by_role("heading", name="Rosa Diaz", level=1)).to_be_visible()
     profile = page.get_by_role("complementary", name="Rosa Diaz")
-    expect(profile).to_contain_text("+14155550142")
+    expect(profile).to_contain_text("+1 415-555-0142")  # formatted for reading
     expect(profile).to_contain_text("rosa.diaz@example.org")
     expect(profile).to_contain_text("America/Los_Angeles")
     timeline = page.locator(".timeline")

@@ -58,7 +58,7 @@ def test_an_agent_edits_the_profile_in_place(
     card.get_by_role("link", name="Edit profile").click()
     expect(page.get_by_label("Name")).to_be_focused()
     page.get_by_label("Name").fill("Kenji Sato")
-    page.get_by_label("Time zone").fill("asia/tokyo")
+    page.get_by_label("Time zone", exact=True).fill("asia/tokyo")
     page.get_by_label("Plan").select_option("gold")
     page.get_by_label("Company").fill("Sato Trading KK")
     screenshot(page, tmp_path, "profile-edit")

@@ -88,7 +88,7 @@ def _ended_with_error(rest: str) -> None:
 
 @contextmanager
 def agent(server: LiveServer, token: str = ADMIN_TOKEN) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=httpx.Timeout(3.0)) as client:
+    with httpx.Client(base_url=server.url, timeout=httpx.Timeout(10.0)) as client:
         assert sign_in(client, token).status_code == 303
         yield client
 
@@ -148,3 +148,27 @@ def test_an_expired_session_ends_the_feed_within_the_interval(server: LiveServer
             rest = live.rest()
     assert time.monotonic() - started < RECHECK + 1.5
     _ended_with_error(rest)
+
+
+def test_a_scheduled_messages_new_status_reaches_the_customers_feed(server: LiveServer) -> None:
+    with agent(server) as client:
+        first, path = _customer_feed(server, client)
+        due = "2030-01-01T09:00:00+00:00"
+        scheduled = httpx.post(
+            f"{server.url}/v1/customers/{first['customer_id']}/scheduled-messages",
+            json={"text": "See you then", "channels": ["sms"], "send_at": due},
+            headers=ADMIN,
+            timeout=10,
+        )
+        assert scheduled.status_code == 201, scheduled.text
+        occurrence = scheduled.json()["id"]
+        with feed(client, path) as opened:
+            opened.wait_for(f'id="item-{occurrence}"')  # the new item
+            cancelled = httpx.delete(
+                f"{server.url}/v1/customers/{first['customer_id']}/scheduled-messages/{occurrence}",
+                headers=ADMIN,
+                timeout=10,
+            )
+            assert cancelled.status_code == 204
+            opened.wait_for("event: update")
+            opened.wait_for("cancelled")

@@ -299,13 +299,19 @@ def test_events_stored_before_purposes_and_bases_still_answer() -> None:
     message.start_dispatch(attempt=1, correlation_id=message.id)
     events = list(message.collect_events())
     for event in events:  # what the old stored form lacks
-        vars(event).pop("purpose", None)
-        vars(event).pop("basis", None)
+        for later in ("purpose", "basis", "automation", "html"):
+            vars(event).pop(later, None)
     assert not any("purpose" in vars(e) or "basis" in vars(e) for e in events)
     replayed: Any = None
     for event in events:  # the aggregate loads from them
         replayed = event.mutate(replayed)
-    assert replayed.dispatch == {"urgent": False, "template": None, "purpose": "service"}
+    assert replayed.dispatch == {
+        "urgent": False,
+        "template": None,
+        "purpose": "service",
+        "automation": None,
+        "html": None,
+    }
     assert (replayed.attempts, replayed.in_flight) == (1, True)
     found = lawfulness_of(events)
     assert found is not None

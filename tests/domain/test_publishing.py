@@ -6,9 +6,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from hub.config import Settings
+from hub.domain.activities import check_activity
+from hub.domain.automation import OccurrenceSpec, Plan, Source
+from hub.domain.service_levels import BreachSpec
+from hub.domain.surveys import Incoming, SurveyPolicy
 from hub.events import (
     EVENT_CLASSES,
     Attachment,
@@ -114,6 +118,70 @@ def test_every_kind_of_envelope_is_what_validation_makes_of_it(tmp_path: Path) -
         )
         runtime.commands.identity.unmerge(other.customer_id, actor="agent", reason="mistake")
         runtime.commands.set_tags(first.customer_id, ["vip"], "agent")
+        runtime.commands.activities.record(
+            check_activity(
+                {
+                    "type": "order.placed",
+                    "source": "shop",
+                    "source_id": "order-1",
+                    "occurred_at": at,
+                    "customer_id": first.customer_id,
+                    "amount": "9.90",
+                    "currency": "EUR",
+                    "metadata": {"items": [1, "two", None]},
+                }
+            )
+        )
+        runtime.store.app.service_levels.record_breaches(
+            [
+                BreachSpec(
+                    conversation_id=first.conversation_id,
+                    customer_id=first.customer_id,
+                    target="first_response",
+                    clock_started_at=at,
+                    policy="standard",
+                    due_at=at + timedelta(hours=1),
+                    channel="email",
+                )
+            ]
+        )
+        schedules = runtime.store.app.schedules
+        plan = Plan(channels=("email",), text="See you", subject="Tomorrow")
+        specs = [
+            OccurrenceSpec(f"api:{n}", first.customer_id, at, plan, Source("api", "api"))
+            for n in range(3)
+        ]
+        sent, skipped, cancelled = (oid for oid, _ in schedules.schedule(specs, "agent"))
+        schedules.fire(sent, now=at, policy=_AllOpen())
+        # A CSAT survey on the resolved conversation, answered by a reply with a comment.
+        app = runtime.store.app
+        app.templates.save(
+            "csat",
+            {
+                "default_language": "en",
+                "variants": [
+                    {"language": "en", "email": {"subject": "Us?", "text": "Rate us 1-5"}}
+                ],
+            },
+            actor="agent",
+        )
+        app.surveys.save_policy(SurveyPolicy("csat", enabled=True, template="csat"), actor="agent")
+        survey = OccurrenceSpec(
+            "survey:csat:1",
+            first.customer_id,
+            at,
+            Plan(channels=("email",), template="csat"),
+            Source("survey", "csat"),
+            conversation_id=first.conversation_id,
+            event={"survey": {"agent": "agent"}},
+        )
+        [(survey_id, _)] = schedules.schedule([survey], None)
+        assert schedules.fire(survey_id, now=at, policy=_AllOpen()).decision == "send"
+        answer = Incoming(first.customer_id, uuid4(), "5 - quick and kind", at + timedelta(hours=1))
+        assert app.surveys.record_replies([answer]) == (1, 1)
+        schedules.cancel(cancelled, "agent")
+        runtime.store.app.outbound.change_consent(first.customer_id, "email", False, actor="agent")
+        schedules.fire(skipped, now=at, policy=_AllOpen())
         runtime.erase(other.customer_id, actor="dpo", reason="data_subject_request")
         envelopes, _ = runtime.events_after(0, 1000)
     finally:

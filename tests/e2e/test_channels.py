@@ -17,13 +17,12 @@ import pytest
 
 from tests.connectors.chat_widget import Widget
 from tests.peers.twilio_peer import (
-    ACCOUNT_SID,
     AUTH_TOKEN,
     CUSTOMER,
-    FROM_NUMBER,
     TwilioPeer,
     incoming_params,
     status_params,
+    twilio_env,
     twilio_signature,
 )
 from tests.support.api import wait_for
@@ -45,10 +44,7 @@ def hub(hub_server: Callable[..., HubProcess], twilio: TwilioPeer) -> HubProcess
     process.env.update(
         {
             "HUB_PUBLIC_URL": PUBLIC,
-            "HUB_TWILIO__ACCOUNT_SID": ACCOUNT_SID,
-            "HUB_TWILIO__AUTH_TOKEN": AUTH_TOKEN,
-            "HUB_TWILIO__FROM_NUMBER": FROM_NUMBER,
-            "HUB_TWILIO__API_BASE_URL": twilio.url,
+            **twilio_env(twilio.url),
         }
     )
     return process.start()

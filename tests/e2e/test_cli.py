@@ -119,6 +119,7 @@ def test_config_show_says_which_channels_are_on() -> None:
     assert "hook-secret" not in result.stdout
     shown = json.loads(result.stdout)
     assert shown["channels"] == {
+        "sandbox": "off",  # only with HUB_SANDBOX or hub serve --demo
         "twilio": "off",
         "email": "off",
         "meta": "off",

@@ -13,9 +13,11 @@ from pydantic import ValidationError
 
 from hub.events import (
     EVENT_TYPES,
+    ActivityRecorded,
     Attachment,
     ConversationAssigned,
     ConversationOpened,
+    ConversationSlaBreached,
     ConversationStatusChanged,
     CustomerConsentChanged,
     CustomerCreated,
@@ -28,11 +30,18 @@ from hub.events import (
     CustomerTagsChanged,
     CustomerUnmerged,
     Envelope,
+    FeedbackCommented,
+    FeedbackReceived,
+    FeedbackRequested,
     InteractionDeliveryUpdated,
     InteractionQueued,
     InteractionReceived,
     InteractionSent,
     NoteAdded,
+    ScheduledMessageCancelled,
+    ScheduledMessageQueued,
+    ScheduledMessageScheduled,
+    ScheduledMessageSkipped,
     decode_event,
     encode_event,
 )
@@ -43,6 +52,15 @@ CUSTOMER = UUID("01900000-0000-7000-8000-000000000001")
 CONVERSATION = UUID("01900000-0000-7000-8000-000000000002")
 MESSAGE = UUID("5e1f1c0e-0000-8000-8000-000000000003")
 NOTE = UUID("01900000-0000-7000-8000-000000000004")
+OCCURRENCE = UUID("5e1f1c0e-0000-5000-8000-000000000005")
+SURVEY = {
+    "survey_id": UUID("5e1f1c0e-0000-5000-8000-000000000007"),
+    "kind": "csat",
+    "conversation_id": CONVERSATION,
+    "agent": "ona",
+    "channel": "sms",
+}
+RULE = {"kind": "rule", "id": "01900000-0000-7000-8000-0000000000bb", "name": "Birthday"}
 
 
 def _envelope(position: int, **extra: Any) -> dict[str, Any]:
@@ -180,12 +198,33 @@ def all_event_samples() -> list[Envelope]:
             **_envelope(6, causation_id=None, correlation_id=None),
             data={"conversation_id": CONVERSATION, "assignee": "agent-bob", "actor": "admin"},
         ),
+        ConversationSlaBreached(
+            **_envelope(6),
+            data={
+                "conversation_id": CONVERSATION,
+                "policy": "vip-email",
+                "target": "first_response",
+                "clock_started_at": "2026-03-02T15:20:00+00:00",
+                "due_at": "2026-03-03T08:20:00+00:00",
+                "channel": "email",
+            },
+        ),
         InteractionReceived(**_envelope(7), data=_interaction("inbound")),
         InteractionSent(**_envelope(8), data=_interaction("outbound")),
         InteractionQueued(
             **_envelope(8),
             data=_interaction("outbound")
-            | {"provider_message_id": "hub:key-1", "author": "agent-ann", "urgent": False},
+            | {
+                "provider_message_id": "hub:auto:5e1f1c0e-0000-5000-8000-000000000005",
+                "author": None,
+                "urgent": False,
+                "automation": {
+                    "occurrence_id": OCCURRENCE,
+                    **RULE,
+                    "template": "birthday",
+                    "template_version": 3,
+                },
+            },
         ),
         InteractionDeliveryUpdated(
             **_envelope(9),
@@ -208,6 +247,73 @@ def all_event_samples() -> list[Envelope]:
                 "author": "agent-ann",
             },
         ),
+        ScheduledMessageScheduled(
+            **_envelope(11),
+            data={
+                "occurrence_id": OCCURRENCE,
+                "key": f"rule:{RULE['id']}:{CUSTOMER}:2024-05-02",
+                "due_at": datetime(2024, 5, 2, 7, 0, tzinfo=UTC),
+                "action": "send",
+                "purpose": "marketing",
+                "channels": ("whatsapp", "sms", "email"),
+                "template": "birthday",
+                "source": RULE,
+            },
+        ),
+        ScheduledMessageCancelled(
+            **_envelope(12), data={"occurrence_id": OCCURRENCE, "actor": "ann"}
+        ),
+        ScheduledMessageSkipped(
+            **_envelope(12),
+            data={
+                "occurrence_id": OCCURRENCE,
+                "code": "consent_missing",
+                "reason": "sms: the customer has not given consent for marketing messages on sms",
+                "source": RULE,
+            },
+        ),
+        ScheduledMessageQueued(
+            **_envelope(12),
+            data={
+                "occurrence_id": OCCURRENCE,
+                "message_id": MESSAGE,
+                "channel": "sms",
+                "template_version": 3,
+                "source": RULE,
+            },
+        ),
+        ActivityRecorded(
+            **_envelope(13),
+            data={
+                "activity_id": UUID("5e1f1c0e-0000-5000-8000-000000000006"),
+                "type": "order.placed",
+                "name": None,
+                "amount": "129.00",
+                "currency": "EUR",
+                "source": "shop",
+                "source_id": "order-1042-placed",
+                "reference": "#1042",
+                "title": "2 x running shoes",
+                "description": None,
+                "url": "https://shop.example.com/orders/1042",
+                "metadata": {"items": 2},
+            },
+        ),
+        FeedbackRequested(**_envelope(14), data={**SURVEY, "message_id": MESSAGE}),
+        FeedbackReceived(
+            **_envelope(15),
+            data={
+                **SURVEY,
+                "score": 5,
+                "via": "reply",
+                "message_id": MESSAGE,
+                "asked_at": T0 - timedelta(minutes=5),
+            },
+        ),
+        FeedbackCommented(
+            **_envelope(16),
+            data={**SURVEY, "comment": "Ačiū, Ona!", "message_id": MESSAGE},
+        ),
     ]
 
 
@@ -215,7 +321,7 @@ def test_samples_cover_every_published_type() -> None:
     samples = all_event_samples()
     assert [type(e) for e in samples] == list(EVENT_CLASSES)
     assert {e.type for e in samples} == set(EVENT_TYPES)
-    assert len(EVENT_TYPES) == len(EVENT_CLASSES) == 18
+    assert len(EVENT_TYPES) == len(EVENT_CLASSES) == 27
 
 
 @pytest.mark.parametrize("event", all_event_samples(), ids=lambda e: e.type)

@@ -96,6 +96,17 @@ def twilio_settings(base_url: str, **overrides: Any) -> TwilioSettings:
     return TwilioSettings.model_validate(values)
 
 
+def twilio_env(base_url: str) -> dict[str, str]:
+    """The environment of a hub process sending SMS and WhatsApp to the peer at
+    ``base_url`` with the test account."""
+    return {
+        "HUB_TWILIO__ACCOUNT_SID": ACCOUNT_SID,
+        "HUB_TWILIO__AUTH_TOKEN": AUTH_TOKEN,
+        "HUB_TWILIO__FROM_NUMBER": FROM_NUMBER,
+        "HUB_TWILIO__API_BASE_URL": base_url,
+    }
+
+
 def _error(status: int, code: int, message: str) -> JSONResponse:
     return JSONResponse(
         {

@@ -29,6 +29,7 @@ from tests.projections.helpers import (
     timeline,
 )
 from tests.support.store import T0, all_view_rows, inbound, opened, view_row_counts
+from tests.support.surveys import survey_answered
 
 
 def _record_everything(store: Store) -> None:
@@ -46,6 +47,7 @@ def _record_everything(store: Store) -> None:
     app.change_status(m.conversation_id, "resolved", "bob")
     app.set_tags(m.customer_id, ["vip"], "ann")
     app.record_interactions([inbound("IN1", occurred_at=T0 + timedelta(days=1, minutes=5))])
+    survey_answered(store, "5 - thanks", "SURVEY1")  # the feedback events
 
 
 def test_rebuild_gives_identical_rows(store: Store, views: Views) -> None:

@@ -20,7 +20,7 @@ from hub.connectors.base import DeliveryReport, PermanentError, RetryableError
 from hub.domain.errors import StoreUnavailable
 from hub.domain.model import OUTCOME_UNKNOWN
 from hub.domain.policy import Decision, Done, Hold, time_zone_of
-from hub.runtime.dispatcher import LEASE_SECONDS
+from hub.runtime.due_queue import LEASE_SECONDS
 from tests.runtime.dispatching import ADDRESS, QUIET, Hub, HubFactory, Running
 from tests.support.fakes import FakeClock, FakeConnector, IdempotentFakeConnector, eventually
 from tests.support.store import SettingsFactory, inbound

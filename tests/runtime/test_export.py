@@ -1,6 +1,6 @@
 """The export document (hub.runtime.export) in bounded memory: written page by page, so ten times
 the messages make a document ten times larger but not a peak ten times higher; and paging
-changes nothing of what is written."""
+(conversations, their events, scheduled messages) changes nothing of what is written."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ from uuid import UUID
 
 import pytest
 
+from hub.domain.automation import Plan
 from hub.events import InboundInteraction
 from hub.events.export import ExportDocument
 from hub.runtime import Runtime
 from hub.runtime import export as export_module
 from hub.runtime.export import prepare_export
+from hub.runtime.scheduling import schedule_message
 from tests.support.api import Api, unique
 
 #: About what a customer's message holds, so the document's size is mostly messages.
@@ -112,14 +114,21 @@ def test_small_pages_write_the_same_document(
     runtime.commands.add_note(conversation, "call back on Monday", "alice")
     runtime.commands.change_status(conversation, "pending", "alice")
     _record(runtime, phone, 3)
+    due = datetime.now(UTC) + timedelta(days=1)
+    for n in range(3):
+        plan = Plan(channels=("sms",), text=f"reminder {n}")
+        schedule_message(runtime, customer, plan, send_at=due + timedelta(hours=n), actor="alice")
     sqlite_api.wait_caught_up()
 
     whole = _document(runtime, customer)
     monkeypatch.setattr(export_module, "EVENT_PAGE", 2)
     monkeypatch.setattr(export_module, "CONVERSATION_PAGE", 1)
+    monkeypatch.setattr(export_module, "SCHEDULED_PAGE", 1)
     paged = _document(runtime, customer)
 
     assert len(whole["conversations"]) == 3
+    texts = [(m["text"], m["scheduled_by"]) for m in whole["scheduled_messages"]]
+    assert texts == [("reminder 0", "alice"), ("reminder 1", "alice"), ("reminder 2", "alice")]
     counts = sorted(len(c["items"]) for c in whole["conversations"])
     assert counts == [1, 2, 7 + 2 + 3 + 1]  # the later SMS reopened the pending conversation
     assert sum(c["message_count"] for c in whole["conversations"]) == 13

@@ -19,7 +19,9 @@ from hub.api.models import (
     StatusIn,
 )
 from hub.api.openapi import errors
-from hub.domain.consent import ConsentRules
+from hub.projections.service_queries import sla_states
+from hub.runtime.consent import rules_of
+from hub.runtime.scheduling import check_purpose
 from hub.web.access import Principal
 from hub.web.errors import ApiError
 
@@ -32,11 +34,12 @@ Actor = Annotated[Principal, require("act")]
 def get_conversation(conversation_id: UUID, runtime: RuntimeDep, who: Reader) -> ConversationOut:
     with runtime.read() as conn:
         found = runtime.views.conversations.get(conn, conversation_id)
+        sla = sla_states(conn, [conversation_id]).get(conversation_id)
     if found is None:
         raise ApiError(404, "not_found", f"no conversation {conversation_id}")
     # the address and subject are personal data of the conversation's customer
     runtime.access_log.record(who, [found.customer_id], "GET /v1/conversations/{conversation_id}")
-    return ConversationOut.model_validate(found)
+    return ConversationOut.of(found, sla)
 
 
 @router.post(
@@ -104,15 +107,8 @@ async def reply(
     the conversation's address cannot be reached on the channel asked for or the purpose is
     unknown, recording nothing. The ``purpose`` (default ``service``) is checked against the
     customer's consent now and again when the dispatcher sends it."""
-    rules = ConsentRules.configured(runtime.settings.consent)
-    if body.purpose not in rules.purposes:
-        raise ApiError(
-            422,
-            "unknown_purpose",
-            f"unknown purpose {body.purpose!r}: one of {', '.join(rules.purposes)}",
-            purpose=body.purpose,
-            purposes=list(rules.purposes),
-        )
+    check_purpose(runtime, body.purpose)
+    rules = rules_of(runtime)
     recorded = await run_in_threadpool(
         lambda: runtime.reply(
             conversation_id,
@@ -129,9 +125,4 @@ async def reply(
     )
     if recorded.duplicate:
         response.status_code = 200
-    return ReplyOut(
-        message_id=recorded.message_id,
-        conversation_id=recorded.conversation_id,
-        customer_id=recorded.customer_id,
-        status="duplicate" if recorded.duplicate else "queued",
-    )
+    return ReplyOut.of(recorded)

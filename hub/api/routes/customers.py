@@ -26,6 +26,7 @@ from hub.api.models import (
 )
 from hub.api.openapi import errors
 from hub.events import AddressError, normalise_address
+from hub.projections.service_queries import sla_states
 from hub.runtime import Runtime
 from hub.web.access import Principal
 from hub.web.errors import ApiError
@@ -121,10 +122,13 @@ def get_customer(customer_id: UUID, runtime: RuntimeDep, who: Reader) -> Custome
             raise _missing(runtime, conn, customer_id)
         group = [record.customer_id, *record.merged_customer_ids]
         conversations = runtime.views.conversations.for_customer(conn, group)
+        slas = sla_states(conn, [c.conversation_id for c in conversations])
     runtime.access_log.record(who, group, "GET /v1/customers/{customer_id}")
     return CustomerDetailOut(
         **CustomerOut.model_validate(record).model_dump(),
-        open_conversations=[ConversationOut.model_validate(c) for c in conversations],
+        open_conversations=[
+            ConversationOut.of(c, slas.get(c.conversation_id)) for c in conversations
+        ],
     )
 
 

@@ -52,7 +52,10 @@ async def readyz(runtime: RuntimeDep) -> dict[str, object] | Response:
     problems = checked[0] if checked else [f"no answer within {PROBE_SECONDS}s (store, broker)"]
     if checked is None or problems:
         return error_response(503, "not_ready", "; ".join(problems), {"problems": problems})
-    return {"status": "ready", **checked[1], "channels": runtime.channel_states}
+    ready: dict[str, object] = {"status": "ready", **checked[1]}
+    if runtime.settings.sandbox:  # simulated customers: say so wherever anyone looks
+        ready["sandbox"] = True
+    return {**ready, "channels": runtime.channel_states}
 
 
 @router.get(
@@ -68,5 +71,7 @@ async def readyz(runtime: RuntimeDep) -> dict[str, object] | Response:
 async def metrics(runtime: RuntimeDep) -> Response:
     """Prometheus text format (position gauges keep their last values when the store is
     unreachable)."""
-    await _bounded(runtime)  # refreshes the position gauges
+    if await _bounded(runtime) is not None:  # refreshes the position gauges
+        with anyio.move_on_after(PROBE_SECONDS):
+            await anyio.to_thread.run_sync(runtime.refresh_service_gauges, abandon_on_cancel=True)
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from hub.events.common import scrub_text
@@ -28,6 +29,15 @@ _LANGUAGE = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8}){0,6}")
 _MAX_NAME = 200
 MAX_EMAIL = 320
 MAX_SEQ = 2**63 - 1  # the mailbox's BIGINT
+
+#: The scores of the hub's surveys, lowest and highest (``hub.domain.surveys.SCALES``, which a
+#: connector does not import; a test keeps the two equal).
+SURVEY_SCALES: Mapping[str, tuple[int, int]] = {"csat": (1, 5), "nps": (0, 10)}
+#: An answer button's value: the score, as the text of the visitor's message.
+CHOICE = re.compile(r"(?:10|[0-9])")
+#: What marks a visitor's message as a survey button's answer (its interaction's metadata;
+#: ``hub.runtime.surveys`` records its score ``via`` button).
+SURVEY_CHOICE = "survey_choice"
 
 
 class FrameError(Exception):
@@ -85,3 +95,26 @@ def client_id_of(provider_message_id: str | None, visitor_id: str) -> str | None
     if provider_message_id and provider_message_id.startswith(prefix):
         return provider_message_id[len(prefix) :]
     return None
+
+
+def survey_of(data: Mapping[str, Any]) -> Frame | None:
+    """The answer buttons of a survey question, from its timeline item's ``data`` (the hub's
+    own metadata of a message the survey watcher queued: ``automation`` of kind ``survey``,
+    id ``csat`` or ``nps``); None for any other message, or one whose body expired."""
+    metadata = data.get("metadata")
+    automation = metadata.get("automation") if isinstance(metadata, Mapping) else None
+    if not isinstance(automation, Mapping) or automation.get("kind") != "survey":
+        return None
+    kind = automation.get("id")
+    scale = SURVEY_SCALES.get(kind) if isinstance(kind, str) else None
+    if scale is None:
+        return None
+    low, high = scale
+    choices = [{"label": str(n), "value": str(n)} for n in range(low, high + 1)]
+    return {"kind": kind, "min": low, "max": high, "choices": choices}
+
+
+def is_choice(data: Mapping[str, Any]) -> bool:
+    """Whether a visitor's message was a survey button's answer (its timeline item's ``data``)."""
+    metadata = data.get("metadata")
+    return isinstance(metadata, Mapping) and metadata.get(SURVEY_CHOICE) is True

@@ -7,13 +7,16 @@ and hands it over (:meth:`ChatSession.open`, then :meth:`ChatSession.receive`), 
 hub through :class:`~hub.connectors.chat.port.ChatHub`.
 
 - ``message``: recorded like any channel's interaction, then ``ack``. The provider message id
-  is ``<visitor id>:<client id>``, so a message resent after a lost connection is recorded once;
+  is ``<visitor id>:<client id>``, so a message resent after a lost connection is recorded once.
+  One with ``choice: true`` is a survey button's answer (its text the score): its metadata
+  says so (``survey_choice``), and the survey records the score ``via`` button;
 - ``identify`` / ``verify``: an email linked unverified, then proven by a mailed code
   (``verification``); proving an address another customer owns merges into theirs;
 - ``received``: the widget showed an agent's message: it is delivered.
 
 Messages are pushed as they become visible in the visitor's mailbox (``mailbox``), both
-directions, so every tab of a visitor stays in step.
+directions, so every tab of a visitor stays in step; a survey's question carries its answer
+buttons (``survey``), a button's answer says it was one (``choice``).
 """
 
 from __future__ import annotations
@@ -29,10 +32,12 @@ from pydantic import ValidationError
 from hub.connectors.chat.acquisition import page_source
 from hub.connectors.chat.connector import ChatConnector
 from hub.connectors.chat.frames import (
+    CHOICE,
     CLIENT_ID,
     MAX_EMAIL,
     MAX_SEQ,
     POLICY_VIOLATION,
+    SURVEY_CHOICE,
     TRY_AGAIN_LATER,
     Frame,
     FrameError,
@@ -40,7 +45,9 @@ from hub.connectors.chat.frames import (
     clean_name,
     client_id_of,
     decode,
+    is_choice,
     rate_limited,
+    survey_of,
 )
 from hub.connectors.chat.port import ChatHub, NotRecorded
 from hub.connectors.chat.verification import Verification
@@ -183,7 +190,18 @@ class ChatSession:
             check_text(text)
         except ValueError as exc:
             raise FrameError("invalid_text", f"text: {exc}", client_id=client_id) from None
+        choice = frame.get("choice")  # absent, null or false: a message the visitor wrote
+        marked = choice is True
+        if not (choice is None or choice is False or (marked and CHOICE.fullmatch(text))):
+            raise FrameError(
+                "invalid_message",
+                "choice: true only for a survey button's score (0 to 10) as the text",
+                client_id=client_id,
+            )
         self._spend(client_id=client_id)
+        metadata: dict[str, Any] = {"language": self.language} if self.language else {}
+        if marked:
+            metadata[SURVEY_CHOICE] = True
         try:
             item = InboundInteraction(
                 channel="chat",
@@ -193,7 +211,7 @@ class ChatSession:
                 occurred_at=datetime.now(UTC),
                 text=text,
                 contact_name=self.name,
-                metadata={"language": self.language} if self.language else {},
+                metadata=metadata,
                 source=self.source,
             )
         except ValidationError as exc:
@@ -323,6 +341,9 @@ class ChatSession:
                     "at": item.occurred_at.isoformat(),
                     "author": item.data.get("author"),
                     "client_id": client_id_of(item.provider_message_id, self.visitor_id),
+                    # A survey's question: its answer buttons; a visitor's: whether it was one.
+                    "survey": survey_of(item.data) if item.direction == "outbound" else None,
+                    "choice": item.direction == "inbound" and is_choice(item.data),
                 }
             )
             self.seq = entry.seq

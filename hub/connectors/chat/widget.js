@@ -6,7 +6,8 @@
  * It keeps a signed visitor token in localStorage, so a returning visitor is recognised and
  * sees the conversation so far; a lost connection resumes after the last message shown.
  * Messages not yet acknowledged are resent on reconnect with the same client id; the hub
- * records each once.
+ * records each once. A survey's question comes with its answer buttons; a click sends the score
+ * as the visitor's message, marked as a button's answer (choice: true).
  * Protocol: hub/api/routes/chat.py and docs/chat.md.
  */
 (function () {
@@ -26,8 +27,9 @@
   }
   var state = load();            // {token}
   var seq = 0;                   // the last message shown on this page
-  var unacked = {};              // client_id -> text, resent on reconnect
+  var unacked = {};              // client_id -> message frame, resent on reconnect
   var shown = {};                // message_id -> element
+  var surveys = [];              // the answer buttons shown, oldest first
   var socket = null;
   var retry = 1000;
 
@@ -48,7 +50,8 @@
     ".hubchat-head{display:flex;justify-content:space-between;align-items:center;padding:8px 12px;background:#1d4ed8;color:#fff;border-radius:10px 10px 0 0}",
     ".hubchat-head h2{font-size:16px;margin:0}",
     ".hubchat-head button{background:none;border:0;color:#fff;font-size:20px}",
-    ".hubchat-log{flex:1;overflow-y:auto;padding:8px 12px;list-style:none;margin:0}",
+    ".hubchat-log{flex:1;overflow-y:auto;padding:8px 12px}",
+    ".hubchat-log ol{list-style:none;margin:0;padding:0}",
     ".hubchat-log li{margin:6px 0;padding:6px 10px;border-radius:8px;max-width:85%;white-space:pre-wrap;word-wrap:break-word}",
     ".hubchat-in{background:#dbeafe;margin-left:auto!important}",
     ".hubchat-out{background:#f3f4f6}",
@@ -59,7 +62,12 @@
     ".hubchat .hubchat-grow{flex:1}",
     ".hubchat textarea,.hubchat input{width:100%;box-sizing:border-box;font:inherit;border:1px solid #666;border-radius:6px;padding:6px}",
     ".hubchat form button{background:#1d4ed8;color:#fff;border:0;border-radius:6px;padding:7px 12px}",
-    ".hubchat-status{font-size:13px;color:#444;padding:2px 12px 8px;min-height:1em}"
+    ".hubchat-status{font-size:13px;color:#444;padding:2px 12px 8px;min-height:1em}",
+    ".hubchat-choices{display:flex;flex-wrap:wrap;gap:4px;margin-top:6px;white-space:normal}",
+    ".hubchat-log li.hubchat-survey{max-width:100%}",
+    ".hubchat-choices button{min-width:36px;min-height:40px;padding:0 6px;background:#fff;color:#1d4ed8;border:1px solid #1d4ed8;border-radius:6px}",
+    ".hubchat-choices button:disabled{cursor:default;color:#555;border-color:#999;background:#f3f4f6}",
+    ".hubchat-choices button[aria-pressed=true]{background:#1d4ed8;color:#fff;border-color:#1d4ed8}"
   ].join("\n");
 
   var root = el("div", { "class": "hubchat" });
@@ -70,7 +78,11 @@
   var closeButton = el("button", { type: "button", "aria-label": "Close the chat" }, "\u00d7");
   head.appendChild(closeButton);
   panel.appendChild(head);
-  var log = el("ol", { "class": "hubchat-log", role: "log", "aria-live": "polite", "aria-label": "Messages" });
+  // The log region holds the list (a list's own role would be lost to "log", and its items
+  // would be list items outside a list).
+  var log = el("div", { "class": "hubchat-log", role: "log", "aria-live": "polite", "aria-label": "Messages" });
+  var list = el("ol");
+  log.appendChild(list);
   panel.appendChild(log);
 
   function form(id, labelText, field, buttonText) {
@@ -121,7 +133,7 @@
     if (!item) {
       item = el("li", { "class": direction === "inbound" ? "hubchat-in" : "hubchat-out" });
       item.textContent = body;
-      log.appendChild(item);
+      list.appendChild(item);
       shown[key] = item;
       log.scrollTop = log.scrollHeight;
     }
@@ -137,11 +149,47 @@
     if (socket && socket.readyState === WebSocket.OPEN) { socket.send(JSON.stringify(frame)); return true; }
     return false;
   }
-  function say(body) {
+  function say(body, choice) {
     var clientId = newClientId();
-    unacked[clientId] = body;
+    var frame = { type: "message", client_id: clientId, text: body };
+    if (choice) frame.choice = true;  // a survey button's answer
+    unacked[clientId] = frame;
     bubble("c:" + clientId, "inbound", body, true);
-    send({ type: "message", client_id: clientId, text: body });
+    send(frame);
+  }
+
+  // -- survey buttons ---------------------------------------------------------------------
+  // Only the latest question's buttons can be used (a score answers the latest open survey);
+  // they are disabled once one is clicked here or in another tab of the visitor.
+  function closeSurveys() {
+    surveys.forEach(function (group) {
+      Array.prototype.forEach.call(group.querySelectorAll("button"), function (b) { b.disabled = true; });
+    });
+  }
+  function surveyButtons(item, survey) {
+    if (item.querySelector(".hubchat-choices")) return;
+    closeSurveys();
+    var group = el("div", {
+      "class": "hubchat-choices", role: "group",
+      "aria-label": "Your rating, from " + survey.min + " to " + survey.max
+    });
+    survey.choices.forEach(function (choice) {
+      var button = el("button", {
+        type: "button", "aria-pressed": "false",
+        "aria-label": choice.label + " out of " + survey.max
+      }, choice.label);
+      button.addEventListener("click", function () {
+        closeSurveys();
+        button.setAttribute("aria-pressed", "true");
+        text.focus();  // the next message is the score's comment
+        say(String(choice.value), true);
+      });
+      group.appendChild(button);
+    });
+    item.appendChild(group);
+    item.classList.add("hubchat-survey");  // the whole width: eleven NPS buttons in two rows
+    surveys.push(group);
+    log.scrollTop = log.scrollHeight;
   }
   messageForm.addEventListener("submit", function (e) {
     e.preventDefault();
@@ -166,12 +214,14 @@
       retry = 1000;
       status.textContent = "";
       if (frame.email) { emailForm.hidden = true; codeForm.hidden = true; }
-      Object.keys(unacked).forEach(function (id) { send({ type: "message", client_id: id, text: unacked[id] }); });
+      Object.keys(unacked).forEach(function (id) { send(unacked[id]); });
     } else if (frame.type === "message") {
       var key = frame.client_id ? "c:" + frame.client_id : "m:" + frame.message_id;
       if (!shown[key] && shown["m:" + frame.message_id]) key = "m:" + frame.message_id;
       bubble(key, frame.direction, frame.text || "", false);
       shown["m:" + frame.message_id] = shown[key];
+      if (frame.direction === "outbound" && frame.survey) surveyButtons(shown[key], frame.survey);
+      if (frame.direction === "inbound" && frame.choice) closeSurveys();
       if (frame.seq > seq) seq = frame.seq;
       if (frame.direction === "outbound") send({ type: "received", message_id: frame.message_id });
     } else if (frame.type === "ack") {
@@ -202,7 +252,7 @@
       if (id && unacked[id] !== undefined) {
         // The hub took nothing: the same client id again once the budget allows.
         setTimeout(function () {
-          if (unacked[id] !== undefined) send({ type: "message", client_id: id, text: unacked[id] });
+          if (unacked[id] !== undefined) send(unacked[id]);
         }, wait);
       } else {
         retry = Math.max(retry, wait);  // refused at hello: the socket closes, reconnect later

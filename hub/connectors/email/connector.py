@@ -153,6 +153,8 @@ class EmailConnector(Connector):
             mail["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
             mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"  # RFC 8058
         mail.set_content(message.text, charset="utf-8")
+        if message.html:
+            mail.add_alternative(message.html, subtype="html", charset="utf-8")
         return mail
 
     def _domain(self) -> str | None:

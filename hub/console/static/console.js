@@ -1,17 +1,9 @@
 /*
  * Interaction Hub console: live timeline (Server-Sent Events), endless scrolling back, forms
- * posted without a reload, "/" to search. Every page also works without this script.
+ * posted without a reload (keyboard shortcuts: keys.js). Every page also works without it.
  */
 (function () {
   "use strict";
-
-  document.addEventListener("keydown", function (e) {
-    var tag = (e.target.tagName || "").toLowerCase();
-    if (e.key === "/" && tag !== "input" && tag !== "textarea" && tag !== "select") {
-      var search = document.getElementById("search-q");
-      if (search) { e.preventDefault(); search.focus(); }
-    }
-  });
 
   // Times: shown in the agent's own zone (the server writes UTC).
   function localTimes(root) {

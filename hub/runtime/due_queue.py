@@ -1,0 +1,191 @@
+"""A leased queue of things recorded in the store's log, each handled at its due time: the
+loop the dispatcher (replies to send) and the scheduler (occurrences to fire) share.
+
+One process at a time holds the queue's lease (``hub.store.lease``); its durable position
+moves only past items that are settled, so after a restart, a crash or a take-over every item
+still waiting (held ones included) is read from the log again and decided afresh. Subclasses
+say which topics to read and what handling an item means: :meth:`settle` it, or
+:meth:`schedule` it again for later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+from uuid import UUID
+
+from hub.store import Store
+from hub.store.lease import LeaseLost, LogLease
+
+log = logging.getLogger(__name__)
+
+#: A standby takes over this long after the active holder stopped renewing.
+LEASE_SECONDS = 15.0
+
+
+class Clock:
+    """Time for the queues: the wall clock for due times and what is recorded, the monotonic
+    clock for lease renewals and rate limits, and the pause that spaces sends. Tests pass one
+    they move forward themselves."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def time(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+class DueQueue:
+    """Reads ``topics`` from the log and hands each item (its aggregate id) to
+    :meth:`handle` once due; ``run`` until ``stopping`` is set."""
+
+    #: The lease's name (one active holder per name across processes).
+    name = "queue"
+    #: What it is called in health reports.
+    label = "queue"
+    #: The store topics whose events put an item in the queue (due at once when read).
+    topics: tuple[str, ...] = ()
+
+    def __init__(self, store: Store, clock: Clock | None = None) -> None:
+        self._store = store
+        self._clock = clock or Clock()
+        self._lease = LogLease(
+            store.state_engine, self.name, f"{self.name}-{uuid.uuid4().hex[:12]}", LEASE_SECONDS
+        )
+        self._renew_at = 0.0  # monotonic time of the next lease renewal
+        self._advanced = -1  # the position last written
+        self._due: list[tuple[float, int, UUID]] = []  # (due, log position, item)
+        self._waiting: dict[UUID, int] = {}  # item -> its log position
+        self._read_to = 0
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.error: str | None = None
+        #: Whether this process holds the lease now (it is the active one).
+        self.active = False
+
+    # -- for subclasses ---------------------------------------------------------------------
+
+    async def handle(self, item: UUID, position: int, stopping: asyncio.Event) -> None:
+        """Handle a due item: end by :meth:`settle` or :meth:`schedule` (else it waits for
+        the next restart)."""
+        raise NotImplementedError
+
+    def schedule(self, item: UUID, position: int, due: float) -> None:
+        """Handle ``item`` (read at log ``position``) again at ``due`` (a Unix time)."""
+        self._waiting[item] = position
+        heapq.heappush(self._due, (due, position, item))
+
+    def settle(self, item: UUID) -> None:
+        """Nothing more to do for ``item``: the position may move past it."""
+        self._waiting.pop(item, None)
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def wake(self, _position: int = 0) -> None:
+        """Something was recorded: look at the log now (called from any thread)."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def run(self, stopping: asyncio.Event, idle: float = 0.5) -> None:
+        self._loop = asyncio.get_running_loop()
+        while not stopping.is_set():
+            try:
+                # The lease is renewed every few seconds, not on every wake-up: a busy hub
+                # wakes the queue with each write, and two writes a wake-up cost more than
+                # the items themselves.
+                if self._clock.monotonic() >= self._renew_at:
+                    self.active = await asyncio.to_thread(self._lease.acquire)
+                    if not self.active:
+                        await _sleep(stopping, idle * 4)  # another process is active
+                        continue
+                    self._renew_at = self._clock.monotonic() + LEASE_SECONDS / 3
+                if not self._read_to:
+                    self._read_to = await asyncio.to_thread(self._lease.position)
+                await asyncio.to_thread(self._read_log)
+                await self._handle_due(stopping)
+                await asyncio.to_thread(self._advance)
+                self.error = None
+            except LeaseLost:
+                self._forget()
+            except Exception as exc:  # store or provider trouble: retried, never fatal
+                self.error = f"{type(exc).__name__}: {exc}"
+                log.warning("%s failed, retrying: %s", self.name, self.error)
+                # An item may have been taken off the queue half-handled: start again from
+                # the durable position, where each one is decided afresh.
+                self._forget()
+                await _sleep(stopping, 2.0)
+                continue
+            wait = idle
+            if self._due:
+                wait = min(idle, max(self._due[0][0] - self._clock.time(), 0.0))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+
+    def _forget(self) -> None:
+        """Drop what is queued in memory; the next round renews the lease and reads the log
+        again from the durable position."""
+        self.active = False
+        self._due.clear()
+        self._waiting.clear()
+        self._read_to = 0
+        self._renew_at = 0.0
+        self._advanced = -1
+
+    def _read_log(self) -> None:
+        """Queue the items recorded since the last read."""
+        recorder = self._store.app.recorder
+        while True:
+            batch = recorder.select_notifications(
+                start=self._read_to,
+                limit=500,
+                topics=list(self.topics),
+                inclusive_of_start=False,
+            )
+            for notification in batch:
+                item = UUID(str(notification.originator_id))
+                self.schedule(item, notification.id, self._clock.time())
+            if not batch:
+                return
+            self._read_to = batch[-1].id
+
+    def _advance(self) -> None:
+        """Move the durable position up to the oldest item not yet settled (written when it
+        moved, or when the lease is due for renewal anyway)."""
+        oldest = min(self._waiting.values(), default=None)
+        position = self._read_to if oldest is None else oldest - 1
+        if position != self._advanced or self._clock.monotonic() >= self._renew_at:
+            self._lease.advance(position)
+            self._advanced = position
+            self._renew_at = self._clock.monotonic() + LEASE_SECONDS / 3
+
+    async def _handle_due(self, stopping: asyncio.Event) -> None:
+        while self._due and self._due[0][0] <= self._clock.time() and not stopping.is_set():
+            _, position, item = heapq.heappop(self._due)
+            if item not in self._waiting:
+                continue
+            await self.handle(item, position, stopping)
+
+    def problems(self) -> list[str]:
+        return [f"{self.label} failing: {self.error}"] if self.error else []
+
+
+async def sleep_until_stopped(stopping: asyncio.Event, seconds: float) -> None:
+    """Wait ``seconds``, or less if ``stopping`` is set meanwhile."""
+    await _sleep(stopping, seconds)
+
+
+async def _sleep(stopping: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), seconds)
