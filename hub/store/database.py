@@ -44,7 +44,7 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
             "POSTGRES_PORT": str(url.port or 5432),
             "POSTGRES_USER": url.username or "postgres",
             "POSTGRES_PASSWORD": url.password or "",
-            "POSTGRES_CONNECT_TIMEOUT": "2",
+            "POSTGRES_CONNECT_TIMEOUT": "5",  # the wait for a pooled connection
             "POSTGRES_POOL_SIZE": "5",
             "POSTGRES_MAX_OVERFLOW": "10",
             "POSTGRES_PRE_PING": "y",
