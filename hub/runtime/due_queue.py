@@ -112,6 +112,9 @@ class DueQueue:
                     self._renew_at = self._clock.monotonic() + LEASE_SECONDS / 3
                 if not self._read_to:
                     self._read_to = await asyncio.to_thread(self._lease.position)
+                # Cleared before the read, not after: a wake-up during the read (a new
+                # record, or the stop) ends the wait below at once instead of being lost.
+                self._wake.clear()
                 await asyncio.to_thread(self._read_log)
                 await self._handle_due(stopping)
                 await asyncio.to_thread(self._advance)
@@ -129,7 +132,8 @@ class DueQueue:
             wait = idle
             if self._due:
                 wait = min(idle, max(self._due[0][0] - self._clock.time(), 0.0))
-            self._wake.clear()
+            if stopping.is_set():  # set while this round ran: its wake-up may be cleared
+                break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
 

@@ -84,7 +84,9 @@ class Hub:
 
         monkeypatch.setattr(outbound, "prepare_dispatch", spy)
 
-    async def start(self, *, rate: float | None = None, clock: FakeClock | None = None) -> Running:
+    async def start(
+        self, *, rate: float | None = None, clock: FakeClock | None = None, idle: float = IDLE
+    ) -> Running:
         clock = clock or self.clock
         connector = self.connector_class(FakeSettings(rate_per_second=rate), clock=clock)
         await connector.start()
@@ -95,7 +97,7 @@ class Hub:
         self.store.app.add_listener(dispatcher.wake)
         clock.on_advance(dispatcher.wake)
         stopping = asyncio.Event()
-        task = asyncio.create_task(dispatcher.run(stopping, idle=IDLE))
+        task = asyncio.create_task(dispatcher.run(stopping, idle=idle))
         running = Running(dispatcher, connector, clock, metrics, stopping, task)
         self.running.append(running)
         return running

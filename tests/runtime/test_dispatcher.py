@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -341,3 +342,28 @@ async def test_a_restarted_dispatcher_finds_the_held_replies_again(open_hub: Hub
     (sent,) = await eventually(lambda: after.connector.sent)
     assert sent.message_id == mid
     assert before.connector.attempts == []
+
+
+async def test_a_stop_during_a_round_ends_the_dispatcher_then_not_after_its_idle_wait(
+    open_hub: HubFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stop wakes the dispatcher; a wake-up that comes while it reads the log must not
+    be lost, or every stop would wait out the idle time (0.5 s in the hub, 30 s here)."""
+    hub = open_hub()
+    running = await hub.start(idle=30.0)
+    await asyncio.sleep(QUIET)  # its first round is done: it waits
+    reading, release = threading.Event(), threading.Event()
+    read = running.dispatcher._read_log
+
+    def slow_read() -> None:
+        reading.set()
+        release.wait(5)
+        read()
+
+    monkeypatch.setattr(running.dispatcher, "_read_log", slow_read)
+    running.dispatcher.wake()
+    assert await asyncio.to_thread(reading.wait, 5)
+    running.stopping.set()
+    running.dispatcher.wake()  # as Runtime.stop_channels does
+    release.set()
+    await asyncio.wait_for(running.task, 2)
