@@ -57,7 +57,9 @@ class LogFollower:
             self.position = start
             return 0
         try:
-            self.applied_events += self._views.apply(envelopes, up_to=last, only=self._only)
+            self.applied_events += self._views.apply(
+                envelopes, up_to=last, only=self._only, after=start
+            )
             self._failures = 0
         except Exception:
             # Retry the batch a few times (outages pass); then look for the event at fault.
@@ -65,7 +67,9 @@ class LogFollower:
             if self._failures < _ISOLATE_AFTER:
                 raise
             log.warning("batch after position %d keeps failing; applying it event by event", start)
-            applied, set_aside = self._views.apply_isolating(envelopes, up_to=last, only=self._only)
+            applied, set_aside = self._views.apply_isolating(
+                envelopes, up_to=last, only=self._only, after=start
+            )
             self.applied_events += applied
             self.set_aside += set_aside
             self._failures = 0

@@ -159,9 +159,15 @@ class Views:
         events: Sequence[Envelope],
         up_to: int,
         only: Iterable[str] | None = None,
+        after: int | None = None,
     ) -> int:
         """Apply a batch read from the store up to position ``up_to`` (the batch's last
-        notification, published or not). Returns how many (projection, event) pairs applied."""
+        notification, published or not). Returns how many (projection, event) pairs applied.
+
+        ``after``: the position the batch was read after. A projection that has not reached
+        it is left where it is: it was reset after the batch was read (a rebuild while the
+        hub runs), and moving it to ``up_to`` would skip the events before the batch, which
+        it does not hold. The next batch, read from its position, catches it up."""
         wanted = set(only) if only is not None else None
         applied = 0
         with write_transaction(self.engine) as conn:
@@ -171,7 +177,7 @@ class Views:
                 if wanted is not None and projection.name not in wanted:
                     continue
                 done = positions.get(projection.name, 0)
-                if done >= up_to:
+                if done >= up_to or (after is not None and done < after):
                     continue
                 mine = [e for e in events if e.position > done and e.type in projection.handles]
                 if mine:
@@ -303,7 +309,11 @@ class Views:
         return applied
 
     def apply_isolating(
-        self, events: Sequence[Envelope], up_to: int, only: Iterable[str] | None = None
+        self,
+        events: Sequence[Envelope],
+        up_to: int,
+        only: Iterable[str] | None = None,
+        after: int | None = None,
     ) -> tuple[int, int]:
         """Apply event by event and projection by projection, setting aside (in
         ``view_dead_letters``) each event a projection refuses while its database works.
@@ -313,17 +323,21 @@ class Views:
         """
         wanted = set(only) if only is not None else {p.name for p in self.projections}
         applied = dead = 0
+        previous = after
         for event in events:
             for projection in self.projections:
                 if projection.name not in wanted:
                     continue
                 try:
-                    applied += self.apply([event], up_to=event.position, only=[projection.name])
+                    applied += self.apply(
+                        [event], up_to=event.position, only=[projection.name], after=previous
+                    )
                 except Exception as exc:
                     self._check_database()  # an outage is not the event's fault: stop here
                     self._set_aside(projection.name, event, exc)
                     dead += 1
-        self.apply([], up_to=up_to, only=wanted)
+            previous = event.position
+        self.apply([], up_to=up_to, only=wanted, after=previous)
         return applied, dead
 
     def _check_database(self) -> None:

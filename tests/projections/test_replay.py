@@ -150,6 +150,29 @@ def test_overlapping_batches_apply_each_event_once(store: Store, views: Views) -
     assert all_view_rows(views.engine) == single_pass
 
 
+def test_a_projection_reset_after_a_batch_was_read_is_caught_up_from_its_start(
+    store: Store, views: Views
+) -> None:
+    """A rebuild while the hub runs: the follower has read a batch, then the projection is
+    reset. Applying that batch must not move the projection to its end, past the events
+    before it (which it no longer holds): the next batch starts from its own position."""
+    _record_everything(store)
+    project(store, views)
+    start = views.low_water_mark()
+    store.app.record_interactions([inbound("LATE", occurred_at=T0 + timedelta(days=2))])
+    envelopes, last = store.read_envelopes(start, 1000)  # the follower's read...
+    views.reset("timeline")  # ...a rebuild meanwhile...
+    views.apply(envelopes, up_to=last, after=start)  # ...and the follower's apply
+    assert views.positions()["timeline"] == 0
+    project(store, views)
+    caught_up = all_view_rows(views.engine)
+
+    for name in PROJECTIONS:
+        views.reset(name)
+    project(store, views)
+    assert caught_up == all_view_rows(views.engine)
+
+
 def test_a_replay_after_erasure_stays_erased(store: Store, views: Views) -> None:
     [alice] = store.app.record_interactions([inbound("SM1", contact_name="Alice")])
     [bob] = store.app.record_interactions(
