@@ -16,7 +16,7 @@ and ordered by group names, never by keys, so the same rows give the same bytes.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -323,12 +323,23 @@ def retention(conn: Connection, query: ReportQuery) -> Report:
     columns = ("customers", *(f"month_{k}" for k in range(1, span + 1)))
 
     def figures(members: Sequence[Customer]) -> dict[str, Any]:
-        starts = [(m, _or(m.cohort_of(query), m.cohort)) for m in members]
+        # Month k of a member counts when it has begun by the range's end (start + k <=
+        # last); it is active when the member was active in it. One pass over the members'
+        # months, not one per k.
+        counted, active = [0] * (span + 1), [0] * (span + 1)
+        starts: Counter[int] = Counter()
+        for m in members:
+            start = _or(m.cohort_of(query), m.cohort)
+            starts[start] += 1
+            for month in m.months:
+                if 1 <= month - start <= span and month <= last:
+                    active[month - start] += 1
+        for start, members_then in starts.items():
+            for k in range(1, min(span, last - start) + 1):
+                counted[k] += members_then
         found: dict[str, Any] = {"customers": len(members)}
         for k in range(1, span + 1):
-            counted = [(m, start) for m, start in starts if start + k <= last]
-            active = sum(1 for m, start in counted if start + k in m.months)
-            found[f"month_{k}"] = _share(active, len(counted))
+            found[f"month_{k}"] = _share(active[k], counted[k])
         return found
 
     groups = {month_label(month): members for month, members in cohorts.items()}
