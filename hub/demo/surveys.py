@@ -20,6 +20,7 @@ from typing import Any
 from uuid import UUID
 
 from hub.domain.links import LinkSigner
+from hub.domain.model import Customer
 from hub.domain.surveys import CSAT, NPS, SurveyPolicy
 from hub.events.segments import parse_filter
 from hub.runtime import Runtime
@@ -139,8 +140,11 @@ def _nps_panel(runtime: Runtime, customers: Sequence[UUID]) -> SurveyPolicy:
         description="Customers asked how likely they are to recommend us, every 90 days.",
         actor=_ACTOR,
     )
-    for customer in customers:
-        runtime.commands.set_tags(customer, [_PANEL_TAG], _ACTOR)
+    app = runtime.store.app
+    for customer in customers:  # the panel's tag beside the customer's own tags
+        profile: Customer = app.repository.get(customer)
+        own = [app.cipher.decrypt(customer, t) or "" for t in profile.tags]
+        runtime.commands.set_tags(customer, [*own, _PANEL_TAG], _ACTOR)
     return SurveyPolicy(
         NPS,
         enabled=True,
@@ -153,7 +157,7 @@ def _nps_panel(runtime: Runtime, customers: Sequence[UUID]) -> SurveyPolicy:
 
 def record_survey_history(
     runtime: Runtime,
-    threads: Sequence[tuple[UUID, UUID, str, str, datetime]],
+    threads: Sequence[tuple[UUID, UUID, str, str | None, datetime]],
     rng: random.Random,
 ) -> int:
     """Save the templates; ask about two thirds of ``threads`` (customer, conversation,
@@ -170,13 +174,14 @@ def record_survey_history(
     # The panel's NPS questions went out with their CSAT ones, on the same channel; the
     # scheduler asks the panel again when 90 days have passed.
     nps = _nps_panel(runtime, [t[0] for t in panel])
+    in_panel = set(panel)
     policies.save_policy(nps, actor=_ACTOR)
     signer, public_url = LinkSigner(runtime.store.links_key), runtime.settings.public_url
     answered = 0
     for thread in asked_about:
         customer, conversation, channel, agent, last = thread
         asked = last + timedelta(hours=1)
-        for policy in (enabled, nps) if thread in panel else (enabled,):
+        for policy in (enabled, nps) if thread in in_panel else (enabled,):
             kind = policy.kind
             csat = kind == CSAT
             key = f"survey:{kind}:{conversation}:demo"
