@@ -12,7 +12,10 @@ import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from hub.embedded.follower import LogFollower
+from hub.projections import service_reports
 from tests.support.api import Api, assert_error
 
 MONDAY = datetime(2024, 5, 6, tzinfo=UTC)
@@ -123,7 +126,12 @@ def test_response_times_per_day_week_and_month(api: Api) -> None:
     assert by_month["rows"][1]["responses"] == 0
 
 
-def test_groups_by_channel_tag_and_policy_and_filters(api: Api) -> None:
+@pytest.mark.parametrize("tags_read_whole", [False, True], ids=["tags-by-id", "tags-whole"])
+def test_groups_by_channel_tag_and_policy_and_filters(
+    api: Api, tags_read_whole: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if tags_read_whole:  # as for a report over more customers than the tests record
+        monkeypatch.setattr(service_reports, "_WHOLE_TABLES", 0)
     _seed(api)
     by_channel = rows(report(api, "response-times", group="channel"))
     assert list(by_channel) == ["sms", "whatsapp"]
