@@ -23,9 +23,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from sqlalchemy import Connection, String, cast, select
+from sqlalchemy import Connection, String, cast, extract, func, literal, select
 
-from hub.projections.base import as_utc
 from hub.projections.business import (
     UNITS,
     business_customers,
@@ -35,6 +34,7 @@ from hub.projections.business import (
 from hub.projections.merges import merges
 from hub.projections.service import service_conversations
 from hub.projections.service_reports import NO_VALUE, Report, ReportQuery
+from hub.sql import driver_rows
 
 __all__ = ["ERASED", "Customer", "customers", "retention", "sources", "value"]
 
@@ -48,6 +48,7 @@ _NO_OFFSET = timedelta(0)
 class Customer:
     """One merge group as the reports see it."""
 
+    #: Times are naive UTC (``_naive``).
     first_contact: datetime
     created: datetime | None = None
     source: str | None = None
@@ -88,6 +89,12 @@ def month_index(at: datetime, query: ReportQuery) -> int:
     return local.year * 12 + local.month - 1
 
 
+def _naive(at: datetime) -> datetime:
+    """An instant as naive UTC, as SQLite returns the views' times (PostgreSQL's are made
+    so): the reports compare many of them, and this costs nothing for SQLite's."""
+    return at if at.tzinfo is None else at.astimezone(UTC).replace(tzinfo=None)
+
+
 def _month_of_day(day: date) -> int:
     return day.year * 12 + day.month - 1
 
@@ -102,19 +109,32 @@ def _key(column: Any) -> Any:
 
 
 def customers(
-    conn: Connection, query: ReportQuery, *, conversations: bool = False
+    conn: Connection,
+    query: ReportQuery,
+    *,
+    activity: bool = True,
+    conversations: bool = False,
 ) -> list[Customer]:
     """Every customer (merge group) first contacted before the range's end, with what it
-    did before then (its conversations too if asked)."""
-    until = query.until
+    did before then: its orders, the months it was active in (unless ``activity`` is
+    false) and its conversations (if asked). Times are naive UTC (``_naive``)."""
+    until = _naive(query.until)
     m = merges.c
     roots: dict[str, str] = dict(
         conn.execute(select(_key(m.customer_id), _key(m.root_id))).tuples().all()
     )
-    c = business_customers.c
+    c, s = business_customers.c, service_conversations.c
+    # each customer's conversations (its own, not its group's): a subquery per row on the
+    # conversations' customer index, cheaper than reading them as rows of their own
+    opened = (
+        select(func.count())
+        .where(s.customer_id == c.key, s.opened_at < query.until)
+        .scalar_subquery()
+        if conversations
+        else literal(0)
+    )
     groups: dict[str, Customer] = {}
-    group_of: dict[str, str] = {}
-    for key, anonymous, first, created, source, medium, campaign in conn.execute(
+    for key, anonymous, first, created, source, medium, campaign, count in conn.execute(
         select(
             _key(c.key),
             c.customer_id.is_(None),
@@ -123,39 +143,33 @@ def customers(
             c.source,
             c.medium,
             c.campaign,
+            opened,
         )
     ).all():
-        group = group_of[key] = roots.get(key, key)
-        first, created = as_utc(first), None if created is None else as_utc(created)
+        group = roots.get(key, key)
+        first, created = _naive(first), None if created is None else _naive(created)
         found = groups.get(group)
         if found is None:
             found = groups[group] = Customer(first_contact=first, erased=bool(anonymous))
         elif first < found.first_contact:
             found.first_contact = first
+        found.conversations += count
         # the source of the member created first (one without a creation comes last)
         if created is not None and (found.created is None or created < found.created):
             found.created = created
             found.source, found.medium, found.campaign = source, medium, campaign
-    d = business_days.c
-    for key, first_at, last_at, ended in conn.execute(
-        select(_key(d.key), d.first_at, d.last_at, d.last_at < until).where(d.first_at < until)
-    ).all():
-        member = groups.get(group_of.get(key, key))
-        if member is None:
-            continue
-        member.months.add(month_index(first_at, query))
-        if ended:
-            member.months.add(month_index(last_at, query))
+    if activity:
+        _add_months(conn, query, groups, roots)
     o = business_orders.c
     for key, kind, at, amount, currency in conn.execute(
-        select(_key(o.key), o.kind, o.at, o.amount, o.currency).where(o.at < until)
+        select(_key(o.key), o.kind, o.at, o.amount, o.currency).where(o.at < query.until)
     ).all():
-        member = groups.get(group_of.get(key, key))
+        member = groups.get(roots.get(key, key))
         if member is None:
             continue
         if kind == "placed":
             member.orders += 1
-            at = as_utc(at)
+            at = _naive(at)
             if member.first_order is None or at < member.first_order:
                 member.first_order = at
         else:
@@ -163,20 +177,44 @@ def customers(
         if amount is not None and currency is not None:
             member.amounts[currency] = member.amounts.get(currency, 0) + amount
             member.priced[currency] = member.priced.get(currency, 0) + 1
-    if conversations:
-        s = service_conversations.c
-        for (customer_id,) in conn.execute(
-            select(_key(s.customer_id)).where(s.customer_id.is_not(None), s.opened_at < until)
-        ).all():
-            member = groups.get(roots.get(customer_id, customer_id))
-            if member is not None:
-                member.conversations += 1
     known = [g for g in groups.values() if g.first_contact < until]
     for member in known:
         member.cohort = month_index(member.first_contact, query)
         if member.first_order is not None:
             member.order_cohort = month_index(member.first_order, query)
     return known
+
+
+def _add_months(
+    conn: Connection, query: ReportQuery, groups: Mapping[str, Customer], roots: Mapping[str, str]
+) -> None:
+    """The local months each group was active in before the range's end. A UTC day away
+    from a month's ends lies in one local month in every zone (see ``month_index``): those
+    days are read as text straight from the driver (``driver_rows``), the most rows of any
+    report; a day near a month's end needs its first and last instants."""
+    d = business_days.c
+    near_an_end = ~extract("day", d.day).between(2, 27)
+    months: dict[str, int] = {}
+    days = select(_key(d.key), cast(d.day, String)).where(d.first_at < query.until)
+    for key, day in driver_rows(conn, days):
+        if not "02" <= day[8:10] <= "27":
+            continue
+        member = groups.get(roots.get(key, key))
+        if member is not None:
+            month = months.get(day[:7])
+            if month is None:
+                month = months[day[:7]] = int(day[:4]) * 12 + int(day[5:7]) - 1
+            member.months.add(month)
+    for key, first_at, last_at, ended in conn.execute(
+        select(_key(d.key), d.first_at, d.last_at, d.last_at < query.until).where(
+            d.first_at < query.until, near_an_end
+        )
+    ).all():
+        member = groups.get(roots.get(key, key))
+        if member is not None:
+            member.months.add(month_index(first_at, query))
+            if ended:
+                member.months.add(month_index(last_at, query))
 
 
 def _or(value: int | None, otherwise: int) -> int:
@@ -189,7 +227,7 @@ def _cohort_start(customer: Customer, query: ReportQuery) -> datetime | None:
 
 def _in_range(members: Iterable[Customer], query: ReportQuery) -> list[Customer]:
     """The customers whose cohort starts within the range."""
-    since, until = query.since, query.until
+    since, until = _naive(query.since), _naive(query.until)
     found = []
     for m in members:
         start = _cohort_start(m, query)
@@ -213,21 +251,23 @@ class Money:
     unconverted: int = 0
 
 
-def _money(members: Iterable[Customer], query: ReportQuery) -> tuple[Money, dict[int, Decimal]]:
-    """The members' value in the reporting currency (and each one's, by position)."""
+def _money(members: Iterable[Customer], query: ReportQuery) -> Money:
+    """The members' value in the reporting currency: their units summed per currency as
+    integers, then converted (exact either way; one conversion per currency)."""
+    units: Counter[str] = Counter()
+    priced: Counter[str] = Counter()
+    for m in members:
+        if m.amounts:
+            units.update(m.amounts)
+            priced.update(m.priced)
     money = Money()
-    each: dict[int, Decimal] = {}
-    for i, m in enumerate(members):
-        own = Decimal(0)
-        for currency, units in m.amounts.items():
-            rate = Decimal(1) if currency == query.currency else query.rates.get(currency)
-            if rate is None:
-                money.unconverted += m.priced[currency]
-                continue
-            own += Decimal(units) / UNITS * rate
-        each[i] = own
-        money.total += own
-    return money, each
+    for currency in sorted(units):
+        rate = Decimal(1) if currency == query.currency else query.rates.get(currency)
+        if rate is None:
+            money.unconverted += priced[currency]
+        else:
+            money.total += Decimal(units[currency]) / UNITS * rate
+    return money
 
 
 def _text(value: Decimal) -> str:
@@ -239,7 +279,7 @@ def _share(part: int, whole: int) -> float | None:
 
 
 def _value_figures(members: Sequence[Customer], query: ReportQuery) -> dict[str, Any]:
-    money, _ = _money(members, query)
+    money = _money(members, query)
     buyers = sum(1 for m in members if m.orders)
     return {
         "customers": len(members),
@@ -350,7 +390,7 @@ def retention(conn: Connection, query: ReportQuery) -> Report:
 def value(conn: Connection, query: ReportQuery) -> Report:
     """Lifetime value of the customers the range brought: per cohort month or per source,
     medium or campaign, their orders up to the range's end in the reporting currency."""
-    members = _in_range(customers(conn, query), query)
+    members = _in_range(customers(conn, query, activity=False), query)
     if query.group == "month":
         groups: Mapping[str, Sequence[Customer]] = {
             month_label(k): v for k, v in _by_cohort(members, query).items()
