@@ -50,6 +50,9 @@ NAME = "reports"
 #: Conversations per scale. The target is stated for 100,000 (``full``); the default is
 #: smaller because recording and projecting them takes about 30 s per 1,000 on 2 cores.
 CONVERSATIONS = {"quick": 2_000, "default": 10_000, "full": 100_000}
+#: How many times the reports' view rows are copied before the reports are measured, so the
+#: default scale measures them at the 100,000 conversations of the target (see ``replicate``).
+COPIES = {"quick": 1, "default": 10, "full": 1}
 REQUESTS = {"quick": 3, "default": 10, "full": 20}
 WARMUP = 1
 CHUNK = 1_000  # conversations recorded per batch
@@ -92,6 +95,19 @@ REPORTS = (
     ("retention by month, 1 year", "retention", "month", 365),
     ("value by source, 1 year", "value", "source", 365),
     ("sources by campaign, 1 year", "sources", "campaign", 365),
+    ("satisfaction by week, 1 year", "satisfaction", "week", 365),
+    ("satisfaction by agent, 1 year", "satisfaction", "agent", 365),
+)
+#: The view tables the reports read: what ``replicate`` copies.
+REPORT_TABLES = (
+    "service_conversations",
+    "service_responses",
+    "service_customer_tags",
+    "directory_merges",
+    "business_customers",
+    "business_days",
+    "business_orders",
+    "survey_answers",
 )
 #: Acquisition sources of the customers and how often each (None: nothing told).
 SOURCES = (
@@ -386,6 +402,9 @@ def build(runtime: Any, conversations: int, now: datetime) -> dict[str, Any]:
     with clock.installed():
         for start in range(0, len(planned), CHUNK):
             recorder.chunk(planned[start : start + CHUNK])
+    record_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    answered = surveys(runtime, planned)
     return {
         "conversations": conversations,
         "resolved": sum(c.resolved_at is not None for c in planned),
@@ -393,8 +412,24 @@ def build(runtime: Any, conversations: int, now: datetime) -> dict[str, Any]:
         "tagged": sum(bool(c.tags) for c in planned),
         "with_source": sum(c.source is not None for c in planned),
         "orders": sum(len(c.orders) for c in planned),
-        "record_seconds": time.perf_counter() - started,
+        "surveys_answered": answered,
+        "record_seconds": record_seconds,
+        "survey_seconds": time.perf_counter() - started,
     }
+
+
+def surveys(runtime: Any, planned: list[_Conversation]) -> int:
+    """CSAT surveys on about two thirds of the resolved conversations an hour after their
+    resolution, most answered, and NPS for a panel, as the demo records its history
+    (``hub.demo.surveys``); how many were answered."""
+    from hub.demo.surveys import record_survey_history
+
+    threads = [
+        (c.ids["customer"], c.ids["conversation"], c.channel, c.assignee, resolved)
+        for c in planned
+        if (resolved := c.resolved_again_at or (c.resolved_at if c.reopened_at is None else None))
+    ]
+    return record_survey_history(runtime, threads, random.Random(29))
 
 
 def record_breaches(runtime: Any, now: datetime) -> int:
@@ -411,6 +446,38 @@ def record_breaches(runtime: Any, now: datetime) -> int:
         if not new:
             return recorded
         recorded += new
+
+
+def replicate(views_db: Path, copies: int) -> dict[str, int]:
+    """Copy the rows of the tables the reports read ``copies - 1`` times, each copy under
+    new ids (a copy's ids keep the originals' but for the version digit and the one after
+    it, which no UUID the hub makes has: so references between the tables hold within a
+    copy, and no copy meets another or an original); the rows per table after."""
+    if not 1 <= copies <= 16:
+        raise ValueError(copies)
+    database = sqlite3.connect(views_db)
+    try:
+        for table in REPORT_TABLES:
+            columns = database.execute(f"PRAGMA table_info({table})").fetchall()
+            names = [name for _, name, *_ in columns]
+            ids = {name for _, name, kind, *_ in columns if kind.upper() == "CHAR(32)"}
+            marked = next(name for _, name, kind, _, _, pk in columns if pk and name in ids)
+            for copy in range(1, copies):
+                values = ", ".join(
+                    f"substr({n}, 1, 12) || 'f{copy:x}' || substr({n}, 15)" if n in ids else n
+                    for n in names
+                )
+                database.execute(
+                    f"INSERT INTO {table} ({', '.join(names)}) SELECT {values} "
+                    f"FROM {table} WHERE substr({marked}, 13, 1) != 'f'"
+                )
+        database.commit()
+        return {
+            table: database.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in REPORT_TABLES
+        }
+    finally:
+        database.close()
 
 
 # -- rebuild with and without the service projection ---------------------------------------
@@ -504,7 +571,8 @@ def run(scale: Scale, workdir: Path) -> Result:
     conversations = CONVERSATIONS[scale.name]
     data_dir = workdir / "data"
     now = datetime.now(UTC)
-    settings = Settings(data_dir=data_dir)
+    # The sandbox's channels: the surveys' questions are decided as if they could be sent.
+    settings = Settings(data_dir=data_dir, sandbox=True)
     runtime = Runtime(settings)
     runtime.start()
     try:
@@ -521,11 +589,19 @@ def run(scale: Scale, workdir: Path) -> Result:
         business = rebuild(runtime, ["business"])
     finally:
         runtime.stop()
+    copies = COPIES[scale.name]
+    dataset["report_rows"] = replicate(data_dir / "views.db", copies)
     with hub_server(data_dir, reports__rates=json.dumps(RATES)) as server:
         reports = measure_reports(server.base_url, data_dir / "views.db", now, REQUESTS[scale.name])
         reports["server_rss_mib"] = server.rss_kib() / 1024
 
+    measured = conversations * copies
     size = f"{conversations:,} conversations over a year"
+    report_size = (
+        f"{measured:,} conversations: the {conversations:,} recorded and {copies - 1} copies"
+        if copies > 1
+        else size
+    )
     rows = []
     for label, *_ in REPORTS:
         figures = reports[label]
@@ -534,14 +610,14 @@ def run(scale: Scale, workdir: Path) -> Result:
             Row(
                 benchmark=f"{NAME} ({label})",
                 figure=f"p50 {report['p50_ms']:,.0f} / p95 {report['p95_ms']:,.0f} ms "
-                f"({report['requests']} requests, {figures['rows']} rows, {size})",
+                f"({report['requests']} requests, {figures['rows']} rows, {report_size})",
                 target=f"p95 <= {TARGET_SECONDS:g} s (at 100,000 conversations)",
                 baseline=f"SELECT count(*) of {reports['responses']:,} service_responses, "
                 f"in-process: p50 {count['p50_ms']:.1f} / p95 {count['p95_ms']:.1f} ms",
                 ratio=report["p95_ms"] / count["p95_ms"],
                 ratio_label="p95 / p95",
                 # The target is stated for 100,000 conversations: a smaller run says nothing.
-                met=report["p95_ms"] <= TARGET_SECONDS * 1000 if conversations >= 100_000 else None,
+                met=report["p95_ms"] <= TARGET_SECONDS * 1000 if measured >= 100_000 else None,
                 value=report["p95_ms"],
                 unit="ms",
             )
