@@ -7,32 +7,17 @@ from __future__ import annotations
 import html
 import re
 
-import httpx
-
 from tests.support.api import Api, assert_error
-from tests.support.console import csrf_of, sign_in
-
-
-def _text(page: httpx.Response) -> str:
-    assert page.status_code == 200, page.text
-    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.text)))
-
-
-def _agent(api: Api) -> httpx.Client:
-    runtime = api.runtime
-    assert runtime is not None
-    _, token = runtime.tokens.create("agent", "ann")
-    assert sign_in(api.client, token).status_code == 303
-    return api.client
+from tests.support.console import csrf_of, page_text, signed_in_agent
 
 
 def test_an_agent_sees_and_changes_consent_with_evidence(sqlite_api: Api) -> None:
     api = sqlite_api
     cid = api.record(address="phone:+15550108001")["customer_id"]
     api.wait_caught_up()
-    client = _agent(api)
+    client = signed_in_agent(api)
     path = f"/customers/{cid}"
-    shown = _text(client.get(path))
+    shown = page_text(client.get(path))
     assert "SMS allowed (default) not given (default)" in shown
     assert "No change recorded: the default rules apply." in shown
 
@@ -52,7 +37,7 @@ def test_an_agent_sees_and_changes_consent_with_evidence(sqlite_api: Api) -> Non
     assert changed.headers["location"] == path
     page = client.get(path)
     assert "&lt;no more texts&gt;" in page.text  # escaped, never markup
-    shown = _text(page)
+    shown = page_text(page)
     assert "SMS withdrawn not given (default)" in shown
     assert "withdrawn agent by ann" in shown
     assert "Customer called: <no more texts>" in shown
@@ -65,7 +50,7 @@ def test_refusals_come_back_to_the_page(sqlite_api: Api) -> None:
     api = sqlite_api
     cid = api.record(address="phone:+15550108002")["customer_id"]
     api.wait_caught_up()
-    client = _agent(api)
+    client = signed_in_agent(api)
     path = f"/customers/{cid}"
     stale = client.post(
         f"{path}/consent",
@@ -97,7 +82,7 @@ def test_an_email_marketing_grant_waits_for_the_customers_confirmation(sqlite_ap
     api = sqlite_api
     cid = api.record(channel="email", address="email:kim@example.com")["customer_id"]
     api.wait_caught_up()
-    client = _agent(api)
+    client = signed_in_agent(api)
     path = f"/customers/{cid}"
     done = client.post(
         f"{path}/consent",
@@ -112,11 +97,11 @@ def test_an_email_marketing_grant_waits_for_the_customers_confirmation(sqlite_ap
     )
     assert done.status_code == 204, done.text
     page = client.get(path)
-    shown = _text(page)
+    shown = page_text(page)
     assert "not given (default) awaiting the customer's confirmation until" in shown
     assert "confirmation requested (pending) agent by ann" in shown
     [link] = re.findall(r'value="(/consent/confirm/[^"]+)"', page.text)
     assert client.post(html.unescape(link)).status_code == 200  # the customer confirms
-    shown = _text(client.get(path))
+    shown = page_text(client.get(path))
     assert "Email allowed (default) given" in shown
     assert "granted double_opt_in" in shown

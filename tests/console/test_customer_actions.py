@@ -5,28 +5,10 @@ and seen through the API too."""
 
 from __future__ import annotations
 
-import html
-import re
-
-import httpx
-
 from tests.support.api import Api
-from tests.support.console import csrf_of, sign_in
+from tests.support.console import csrf_of, page_text, signed_in_agent
 
 HOSTILE = '<script>alert(1)</script> & "quotes"'
-
-
-def _text(page: httpx.Response) -> str:
-    assert page.status_code == 200, page.text
-    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.text)))
-
-
-def _agent(api: Api) -> httpx.Client:
-    runtime = api.runtime
-    assert runtime is not None
-    _, token = runtime.tokens.create("agent", "ann")
-    assert sign_in(api.client, token).status_code == 303
-    return api.client
 
 
 def _two(api: Api) -> tuple[str, str]:
@@ -41,7 +23,7 @@ def _two(api: Api) -> tuple[str, str]:
 def test_merge_from_the_customer_page_then_unmerge(sqlite_api: Api) -> None:
     api = sqlite_api
     first, second = _two(api)
-    client = _agent(api)
+    client = signed_in_agent(api)
     path = f"/customers/{first}"
     assert f'action="/customers/{first}/merge"' in client.get(path).text
 
@@ -50,18 +32,18 @@ def test_merge_from_the_customer_page_then_unmerge(sqlite_api: Api) -> None:
     assert f'href="/customers/{first}/merge/{first}"' not in found.text  # not itself
 
     preview = f"{path}/merge/{second}"
-    shown = _text(client.get(preview))
+    shown = page_text(client.get(preview))
     assert "Merging M. Lopez into Maria Lopez" in shown
     csrf = csrf_of(client, preview)
     no_reason = client.post(preview, data={"csrf": csrf, "reason": " "}, follow_redirects=False)
     assert no_reason.headers["location"].startswith(f"{preview}?error=")
-    assert "give a reason" in _text(client.get(no_reason.headers["location"]))
+    assert "give a reason" in page_text(client.get(no_reason.headers["location"]))
 
     merged = client.post(preview, data={"csrf": csrf, "reason": HOSTILE}, follow_redirects=False)
     assert merged.status_code == 303
     assert merged.headers["location"] == path
     page = client.get(path)
-    assert "Shown as this customer M. Lopez" in _text(page)
+    assert "Shown as this customer M. Lopez" in page_text(page)
     assert "<script>alert(1)" not in page.text
     customer = api.get(f"/v1/customers/{first}").json()
     assert customer["merged_customer_ids"] == [second]
@@ -73,7 +55,7 @@ def test_merge_from_the_customer_page_then_unmerge(sqlite_api: Api) -> None:
     )
     assert unmerged.status_code == 303
     assert unmerged.headers["location"] == f"{path}#members-title"
-    assert "Shown as this customer" not in _text(client.get(path))
+    assert "Shown as this customer" not in page_text(client.get(path))
     assert api.get(f"/v1/customers/{first}").json()["merged_customer_ids"] == []
     api.wait_caught_up()
     timeline = api.get(f"/v1/customers/{second}/timeline").json()["items"]
@@ -86,7 +68,7 @@ def test_merge_from_the_customer_page_then_unmerge(sqlite_api: Api) -> None:
 def test_forms_without_the_csrf_token_are_refused(sqlite_api: Api) -> None:
     api = sqlite_api
     first, second = _two(api)
-    client = _agent(api)
+    client = signed_in_agent(api)
     bad = {"csrf": "0" * 32, "reason": "r"}
     for url, data in [
         (f"/customers/{first}/merge/{second}", bad),
@@ -100,7 +82,7 @@ def test_forms_without_the_csrf_token_are_refused(sqlite_api: Api) -> None:
 def test_link_an_address_normalised_with_a_reason(sqlite_api: Api) -> None:
     api = sqlite_api
     first, _ = _two(api)
-    client = _agent(api)
+    client = signed_in_agent(api)
     path = f"/customers/{first}"
     csrf = csrf_of(client, path)
     linked = client.post(
@@ -111,7 +93,7 @@ def test_link_an_address_normalised_with_a_reason(sqlite_api: Api) -> None:
     assert linked.status_code == 303, linked.text
     assert linked.headers["location"] == f"{path}#link-title"
     page = client.get(path)
-    assert "maria.work@example.com" in _text(page)
+    assert "maria.work@example.com" in page_text(page)
     assert "<script>alert(1)" not in page.text
     identities = api.get(f"/v1/customers/{first}").json()["identities"]
     assert {"address": "email:maria.work@example.com", "verified": False} in [
@@ -131,7 +113,7 @@ def test_link_an_address_normalised_with_a_reason(sqlite_api: Api) -> None:
 def test_link_refusals_are_shown_on_the_page(sqlite_api: Api) -> None:
     api = sqlite_api
     first, second = _two(api)
-    client = _agent(api)
+    client = signed_in_agent(api)
     path = f"/customers/{first}"
     csrf = csrf_of(client, path)
     for address, reason, expected in [
@@ -147,7 +129,7 @@ def test_link_refusals_are_shown_on_the_page(sqlite_api: Api) -> None:
         )
         location = refused.headers["location"]
         assert location.startswith(f"{path}?error="), location
-        assert expected in _text(client.get(location)), expected
+        assert expected in page_text(client.get(location)), expected
     # the verified link of another's address merges nothing from here either
     client.post(
         f"{path}/addresses",
@@ -160,7 +142,7 @@ def test_link_refusals_are_shown_on_the_page(sqlite_api: Api) -> None:
 def test_consent_with_a_note_from_the_customer_page(sqlite_api: Api) -> None:
     api = sqlite_api
     first, _ = _two(api)
-    client = _agent(api)
+    client = signed_in_agent(api)
     path = f"/customers/{first}"
     changed = client.post(
         f"{path}/consent",
@@ -177,6 +159,6 @@ def test_consent_with_a_note_from_the_customer_page(sqlite_api: Api) -> None:
     page = client.get(path)
     assert "Note (evidence)" in page.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
-    assert "withdrawn agent by ann" in _text(page)
+    assert "withdrawn agent by ann" in page_text(page)
     [line] = api.get(f"/v1/customers/{first}/consent").json()["history"]
     assert (line["source"], line["actor"], line["evidence"]) == ("agent", "ann", HOSTILE)

@@ -4,29 +4,14 @@ person, with an undo), refusals back on the page, CSRF-checked forms and the acc
 
 from __future__ import annotations
 
-import html
 import re
 from uuid import UUID
 
-import httpx
 from hypothesis import HealthCheck, given, settings
 
 from tests.support.api import Api
-from tests.support.console import csrf_of, sign_in
+from tests.support.console import csrf_of, page_text, signed_in_agent
 from tests.support.hostile import HOSTILE_TEXT, as_utf8_wire
-
-
-def _text(page: httpx.Response) -> str:
-    assert page.status_code == 200, page.text
-    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.text)))
-
-
-def _agent(api: Api) -> httpx.Client:
-    runtime = api.runtime
-    assert runtime is not None
-    _, token = runtime.tokens.create("agent", "ann")
-    assert sign_in(api.client, token).status_code == 303
-    return api.client
 
 
 def _jonas(api: Api) -> tuple[str, str]:
@@ -44,25 +29,25 @@ def _jonas(api: Api) -> tuple[str, str]:
 def test_the_customer_page_shows_possible_duplicates_with_evidence(sqlite_api: Api) -> None:
     api = sqlite_api
     sms, mail = _jonas(api)
-    client = _agent(api)
+    client = signed_in_agent(api)
 
-    shown = _text(client.get(f"/customers/{sms}"))
+    shown = page_text(client.get(f"/customers/{sms}"))
     assert "Possible duplicates" in shown
     assert "Jonas K. high" in shown
     assert "a message mentions +37061234567, an address of the other customer" in shown
     assert f'href="/duplicates/{sms}/{mail}"' in client.get(f"/customers/{sms}").text
-    other_side = _text(client.get(f"/customers/{mail}"))
+    other_side = page_text(client.get(f"/customers/{mail}"))
     assert "Jonas Kazlauskas high" in other_side
 
     alone = api.record(address="phone:+37069999999", contact_name="Petras")["customer_id"]
     api.wait_caught_up()
-    assert "Possible duplicates None found." in _text(client.get(f"/customers/{alone}"))
+    assert "Possible duplicates None found." in page_text(client.get(f"/customers/{alone}"))
 
 
 def test_not_the_same_person_from_the_card_and_its_undo(sqlite_api: Api) -> None:
     api = sqlite_api
     sms, mail = _jonas(api)
-    client = _agent(api)
+    client = signed_in_agent(api)
     path = f"/customers/{sms}"
     csrf = csrf_of(client, path)
 
@@ -75,7 +60,7 @@ def test_not_the_same_person_from_the_card_and_its_undo(sqlite_api: Api) -> None
     )
     assert dismissed.status_code == 303
     assert dismissed.headers["location"] == f"{path}?undo={sms}.{mail}"
-    shown = _text(client.get(path))
+    shown = page_text(client.get(path))
     assert "Jonas K. high" not in shown
     assert "Not the same person Jonas K. Undo" in shown
 
@@ -86,7 +71,7 @@ def test_not_the_same_person_from_the_card_and_its_undo(sqlite_api: Api) -> None
     )
     assert undone.status_code == 303
     assert undone.headers["location"] == path
-    assert "Jonas K. high" in _text(client.get(path))
+    assert "Jonas K. high" in page_text(client.get(path))
 
     # console.js posts in the background: no redirect, a refusal as JSON
     fetched = client.post(
@@ -110,16 +95,18 @@ def test_the_review_page_lists_pairs_by_band(sqlite_api: Api) -> None:
     for n in range(3):
         api.record(address=f"phone:+4477009001{n}0", contact_name="John Smith")
     api.wait_caught_up()
-    client = _agent(api)
+    client = signed_in_agent(api)
 
-    shown = _text(client.get("/duplicates"))
+    shown = page_text(client.get("/duplicates"))
     assert shown.index("Jonas") < shown.index("John Smith")
     assert "high · " in shown
     assert shown.count("both are named John Smith") == 3
-    high = _text(client.get("/duplicates?band=high"))
+    high = page_text(client.get("/duplicates?band=high"))
     assert "John Smith" not in high
     assert "Jonas Kazlauskas ↔ and Jonas K." in high or "Jonas K. ↔ and Jonas Kazlauskas" in high
-    assert "No possible duplicates in this band." in _text(client.get("/duplicates?band=medium"))
+    assert "No possible duplicates in this band." in page_text(
+        client.get("/duplicates?band=medium")
+    )
     assert client.get("/duplicates?cursor=nope").status_code == 400
 
 
@@ -128,11 +115,11 @@ def test_the_preview_then_merge(sqlite_api: Api) -> None:
     sms, mail = _jonas(api)
     api.record(address="phone:+37061234567", text="antra žinutė")
     api.wait_caught_up()
-    client = _agent(api)
+    client = signed_in_agent(api)
     path = f"/duplicates/{sms}/{mail}"
 
     preview = client.get(path)
-    shown = _text(preview)
+    shown = page_text(preview)
     assert "Merging Jonas K. into Jonas Kazlauskas" in shown
     assert re.search(r"SMS 2 0 2", shown), shown
     assert re.search(r"Email 0 1 1", shown), shown
@@ -143,7 +130,7 @@ def test_the_preview_then_merge(sqlite_api: Api) -> None:
     merged = client.post(f"{path}/merge", data={"csrf": csrf}, follow_redirects=False)
     assert merged.status_code == 303
     assert merged.headers["location"] == f"/customers/{sms}"
-    page = _text(client.get(f"/customers/{sms}"))
+    page = page_text(client.get(f"/customers/{sms}"))
     assert "1 other record shown as this customer" in page
     assert client.get(path, follow_redirects=False).headers["location"] == f"/customers/{sms}"
     assert client.get(f"/duplicates/{sms}/01890000-0000-7000-8000-000000000000").status_code == 404
@@ -157,7 +144,7 @@ def test_a_refused_merge_comes_back_to_the_preview_with_the_reason(sqlite_api: A
     third = api.record(address="phone:+37061234500", contact_name="Jonas")["customer_id"]
     api.post(f"/v1/customers/{sms}/merge", json={"customer_id": third})
     api.wait_caught_up()
-    client = _agent(api)
+    client = signed_in_agent(api)
     path = f"/duplicates/{sms}/{mail}"
 
     refused = client.post(
@@ -165,14 +152,14 @@ def test_a_refused_merge_comes_back_to_the_preview_with_the_reason(sqlite_api: A
     )
     assert refused.status_code == 303
     assert refused.headers["location"].startswith(f"{path}?error=")
-    shown = _text(client.get(refused.headers["location"]))
+    shown = page_text(client.get(refused.headers["location"]))
     assert "merging would make a group of 3 customers (2 + 1); the limit is 2" in shown
 
 
 def test_the_pages_reads_are_access_logged(sqlite_api: Api) -> None:
     api = sqlite_api
     sms, mail = _jonas(api)
-    client = _agent(api)
+    client = signed_in_agent(api)
     client.get(f"/customers/{sms}")
     client.get("/duplicates")
     client.get(f"/duplicates/{sms}/{mail}")
@@ -197,7 +184,7 @@ def test_any_text_in_the_forms_and_queries_is_safe(
     console did not make is a 400; anything in ``undo`` or ``error`` is shown escaped or not
     at all."""
     api = sqlite_api
-    client = _agent(api)
+    client = signed_in_agent(api)
     one = api.record(address="phone:+37061234567")["customer_id"]
     two = api.record(address="phone:+37061234568")["customer_id"]
     csrf = csrf_of(client, "/duplicates")

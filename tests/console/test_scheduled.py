@@ -13,13 +13,12 @@ from typing import Any
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
 from hub.console.shared import templates
 from hub.projections.timeline import TimelineItem
 from tests.support.api import Api, assert_error, wait_for
-from tests.support.console import csrf_of, sign_in
+from tests.support.console import csrf_of, signed_in_agent
 
 BERLIN = ZoneInfo("Europe/Berlin")
 PHONE = "phone:+4915112345670"  # a German mobile number: the customer is in Europe/Berlin
@@ -27,14 +26,6 @@ PHONE = "phone:+4915112345670"  # a German mobile number: the customer is in Eur
 
 def _text(markup: str) -> str:
     return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", markup)))
-
-
-def _agent(api: Api) -> httpx.Client:
-    runtime = api.runtime
-    assert runtime is not None
-    _, token = runtime.tokens.create("agent", "ann")
-    assert sign_in(api.client, token).status_code == 303
-    return api.client
 
 
 def _tomorrow_at(hour: int, zone: ZoneInfo = BERLIN) -> tuple[str, datetime]:
@@ -69,7 +60,7 @@ def test_schedule_from_the_page_then_cancel(sqlite_api: Api) -> None:
     api = sqlite_api
     cid = api.record(address=PHONE)["customer_id"]
     api.wait_caught_up()
-    client = _agent(api)
+    client = signed_in_agent(api)
     path = f"/customers/{cid}"
     page = client.get(path)
     assert 'id="schedule-title"' in page.text
@@ -118,7 +109,7 @@ def test_a_time_in_the_agents_zone_and_a_template(sqlite_api: Api) -> None:
     api = sqlite_api
     cid = api.record(address=PHONE)["customer_id"]
     api.wait_caught_up()
-    client = _agent(api)
+    client = signed_in_agent(api)
     path = f"/customers/{cid}"
     tokyo = ZoneInfo("Asia/Tokyo")
     at, nine = _tomorrow_at(9, tokyo)
@@ -167,7 +158,7 @@ def test_refusals_come_back_to_the_page(
     api = sqlite_api
     cid = api.record(address=PHONE)["customer_id"]
     api.wait_caught_up()
-    client = _agent(api)
+    client = signed_in_agent(api)
     path = f"/customers/{cid}"
     data = _form(csrf_of(client, path), **fields)
     refused = client.post(f"{path}/scheduled-messages", data=data, follow_redirects=False)
@@ -190,7 +181,7 @@ def test_the_forms_need_the_agents_csrf_token(sqlite_api: Api) -> None:
     api = sqlite_api
     recorded = api.record(address=PHONE)
     api.wait_caught_up()
-    client = _agent(api)
+    client = signed_in_agent(api)
     cid, conversation = recorded["customer_id"], recorded["conversation_id"]
     for url, data in (
         (f"/customers/{cid}/scheduled-messages", _form("0" * 32)),
@@ -206,7 +197,7 @@ def test_snooze_and_follow_up_a_conversation(sqlite_api: Api) -> None:
     api = sqlite_api
     recorded = api.record(address=PHONE)
     api.wait_caught_up()
-    client = _agent(api)
+    client = signed_in_agent(api)
     cid, conversation = recorded["customer_id"], recorded["conversation_id"]
     path = f"/customers/{cid}"
     page = client.get(path)
@@ -279,7 +270,7 @@ def test_a_due_message_shows_why_it_was_not_sent(sqlite_api: Api) -> None:
     api = sqlite_api
     cid = api.record(address=PHONE)["customer_id"]
     api.wait_caught_up()
-    client = _agent(api)
+    client = signed_in_agent(api)
     path = f"/customers/{cid}"
     now = datetime.now(UTC)
     data = _form(csrf_of(client, path), zone="mine", tz="UTC", at=f"{now:%Y-%m-%dT%H:%M}")

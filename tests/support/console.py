@@ -3,9 +3,12 @@ for its CSRF token and pre-session cookie) and reading a page's form token."""
 
 from __future__ import annotations
 
+import html
 import re
 
 import httpx
+
+from tests.support.api import Api
 
 _CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
 
@@ -27,3 +30,19 @@ def sign_in(client: httpx.Client, token: str, next_path: str = "/") -> httpx.Res
         data={"token": token, "next": next_path, "csrf": csrf},
         follow_redirects=False,
     )
+
+
+def page_text(page: httpx.Response) -> str:
+    """A page's words as a person reads them: tags out, entities decoded, runs of white
+    space as one (the page must have answered 200)."""
+    assert page.status_code == 200, page.text
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.text)))
+
+
+def signed_in_agent(api: Api, name: str = "ann") -> httpx.Client:
+    """The app's client, signed in to the console as a new agent ``name``."""
+    runtime = api.runtime
+    assert runtime is not None
+    _, token = runtime.tokens.create("agent", name)
+    assert sign_in(api.client, token).status_code == 303
+    return api.client
