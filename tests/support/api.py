@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -71,6 +72,20 @@ class Api:
 
     def put(self, url: str, **kwargs: Any) -> httpx.Response:
         return self.request("PUT", url, **kwargs)
+
+    def send_hostile_json(
+        self, method: str, url: str, body: dict[str, Any]
+    ) -> httpx.Response | None:
+        """Send ``body`` as JSON text (its escapes carry what UTF-8 cannot, a lone
+        surrogate): an answer below 500, and a refusal is ``validation_error`` (None then)."""
+        response = self.request(
+            method, url, content=json.dumps(body), headers={"content-type": "application/json"}
+        )
+        assert response.status_code < 500, response.text
+        if response.status_code >= 400:
+            assert response.json()["error"]["code"] == "validation_error"
+            return None
+        return response
 
     # -- helpers over the API ------------------------------------------------------------
 
