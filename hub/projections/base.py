@@ -42,6 +42,18 @@ class Projection(ABC):
     def apply(self, conn: Connection, events: Sequence[Envelope]) -> None:
         """Fold ``events`` (store order, all of a handled type) into the tables."""
 
+    def batch_begins(self, position: int) -> None:  # noqa: B027 (optional hook)
+        """``Views.apply`` is about to give the projection a batch (perhaps none of its
+        events) while its tables stand at ``position``. With :meth:`batch_ends`, this lets a
+        projection keep in memory what one batch wrote for the next batch of the same
+        follower (a rebuild reads back less): what it kept holds only while its tables still
+        stand where that batch left them. Every other write (``purge``, ``drop``, an
+        ``apply`` outside these two calls) must not trust what was kept."""
+
+    def batch_ends(self, position: int | None) -> None:  # noqa: B027 (optional hook)
+        """The batch :meth:`batch_begins` announced was committed with the tables at
+        ``position``; None: it was not (rolled back), so nothing kept from it holds."""
+
     def create(self, conn: Connection) -> None:  # noqa: B027 (optional hook)
         """Create what ``Table.create`` cannot, once the tables exist (a full-text index, its
         triggers, SQL functions), idempotently; most projections have nothing to add."""

@@ -31,6 +31,7 @@ figures.
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
@@ -203,6 +204,8 @@ customer_tags = Table(
 )
 
 OPEN = ("open", "pending")
+#: At most how many conversations' rows a follower keeps in memory between batches.
+KEPT_ROWS = 20_000
 
 
 class ServiceProjection(Projection):
@@ -225,9 +228,36 @@ class ServiceProjection(Projection):
 
     def __init__(self, definitions: Callable[[], ServiceLevels] | None = None) -> None:
         self._definitions = definitions or NoServiceLevels
+        #: The rows of the conversations the last committed batch touched, as it wrote them,
+        #: and the position it left the tables at: the next batch of the same follower
+        #: starts from these instead of reading them back (a conversation's events usually
+        #: span batches in a rebuild). See ``Projection.batch_begins``.
+        self._kept: dict[UUID, dict[str, Any]] = {}
+        self._kept_at: int | None = None
+        #: What the batch under way leaves to keep (None: no batch of ``Views.apply``).
+        self._keeping: dict[UUID, dict[str, Any]] | None = None
+
+    def batch_begins(self, position: int) -> None:
+        if position != self._kept_at:
+            self._kept = {}
+        self._keeping = self._kept
+
+    def batch_ends(self, position: int | None) -> None:
+        if position is None or self._keeping is None:
+            self._forget()
+        else:
+            self._kept, self._kept_at = self._keeping, position
+        self._keeping = None
+
+    def _forget(self) -> None:
+        self._kept, self._kept_at, self._keeping = {}, None, None
+
+    def drop(self, conn: Connection) -> None:
+        self._forget()
 
     def purge(self, conn: Connection, customer_ids: Sequence[UUID]) -> None:
         """Keep the figures; forget whose they were."""
+        self._forget()
         ids = list(customer_ids)
         for table in (service_conversations, responses):
             conn.execute(
@@ -237,21 +267,36 @@ class ServiceProjection(Projection):
 
     def apply(self, conn: Connection, events: Sequence[Envelope]) -> None:
         levels = self._definitions()
-        fold = _Fold(conn, levels)
+        keeping = self._keeping is not None
+        self._kept_before = self._kept if keeping else {}
+        fold = _Fold(conn, levels, self._kept_before)
+        self._forget()  # the rows kept change now: kept again only if the batch commits
         fold.load({getattr(getattr(e, "data", None), "conversation_id", None) for e in events})
         fold.prepare_groups(events)
         fold.prepare_segments(events)
         for event in events:  # in order: one batch may open, answer and resolve
             fold.apply(event)
         fold.flush()
+        if keeping:
+            kept = self._kept_before
+            for conversation_id, row in fold.rows.items():
+                kept.pop(conversation_id, None)  # the latest last: the oldest go first
+                kept[conversation_id] = row
+            for conversation_id in list(itertools.islice(kept, max(0, len(kept) - KEPT_ROWS))):
+                del kept[conversation_id]
+            self._keeping = kept
 
 
 class _Fold:
     """One batch: the conversations it touches, read once, written back at the end."""
 
-    def __init__(self, conn: Connection, levels: ServiceLevels) -> None:
+    def __init__(
+        self, conn: Connection, levels: ServiceLevels, kept: Mapping[UUID, dict[str, Any]]
+    ) -> None:
         self.conn = conn
         self.levels = levels
+        #: Rows as the previous batch wrote them, when they still hold (read no further).
+        self.kept = kept
         self.rows: dict[UUID, dict[str, Any]] = {}
         #: The loaded rows as stored (what an UPDATE needs to write is what differs).
         self.stored: dict[UUID, dict[str, Any]] = {}
@@ -276,9 +321,17 @@ class _Fold:
         self.open_stored: dict[UUID, list[UUID]] = {}
 
     def load(self, conversation_ids: Collection[Any]) -> None:
-        """Read the rows of these conversations in one query."""
+        """Read the rows of these conversations in one query (those the previous batch
+        left in :attr:`kept` are taken from there)."""
         c = service_conversations.c
-        wanted = [i for i in conversation_ids if isinstance(i, UUID) and i not in self.rows]
+        wanted = []
+        for i in conversation_ids:
+            if isinstance(i, UUID) and i not in self.rows:
+                kept = self.kept.get(i)
+                if kept is None:
+                    wanted.append(i)
+                else:
+                    self._loaded(kept)
         for start in range(0, len(wanted), 500):
             found = self.conn.execute(
                 select(service_conversations).where(
@@ -291,10 +344,13 @@ class _Fold:
                 for k in _TIMES:
                     if row[k] is not None:
                         row[k] = as_utc(row[k])
-                self.rows[row["conversation_id"]] = row
-                self.stored[row["conversation_id"]] = dict(row)
-                self.by_customer[row["customer_id"]].append(row["conversation_id"])
+                self._loaded(row)
         self.missing.update(i for i in wanted if i not in self.rows)
+
+    def _loaded(self, row: dict[str, Any]) -> None:
+        self.rows[row["conversation_id"]] = row
+        self.stored[row["conversation_id"]] = dict(row)
+        self.by_customer[row["customer_id"]].append(row["conversation_id"])
 
     def row(self, conversation_id: UUID) -> dict[str, Any] | None:
         if conversation_id not in self.rows and conversation_id not in self.missing:

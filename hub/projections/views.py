@@ -170,27 +170,35 @@ class Views:
         it does not hold. The next batch, read from its position, catches it up."""
         wanted = set(only) if only is not None else None
         applied = 0
-        with write_transaction(self.engine) as conn:
-            positions = self.positions(conn)
-            moved = []
-            for projection in self.projections:
-                if wanted is not None and projection.name not in wanted:
-                    continue
-                done = positions.get(projection.name, 0)
-                if done >= up_to or (after is not None and done < after):
-                    continue
-                mine = [e for e in events if e.position > done and e.type in projection.handles]
-                if mine:
-                    projection.apply(conn, mine)
-                    applied += len(mine)
-                moved.append(projection.name)
-            if moved:
-                conn.execute(
-                    view_positions.update()
-                    .where(view_positions.c.projection.in_(moved))
-                    .values(position=up_to)
-                )
-            self._purge_erased(conn, events)
+        moved: list[Projection] = []
+        try:
+            with write_transaction(self.engine) as conn:
+                positions = self.positions(conn)
+                for projection in self.projections:
+                    if wanted is not None and projection.name not in wanted:
+                        continue
+                    done = positions.get(projection.name, 0)
+                    if done >= up_to or (after is not None and done < after):
+                        continue
+                    moved.append(projection)
+                    projection.batch_begins(done)
+                    mine = [e for e in events if e.position > done and e.type in projection.handles]
+                    if mine:
+                        projection.apply(conn, mine)
+                        applied += len(mine)
+                if moved:
+                    conn.execute(
+                        view_positions.update()
+                        .where(view_positions.c.projection.in_([p.name for p in moved]))
+                        .values(position=up_to)
+                    )
+                self._purge_erased(conn, events)
+        except BaseException:
+            for projection in moved:
+                projection.batch_ends(None)
+            raise
+        for projection in moved:
+            projection.batch_ends(up_to)
         return applied
 
     # -- erasure ---------------------------------------------------------------------------

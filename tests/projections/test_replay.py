@@ -7,14 +7,19 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from datetime import timedelta
+from uuid import UUID
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import Connection, select
 
 from hub.config import Settings
 from hub.embedded.follower import LogFollower
 from hub.embedded.runtime import EmbeddedRuntime
-from hub.projections import Views
+from hub.events import Envelope
+from hub.projections import Views, default_projections
+from hub.projections.base import Projection
 from hub.projections.timeline import timeline_items
 from hub.runtime import Runtime
 from hub.store import Store
@@ -171,6 +176,46 @@ def test_a_projection_reset_after_a_batch_was_read_is_caught_up_from_its_start(
         views.reset(name)
     project(store, views)
     assert caught_up == all_view_rows(views.engine)
+
+
+class _FailsOnce(Projection):
+    """Refuses one batch when told to, as a projection whose database write fails would."""
+
+    name = "fails_once"
+    handles = frozenset({"interaction.sent.v1", "interaction.received.v1"})
+    tables = ()
+    fail_next = False
+
+    def apply(self, conn: Connection, events: Sequence[Envelope]) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("this batch fails")
+
+    def purge(self, conn: Connection, customer_ids: Sequence[UUID]) -> None:
+        pass
+
+
+def test_a_batch_that_failed_and_was_applied_again_equals_a_single_pass(store: Store) -> None:
+    """What a projection kept in memory from a batch (the service projection's rows) is not
+    trusted when the batch's transaction rolls back: the batch applied again gives the rows
+    one pass gives."""
+    _record_everything(store)
+    envelopes, last = store.read_envelopes(0, 100_000)
+    failing = _FailsOnce()
+    views = Views(store.views_engine, [*default_projections(), failing])
+    views.create()
+    middle = len(envelopes) // 2
+    views.apply(envelopes[:middle], up_to=envelopes[middle - 1].position)
+    failing.fail_next = True
+    with pytest.raises(RuntimeError):
+        views.apply(envelopes[middle:], up_to=last, after=envelopes[middle - 1].position)
+    views.apply(envelopes[middle:], up_to=last, after=envelopes[middle - 1].position)
+    twice = all_view_rows(views.engine)
+
+    for name in PROJECTIONS:
+        views.reset(name)
+    views.apply(envelopes, up_to=last)
+    assert all_view_rows(views.engine) == twice
 
 
 def test_a_replay_after_erasure_stays_erased(store: Store, views: Views) -> None:

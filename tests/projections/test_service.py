@@ -17,7 +17,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Column, Engine, Integer, MetaData, Table, event, select
 
 from hub.domain.calendars import ALWAYS, BusinessCalendar
 from hub.embedded.follower import LogFollower
@@ -647,6 +647,105 @@ def test_one_event_at_a_time_equals_one_batch(engine: Engine, tmp_path: Path) ->
         assert every_row(other) == every_row(engine)
     finally:
         other.dispose()
+
+
+# -- rows kept between the batches of one follower ------------------------------------------
+
+
+def _batch(
+    engine: Engine, projection: ServiceProjection, events: Sequence[Envelope], fail: bool = False
+) -> None:
+    """One batch as ``Views.apply`` gives it: announced at the position the tables stand at,
+    ended with the position committed, or with None when the transaction rolls back."""
+    done = _position(engine)
+    projection.batch_begins(done)
+    try:
+        with engine.begin() as conn:
+            projection.apply(conn, list(events))
+            conn.execute(positions.delete())
+            conn.execute(positions.insert(), {"position": events[-1].position})
+            if fail:
+                raise RuntimeError("a later projection of the batch failed")
+    except RuntimeError:
+        projection.batch_ends(None)
+        return
+    projection.batch_ends(events[-1].position)
+
+
+positions = Table("test_positions", MetaData(), Column("position", Integer))
+
+
+def _position(engine: Engine) -> int:
+    positions.create(engine, checkfirst=True)
+    with engine.connect() as conn:
+        return conn.scalar(select(positions.c.position)) or 0
+
+
+def _selects_of_conversations(engine: Engine) -> list[str]:
+    """Records the statements that read service_conversations (the list grows)."""
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "service_conversations" in statement:
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_a_followers_next_batch_starts_from_the_rows_the_last_one_wrote(
+    engine: Engine, tmp_path: Path
+) -> None:
+    h, cid = History(), uuid4()
+    events = _story(h, cid)
+    levels = FakeLevels([STANDARD])
+    apply(engine, levels, events)  # one batch, one fresh projection: the reference
+
+    other = create_db_engine(f"sqlite:///{tmp_path / 'kept.db'}")
+    try:
+        metadata.create_all(other)
+        merges.metadata.create_all(other)
+        projection = ServiceProjection(lambda: levels)
+        _batch(other, projection, events[:3])
+        reads = _selects_of_conversations(other)
+        for start in range(3, len(events), 2):
+            _batch(other, projection, events[start : start + 2])
+        assert reads == []  # the conversation's row came from the batch before, every time
+        assert every_row(other) == every_row(engine)
+    finally:
+        other.dispose()
+
+
+def test_a_batch_rolled_back_leaves_nothing_kept(engine: Engine) -> None:
+    h, cid = History(), uuid4()
+    levels = FakeLevels([STANDARD])
+    projection = ServiceProjection(lambda: levels)
+    _batch(engine, projection, [h.opened(cid, T0), h.customer(cid, T0)])
+    reply = [h.agent(cid, T0 + 20 * MINUTE, author="ann")]
+
+    _batch(engine, projection, reply, fail=True)
+    assert conversation(engine, cid)["replies"] == 0
+    _batch(engine, projection, reply)  # the same batch again, as a follower retries it
+
+    row = conversation(engine, cid)
+    assert (row["replies"], row["first_response_seconds"]) == (1, 1200.0)
+    assert len(response_rows(engine)) == 1
+
+
+def test_rows_kept_are_not_trusted_after_another_follower_wrote(engine: Engine) -> None:
+    h, cid = History(), uuid4()
+    levels = FakeLevels([STANDARD])
+    mine, theirs = ServiceProjection(lambda: levels), ServiceProjection(lambda: levels)
+    _batch(engine, mine, [h.opened(cid, T0), h.customer(cid, T0)])
+    _batch(engine, theirs, [h.agent(cid, T0 + 20 * MINUTE, author="ann")])
+    reads = _selects_of_conversations(engine)
+
+    _batch(engine, mine, [h.status(cid, "resolved", "open", T0 + HOUR)])
+
+    assert len(reads) == 1  # read back: the tables moved on since this follower's last batch
+    row = conversation(engine, cid)
+    assert (row["replies"], row["first_response_seconds"]) == (1, 1200.0)
+    assert (row["status"], row["resolution_seconds"]) == ("resolved", 3600.0)
 
 
 # -- segments (both backends, the store's definitions) -------------------------------------
