@@ -18,6 +18,7 @@ from typing import Any
 from bench import SCALES, Result
 from bench.harness import TempDir, machine
 from bench.report import table, write_docs
+from hub.cli.shared import tune_garbage_collector
 
 #: Run order: cheap and independent first, the dataset builders after; then the distributed
 #: runtime (Kafka and PostgreSQL).
@@ -101,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-docs", action="store_true", help="leave the docs alone")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dirs")
     args = parser.parse_args(argv)
+    # What runs in this process (a rebuild, the recorders) runs as under the `hub` command.
+    tune_garbage_collector()
 
     names = [n for n in BENCHMARKS if not args.only or n in args.only]
     meta: dict[str, Any] = {
