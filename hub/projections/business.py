@@ -40,9 +40,9 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
+    case,
     delete,
     select,
-    tuple_,
 )
 
 from hub.events import (
@@ -55,7 +55,7 @@ from hub.events import (
     InteractionSent,
 )
 from hub.projections.base import Projection, as_utc, utc
-from hub.sql import insert_ignoring_duplicates
+from hub.sql import insert, insert_ignoring_duplicates
 
 __all__ = [
     "BusinessProjection",
@@ -303,32 +303,24 @@ class _Fold:
 
 
 def _merge_days(conn: Connection, days: dict[tuple[UUID, date], tuple[datetime, datetime]]) -> None:
-    """Add these active days, widening the first and last instants of those already there."""
+    """Add these active days, widening the first and last instants of those already there:
+    one upsert, in which the database keeps the earlier first and the later last (nothing
+    read back)."""
     if not days:
         return
-    d = business_days.c
-    wanted = list(days)
-    merged = dict(days)
-    for start in range(0, len(wanted), 400):
-        chunk = wanted[start : start + 400]
-        found = conn.execute(
-            select(d.key, d.day, d.first_at, d.last_at).where(tuple_(d.key, d.day).in_(chunk))
-        ).all()
-        if not found:
-            continue
-        for key, day, first, last in found:
-            new_first, new_last = merged[(key, day)]
-            merged[(key, day)] = (min(new_first, as_utc(first)), max(new_last, as_utc(last)))
-        conn.execute(
-            delete(business_days).where(
-                tuple_(d.key, d.day).in_([(key, day) for key, day, _, _ in found])
-            )
-        )
+    statement = insert(conn, business_days)
+    d, new = business_days.c, statement.excluded
     conn.execute(
-        business_days.insert(),
+        statement.on_conflict_do_update(
+            index_elements=[d.key, d.day],
+            set_={
+                "first_at": case((new.first_at < d.first_at, new.first_at), else_=d.first_at),
+                "last_at": case((new.last_at > d.last_at, new.last_at), else_=d.last_at),
+            },
+        ),
         [
             {"key": key, "day": day, "first_at": first, "last_at": last}
-            for (key, day), (first, last) in merged.items()
+            for (key, day), (first, last) in days.items()
         ],
     )
 

@@ -353,9 +353,11 @@ class _Fold:
         self.by_customer[row["customer_id"]].append(row["conversation_id"])
 
     def row(self, conversation_id: UUID) -> dict[str, Any] | None:
-        if conversation_id not in self.rows and conversation_id not in self.missing:
+        found = self.rows.get(conversation_id)  # (one look-up: hashing a UUID is slow)
+        if found is None and conversation_id not in self.missing:
             self.load([conversation_id])
-        return self.rows.get(conversation_id)
+            found = self.rows.get(conversation_id)
+        return found
 
     def root(self, customer_id: UUID) -> UUID:
         if customer_id not in self.roots:
