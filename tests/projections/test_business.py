@@ -62,9 +62,7 @@ def test_an_active_day_widens_to_its_earliest_and_latest_instant(views: Views) -
     with views.engine.connect() as conn:
         days = {
             (key, day): (as_utc(first), as_utc(last))
-            for key, day, first, last in conn.execute(
-                select(d.key, d.day, d.first_at, d.last_at)
-            )
+            for key, day, first, last in conn.execute(select(d.key, d.day, d.first_at, d.last_at))
         }
         c = business_customers.c
         firsts = {key: as_utc(at) for key, at in conn.execute(select(c.key, c.first_contact_at))}
