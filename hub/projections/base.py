@@ -9,11 +9,12 @@ Projections read only ``hub.events``: both runtimes feed them the same envelopes
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
 from sqlalchemy import Connection, Table, case
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 R = TypeVar("R", bound="DataclassInstance")
+K = TypeVar("K")
+V = TypeVar("V")
 
 #: The events that put a message on a customer's timeline: one came in, one went out, one is
 #: queued to go out.
@@ -72,6 +75,53 @@ class Projection(ABC):
         """Delete every row that holds personal data of these (erased) customers (a
         projection that holds none says so with an empty body) (``Views.erase`` calls it at the
         erasure, and again after any later batch that touches these customers)."""
+
+
+class KeptRows(Generic[K, V]):
+    """What a projection keeps in memory from one batch for the next batch of the same
+    follower (``Projection.batch_begins``): rows by key as the batch wrote them, the latest
+    last, at most ``limit``. Valid only while the tables stand at the position the batch that
+    kept them committed; a batch that does not commit, or a write by any other path, leaves
+    nothing kept."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._rows: dict[K, V] = {}
+        self._at: int | None = None
+        #: What the batch under way leaves (None: no batch of ``Views.apply`` under way).
+        self._keeping: dict[K, V] | None = None
+
+    def begins(self, position: int) -> None:
+        if position != self._at:
+            self._rows = {}
+        self._keeping = self._rows
+
+    def take(self) -> dict[K, V] | None:
+        """The rows kept, for the fold of a batch ``Views.apply`` announced (None: any other
+        apply, which must read everything). Forgotten until the batch commits: the fold
+        changes them in place."""
+        rows = self._keeping
+        self.forget()
+        return rows
+
+    def keep(self, rows: dict[K, V], written: Mapping[K, V]) -> None:
+        """After the fold of the batch whose rows :meth:`take` gave: ``rows`` with what it
+        wrote added, kept when the batch commits."""
+        for key, row in written.items():
+            rows.pop(key, None)  # the latest last: the oldest go first
+            rows[key] = row
+        for key in list(itertools.islice(rows, max(0, len(rows) - self.limit))):
+            del rows[key]
+        self._keeping = rows
+
+    def ends(self, position: int | None) -> None:
+        if position is None or self._keeping is None:
+            self.forget()
+        else:
+            self._rows, self._at, self._keeping = self._keeping, position, None
+
+    def forget(self) -> None:
+        self._rows, self._at, self._keeping = {}, None, None
 
 
 def utc(value: datetime) -> datetime:

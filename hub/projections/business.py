@@ -22,7 +22,7 @@ exactly what the live view folded.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -54,7 +54,7 @@ from hub.events import (
     InteractionReceived,
     InteractionSent,
 )
-from hub.projections.base import Projection, as_utc, utc
+from hub.projections.base import KeptRows, Projection, as_utc, utc
 from hub.sql import insert, insert_ignoring_duplicates
 
 __all__ = [
@@ -66,6 +66,8 @@ __all__ = [
     "business_orders",
 ]
 
+#: At most how many customers' rows a follower keeps in memory between batches.
+KEPT_ROWS = 20_000
 #: Amounts are kept as integers of this many units per currency unit (events allow 4 places).
 UNITS = 10_000
 
@@ -157,6 +159,20 @@ class BusinessProjection(Projection):
     )
     tables = (business_customers, business_days, business_orders, business_erasures)
 
+    def __init__(self) -> None:
+        #: The customer rows the last committed batch read or wrote (None: no row), which
+        #: the next batch of the same follower starts from (``Projection.batch_begins``).
+        self._kept: KeptRows[UUID, dict[str, Any] | None] = KeptRows(KEPT_ROWS)
+
+    def batch_begins(self, position: int) -> None:
+        self._kept.begins(position)
+
+    def batch_ends(self, position: int | None) -> None:
+        self._kept.ends(position)
+
+    def drop(self, conn: Connection) -> None:
+        self._kept.forget()
+
     def purge(self, conn: Connection, customer_ids: Sequence[UUID]) -> None:
         """Nothing here: the erasure folds these customers' rows, source and ids gone, when
         their ``customer.erased.v1`` is applied (log order is what makes a rebuild fold
@@ -165,8 +181,9 @@ class BusinessProjection(Projection):
         an event of theirs arriving later is left out (``business_erasures``)."""
 
     def apply(self, conn: Connection, events: Sequence[Envelope]) -> None:
+        kept = self._kept.take()
         customer_ids = {e.customer_id for e in events}
-        fold = _Fold(conn, customer_ids)
+        fold = _Fold(conn, customer_ids, kept or {})
         erased = _erased_among(conn, customer_ids)
         for event in events:
             if event.customer_id in erased:
@@ -176,28 +193,43 @@ class BusinessProjection(Projection):
                 group = [event.customer_id, *event.data.customer_ids]
                 _anonymise(conn, group)
                 erased.update(group)
+                kept = None  # rows folded away: this batch keeps nothing
                 fold = _Fold(conn, customer_ids - erased)
             else:
                 fold.apply(event)
         fold.flush()
+        if kept is not None:
+            self._kept.keep(kept, fold.stored)
 
 
 class _Fold:
     """One run of a batch: the customers and days it touches, read once, written at the end."""
 
-    def __init__(self, conn: Connection, customer_ids: Collection[UUID] = ()) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        customer_ids: Collection[UUID] = (),
+        kept: Mapping[UUID, dict[str, Any] | None] | None = None,
+    ) -> None:
         self.conn = conn
         self.customers: dict[UUID, _Customer] = {}
         self.days: dict[tuple[UUID, date], tuple[datetime, datetime]] = {}
         self.orders: list[dict[str, Any]] = []
-        #: The stored rows of the customers the run may touch, read in one query per 500
-        #: (None: no row), as they are before it writes anything.
+        #: The stored rows of the customers the run may touch (None: no row): those the
+        #: previous batch kept, the others read in one query per 500; after :meth:`flush`,
+        #: as it wrote them.
         self.stored: dict[UUID, dict[str, Any] | None] = {}
-        self._read(customer_ids)
+        unread = []
+        for customer_id in customer_ids:
+            if kept is not None and customer_id in kept:
+                self.stored[customer_id] = kept[customer_id]
+            else:
+                unread.append(customer_id)
+        self._read(unread)
 
     def _read(self, customer_ids: Collection[UUID]) -> None:
         c = business_customers.c
-        wanted = sorted(customer_ids)
+        wanted = list(customer_ids)  # (sorting UUIDs is slow)
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             self.stored.update(dict.fromkeys(chunk))
@@ -278,7 +310,7 @@ class _Fold:
 
     def flush(self) -> None:
         changed = [(k, v) for k, v in self.customers.items() if v.changed]
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "key": key,
                 "customer_id": key,
@@ -297,6 +329,7 @@ class _Fold:
             )
         if rows:
             self.conn.execute(business_customers.insert(), rows)
+            self.stored.update((key, row) for (key, _), row in zip(changed, rows, strict=True))
         _merge_days(self.conn, self.days)
         insert_ignoring_duplicates(self.conn, business_orders, self.orders)
         self.customers, self.days, self.orders = {}, {}, []

@@ -31,7 +31,6 @@ figures.
 
 from __future__ import annotations
 
-import itertools
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
@@ -73,7 +72,7 @@ from hub.events import (
     InteractionSent,
 )
 from hub.events.segments import Filter, FirstContactCondition, LastContactCondition, leaves
-from hub.projections.base import Projection, as_utc, utc
+from hub.projections.base import KeptRows, Projection, as_utc, utc
 from hub.projections.directory import customers
 from hub.projections.merges import merges, root_of, roots_of
 from hub.projections.segment_filter import FilterContext, matches
@@ -228,36 +227,23 @@ class ServiceProjection(Projection):
 
     def __init__(self, definitions: Callable[[], ServiceLevels] | None = None) -> None:
         self._definitions = definitions or NoServiceLevels
-        #: The rows of the conversations the last committed batch touched, as it wrote them,
-        #: and the position it left the tables at: the next batch of the same follower
-        #: starts from these instead of reading them back (a conversation's events usually
-        #: span batches in a rebuild). See ``Projection.batch_begins``.
-        self._kept: dict[UUID, dict[str, Any]] = {}
-        self._kept_at: int | None = None
-        #: What the batch under way leaves to keep (None: no batch of ``Views.apply``).
-        self._keeping: dict[UUID, dict[str, Any]] | None = None
+        #: The rows of the conversations the last committed batch touched, as it wrote them:
+        #: the next batch of the same follower starts from these instead of reading them
+        #: back (a conversation's events usually span batches in a rebuild).
+        self._kept: KeptRows[UUID, dict[str, Any]] = KeptRows(KEPT_ROWS)
 
     def batch_begins(self, position: int) -> None:
-        if position != self._kept_at:
-            self._kept = {}
-        self._keeping = self._kept
+        self._kept.begins(position)
 
     def batch_ends(self, position: int | None) -> None:
-        if position is None or self._keeping is None:
-            self._forget()
-        else:
-            self._kept, self._kept_at = self._keeping, position
-        self._keeping = None
-
-    def _forget(self) -> None:
-        self._kept, self._kept_at, self._keeping = {}, None, None
+        self._kept.ends(position)
 
     def drop(self, conn: Connection) -> None:
-        self._forget()
+        self._kept.forget()
 
     def purge(self, conn: Connection, customer_ids: Sequence[UUID]) -> None:
         """Keep the figures; forget whose they were."""
-        self._forget()
+        self._kept.forget()
         ids = list(customer_ids)
         for table in (service_conversations, responses):
             conn.execute(
@@ -267,24 +253,16 @@ class ServiceProjection(Projection):
 
     def apply(self, conn: Connection, events: Sequence[Envelope]) -> None:
         levels = self._definitions()
-        keeping = self._keeping is not None
-        self._kept_before = self._kept if keeping else {}
-        fold = _Fold(conn, levels, self._kept_before)
-        self._forget()  # the rows kept change now: kept again only if the batch commits
+        kept = self._kept.take()
+        fold = _Fold(conn, levels, kept or {})
         fold.load({getattr(getattr(e, "data", None), "conversation_id", None) for e in events})
         fold.prepare_groups(events)
         fold.prepare_segments(events)
         for event in events:  # in order: one batch may open, answer and resolve
             fold.apply(event)
         fold.flush()
-        if keeping:
-            kept = self._kept_before
-            for conversation_id, row in fold.rows.items():
-                kept.pop(conversation_id, None)  # the latest last: the oldest go first
-                kept[conversation_id] = row
-            for conversation_id in list(itertools.islice(kept, max(0, len(kept) - KEPT_ROWS))):
-                del kept[conversation_id]
-            self._keeping = kept
+        if kept is not None:
+            self._kept.keep(kept, fold.rows)
 
 
 class _Fold:

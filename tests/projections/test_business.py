@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID, uuid4
 
+import pytest
 from sqlalchemy import select
 
 from hub.events import Envelope
@@ -42,21 +43,29 @@ def _wrote(customer_id: UUID, at: datetime, position: int) -> Envelope:
     )
 
 
-def _apply(views: Views, batches: Sequence[Sequence[Envelope]]) -> None:
+def _apply(views: Views, batches: Sequence[Sequence[Envelope]], follower: bool) -> None:
+    """Each batch to one projection: as a follower's batches (``Views.apply``: the rows one
+    batch wrote are kept for the next), or each applied on its own."""
     projection = BusinessProjection()
     for batch in batches:
-        with write_transaction(views.engine) as conn:
-            projection.apply(conn, batch)
+        if follower:
+            views.apply(batch, up_to=batch[-1].position, only=["business"])
+        else:
+            with write_transaction(views.engine) as conn:
+                projection.apply(conn, batch)
 
 
-def test_an_active_day_widens_to_its_earliest_and_latest_instant(views: Views) -> None:
+@pytest.mark.parametrize("follower", [True, False], ids=["follower", "apart"])
+def test_an_active_day_widens_to_its_earliest_and_latest_instant(
+    views: Views, follower: bool
+) -> None:
     alice, bob = uuid4(), uuid4()
     times = [D + 10 * HOUR, D + 12 * HOUR, D + 8 * HOUR, D + 11 * HOUR, D + 23 * HOUR]
     events = [_wrote(alice, at, n) for n, at in enumerate(times, start=1)]
     events.append(_wrote(bob, D + 9 * HOUR, 6))
     events.append(_wrote(alice, D + 30 * HOUR, 7))  # the next day
 
-    _apply(views, [events[:2], events[2:4], events[4:]])
+    _apply(views, [events[:2], events[2:4], events[4:]], follower)
 
     d = business_days.c
     with views.engine.connect() as conn:
