@@ -124,6 +124,22 @@ class KeptRows(Generic[K, V]):
         self._rows, self._at, self._keeping = {}, None, None
 
 
+class KeepingProjection(Projection):
+    """A projection that keeps what a batch wrote for the follower's next batch in
+    :attr:`kept` (its fold reads it with ``kept.take()`` and leaves it with ``kept.keep()``)."""
+
+    kept: KeptRows[Any, Any]
+
+    def batch_begins(self, position: int) -> None:
+        self.kept.begins(position)
+
+    def batch_ends(self, position: int | None) -> None:
+        self.kept.ends(position)
+
+    def drop(self, conn: Connection) -> None:
+        self.kept.forget()
+
+
 def utc(value: datetime) -> datetime:
     """Datetimes go into the views in UTC (SQLite keeps no offset)."""
     return value.astimezone(UTC)

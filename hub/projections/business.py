@@ -54,7 +54,7 @@ from hub.events import (
     InteractionReceived,
     InteractionSent,
 )
-from hub.projections.base import KeptRows, Projection, as_utc, utc
+from hub.projections.base import KeepingProjection, KeptRows, as_utc, utc
 from hub.sql import insert, insert_ignoring_duplicates
 
 __all__ = [
@@ -145,7 +145,7 @@ class _Customer:
     changed: bool = False
 
 
-class BusinessProjection(Projection):
+class BusinessProjection(KeepingProjection):
     name = "business"
     handles = frozenset(
         {
@@ -162,16 +162,7 @@ class BusinessProjection(Projection):
     def __init__(self) -> None:
         #: The customer rows the last committed batch read or wrote (None: no row), which
         #: the next batch of the same follower starts from (``Projection.batch_begins``).
-        self._kept: KeptRows[UUID, dict[str, Any] | None] = KeptRows(KEPT_ROWS)
-
-    def batch_begins(self, position: int) -> None:
-        self._kept.begins(position)
-
-    def batch_ends(self, position: int | None) -> None:
-        self._kept.ends(position)
-
-    def drop(self, conn: Connection) -> None:
-        self._kept.forget()
+        self.kept: KeptRows[UUID, dict[str, Any] | None] = KeptRows(KEPT_ROWS)
 
     def purge(self, conn: Connection, customer_ids: Sequence[UUID]) -> None:
         """Nothing here: the erasure folds these customers' rows, source and ids gone, when
@@ -181,7 +172,7 @@ class BusinessProjection(Projection):
         an event of theirs arriving later is left out (``business_erasures``)."""
 
     def apply(self, conn: Connection, events: Sequence[Envelope]) -> None:
-        kept = self._kept.take()
+        kept = self.kept.take()
         customer_ids = {e.customer_id for e in events}
         fold = _Fold(conn, customer_ids, kept or {})
         erased = _erased_among(conn, customer_ids)
@@ -199,7 +190,7 @@ class BusinessProjection(Projection):
                 fold.apply(event)
         fold.flush()
         if kept is not None:
-            self._kept.keep(kept, fold.stored)
+            self.kept.keep(kept, fold.stored)
 
 
 class _Fold:

@@ -72,7 +72,7 @@ from hub.events import (
     InteractionSent,
 )
 from hub.events.segments import Filter, FirstContactCondition, LastContactCondition, leaves
-from hub.projections.base import KeptRows, Projection, as_utc, utc
+from hub.projections.base import KeepingProjection, KeptRows, as_utc, utc
 from hub.projections.directory import customers
 from hub.projections.merges import merges, root_of, roots_of
 from hub.projections.segment_filter import FilterContext, matches
@@ -207,7 +207,7 @@ OPEN = ("open", "pending")
 KEPT_ROWS = 20_000
 
 
-class ServiceProjection(Projection):
+class ServiceProjection(KeepingProjection):
     name = "service"
     handles = frozenset(
         {
@@ -230,20 +230,11 @@ class ServiceProjection(Projection):
         #: The rows of the conversations the last committed batch touched, as it wrote them:
         #: the next batch of the same follower starts from these instead of reading them
         #: back (a conversation's events usually span batches in a rebuild).
-        self._kept: KeptRows[UUID, dict[str, Any]] = KeptRows(KEPT_ROWS)
-
-    def batch_begins(self, position: int) -> None:
-        self._kept.begins(position)
-
-    def batch_ends(self, position: int | None) -> None:
-        self._kept.ends(position)
-
-    def drop(self, conn: Connection) -> None:
-        self._kept.forget()
+        self.kept: KeptRows[UUID, dict[str, Any]] = KeptRows(KEPT_ROWS)
 
     def purge(self, conn: Connection, customer_ids: Sequence[UUID]) -> None:
         """Keep the figures; forget whose they were."""
-        self._kept.forget()
+        self.kept.forget()
         ids = list(customer_ids)
         for table in (service_conversations, responses):
             conn.execute(
@@ -253,7 +244,7 @@ class ServiceProjection(Projection):
 
     def apply(self, conn: Connection, events: Sequence[Envelope]) -> None:
         levels = self._definitions()
-        kept = self._kept.take()
+        kept = self.kept.take()
         fold = _Fold(conn, levels, kept or {})
         fold.load({getattr(getattr(e, "data", None), "conversation_id", None) for e in events})
         fold.prepare_groups(events)
@@ -262,7 +253,7 @@ class ServiceProjection(Projection):
             fold.apply(event)
         fold.flush()
         if kept is not None:
-            self._kept.keep(kept, fold.rows)
+            self.kept.keep(kept, fold.rows)
 
 
 class _Fold:
