@@ -80,11 +80,11 @@ class Projection(ABC):
 class KeptRows(Generic[K, V]):
     """What a projection keeps in memory from one batch for the next batch of the same
     follower (``Projection.batch_begins``): rows by key as the batch wrote them, the latest
-    last, at most ``limit``. Valid only while the tables stand at the position the batch that
-    kept them committed; a batch that does not commit, or a write by any other path, leaves
-    nothing kept."""
+    last, at most ``limit`` (20,000 rows of two dozen columns: about 26 MB). Valid only
+    while the tables stand at the position the batch that kept them committed; a batch that
+    does not commit, or a write by any other path, leaves nothing kept."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int = 20_000) -> None:
         self.limit = limit
         self._rows: dict[K, V] = {}
         self._at: int | None = None

@@ -66,8 +66,6 @@ __all__ = [
     "business_orders",
 ]
 
-#: At most how many customers' rows a follower keeps in memory between batches.
-KEPT_ROWS = 20_000
 #: Amounts are kept as integers of this many units per currency unit (events allow 4 places).
 UNITS = 10_000
 
@@ -162,7 +160,7 @@ class BusinessProjection(KeepingProjection):
     def __init__(self) -> None:
         #: The customer rows the last committed batch read or wrote (None: no row), which
         #: the next batch of the same follower starts from (``Projection.batch_begins``).
-        self.kept: KeptRows[UUID, dict[str, Any] | None] = KeptRows(KEPT_ROWS)
+        self.kept: KeptRows[UUID, dict[str, Any] | None] = KeptRows()
 
     def purge(self, conn: Connection, customer_ids: Sequence[UUID]) -> None:
         """Nothing here: the erasure folds these customers' rows, source and ids gone, when
@@ -174,7 +172,7 @@ class BusinessProjection(KeepingProjection):
     def apply(self, conn: Connection, events: Sequence[Envelope]) -> None:
         kept = self.kept.take()
         customer_ids = {e.customer_id for e in events}
-        fold = _Fold(conn, customer_ids, kept or {})
+        fold = _Fold(conn, customer_ids, kept)
         erased = _erased_among(conn, customer_ids)
         for event in events:
             if event.customer_id in erased:

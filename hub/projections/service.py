@@ -203,8 +203,6 @@ customer_tags = Table(
 )
 
 OPEN = ("open", "pending")
-#: At most how many conversations' rows a follower keeps in memory between batches.
-KEPT_ROWS = 20_000
 
 
 class ServiceProjection(KeepingProjection):
@@ -230,7 +228,7 @@ class ServiceProjection(KeepingProjection):
         #: The rows of the conversations the last committed batch touched, as it wrote them:
         #: the next batch of the same follower starts from these instead of reading them
         #: back (a conversation's events usually span batches in a rebuild).
-        self.kept: KeptRows[UUID, dict[str, Any]] = KeptRows(KEPT_ROWS)
+        self.kept: KeptRows[UUID, dict[str, Any]] = KeptRows()
 
     def purge(self, conn: Connection, customer_ids: Sequence[UUID]) -> None:
         """Keep the figures; forget whose they were."""
