@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 #: A standby takes over this long after the active holder stopped renewing.
 LEASE_SECONDS = 15.0
+#: Log rows read per query.
+_READ_BATCH = 500
 
 
 class Clock:
@@ -67,7 +69,8 @@ class DueQueue:
         self._advanced = -1  # the position last written
         self._due: list[tuple[float, int, UUID]] = []  # (due, log position, item)
         self._waiting: dict[UUID, int] = {}  # item -> its log position
-        self._read_to = 0
+        #: The log position read up to (``None``: read the durable position first).
+        self._read_to: int | None = None
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.error: str | None = None
@@ -110,7 +113,7 @@ class DueQueue:
                         await _sleep(stopping, idle * 4)  # another process is active
                         continue
                     self._renew_at = self._clock.monotonic() + LEASE_SECONDS / 3
-                if not self._read_to:
+                if self._read_to is None:
                     self._read_to = await asyncio.to_thread(self._lease.position)
                 # Cleared before the read, not after: a wake-up during the read (a new
                 # record, or the stop) ends the wait below at once instead of being lost.
@@ -143,30 +146,39 @@ class DueQueue:
         self.active = False
         self._due.clear()
         self._waiting.clear()
-        self._read_to = 0
+        self._read_to = None
         self._renew_at = 0.0
         self._advanced = -1
 
     def _read_log(self) -> None:
-        """Queue the items recorded since the last read."""
+        """Queue the items recorded since the last read.
+
+        Reads up to the log's head as it was when the read began, and then stands at that
+        head even when the last rows were of other topics: a busy hub wakes the queue on
+        every commit, and a read from the last item of the queue's own topics would go over
+        the whole log since then each time (all of it, while the queue has had no item yet).
+        Every position up to the head is committed (both recorders number rows in commit
+        order), so nothing recorded later is skipped."""
+        assert self._read_to is not None
         recorder = self._store.app.recorder
-        while True:
+        head = recorder.max_notification_id() or 0
+        while self._read_to < head:
             batch = recorder.select_notifications(
                 start=self._read_to,
-                limit=500,
+                limit=_READ_BATCH,
+                stop=head,
                 topics=list(self.topics),
                 inclusive_of_start=False,
             )
             for notification in batch:
                 item = UUID(str(notification.originator_id))
                 self.schedule(item, notification.id, self._clock.time())
-            if not batch:
-                return
-            self._read_to = batch[-1].id
+            self._read_to = batch[-1].id if len(batch) == _READ_BATCH else head
 
     def _advance(self) -> None:
         """Move the durable position up to the oldest item not yet settled (written when it
         moved, or when the lease is due for renewal anyway)."""
+        assert self._read_to is not None
         oldest = min(self._waiting.values(), default=None)
         position = self._read_to if oldest is None else oldest - 1
         if position != self._advanced or self._clock.monotonic() >= self._renew_at:

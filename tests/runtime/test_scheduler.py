@@ -15,11 +15,13 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from sqlalchemy import select as select_rows
 
 from hub.config import Settings
 from hub.domain.automation import OccurrenceSpec, Plan, Source
 from hub.domain.model import Message
 from hub.metrics import Metrics
+from hub.runtime import due_queue
 from hub.runtime.dispatcher import ConfiguredChannels, Dispatcher
 from hub.runtime.scheduler import Scheduler
 from hub.store import Store
@@ -211,6 +213,42 @@ async def test_a_standby_in_another_process_takes_over_and_sends_each_once(
         await eventually(lambda: len(texts(active) + texts(standby)) == 2, timeout=5)
         await asyncio.sleep(QUIET)
         assert sorted(texts(active) + texts(standby)) == ["message after", "message before"]
+
+
+async def test_it_reads_each_log_row_once_and_in_pages(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows of other topics move the scheduler's position to the head, so a busy log is not
+    read again from its last occurrence on every commit; occurrences past a page of the log
+    (two rows here) are all read and fired."""
+    monkeypatch.setattr(due_queue, "_READ_BATCH", 2)
+    selected: list[int] = []
+    recorder = hub.store.app.recorder
+    select = recorder.select_notifications
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        batch = select(*args, **kwargs)
+        if kwargs.get("topics") == list(Scheduler.topics):
+            selected.extend(n.id for n in batch)
+        return batch
+
+    monkeypatch.setattr(recorder, "select_notifications", counting)
+    side = await hub.start()
+    hub.store.app.record_interactions([inbound(f"SM-{n}", address=PHONE) for n in range(2, 6)])
+    head = recorder.max_notification_id()
+
+    def position() -> int:
+        with hub.store.state_engine.connect() as conn:
+            query = select_rows(relays.c.position).where(relays.c.name == "scheduler")
+            return int(conn.scalar(query) or 0)
+
+    await eventually(lambda: position() == head)
+    ids = [hub.schedule(f"k{n}", MORNING) for n in range(5)]
+    await eventually(lambda: len(side.connector.sent) == 5, timeout=5)
+    await asyncio.sleep(QUIET)
+    assert sorted(texts(side)) == [f"message k{n}" for n in range(5)]
+    assert {hub.store.app.schedules.get(oid).state for oid in ids} == {"queued"}
+    assert len(selected) == len(set(selected)) == 5  # each occurrence read once
 
 
 async def test_planners_run_on_their_interval_under_the_lease(hub: Hub, settings: Settings) -> None:
