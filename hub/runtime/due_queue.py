@@ -66,7 +66,9 @@ class DueQueue:
             store.state_engine, self.name, f"{self.name}-{uuid.uuid4().hex[:12]}", LEASE_SECONDS
         )
         self._renew_at = 0.0  # monotonic time of the next lease renewal
+        self._write_at = 0.0  # ... and of the next write of a position that moved anyway
         self._advanced = -1  # the position last written
+        self._settled = False  # an item was settled since that write
         self._due: list[tuple[float, int, UUID]] = []  # (due, log position, item)
         self._waiting: dict[UUID, int] = {}  # item -> its log position
         #: The log position read up to (``None``: read the durable position first).
@@ -92,6 +94,7 @@ class DueQueue:
     def settle(self, item: UUID) -> None:
         """Nothing more to do for ``item``: the position may move past it."""
         self._waiting.pop(item, None)
+        self._settled = True
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -147,7 +150,7 @@ class DueQueue:
         self._due.clear()
         self._waiting.clear()
         self._read_to = None
-        self._renew_at = 0.0
+        self._renew_at = self._write_at = 0.0
         self._advanced = -1
 
     def _read_log(self) -> None:
@@ -176,15 +179,20 @@ class DueQueue:
             self._read_to = batch[-1].id if len(batch) == _READ_BATCH else head
 
     def _advance(self) -> None:
-        """Move the durable position up to the oldest item not yet settled (written when it
-        moved, or when the lease is due for renewal anyway)."""
+        """Move the durable position up to the oldest item not yet settled: written when an
+        item was settled since the last write, or when the lease is due for renewal anyway.
+        Rows of other topics alone move it every few seconds (it renews the lease too): a
+        position that lags re-reads a few rows after a restart, and a write per commit's
+        wake-up cost a busy hub more than its items."""
         assert self._read_to is not None
         oldest = min(self._waiting.values(), default=None)
         position = self._read_to if oldest is None else oldest - 1
-        if position != self._advanced or self._clock.monotonic() >= self._renew_at:
+        now = self._clock.monotonic()
+        if (position != self._advanced and self._settled) or now >= self._write_at:
             self._lease.advance(position)
             self._advanced = position
-            self._renew_at = self._clock.monotonic() + LEASE_SECONDS / 3
+            self._settled = False
+            self._renew_at = self._write_at = now + LEASE_SECONDS / 3
 
     async def _handle_due(self, stopping: asyncio.Event) -> None:
         while self._due and self._due[0][0] <= self._clock.time() and not stopping.is_set():
