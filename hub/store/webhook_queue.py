@@ -39,6 +39,8 @@ from hub.store.webhooks import (
 
 __all__ = ["EventRef", "ParkedEvent", "QueuedEvent", "WebhookQueue"]
 
+_ANY_ENABLED = select(endpoints.c.id).where(endpoints.c.enabled).limit(1)
+
 
 @dataclass(frozen=True)
 class EventRef:
@@ -158,16 +160,19 @@ class WebhookQueue:
             insert_ignoring_duplicates(conn, intake, [{"name": name, "position": position}])
             return int(conn.scalar(select(intake.c.position).where(intake.c.name == name)) or 0)
 
+    def any_enabled(self) -> bool:
+        """Whether an endpoint is enabled now (a read, without the write lock)."""
+        with self.engine.connect() as conn:
+            return conn.scalar(_ANY_ENABLED) is not None
+
     def skip_to(self, name: str, position: int) -> bool:
         """Move intake ``name`` to ``position`` (read before this call) if no endpoint is
         enabled: nothing up to there is wanted. False, and nothing moved, if one is."""
-        any_enabled = select(endpoints.c.id).where(endpoints.c.enabled).limit(1)
-        with self.engine.connect() as conn:  # the usual answer, without the write lock
-            if conn.scalar(any_enabled) is not None:
-                return False
+        if self.any_enabled():  # the usual answer, without the write lock
+            return False
         with self._writing() as conn:
             lock_keys(conn, *FAN_OUT_LOCK)
-            if conn.scalar(any_enabled) is not None:
+            if conn.scalar(_ANY_ENABLED) is not None:
                 return False
             self._move_cursor(conn, name, position)
         return True

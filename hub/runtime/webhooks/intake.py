@@ -11,6 +11,7 @@ moved in the same transaction as the rows it queued.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 
 from hub.events import Envelope
@@ -21,6 +22,9 @@ from hub.store.webhook_queue import EventRef, WebhookQueue
 __all__ = ["LogIntake", "WebhookIntake"]
 
 log = logging.getLogger(__name__)
+
+#: While no endpoint is enabled, the intake's cursor moves at most this often.
+SKIP_SECONDS = 1.0
 
 
 def refs(envelopes: Sequence[Envelope]) -> list[EventRef]:
@@ -59,6 +63,8 @@ class LogIntake:
         self._batch_size = batch_size
         self.position: int | None = None
         self.queued = 0  # (endpoint, event) rows offered so far
+        #: While no endpoint is enabled: when to move the cursor again (monotonic time).
+        self._skip_at = 0.0
 
     def _head(self) -> int:
         return self._store.app.recorder.max_notification_id() or 0
@@ -72,10 +78,16 @@ class LogIntake:
         self._metrics.webhook_intake_lag.set(max(head - start, 0))
         if head <= start:
             return 0
+        if time.monotonic() < self._skip_at and not self._queue.any_enabled():
+            # Still no endpoint: the cursor moves past what nobody wants once a second, not
+            # after every commit (a locked write each); it only lags meanwhile.
+            return 0
         if self._queue.skip_to(self.NAME, head):  # no endpoint wants anything
             self.position = head
+            self._skip_at = time.monotonic() + SKIP_SECONDS
             self._metrics.webhook_intake_lag.set(0)
             return head - start
+        self._skip_at = 0.0
         envelopes, last = self._store.read_envelopes(start, self._batch_size)
         if last == start:
             return 0
