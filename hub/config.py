@@ -475,6 +475,11 @@ class Settings(BaseSettings):
         description="After a wake-up the projections wait this long for more writes, so a "
         "busy hub applies batches rather than single events.",
     )
+    projection_process: bool = Field(
+        default=True,
+        description="`hub serve` applies the projections in a child process of its own, so "
+        "that recording and projecting each get a core; false: in a thread of the server.",
+    )
     aggregate_cache_size: int = Field(
         default=100_000, ge=0, description="Aggregates kept in memory between commands."
     )

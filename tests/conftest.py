@@ -71,7 +71,10 @@ def make_settings(request: pytest.FixtureRequest, tmp_path: Path) -> SettingsFac
     keys = {"master_key": _key(), "address_pepper": _key()}
 
     def make(backend: str = "sqlite", **overrides: Any) -> Settings:
-        values: dict[str, Any] = {"data_dir": tmp_path / "data"}
+        # In-process runtimes keep the projections in a thread (a child process per test
+        # would cost a second each); `hub serve` in tests/e2e and tests/embedded runs them
+        # in their own process, the default.
+        values: dict[str, Any] = {"data_dir": tmp_path / "data", "projection_process": False}
         if backend == "postgres":
             if "postgres" not in urls:
                 urls["postgres"] = request.getfixturevalue("fresh_postgres_url")

@@ -1,13 +1,15 @@
-"""Follows the store's notification log and feeds the projections, in a thread of its own.
+"""Follows the store's notification log and feeds the projections: in a thread of its own,
+or in the main thread of the projection process (``hub.embedded.process``).
 
-Woken at once by writes in this process, and every ``poll_interval`` for writes by others.
+Woken at once by writes in this process (or, in the projection process, by the server's),
+and every ``poll_interval`` for writes by others.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from hub.projections import Views
 from hub.store import Store
@@ -19,7 +21,11 @@ _ISOLATE_AFTER = 3
 
 
 class LogFollower:
-    """Applies new events to the views until stopped; errors are retried with backoff."""
+    """Applies new events to the views until stopped; errors are retried with backoff.
+
+    ``wakeup`` and ``stopping`` may be given (the projection process sets them when its
+    server says so); ``on_error`` is told each time the error changes (a message, or None
+    once a round succeeds again)."""
 
     def __init__(
         self,
@@ -30,6 +36,9 @@ class LogFollower:
         poll_interval: float = 0.5,
         coalesce: float = 0.0,
         only: Iterable[str] | None = None,
+        wakeup: threading.Event | None = None,
+        stopping: threading.Event | None = None,
+        on_error: Callable[[str | None], None] | None = None,
     ) -> None:
         self._store = store
         self._views = views
@@ -37,8 +46,9 @@ class LogFollower:
         self._poll_interval = poll_interval
         self._coalesce = coalesce
         self._only = list(only) if only is not None else None
-        self._wakeup = threading.Event()
-        self._stopping = threading.Event()
+        self._wakeup = wakeup or threading.Event()
+        self._stopping = stopping or threading.Event()
+        self._on_error = on_error
         self._thread: threading.Thread | None = None
         self.position = views.low_water_mark(self._only)
         self.error: str | None = None
@@ -84,7 +94,7 @@ class LogFollower:
         return self.applied_events - before
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="log-follower", daemon=True)
+        self._thread = threading.Thread(target=self.follow, name="log-follower", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -93,17 +103,18 @@ class LogFollower:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def _loop(self) -> None:
+    def follow(self) -> None:
+        """Apply what is recorded, as it is recorded, until stopped (the thread's loop)."""
         backoff = 0.1
         while not self._stopping.is_set():
             self._wakeup.clear()
             try:
                 while self.run_once() and not self._stopping.is_set():
                     pass
-                self.error = None
+                self._set_error(None)
                 backoff = 0.1
             except Exception as exc:  # the loop must survive a database outage
-                self.error = f"{type(exc).__name__}: {exc}"
+                self._set_error(f"{type(exc).__name__}: {exc}")
                 log.exception("projection follower failed; retrying in %.1fs", backoff)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -113,6 +124,11 @@ class LogFollower:
                 # than one per write, and freshness stays within milliseconds.
                 self._stopping.wait(self._coalesce)
         log.info("projection follower stopped at position %d", self.position)
+
+    def _set_error(self, error: str | None) -> None:
+        if error != self.error and self._on_error is not None:
+            self._on_error(error)
+        self.error = error
 
     @property
     def alive(self) -> bool:

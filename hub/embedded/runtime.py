@@ -1,4 +1,6 @@
-"""The embedded runtime: the store, the views and a log follower in one process."""
+"""The embedded runtime: the store, the views and a log follower, which applies the
+projections in a process of its own (``hub.embedded.process``, the default) or in a thread
+of the server (``HUB_PROJECTION_PROCESS=false``)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import time
 from datetime import datetime
 
 from hub.embedded.follower import LogFollower
+from hub.embedded.process import FollowerProcess
 from hub.runtime import Runtime
 from hub.runtime.retention import RetentionKeeper
 
@@ -14,24 +17,31 @@ log = logging.getLogger(__name__)
 
 
 class EmbeddedRuntime(Runtime):
-    """``hub serve``: SQLite by default; projections follow the notification log in-process."""
+    """``hub serve``: SQLite by default; projections follow the notification log, in a
+    child process or a thread."""
 
     kind = "embedded"
 
     def start(self) -> None:
         super().start()
-        self.follower = LogFollower(
-            self.store,
-            self.views,
-            batch_size=self.settings.projection_batch_size,
-            poll_interval=self.settings.projection_poll_interval,
-            coalesce=self.settings.projection_coalesce_ms / 1000,
-        )
-        self.store.app.add_listener(self.follower.wake)
-        caught_up = self.follower.catch_up()
-        if caught_up:
-            log.info("projections caught up %d events from the store", caught_up)
-        self.follower.start()
+        self.follower: LogFollower | FollowerProcess
+        if self.settings.projection_process:
+            self.follower = FollowerProcess(self.settings)
+            self.store.app.add_listener(self.follower.wake)
+            self.follower.start()  # once the child has caught up
+        else:
+            self.follower = LogFollower(
+                self.store,
+                self.views,
+                batch_size=self.settings.projection_batch_size,
+                poll_interval=self.settings.projection_poll_interval,
+                coalesce=self.settings.projection_coalesce_ms / 1000,
+            )
+            self.store.app.add_listener(self.follower.wake)
+            caught_up = self.follower.catch_up()
+            if caught_up:
+                log.info("projections caught up %d events from the store", caught_up)
+            self.follower.start()
         # Message retention (docs/retention.md): once at start_async, then daily.
         self.retention = RetentionKeeper(self.apply_retention)
 

@@ -59,6 +59,18 @@ class Accepted:
     message_id: UUID
 
 
+def open_views(settings: Settings, store: Store) -> Views:
+    """The views of ``store``: every projection, configured by ``settings``."""
+    return Views(
+        store.views_engine,
+        default_projections(
+            shared_address_limit=settings.identity.shared_address_limit,
+            default_region=settings.default_region,
+            service_levels=store.app.service_levels.definitions,
+        ),
+    )
+
+
 class Runtime:
     """Commands, queries and change notification over one store and its views."""
 
@@ -81,15 +93,7 @@ class Runtime:
     def start(self) -> None:
         with schema_lock(self.settings.resolved_store_url()):
             self.store = open_store(self.settings)
-            identity = self.settings.identity
-            self.views = Views(
-                self.store.views_engine,
-                default_projections(
-                    shared_address_limit=identity.shared_address_limit,
-                    default_region=self.settings.default_region,
-                    service_levels=self.store.app.service_levels.definitions,
-                ),
-            )
+            self.views = open_views(self.settings, self.store)
             self.views.create()
             admin = self.settings.admin_token
             self.tokens = TokenStore(

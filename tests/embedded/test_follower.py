@@ -15,6 +15,7 @@ from hub.projections import Views, default_projections
 from hub.projections.base import Projection
 from hub.projections.views import dead_letters
 from hub.store import open_store
+from tests.support.api import wait_for
 
 
 class Exploding(Projection):
@@ -81,4 +82,26 @@ def test_poison_event_is_set_aside_and_the_rest_flows(make_settings, backend) ->
             found = views.directory.search(conn, "5550200", 10, None)[0]
         assert len(found) == 5
     finally:
+        store.close()
+
+
+def test_its_loop_reports_each_change_of_error(make_settings) -> None:
+    """What the projection process forwards to its server for /readyz: the error when a
+    round starts failing, None once one succeeds again; nothing while it stays the same."""
+    store = open_store(make_settings("sqlite"))
+    exploding = Exploding()
+    views = Views(store.views_engine, [*default_projections(), exploding])
+    views.create()
+    reported: list[str | None] = []
+    follower = LogFollower(store, views, poll_interval=0.02, on_error=reported.append)
+    store.app.add_listener(follower.wake)
+    follower.start()
+    try:
+        store.app.record_interactions([_item(1, "one"), _item(2, "boom"), _item(3, "three")])
+        wait_for(lambda: len(reported) >= 2, timeout=10)
+        assert reported == ["ValueError: cannot store this", None]  # set aside at the third try
+        assert exploding.seen == ["one", "three"]
+        assert follower.error is None
+    finally:
+        follower.stop()
         store.close()
