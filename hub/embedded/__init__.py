@@ -1,1 +1,2 @@
-"""The embedded runtime: one process, SQLite files, projections following the log in-process."""
+"""The embedded runtime: `hub serve` on SQLite files, the projections following the log in a
+child process it supervises (or in a thread)."""

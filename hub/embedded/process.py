@@ -20,12 +20,13 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-import multiprocessing
 import os
+import pickle
 import signal
+import subprocess
+import sys
 import threading
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from typing import Any
 
 from hub.config import Settings
@@ -37,8 +38,6 @@ __all__ = ["FollowerProcess", "ProjectionProcessFailed"]
 
 log = logging.getLogger(__name__)
 
-# Not fork: the server has threads (and SQLite connections) a forked child must not inherit.
-_CONTEXT = multiprocessing.get_context("spawn")
 #: Seconds between the supervisor's looks at the child.
 _LOOK_SECONDS = 0.5
 
@@ -58,7 +57,7 @@ class FollowerProcess:
         self._stopping = threading.Event()
         self._lock = threading.Lock()  # between a restart and a stop
         #: The child now running, and the server's end of its report pipe.
-        self._child: tuple[BaseProcess, Connection] | None = None
+        self._child: tuple[subprocess.Popen[bytes], Connection] | None = None
         #: The server's end of the child's wake-up pipe (a file descriptor; -1: none),
         #: written and replaced under ``_wake_lock`` (a closed number may be reused at once).
         self._wake_fd = -1
@@ -86,10 +85,10 @@ class FollowerProcess:
                 if conn.poll(_LOOK_SECONDS) and self._receive(conn.recv()):
                     break
             except (EOFError, OSError):
-                process.join(_LOOK_SECONDS)
-            if not process.is_alive():
+                _wait(process, _LOOK_SECONDS)
+            if process.poll() is not None:
                 raise ProjectionProcessFailed(
-                    f"the projection process exited with code {process.exitcode} "
+                    f"the projection process exited with code {process.returncode} "
                     f"before it caught up{': ' + self.error if self.error else ''}"
                 )
         self._supervisor = threading.Thread(
@@ -106,16 +105,15 @@ class FollowerProcess:
             self._supervisor.join(timeout)
         if self._child is not None:
             process, conn = self._child
-            process.join(timeout)
-            if process.is_alive():
+            if not _wait(process, timeout):
                 log.warning("the projection process did not stop in %.0fs; killing it", timeout)
                 process.kill()
-                process.join(timeout)
+                _wait(process, timeout)
             conn.close()
 
     @property
     def alive(self) -> bool:
-        return self._child is not None and self._child[0].is_alive()
+        return self._child is not None and self._child[0].poll() is None
 
     @property
     def pid(self) -> int | None:
@@ -130,34 +128,32 @@ class FollowerProcess:
                 os.close(self._wake_fd)
                 self._wake_fd = -1
 
-    def _spawn(self) -> tuple[BaseProcess, Connection]:
-        receiving, sending = _CONTEXT.Pipe(duplex=False)
-        woken, waking = _CONTEXT.Pipe(duplex=False)
-        process = _CONTEXT.Process(
-            target=follow,
-            args=(
-                self._settings,
-                woken,
-                sending,
-                gc.get_threshold(),
-                logging.getLogger().level,
-            ),
-            name="hub-projections",
-            daemon=True,
-        )
-        process.start()
-        # The child's ends: each side sees the end of file once the other is gone.
-        sending.close()
-        woken.close()
-        wake_fd = os.dup(waking.fileno())  # written raw: one byte, never framed
-        waking.close()
+    def _spawn(self) -> tuple[subprocess.Popen[bytes], Connection]:
+        """Start a child (a new interpreter: the server's threads and connections are not
+        inherited), with its two pipes; its settings go down its standard input."""
+        woken, wake_fd = os.pipe()
+        receiving, sending = os.pipe()
+        try:
+            process = subprocess.Popen(  # noqa: S603 (this interpreter, this module)
+                [sys.executable, "-m", __name__, str(woken), str(sending)],
+                stdin=subprocess.PIPE,
+                pass_fds=(woken, sending),
+            )
+        finally:
+            # The child's ends: each side sees the end of file once the other is gone.
+            os.close(woken)
+            os.close(sending)
+        assert process.stdin is not None
+        with process.stdin:
+            level = logging.getLogger().level
+            pickle.dump((self._settings, gc.get_threshold(), level), process.stdin)
         os.set_blocking(wake_fd, False)
         self._close_wake()
         with self._wake_lock:
             self._wake_fd = wake_fd
         if self._child is not None:
             self._child[1].close()
-        self._child = process, receiving
+        self._child = process, Connection(receiving, writable=False)
         return self._child
 
     def _receive(self, message: tuple[str, Any]) -> bool:
@@ -183,10 +179,10 @@ class FollowerProcess:
                     self._receive(conn.recv())
                     continue
             except (EOFError, OSError):  # the child is gone, or going
-                process.join(_LOOK_SECONDS)
-            if process.is_alive() or self._stopping.is_set():
+                _wait(process, _LOOK_SECONDS)
+            if process.poll() is None or self._stopping.is_set():
                 continue
-            self.error = f"the projection process exited with code {process.exitcode}"
+            self.error = f"the projection process exited with code {process.returncode}"
             log.error("%s; starting it again in %.0fs", self.error, self._restart_seconds)
             if self._stopping.wait(self._restart_seconds):
                 break
@@ -197,20 +193,19 @@ class FollowerProcess:
                 self.restarts += 1
 
 
+def _wait(process: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for ``process`` to end; whether it has."""
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout)
+    return process.poll() is not None
+
+
 # -- the child's side ----------------------------------------------------------------------
 
 
-def follow(
-    settings: Settings,
-    woken: Connection,
-    report: Connection,
-    gc_thresholds: tuple[int, int, int],
-    log_level: int,
-) -> None:
+def follow(settings: Settings, woken: int, report: Connection) -> None:
     """The projection process: catch up, say so, then follow the log until the wake-up
-    pipe ends (the server closed it, or is gone)."""
-    gc.set_threshold(*gc_thresholds)
-    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    pipe (file descriptor ``woken``) ends: the server closed it, or is gone."""
     # A stop signal to the whole process group (Ctrl-C in a terminal, a service manager)
     # is the server's to act on: it stops the child in turn, after the child's batch.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -249,11 +244,24 @@ def follow(
         store.close()
 
 
-def _listen(woken: Connection, wakeup: threading.Event, stopping: threading.Event) -> None:
+def _listen(woken: int, wakeup: threading.Event, stopping: threading.Event) -> None:
     """Turn the wake-up pipe's bytes into ``wakeup``, and its end into ``stopping``."""
-    fd = woken.fileno()
     with contextlib.suppress(OSError):
-        while os.read(fd, 4096):
+        while os.read(woken, 4096):
             wakeup.set()
     stopping.set()
     wakeup.set()
+
+
+def _main() -> None:
+    """``python -m hub.embedded.process WAKE_FD REPORT_FD``, settings pickled on stdin (only
+    :class:`FollowerProcess` starts it)."""
+    woken, report = (int(arg) for arg in sys.argv[1:3])
+    settings, gc_thresholds, log_level = pickle.load(sys.stdin.buffer)  # noqa: S301 (our parent)
+    gc.set_threshold(*gc_thresholds)
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    follow(settings, woken, Connection(report, readable=False))
+
+
+if __name__ == "__main__":
+    _main()
