@@ -37,6 +37,29 @@ def proc_status_kib(pid: int, field: str) -> int:
     return 0
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants now running."""
+    found, waiting = [], [pid]
+    while waiting:
+        current = waiting.pop()
+        found.append(current)
+        for children in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                waiting += [int(child) for child in children.read_text().split()]
+            except FileNotFoundError:
+                continue
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (0 when it is gone or not readable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def hub_command() -> list[str]:
     """``hub`` as installed next to this interpreter, else the same entry point via ``-c``."""
     script = Path(sys.executable).with_name("hub")
@@ -115,20 +138,18 @@ class ServerProcess(Started):
         raise RuntimeError(f"server not healthy after {self.start_timeout}s: {self.log_tail()}")
 
     def rss_kib(self) -> int:
-        return proc_status_kib(self.pid, "VmRSS")
+        """Resident memory of the server and its children (``hub serve``'s projection
+        process) now."""
+        return sum(proc_status_kib(pid, "VmRSS") for pid in process_tree(self.pid))
 
     def peak_rss_kib(self) -> int:
-        """The kernel's high-water mark of resident memory since the process started."""
-        return proc_status_kib(self.pid, "VmHWM")
+        """The kernel's high-water marks of resident memory since each process of the
+        server's tree started, added up (at least the peak of their sum)."""
+        return sum(proc_status_kib(pid, "VmHWM") for pid in process_tree(self.pid))
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the server process has used so far."""
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            return 0.0
-        ticks = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / ticks
+        """User + system CPU time the server and its children have used so far."""
+        return sum(cpu_seconds(pid) for pid in process_tree(self.pid))
 
     def stop(self) -> None:
         stop_process(self.process, STOP_TIMEOUT)

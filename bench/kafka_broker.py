@@ -138,15 +138,6 @@ def backend_pids(database_urls: list[str]) -> list[int]:
     return [int(r[0]) for r in rows]
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (0 when it is gone or not readable)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def machine_busy() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
     try:

@@ -23,8 +23,8 @@ from typing import Any, Self
 
 import httpx
 
-from bench.harness import ADMIN_TOKEN, ServerProcess, hub_command, process_env
-from bench.kafka_broker import backend_pids, cpu_seconds, machine_busy
+from bench.harness import ADMIN_TOKEN, ServerProcess, cpu_seconds, hub_command, process_env
+from bench.kafka_broker import backend_pids, machine_busy
 from tests.support.processes import HOST, Started, free_port
 
 ROLES = ("ingest", "process", "relay", "project", "api")

@@ -46,8 +46,8 @@ import psycopg
 
 from bench import Result, Row, Scale
 from bench.client import install_uvloop
-from bench.harness import process_env
-from bench.kafka_broker import Broker, cpu_seconds, ensure_postgres, fresh_database
+from bench.harness import cpu_seconds, process_env
+from bench.kafka_broker import Broker, ensure_postgres, fresh_database
 from bench.kafka_cluster import PARTITIONS, CpuMeter, HubEnv, role_server, wait_ready
 from bench.workload import Workload, to_inbound
 
