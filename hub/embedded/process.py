@@ -31,7 +31,7 @@ from typing import Any
 
 from hub.config import Settings
 from hub.embedded.follower import LogFollower
-from hub.runtime.core import open_views
+from hub.runtime.views import open_views
 from hub.store import open_store
 
 __all__ = ["FollowerProcess", "ProjectionProcessFailed"]

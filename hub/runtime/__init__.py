@@ -10,10 +10,31 @@ runtime drives it.
   hub (dead letters for what cannot be recorded).
 - ``dispatcher``: sends agents' replies through the connectors, as the domain decided.
 
+- ``views``: the views of a store, as every runtime (and the projection process) opens them.
+
 Only the CLI (and tests) choose and build a runtime; ``hub.api.create_app`` takes one.
+
+The classes below are imported when first asked for (PEP 562), not with the package: the
+projection process (``hub.embedded.process``) needs ``views`` alone, and the channels, the
+webhooks and the rest that ``core`` brings would cost it memory it never uses.
 """
 
-from hub.runtime.core import Accepted, Runtime
-from hub.runtime.group_commit import Unrecorded
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hub.runtime.core import Accepted, Runtime
+    from hub.runtime.group_commit import Unrecorded
 
 __all__ = ["Accepted", "Runtime", "Unrecorded"]
+
+_HOMES = {"Accepted": "hub.runtime.core", "Runtime": "hub.runtime.core"}
+_HOMES["Unrecorded"] = "hub.runtime.group_commit"
+
+
+def __getattr__(name: str) -> object:
+    if name in _HOMES:
+        return getattr(importlib.import_module(_HOMES[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -27,7 +27,7 @@ from hub.domain.application import HubApplication, Recorded
 from hub.domain.policy import ChannelOption, QuietHours
 from hub.events import Envelope, InboundInteraction
 from hub.metrics import Metrics
-from hub.projections import Views, default_projections
+from hub.projections import Views
 from hub.projections.service_queries import gauges as service_gauges
 from hub.runtime import automation
 from hub.runtime.dispatcher import ConfiguredChannels, Dispatcher
@@ -38,6 +38,7 @@ from hub.runtime.retention import RetentionRun, apply_retention
 from hub.runtime.scheduler import Planner, Scheduler
 from hub.runtime.sla import SlaWatcher
 from hub.runtime.surveys import SurveyWatcher
+from hub.runtime.views import open_views
 from hub.runtime.webhooks import WebhookDeliverer, WebhookService
 from hub.store import Store, open_store
 from hub.store.access_log import AccessLog
@@ -57,18 +58,6 @@ class Accepted:
     its message id, which is deterministic, is known."""
 
     message_id: UUID
-
-
-def open_views(settings: Settings, store: Store) -> Views:
-    """The views of ``store``: every projection, configured by ``settings``."""
-    return Views(
-        store.views_engine,
-        default_projections(
-            shared_address_limit=settings.identity.shared_address_limit,
-            default_region=settings.default_region,
-            service_levels=store.app.service_levels.definitions,
-        ),
-    )
 
 
 class Runtime:
