@@ -37,7 +37,8 @@ def serve(
         ),
     ] = False,
 ) -> None:
-    """Start the hub in its embedded runtime (one process, SQLite, no Kafka)."""
+    """Start the hub in its embedded runtime (SQLite, no Kafka; the projections in a child
+    process it supervises)."""
     from hub.embedded.runtime import EmbeddedRuntime
     from hub.server import build_app
 
