@@ -139,14 +139,14 @@ class FollowerProcess:
                 stdin=subprocess.PIPE,
                 pass_fds=(woken, sending),
             )
+        except OSError:
+            for fd in (wake_fd, receiving):
+                os.close(fd)
+            raise
         finally:
             # The child's ends: each side sees the end of file once the other is gone.
             os.close(woken)
             os.close(sending)
-        assert process.stdin is not None
-        with process.stdin:
-            level = logging.getLogger().level
-            pickle.dump((self._settings, gc.get_threshold(), level), process.stdin)
         os.set_blocking(wake_fd, False)
         self._close_wake()
         with self._wake_lock:
@@ -154,6 +154,12 @@ class FollowerProcess:
         if self._child is not None:
             self._child[1].close()
         self._child = process, Connection(receiving, writable=False)
+        assert process.stdin is not None
+        # A child that died at once breaks this pipe: the supervisor sees it gone and
+        # starts another.
+        with contextlib.suppress(BrokenPipeError), process.stdin:
+            level = logging.getLogger().level
+            pickle.dump((self._settings, gc.get_threshold(), level), process.stdin)
         return self._child
 
     def _receive(self, message: tuple[str, Any]) -> bool:
@@ -189,7 +195,12 @@ class FollowerProcess:
             with self._lock:
                 if self._stopping.is_set():
                     break
-                self._spawn()
+                try:
+                    self._spawn()
+                except OSError as exc:  # out of processes or files: the next look retries
+                    self.error = f"the projection process could not start: {exc}"
+                    log.error("%s", self.error)
+                    continue
                 self.restarts += 1
 
 
