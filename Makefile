@@ -21,10 +21,15 @@ install: $(STAMP)
 run: install
 	HUB_ADMIN_TOKEN=$${HUB_ADMIN_TOKEN:-demo-admin-token} $(BIN)/hub serve --demo
 
-## Make sure the services the tests talk to are running, then run every test.
-## (PostgreSQL here; the test Kafka broker is started by a pytest fixture, tests/conftest.py.)
+## Make sure the services the tests talk to are running, then run every test, in
+## TEST_WORKERS pytest-xdist worker processes (the suite mostly waits on servers and child
+## processes; each worker has its own ports, broker and databases). TEST_WORKERS=0: one process.
+## (PostgreSQL here; each worker's test Kafka broker is started by a fixture, tests/conftest.py.)
+TEST_WORKERS ?= 3
+TEST_DIST ?= worksteal
+PYTEST_ARGS ?=
 test: install services
-	$(BIN)/python -m pytest -q --durations=25
+	$(BIN)/python -m pytest -q --durations=25 -n $(TEST_WORKERS) --dist $(TEST_DIST) $(PYTEST_ARGS)
 
 services:
 	@scripts/ensure-postgres.sh

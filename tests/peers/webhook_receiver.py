@@ -25,6 +25,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.support.processes import free_port
+
 
 @dataclass
 class Received:
@@ -90,7 +92,9 @@ class WebhookReceiver:
         self.arrivals: list[Received] = []  # as they arrived (before any delay)
         self._rules: list[Rule] = []
         self._changed = threading.Condition()
-        self._socket = self._bind(0)
+        # A port of free_port()'s, not the OS's pick: under pytest-xdist nobody else is
+        # given it while down() has it closed (the outage tests bring it back up).
+        self._socket = self._bind(free_port())
         self.port: int = self._socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}/hook"
         self._server: uvicorn.Server | None = None
