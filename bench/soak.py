@@ -16,15 +16,20 @@ answers) at 200 interactions/s:
   with its defaults (the chat mailbox, in its state database; nothing beyond loopback).
 
 Measured: every 10 s the server's resident memory (VmRSS) and open file descriptors
-(/proc/<pid>/fd), summed over the process and any children; per minute of the run (by when each
-request was due) the p99 acknowledgement latency of the ingest POSTs and of the replies (from
-when each was due, so queueing counts), and the p99 freshness of 2 sampled interactions a
-second: the time from the 202 until the interaction is on its customer's timeline (polled as
-bench.freshness polls it). Errors, each a failure of the row: any answer other than the expected
-status, a broken connection, a sample not visible within 10 s, a live feed that answered an
-``error`` event, ended, or said nothing for a whole minute, a request never answered, the
-projections not caught up after the load, dead letters or set-aside records, a reply not handed
-to the chat mailbox (``hub_dispatch_total``), an ERROR or traceback in the server's log.
+(/proc/<pid>/fd: files and sockets told apart), summed over the process and any children, and
+its RSS every second for the peak; per minute of the run (by when each request was due) the p99
+acknowledgement latency of the ingest POSTs and of the replies (from when each was due, so
+queueing counts), the p99 freshness of 2 sampled interactions a second (the time from the 202
+until the interaction is on its customer's timeline, polled as bench.freshness polls it) and
+how soon 1 reply in 10 was sent (GET /v1/messages/{id} until its delivery status is ``sent``).
+The pools' connections are all opened before the load, so the server's sockets stay level.
+
+Errors, each a failure of the row: an answer other than the expected status, a broken
+connection, a sample not visible within 10 s, a live feed that sent an ``error`` event, ended,
+or said nothing for a whole minute, a request or sample still unfinished when the drain ends
+(35 s after the load), the projections not caught up 2 min after that, dead letters or
+set-aside records, replies not yet sent 30 s later still (``hub_dispatch_total``), an ERROR or
+traceback in the server's log. The RSS while these checks run is reported beside the peak.
 
 Targets (issue 20): RSS and open files grow less than 10% after the first minute (the last sample
 against the one at 1 min; ``quick``: at 20 s, a third of its minute), with the least-squares slope
@@ -38,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 import re
 import time
@@ -64,6 +70,11 @@ AGENTS = 10
 REPLIES_PER_AGENT = 2.0  # a second, each after a timeline read
 INGEST_RATE = RATE - AGENTS * REPLIES_PER_AGENT  # 180 new interactions/s
 FRESH_SAMPLES_PER_SECOND = 2.0
+REPLY_SAMPLE_EVERY = 10  # of an agent's replies: followed until sent (2 a second in all)
+#: A sampled reply not sent this many times the sample timeout after its 202 is given up on
+#: (counted apart; the replies not sent after the load are counted as errors).
+REPLY_TIMEOUT_FACTOR = 3
+SENT = frozenset({"sent", "delivered", "read"})
 SAMPLE_INTERVAL = 10.0  # seconds between samples of the server's RSS and open files
 PEAK_INTERVAL = 1.0  # seconds between samples of its RSS for the peak
 WARMUP = 60.0  # growth counts from here (at most a third of the run)
@@ -198,6 +209,9 @@ class Hub:
     log_paths: list[Path]
     #: From the acknowledgement of an interaction: the path to poll and when its answer shows it.
     visible: Callable[[dict[str, Any]], tuple[str, Callable[[bytes], bool]]]
+    #: Seconds between polls of a sample of this age, and how long a sample may take.
+    pause: Callable[[float], float] = lambda _age: POLL_SECONDS
+    sample_timeout: float = SAMPLE_TIMEOUT
 
 
 def on_timeline(outcome: dict[str, Any]) -> tuple[str, Callable[[bytes], bool]]:
@@ -328,6 +342,8 @@ class Minute:
     reply_acks: list[float] = field(default_factory=list)
     reads: list[float] = field(default_factory=list)  # timeline reads' latency
     fresh: list[float] = field(default_factory=list)  # seconds from the 202 to visible
+    sent: list[float] = field(default_factory=list)  # sampled replies: from the 202 to sent
+    sent_timeouts: int = 0
     feed_events: Counter[int] = field(default_factory=Counter)  # by agent
     errors: Counter[str] = field(default_factory=Counter)
     late_max: float = 0.0  # the generator's worst lateness (its own lag behind the clock)
@@ -345,6 +361,10 @@ class Minute:
             "fresh_samples": len(self.fresh),
             "fresh_p50_ms": percentile(self.fresh, 50) * 1000,
             "fresh_p99_ms": percentile(self.fresh, 99) * 1000,
+            "reply_samples": len(self.sent),
+            "reply_sent_p50_ms": percentile(self.sent, 50) * 1000,
+            "reply_sent_p99_ms": percentile(self.sent, 99) * 1000,
+            "reply_sent_timeouts": self.sent_timeouts,
             "feed_events": sum(self.feed_events.values()),
             "errors": dict(self.errors),
             "generator_late_max_ms": self.late_max * 1000,
@@ -373,8 +393,11 @@ class Soak:
         self.replies_acked = 0
         self.unsent = 0
         self.log_errors: list[str] = []
-        self.rss_peak_kib = 0  # sampled every PEAK_INTERVAL s
+        self.rss_peak_kib = 0  # sampled every PEAK_INTERVAL s during the load
+        self.rss_peak_after_kib = 0  # and after it, until the checks are done
+        self._checked = asyncio.Event()
         self.rng = random.Random(20)
+        self.reply_timeout = hub.sample_timeout * REPLY_TIMEOUT_FACTOR
         self._tasks: set[asyncio.Task[None]] = set()
         self._senders = _Pool(hub.ingest_port, INGEST_CONNECTIONS, auth_headers())
         self._watchers = _Pool(hub.api_port, WATCH_CONNECTIONS, auth_headers())
@@ -385,8 +408,9 @@ class Soak:
         index = int((due - self.started) // 60)
         return self.minutes[min(max(index, 0), len(self.minutes) - 1)]
 
-    def fail(self, due: float, kind: str, detail: str = "") -> None:
-        self.minute(due).errors[kind] += 1
+    def fail(self, due: float, kind: str, detail: str = "", count: int = 1) -> None:
+        """Count ``count`` errors of this kind in the minute of ``due``; keep a few examples."""
+        self.minute(due).errors[kind] += count
         if len(self.error_examples) < 20:
             self.error_examples.append(f"{due - self.started:.1f} s: {kind} {detail}".strip())
 
@@ -414,22 +438,26 @@ class Soak:
         await self._ingest(ends)
         await asyncio.gather(*agents)
         # Bounded drain: the requests still unanswered, then the samples they started.
-        drain_deadline = time.perf_counter() + DRAIN_TIMEOUT
+        drain_deadline = time.perf_counter() + max(DRAIN_TIMEOUT, self.reply_timeout + 5)
         while self._tasks and time.perf_counter() < drain_deadline:
             await asyncio.wait(
                 set(self._tasks), timeout=max(0.0, drain_deadline - time.perf_counter())
             )
+        if self._tasks:
+            unfinished = len(self._tasks)
+            self.fail(ends - 1.0, "unfinished after the drain", str(unfinished), unfinished)
         for task in list(self._tasks):
             task.cancel()
         drained = time.perf_counter() - ends
         await sampler
-        await peak
         for task in feeds:
             task.cancel()
         await asyncio.gather(*feeds, return_exceptions=True)
         await self._senders.close()
         await self._watchers.close()
         await self._after(ends)
+        self._checked.set()
+        await peak
         return self.figures(drained)
 
     async def _ingest(self, ends: float) -> None:
@@ -478,18 +506,18 @@ class Soak:
                 path,
                 acked,
                 visible=visible,
-                timeout=SAMPLE_TIMEOUT,
-                pause=lambda _age: POLL_SECONDS,
+                timeout=self.hub.sample_timeout,
+                pause=self.hub.pause,
             )
         except (HttpError, OSError) as exc:
             self.fail(due, f"visibility poll {type(exc).__name__}", str(exc)[:200])
             return
         if seen is None:
-            self.fail(due, f"not visible within {SAMPLE_TIMEOUT:.0f} s")
+            self.fail(due, f"not visible within {self.hub.sample_timeout:.0f} s")
             return
         self.minute(due).fresh.append(seen - acked)
         if replyable:
-            if "conversation_id" not in outcome:  # the distributed runtime's ingest: not yet
+            if outcome.get("conversation_id") is None:  # the distributed runtime's ingest
                 path = f"/v1/messages/{outcome['message_id']}"
                 status, body = await self._watchers.request("GET", path, None)
                 if status != 200:
@@ -513,7 +541,9 @@ class Soak:
                 minute.replies_due += 1
                 conversation, customer = self.rng.choice(self.conversations)
                 try:
-                    await self._reply(conn, minute, due, conversation, customer)
+                    await self._reply(
+                        conn, minute, due, conversation, customer, n % REPLY_SAMPLE_EVERY == 0
+                    )
                 except (HttpError, OSError) as exc:
                     self.fail(due, f"agent {type(exc).__name__}", str(exc)[:200])
                     await conn.close()
@@ -521,7 +551,13 @@ class Soak:
             await conn.close()
 
     async def _reply(
-        self, conn: Connection, minute: Minute, due: float, conversation: str, customer: str
+        self,
+        conn: Connection,
+        minute: Minute,
+        due: float,
+        conversation: str,
+        customer: str,
+        sample: bool,
     ) -> None:
         sent = time.perf_counter()
         status, answer = await conn.request("GET", f"/v1/customers/{customer}/timeline?limit=50")
@@ -535,9 +571,35 @@ class Soak:
         if status != 202:
             self.fail(due, f"reply {status}", repr(answer[:200]))
             return
-        minute.reply_acks.append(time.perf_counter() - due)
+        acked = time.perf_counter()
+        minute.reply_acks.append(acked - due)
         minute.replies += 1
         self.replies_acked += 1
+        if sample:
+            self._spawn(self._sent(orjson.loads(answer)["message_id"], due, acked))
+
+    async def _sent(self, message_id: str, due: float, acked: float) -> None:
+        """Follow a sampled reply until the dispatcher handed it to the chat mailbox."""
+
+        def sent(body: bytes) -> bool:
+            return orjson.loads(body)["delivery_status"] in SENT
+
+        try:
+            seen = await poll_visible(
+                self._watchers,
+                f"/v1/messages/{message_id}",
+                acked,
+                visible=sent,
+                timeout=self.reply_timeout,
+                pause=self.hub.pause,
+            )
+        except (HttpError, OSError) as exc:
+            self.fail(due, f"reply poll {type(exc).__name__}", str(exc)[:200])
+            return
+        if seen is None:
+            self.minute(due).sent_timeouts += 1
+        else:
+            self.minute(due).sent.append(seen - acked)
 
     async def _feed(self, index: int, agent: Agent) -> None:
         """The agent's queue page's live feed, open the whole run (cancelled at the end);
@@ -583,11 +645,15 @@ class Soak:
             await control.close()
 
     async def _peak(self, ends: float) -> None:
-        while time.perf_counter() < ends:
+        while not self._checked.is_set():
             pids = process_tree(self.hub.pid)
             rss = sum(proc_status_kib(p, "VmRSS") for p in pids)
-            self.rss_peak_kib = max(self.rss_peak_kib, rss)
-            await asyncio.sleep(PEAK_INTERVAL)
+            if time.perf_counter() < ends:
+                self.rss_peak_kib = max(self.rss_peak_kib, rss)
+            else:
+                self.rss_peak_after_kib = max(self.rss_peak_after_kib, rss)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._checked.wait(), PEAK_INTERVAL)
 
     async def _after(self, ends: float) -> None:
         """What must hold once the load is over: everything visible, nothing set aside or
@@ -606,7 +672,7 @@ class Soak:
                     self.fail(last, key, str(status[key]))
         self.unsent = await self._replies_unsent()
         if self.unsent:
-            self.fail(last, "replies not handed to the chat mailbox", str(self.unsent))
+            self.fail(last, "replies not sent after the drain", "", self.unsent)
         self.log_errors = log_errors(self.hub.log_paths)
         for line in self.log_errors:
             self.fail(last, "error in the server's log", line[:200])
@@ -650,13 +716,17 @@ class Soak:
             "replies_acked": self.replies_acked,
             "replies_unsent": self.unsent,
             "drain_seconds": drained,
+            "reply_timeout": self.reply_timeout,
             "errors": sum(errors.values()),
             "errors_by_kind": dict(errors),
             "error_examples": self.error_examples,
             "log_errors": self.log_errors[:20],
             "minutes": [m.summary() for m in minutes],
             "rss_mib": growth(self.samples, warmup, "rss_kib")
-            | {"peak": max(self.rss_peak_kib, *(s.rss_kib for s in self.samples)) / 1024},
+            | {
+                "peak": max(self.rss_peak_kib, *(s.rss_kib for s in self.samples)) / 1024,
+                "peak_after_load": self.rss_peak_after_kib / 1024,
+            },
             "fds": growth(self.samples, warmup, "fds"),
             "samples": [vars(s) for s in self.samples],
             "projection_lag": self.lags,
@@ -668,19 +738,25 @@ class Soak:
 
 
 def _per_minute(minutes: list[dict[str, Any]], key: str) -> str:
-    return ", ".join(f"{m[key]:,.0f}" for m in minutes)
+    """The minutes' figures, "-" for a minute with nothing measured (say, nothing answered)."""
+    return ", ".join(f"{m[key]:,.0f}" if math.isfinite(m[key]) else "-" for m in minutes)
 
 
-def _drift(minutes: list[dict[str, Any]], key: str) -> float:
-    """The worst minute's figure over the first minute's."""
-    first = minutes[0][key]
-    return max(m[key] for m in minutes) / first if first else float("nan")
+def _drift(minutes: list[dict[str, Any]], key: str) -> float | None:
+    """The worst minute's figure over the first minute's (None without both)."""
+    values: list[float] = [m[key] for m in minutes if math.isfinite(m[key])]
+    first: float = minutes[0][key]
+    if not values or not math.isfinite(first) or not first:
+        return None
+    return max(values) / first
 
 
 def rows(name: str, label: str, soak: dict[str, Any], idle: dict[str, float]) -> list[Row]:
     """The row's lines: RSS, open files, the load and its errors, freshness by minute."""
     rss, fds, minutes = soak["rss_mib"], soak["fds"], soak["minutes"]
     last = soak["samples"][-1]
+    sent_timeouts = sum(m["reply_sent_timeouts"] for m in minutes)
+    fresh_p99s = [m["fresh_p99_ms"] for m in minutes if math.isfinite(m["fresh_p99_ms"])]
     span = f"{soak['seconds'] / 60:.0f} min"
     after = f"after {soak['warmup_seconds']:.0f} s"
     load_problems = []
@@ -695,7 +771,8 @@ def rows(name: str, label: str, soak: dict[str, Any], idle: dict[str, float]) ->
             figure=f"RSS of {label} under load for {span}: peak {rss['peak']:,.0f} MiB; "
             f"{rss['growth']:+.1%} {after} ({rss['at_warmup']:,.0f} -> {rss['last']:,.0f} "
             f"MiB), slope {rss['slope_per_minute']:+.2f} MiB/min ({len(soak['samples'])} "
-            f"samples every {SAMPLE_INTERVAL:.0f} s)",
+            f"samples every {SAMPLE_INTERVAL:.0f} s; after the load, while the checks ran, up "
+            f"to {rss['peak_after_load']:,.0f} MiB; VmHWM {soak['vm_hwm_mib']:,.0f} MiB)",
             target=f"growth < {TARGET_GROWTH:.0%} after the first minute; peak <= "
             f"{TARGET_RSS_MIB:.0f} MiB",
             baseline=f"same server idle after start: {idle['rss_mib']:,.0f} MiB",
@@ -727,8 +804,7 @@ def rows(name: str, label: str, soak: dict[str, Any], idle: dict[str, float]) ->
             f"a timeline read, with a live feed open), {soak['achieved_rate']:,.0f}/s "
             f"acknowledged; ingest p99 by minute {_per_minute(minutes, 'ack_p99_ms')} ms, "
             f"replies p99 by minute {_per_minute(minutes, 'reply_ack_p99_ms')} ms"
-            + ("; " + "; ".join(load_problems) if load_problems else "; no error")
-            + ")",
+            + ("; " + "; ".join(load_problems) if load_problems else "; no error"),
             target="no error; the offered rate acknowledged",
             baseline=f"the first minute: ingest p99 {minutes[0]['ack_p99_ms']:,.0f} ms",
             ratio=_drift(minutes, "ack_p99_ms"),
@@ -741,13 +817,21 @@ def rows(name: str, label: str, soak: dict[str, Any], idle: dict[str, float]) ->
             benchmark=name,
             figure=f"visible p99 by minute {_per_minute(minutes, 'fresh_p99_ms')} ms after the "
             f"202 ({sum(m['fresh_samples'] for m in minutes):,} samples; projection lag up to "
-            f"{soak['projection_lag_max']:,} events)",
+            f"{soak['projection_lag_max']:,} events); replies sent p99 by minute "
+            f"{_per_minute(minutes, 'reply_sent_p99_ms')} ms after their 202 "
+            f"({sum(m['reply_samples'] for m in minutes):,} samples"
+            + (
+                f", {sent_timeouts:,} not sent within {soak['reply_timeout']:.0f} s"
+                if sent_timeouts
+                else ""
+            )
+            + ")",
             target="- (reported)",
             baseline=f"the first minute: p99 {minutes[0]['fresh_p99_ms']:,.0f} ms",
             ratio=_drift(minutes, "fresh_p99_ms"),
             ratio_label="worst minute / first (p99)",
             met=None,
-            value=max(m["fresh_p99_ms"] for m in minutes),
+            value=max(fresh_p99s, default=0.0),
             unit="ms",
         ),
     ]
