@@ -42,6 +42,7 @@ BENCHMARKS = (
     "kafka_ingest",
     "kafka_projection",
     "kafka_freshness",
+    "kafka_soak",
 )
 ROOT = Path(__file__).resolve().parents[1]
 
