@@ -26,19 +26,12 @@ from typing import Any
 
 from bench import Result, Scale
 from bench.client import install_uvloop
+from bench.harness import open_fds
 from bench.kafka_broker import Broker, ensure_postgres, fresh_database
 from bench.kafka_cluster import Cluster, HubEnv
 from bench.kafka_freshness import _pause
-from bench.soak import (
-    AGENTS,
-    Hub,
-    Soak,
-    create_agents,
-    open_fds,
-    rows,
-    seed,
-    sign_in_agents,
-)
+from bench.soak import rows
+from bench.soak_load import AGENTS, Hub, Soak, create_agents, seed, sign_in_agents
 from bench.workload import Workload
 
 NAME = "kafka_soak"
