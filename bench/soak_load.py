@@ -338,7 +338,10 @@ class Soak:
         feeds = [asyncio.create_task(self._feed(n, a)) for n, a in enumerate(self.agents)]
         sampler = asyncio.create_task(self._sample(ends))
         peak = asyncio.create_task(self._peak(ends))
-        agents = [asyncio.create_task(self._agent(n, a, ends)) for n, a in enumerate(self.agents)]
+        # The agents' connections stay open until the last sample: closed at the end of the
+        # load, they would read as the server's open files shrinking.
+        conns = [await Connection(self.hub.api_port, a.headers).open() for a in self.agents]
+        agents = [asyncio.create_task(self._agent(n, c, ends)) for n, c in enumerate(conns)]
         await self._ingest(ends)
         await asyncio.gather(*agents)
         # Bounded drain: the requests still unanswered, then the samples they started.
@@ -354,6 +357,8 @@ class Soak:
             task.cancel()
         drained = time.perf_counter() - ends
         await sampler
+        for conn in conns:
+            await conn.close()
         for task in feeds:
             task.cancel()
         await asyncio.gather(*feeds, return_exceptions=True)
@@ -430,29 +435,25 @@ class Soak:
                 outcome = orjson.loads(body)
             self.conversations.append((outcome["conversation_id"], outcome["customer_id"]))
 
-    async def _agent(self, index: int, agent: Agent, ends: float) -> None:
+    async def _agent(self, index: int, conn: Connection, ends: float) -> None:
         """Twice a second: a chat customer's timeline, then a reply in their conversation."""
         period = 1 / REPLIES_PER_AGENT
         first = self.started + index * period / len(self.agents)  # the agents take turns
-        conn = await Connection(self.hub.api_port, agent.headers).open()
-        try:
-            for n in range(round((ends - first) / period)):
-                due = first + n * period
-                delay = due - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                minute = self.minute(due)
-                minute.replies_due += 1
-                conversation, customer = self.rng.choice(self.conversations)
-                try:
-                    await self._reply(
-                        conn, minute, due, conversation, customer, n % REPLY_SAMPLE_EVERY == 0
-                    )
-                except (HttpError, OSError) as exc:
-                    self.fail(due, f"agent {type(exc).__name__}", str(exc)[:200])
-                    await conn.close()
-        finally:
-            await conn.close()
+        for n in range(round((ends - first) / period)):
+            due = first + n * period
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            minute = self.minute(due)
+            minute.replies_due += 1
+            conversation, customer = self.rng.choice(self.conversations)
+            try:
+                await self._reply(
+                    conn, minute, due, conversation, customer, n % REPLY_SAMPLE_EVERY == 0
+                )
+            except (HttpError, OSError) as exc:
+                self.fail(due, f"agent {type(exc).__name__}", str(exc)[:200])
+                await conn.close()  # the next request opens it again
 
     async def _reply(
         self,
