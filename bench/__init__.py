@@ -32,6 +32,7 @@ class Scale:
     console_interactions: int  # the big customer of bench.console
     console_requests: int  # timed loads of each page
     erase_messages: int  # the erased customer's messages in bench.erase (and as many others')
+    soak_seconds: float  # how long bench.soak and bench.kafka_soak hold their load
 
 
 SCALES: dict[str, Scale] = {
@@ -51,6 +52,7 @@ SCALES: dict[str, Scale] = {
         console_interactions=2_000,
         console_requests=20,
         erase_messages=2_000,
+        soak_seconds=60.0,
     ),
     "default": Scale(
         name="default",
@@ -68,6 +70,7 @@ SCALES: dict[str, Scale] = {
         console_interactions=10_000,
         console_requests=100,
         erase_messages=10_000,
+        soak_seconds=600.0,
     ),
     "full": Scale(
         name="full",
@@ -85,6 +88,7 @@ SCALES: dict[str, Scale] = {
         console_interactions=10_000,
         console_requests=300,
         erase_messages=10_000,
+        soak_seconds=1_800.0,
     ),
 }
 

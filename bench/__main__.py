@@ -20,8 +20,8 @@ from bench.harness import TempDir, machine
 from bench.report import table, write_docs
 from hub.cli.shared import tune_garbage_collector
 
-#: Run order: cheap and independent first, the dataset builders after; then the distributed
-#: runtime (Kafka and PostgreSQL).
+#: Run order: cheap and independent first, the dataset builders after, the long soak last of the
+#: embedded rows; then the distributed runtime (Kafka and PostgreSQL), its soak last.
 BENCHMARKS = (
     "batch_ingest",
     "single_ingest",
@@ -38,9 +38,11 @@ BENCHMARKS = (
     "erase",
     "webhooks",
     "automation",
+    "soak",
     "kafka_ingest",
     "kafka_projection",
     "kafka_freshness",
+    "kafka_soak",
 )
 ROOT = Path(__file__).resolve().parents[1]
 

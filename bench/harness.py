@@ -13,6 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
@@ -37,18 +39,72 @@ def proc_status_kib(pid: int, field: str) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class ProcessSample:
+    at: float  # seconds since the load began
+    rss_kib: int
+    fds: int
+    sockets: int  # of the fds: the clients' connections among them
+    files: int  # of the fds: files (databases, their journals, logs)
+    threads: int
+    processes: int
+
+
 def process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants now running."""
-    found, waiting = [], [pid]
-    while waiting:
-        current = waiting.pop()
+    """``pid`` and its descendants (from /proc/*/stat's parent ids)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
         found.append(current)
-        for children in Path(f"/proc/{current}/task").glob("*/children"):
-            try:
-                waiting += [int(child) for child in children.read_text().split()]
-            except FileNotFoundError:
-                continue
+        todo.extend(children.get(current, []))
     return found
+
+
+def open_fds(pid: int) -> Counter[str]:
+    """The open file descriptors of a process by kind: ``socket``, ``file`` or ``other``
+    (pipes, eventfds, epoll...)."""
+    kinds: Counter[str] = Counter()
+    try:
+        entries = list(Path(f"/proc/{pid}/fd").iterdir())
+    except (FileNotFoundError, ProcessLookupError):
+        return kinds
+    for entry in entries:
+        try:
+            target = str(entry.readlink())
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # closed meanwhile
+        if target.startswith("socket:"):
+            kinds["socket"] += 1
+        elif target.startswith("/"):
+            kinds["file"] += 1
+        else:
+            kinds["other"] += 1
+    return kinds
+
+
+def sample_processes(pid: int, at: float) -> ProcessSample:
+    pids = process_tree(pid)
+    fds: Counter[str] = Counter()
+    for p in pids:
+        fds.update(open_fds(p))
+    return ProcessSample(
+        at=at,
+        rss_kib=sum(proc_status_kib(p, "VmRSS") for p in pids),
+        fds=fds.total(),
+        sockets=fds["socket"],
+        files=fds["file"],
+        threads=sum(proc_status_kib(p, "Threads") for p in pids),  # a count, not kB
+        processes=len(pids),
+    )
 
 
 def cpu_seconds(pid: int) -> float:
