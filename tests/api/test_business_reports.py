@@ -18,6 +18,7 @@ from sqlalchemy import select
 from hub.config import Settings
 from hub.embedded.follower import LogFollower
 from hub.projections.business import business_customers, business_orders
+from hub.runtime.views import open_views
 from tests.support.api import ADMIN_TOKEN, Api, assert_error, running_app, unique
 
 RANGE = {"from": "2024-01-01", "to": "2024-04-30", "tz": "UTC"}
@@ -260,7 +261,10 @@ def rebuild(api: Api) -> None:
     """What ``hub projections rebuild business`` does: drop the view, replay the store."""
     assert api.runtime is not None
     api.runtime.views.reset("business")
-    LogFollower(api.runtime.store, api.runtime.views, only=["business"]).catch_up()
+    # As `hub projections rebuild` does: in a process of its own, with views of its own
+    # (the server's follower keeps applying meanwhile; each keeps its own rows).
+    views = open_views(api.runtime.settings, api.runtime.store)
+    LogFollower(api.runtime.store, views, only=["business"]).catch_up()
     api.wait_caught_up()
 
 

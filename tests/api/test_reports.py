@@ -16,6 +16,7 @@ import pytest
 
 from hub.embedded.follower import LogFollower
 from hub.projections import service_reports
+from hub.runtime.views import open_views
 from tests.support.api import Api, assert_error
 
 MONDAY = datetime(2024, 5, 6, tzinfo=UTC)
@@ -228,7 +229,10 @@ def rebuild_service(api: Api) -> None:
     """What ``hub projections rebuild service`` does: drop the view, replay the store."""
     assert api.runtime is not None
     api.runtime.views.reset("service")
-    LogFollower(api.runtime.store, api.runtime.views, only=["service"]).catch_up()
+    # As `hub projections rebuild` does: in a process of its own, with views of its own
+    # (the server's follower keeps applying meanwhile; each keeps its own rows).
+    views = open_views(api.runtime.settings, api.runtime.store)
+    LogFollower(api.runtime.store, views, only=["service"]).catch_up()
     api.wait_caught_up()
 
 
