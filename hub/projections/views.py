@@ -141,11 +141,14 @@ class Views:
             if missing:
                 conn.execute(view_positions.insert(), missing)
 
-    def positions(self, conn: Connection | None = None) -> dict[str, int]:
+    def positions(self, conn: Connection | None = None, *, lock: bool = False) -> dict[str, int]:
+        """Each projection's position; ``lock``: held until ``conn``'s transaction ends
+        (PostgreSQL's row locks; a SQLite write transaction holds its lock already)."""
         if conn is None:
             with self.engine.connect() as own:
                 return self.positions(own)
-        rows = conn.execute(select(view_positions.c.projection, view_positions.c.position))
+        query = select(view_positions.c.projection, view_positions.c.position)
+        rows = conn.execute(query.with_for_update() if lock else query)
         return {name: position for name, position in rows}
 
     def low_water_mark(self, only: Iterable[str] | None = None) -> int:
@@ -173,7 +176,9 @@ class Views:
         moved: list[Projection] = []
         try:
             with write_transaction(self.engine) as conn:
-                positions = self.positions(conn)
+                # Locked: a second applier (a rebuild beside the server, on PostgreSQL) waits
+                # here and then sees this batch applied, instead of applying it again.
+                positions = self.positions(conn, lock=True)
                 for projection in self.projections:
                     if wanted is not None and projection.name not in wanted:
                         continue
