@@ -10,6 +10,7 @@ Projections read only ``hub.events``: both runtimes feed them the same envelopes
 from __future__ import annotations
 
 import itertools
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
@@ -82,7 +83,11 @@ class KeptRows(Generic[K, V]):
     follower (``Projection.batch_begins``): rows by key as the batch wrote them, the latest
     last, at most ``limit`` (20,000 rows of two dozen columns: about 26 MB). Valid only
     while the tables stand at the position the batch that kept them committed; a batch that
-    does not commit, or a write by any other path, leaves nothing kept."""
+    does not commit, or a write by any other path, leaves nothing kept.
+
+    :meth:`forget` may come from another thread (an erasure's ``purge`` in an API thread)
+    while a batch is under way: that batch then keeps nothing when it ends, since what it
+    folded may hold rows the other write changed."""
 
     def __init__(self, limit: int = 20_000) -> None:
         self.limit = limit
@@ -90,19 +95,27 @@ class KeptRows(Generic[K, V]):
         self._at: int | None = None
         #: What the batch under way leaves (None: no batch of ``Views.apply`` under way).
         self._keeping: dict[K, V] | None = None
+        #: Moves on at every :meth:`forget`; a batch keeps its rows only if it did not move
+        #: while the batch ran.
+        self._generation = 0
+        self._began = 0
+        self._lock = threading.Lock()
 
     def begins(self, position: int) -> None:
-        if position != self._at:
-            self._rows = {}
-        self._keeping = self._rows
+        with self._lock:
+            if position != self._at:
+                self._rows = {}
+            self._keeping = self._rows
+            self._began = self._generation
 
     def take(self) -> dict[K, V] | None:
         """The rows kept, for the fold of a batch ``Views.apply`` announced (None: any other
-        apply, which must read everything). Forgotten until the batch commits: the fold
+        apply, which must read everything). Set aside until the batch commits: the fold
         changes them in place."""
-        rows = self._keeping
-        self.forget()
-        return rows
+        with self._lock:
+            rows = self._keeping
+            self._rows, self._at, self._keeping = {}, None, None
+            return rows
 
     def keep(self, rows: dict[K, V], written: Mapping[K, V]) -> None:
         """After the fold of the batch whose rows :meth:`take` gave: ``rows`` with what it
@@ -112,15 +125,22 @@ class KeptRows(Generic[K, V]):
             rows[key] = row
         for key in list(itertools.islice(rows, max(0, len(rows) - self.limit))):
             del rows[key]
-        self._keeping = rows
+        with self._lock:
+            self._keeping = rows
 
     def ends(self, position: int | None) -> None:
-        if position is None or self._keeping is None:
-            self.forget()
-        else:
-            self._rows, self._at, self._keeping = self._keeping, position, None
+        with self._lock:
+            if position is None or self._keeping is None or self._generation != self._began:
+                self._forget()
+            else:
+                self._rows, self._at, self._keeping = self._keeping, position, None
 
     def forget(self) -> None:
+        with self._lock:
+            self._forget()
+
+    def _forget(self) -> None:
+        self._generation += 1
         self._rows, self._at, self._keeping = {}, None, None
 
 
