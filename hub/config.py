@@ -147,6 +147,12 @@ class DispatchSettings(BaseModel):
         description="A send interrupted by a crash on a channel without idempotency keys is "
         "not repeated; without a status callback within this time it is recorded as failed.",
     )
+    max_in_flight: int = Field(
+        default=16,
+        ge=1,
+        description="Sends under way at once (each to a different recipient: one recipient's "
+        "messages go one after the other, in order).",
+    )
 
 
 class AutomationSettings(BaseModel):

@@ -369,111 +369,141 @@ class OutboundCommands:
         a hold, or the start of an attempt) before anything is sent, with what it was
         decided on (``hub.domain.lawfulness``: purpose, consent and the ledger entry that
         decided it, quiet hours, the service window)."""
+        return self._runner.run(
+            partial(self._prepare, mid, policy, quiet, now, in_doubt_after, rules)
+        )
 
-        def command(uow: UnitOfWork) -> Decision:
-            message = uow.get(Message, mid)
-            if message is None or message.dispatch is None:
-                return Done("not_a_reply")
-            if message.settled:
-                return Done("settled")
-            uow.load([message.conversation_id, message.customer_id])  # one read for both
-            cid = message.customer_id
-            purpose = message.dispatch.get("purpose", "service")
-            if self._cipher.is_erased(cid):
-                code, reason = "customer_erased", "the customer was erased"
-                basis = refusal_basis(now, purpose, code, reason)
-                self._settle(uow, message, "failed", code, reason, basis)
-                return Done("refused")
-            conversation = uow.require(Conversation, message.conversation_id, "conversation")
-            if message.in_flight and not policy.idempotent(message.channel):
-                # The hub stopped during a send: the provider may have it. Do not send twice;
-                # its status callback settles it, or after a while it counts as failed.
-                started = message.modified_on
-                if now - started < in_doubt_after:
-                    return Hold(started + in_doubt_after)
-                self._settle(
-                    uow,
-                    message,
-                    "failed",
-                    OUTCOME_UNKNOWN,
-                    "the hub stopped while sending and the provider never reported; it was "
-                    "not sent again to avoid a duplicate",
+    def prepare_dispatches(
+        self,
+        mids: Sequence[UUID],
+        policy: ChannelPolicy,
+        quiet: QuietHours,
+        now: datetime,
+        in_doubt_after: timedelta,
+        rules: ConsentRules = DEFAULT_RULES,
+    ) -> list[Decision | Exception]:
+        """:meth:`prepare_dispatch` for several messages, their decisions recorded in one
+        transaction (each message's decision, or the error deciding it raised)."""
+        return self._runner.run_many(
+            [partial(self._prepare, mid, policy, quiet, now, in_doubt_after, rules) for mid in mids]
+        )
+
+    def _prepare(
+        self,
+        mid: UUID,
+        policy: ChannelPolicy,
+        quiet: QuietHours,
+        now: datetime,
+        in_doubt_after: timedelta,
+        rules: ConsentRules,
+        uow: UnitOfWork,
+    ) -> Decision:
+        message = uow.get(Message, mid)
+        if message is None or message.dispatch is None:
+            return Done("not_a_reply")
+        if message.settled:
+            return Done("settled")
+        uow.load([message.conversation_id, message.customer_id])  # one read for both
+        cid = message.customer_id
+        purpose = message.dispatch.get("purpose", "service")
+        if self._cipher.is_erased(cid):
+            code, reason = "customer_erased", "the customer was erased"
+            basis = refusal_basis(now, purpose, code, reason)
+            self._settle(uow, message, "failed", code, reason, basis)
+            return Done("refused")
+        conversation = uow.require(Conversation, message.conversation_id, "conversation")
+        if message.in_flight and not policy.idempotent(message.channel):
+            # The hub stopped during a send: the provider may have it. Do not send twice;
+            # its status callback settles it, or after a while it counts as failed.
+            started = message.modified_on
+            if now - started < in_doubt_after:
+                return Hold(started + in_doubt_after)
+            self._settle(
+                uow,
+                message,
+                "failed",
+                OUTCOME_UNKNOWN,
+                "the hub stopped while sending and the provider never reported; it was "
+                "not sent again to avoid a duplicate",
+            )
+            return Done("in_doubt")
+        customer = uow.require(Customer, cid, "customer")
+        has_template = message.dispatch["template"] is not None
+        urgent = bool(message.dispatch["urgent"])
+        address = self._cipher.decrypt(cid, message.address) or ""
+        # The zone an agent set comes first, whatever the channel (hub.domain.profile).
+        zone = set_time_zone(uow, self._cipher, customer)
+        quiet_rules, by_address = quiet.for_customer(address, zone)
+        basis_of = partial(
+            dispatch_basis,
+            now=now,
+            purpose=purpose,
+            policy=policy,
+            quiet=quiet_rules,
+            customer=customer,
+            conversation=conversation,
+            channel=message.channel,
+            address=by_address,
+            urgent=urgent,
+            has_template=has_template,
+            rules=rules,
+        )
+        refusal = refusal_of(
+            policy, customer, conversation, message.channel, now, has_template, purpose, rules
+        )
+        if refusal is not None:
+            decided = basis_of(decision="refuse", refusal=refusal)
+            self._settle(uow, message, "failed", *refusal, decided)
+            return Done("refused")
+        if not urgent:
+            until = quiet_rules.hold_until(now, conversation.last_inbound_at, by_address)
+            if until is not None:
+                message.defer_dispatch(
+                    until=until,
+                    reason="quiet_hours",
+                    error_code="quiet_hours",
+                    error_message="held for the customer's quiet hours",
+                    held=True,
+                    customer_id=cid,
+                    conversation_id=message.conversation_id,
+                    correlation_id=mid,
+                    basis=basis_of(decision="hold", held_until=until),
                 )
-                return Done("in_doubt")
-            customer = uow.require(Customer, cid, "customer")
-            has_template = message.dispatch["template"] is not None
-            urgent = bool(message.dispatch["urgent"])
-            address = self._cipher.decrypt(cid, message.address) or ""
-            # The zone an agent set comes first, whatever the channel (hub.domain.profile).
-            zone = set_time_zone(uow, self._cipher, customer)
-            quiet_rules, by_address = quiet.for_customer(address, zone)
-            basis_of = partial(
-                dispatch_basis,
-                now=now,
-                purpose=purpose,
-                policy=policy,
-                quiet=quiet_rules,
-                customer=customer,
-                conversation=conversation,
-                channel=message.channel,
-                address=by_address,
-                urgent=urgent,
-                has_template=has_template,
-                rules=rules,
-            )
-            refusal = refusal_of(
-                policy, customer, conversation, message.channel, now, has_template, purpose, rules
-            )
-            if refusal is not None:
-                decided = basis_of(decision="refuse", refusal=refusal)
-                self._settle(uow, message, "failed", *refusal, decided)
-                return Done("refused")
-            if not urgent:
-                until = quiet_rules.hold_until(now, conversation.last_inbound_at, by_address)
-                if until is not None:
-                    message.defer_dispatch(
-                        until=until,
-                        reason="quiet_hours",
-                        error_code="quiet_hours",
-                        error_message="held for the customer's quiet hours",
-                        held=True,
-                        customer_id=cid,
-                        conversation_id=message.conversation_id,
-                        correlation_id=mid,
-                        basis=basis_of(decision="hold", held_until=until),
-                    )
-                    uow.collect(message)
-                    return Hold(until)
-            attempt = message.attempts + 1
-            message.start_dispatch(
-                attempt=attempt, correlation_id=mid, basis=basis_of(decision="send")
-            )
-            uow.collect(message)
-            return Send(
-                message_id=mid,
-                channel=message.channel,
-                address=address,
-                text=self._cipher.decrypt(cid, message.text) or "",
-                subject=self._cipher.decrypt(cid, message.subject),
-                in_reply_to=message.thread_ref,
-                references=tuple(message.references),
-                template=message.dispatch["template"],
-                status_callback_url=policy.status_callback_url(message.channel, mid),
-                attempt=attempt,
-                unsubscribe_url=policy.unsubscribe_url(message.channel, cid, purpose, mid),
-                html=self._cipher.decrypt(cid, message.dispatch.get("html")),
-            )
-
-        return self._runner.run(command)
+                uow.collect(message)
+                return Hold(until)
+        attempt = message.attempts + 1
+        message.start_dispatch(attempt=attempt, correlation_id=mid, basis=basis_of(decision="send"))
+        uow.collect(message)
+        return Send(
+            message_id=mid,
+            channel=message.channel,
+            address=address,
+            text=self._cipher.decrypt(cid, message.text) or "",
+            subject=self._cipher.decrypt(cid, message.subject),
+            in_reply_to=message.thread_ref,
+            references=tuple(message.references),
+            template=message.dispatch["template"],
+            status_callback_url=policy.status_callback_url(message.channel, mid),
+            attempt=attempt,
+            unsubscribe_url=policy.unsubscribe_url(message.channel, cid, purpose, mid),
+            html=self._cipher.decrypt(cid, message.dispatch.get("html")),
+        )
 
     def record_dispatched(self, mid: UUID, provider_message_id: str, status: str) -> None:
         """The provider accepted the message: remember its id for callbacks and replies."""
+        [outcome] = self.record_dispatches([(mid, provider_message_id, status)])
+        if isinstance(outcome, Exception):
+            raise outcome
 
-        def command(uow: UnitOfWork) -> None:
+    def record_dispatches(self, sent: Sequence[tuple[UUID, str, str]]) -> list[Exception | None]:
+        """:meth:`record_dispatched` for several messages (id, provider's id, status), in one
+        transaction; for each, None or the error recording it raised."""
+
+        def command(mid: UUID, provider_message_id: str, status: str, uow: UnitOfWork) -> None:
             message = uow.require(Message, mid, "message")
             self._remember(uow, message, provider_message_id, status, datetime.now(UTC))
 
-        self._runner.run(command)
+        return self._runner.run_many([partial(command, *each) for each in sent])
 
     def _remember(
         self,

@@ -234,6 +234,55 @@ class CommandRunner:
                 raise
         raise AssertionError("unreachable")
 
+    def run_many(self, commands: Sequence[Callable[[UnitOfWork], T]]) -> list[T | Exception]:
+        """Run ``commands`` one after another, each in a unit of work of its own, and save
+        all their events in ONE transaction (the dispatcher's bookkeeping for sends that
+        went out together): a transaction's fixed cost is shared, and a later command sees
+        what an earlier one changed. Each command's result, or the exception it raised.
+
+        When any command raises, or the transaction fails, nothing of the batch is saved
+        and each command runs again alone (:meth:`run`): one command's failure reaches its
+        own result only, and a conflict between two of them is resolved as for any other."""
+        if len(commands) <= 1:
+            return [self._outcome(command) for command in commands]
+        units: list[UnitOfWork] = []
+        try:
+            with self._lock, self.store_errors():
+                results: list[T | Exception] = []
+                for command in commands:
+                    uow = self.unit()
+                    units.append(uow)
+                    results.append(command(uow))
+                    # The next command starts from what this one changed (saved below, or
+                    # evicted with the rest).
+                    self._cache.put(uow.cacheable())
+                events = [event for uow in units for event in uow.events]
+                if events:
+                    self._save(events)
+                return results
+        except StoreUnavailable:
+            self._forget(units)
+            raise  # the store is down: alone, each would fail the same way
+        except Exception as exc:
+            self._forget(units)
+            log.debug("a batch of %d commands failed (%s); each runs alone", len(commands), exc)
+        return [self._outcome(command) for command in commands]
+
+    def _outcome(self, command: Callable[[UnitOfWork], T]) -> T | Exception:
+        try:
+            return self.run(command)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            return exc
+
+    def _forget(self, units: Sequence[UnitOfWork]) -> None:
+        """A batch that saved nothing: what its commands touched is read again, and the
+        customers they would have created do not exist."""
+        for uow in units:
+            self._cache.evict(uow.ids())
+            self._discard_keys(list(uow.new_keys))
+
     def read(self, query: Callable[[UnitOfWork], T]) -> T:
         """Run ``query`` on current aggregates, saving nothing."""
         with self._lock, self.store_errors():

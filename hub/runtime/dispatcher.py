@@ -21,7 +21,13 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from hub.config import Settings
-from hub.connectors.base import Connector, ConnectorError, OutboundMessage, WhatsAppTemplate
+from hub.connectors.base import (
+    Connector,
+    ConnectorError,
+    OutboundMessage,
+    SendResult,
+    WhatsAppTemplate,
+)
 from hub.connectors.registry import by_channel, configured
 from hub.domain.consent import ConsentRules
 from hub.domain.links import LinkSigner
@@ -158,29 +164,91 @@ class Dispatcher(DueQueue):
         self._buckets = {
             channel: _Bucket(c.send_rate, self._clock) for channel, c in connectors.items()
         }
+        self._in_flight = asyncio.Semaphore(d.max_in_flight)
 
     async def handle(self, mid: UUID, position: int, stopping: asyncio.Event) -> None:
-        decision = await asyncio.to_thread(
-            self._app.outbound.prepare_dispatch,
-            mid,
+        await self.handle_many([(mid, position)], stopping)
+
+    async def handle_many(self, items: list[tuple[UUID, int]], stopping: asyncio.Event) -> None:
+        """A round of due messages: decided in one transaction, the sends made together
+        (at most ``max_in_flight`` at once, one recipient's in order), and what the providers
+        accepted recorded in one transaction. An error deciding or recording a message is
+        raised once the rest of the round is done (the loop then reads the log again)."""
+        decisions = await asyncio.to_thread(
+            self._app.outbound.prepare_dispatches,
+            [mid for mid, _ in items],
             self._policy,
             self._quiet,
             self._clock.now(),
             self._in_doubt,
             self._rules,
         )
-        if isinstance(decision, Done):
-            self.settle(mid)
-            self._metrics.dispatched.labels("-", decision.outcome).inc()
-        elif isinstance(decision, Hold):
-            self.schedule(mid, position, decision.until.timestamp())
-        else:
-            await self._send(decision, position)
+        errors: list[Exception] = []
+        sends: list[tuple[Send, int]] = []
+        for (mid, position), decision in zip(items, decisions, strict=True):
+            if isinstance(decision, Exception):
+                errors.append(decision)
+            elif isinstance(decision, Done):
+                self.settle(mid)
+                self._metrics.dispatched.labels("-", decision.outcome).inc()
+            elif isinstance(decision, Hold):
+                self.schedule(mid, position, decision.until.timestamp())
+            else:
+                sends.append((decision, position))
+        errors += await self._send_all(sends)
+        if errors:
+            raise errors[0]
 
-    async def _send(self, send: Send, position: int) -> None:
+    async def _send_all(self, sends: list[tuple[Send, int]]) -> list[Exception]:
+        """Send, a lane per recipient; the errors met. What the providers accept is recorded
+        while the other sends go on, in as few transactions as keep up (a crash leaves at
+        most those of one transaction in doubt, as a lone send would)."""
+        lanes: dict[tuple[str, str], list[tuple[Send, int]]] = {}
+        for send, position in sends:
+            lanes.setdefault((send.channel, send.address), []).append((send, position))
+        accepted: list[tuple[Send, SendResult]] = []
+        errors: list[Exception] = []
+        recording: asyncio.Task[None] | None = None
+
+        async def record() -> None:
+            while accepted:
+                batch = accepted[:]
+                accepted.clear()
+                recorded = await asyncio.to_thread(
+                    self._app.outbound.record_dispatches,
+                    [(s.message_id, r.provider_message_id, r.status) for s, r in batch],
+                )
+                for (send, _), error in zip(batch, recorded, strict=True):
+                    if error is not None:
+                        errors.append(error)  # left in flight: decided again after a re-read
+                        continue
+                    self.settle(send.message_id)
+                    self._metrics.dispatched.labels(send.channel, "sent").inc()
+
+        async def lane(queue: list[tuple[Send, int]]) -> None:
+            nonlocal recording
+            for send, position in queue:
+                async with self._in_flight:
+                    result = await self._send(send, position)
+                if result is not None:
+                    accepted.append((send, result))
+                    if recording is None or recording.done():
+                        recording = asyncio.create_task(record())
+
+        outcomes = await asyncio.gather(*(lane(q) for q in lanes.values()), return_exceptions=True)
+        errors += [e for e in outcomes if isinstance(e, Exception)]
+        while recording is not None:
+            task, recording = recording, None
+            try:
+                await task
+            except Exception as exc:  # the store failed: the rest stay in flight
+                errors.append(exc)
+        return errors
+
+    async def _send(self, send: Send, position: int) -> SendResult | None:
+        """One attempt; the provider's answer, or None when it failed (recorded here)."""
         # The policy refused channels without a connector: the same configuration built both.
         connector = self._connectors[send.channel]
-        app = self._app.outbound
         bucket = self._buckets[send.channel]
         await self._clock.sleep(bucket.delay())
         message = OutboundMessage(
@@ -197,16 +265,11 @@ class Dispatcher(DueQueue):
             html=send.html,
         )
         try:
-            result = await connector.send(message)
+            return await connector.send(message)
         except ConnectorError as exc:
             outcome = await self._failed(send, exc, position)
             self._metrics.dispatched.labels(send.channel, outcome).inc()
-            return
-        await asyncio.to_thread(
-            app.record_dispatched, send.message_id, result.provider_message_id, result.status
-        )
-        self.settle(send.message_id)
-        self._metrics.dispatched.labels(send.channel, "sent").inc()
+            return None
 
     async def _failed(self, send: Send, exc: ConnectorError, position: int) -> str:
         app = self._app.outbound

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 LEASE_SECONDS = 15.0
 #: Log rows read per query.
 _READ_BATCH = 500
+#: Due items handed to :meth:`DueQueue.handle_many` at once.
+_HANDLE_BATCH = 64
 
 
 class Clock:
@@ -85,6 +87,16 @@ class DueQueue:
         """Handle a due item: end by :meth:`settle` or :meth:`schedule` (else it waits for
         the next restart)."""
         raise NotImplementedError
+
+    async def handle_many(self, items: list[tuple[UUID, int]], stopping: asyncio.Event) -> None:
+        """Handle due items (item, log position), in due order, each once: by default one
+        after the other with :meth:`handle`. A queue whose items can share work overrides it
+        (the dispatcher decides a round's messages in one transaction and sends them
+        together)."""
+        for item, position in items:
+            if stopping.is_set():
+                return  # the rest are read again from the log at the next start
+            await self.handle(item, position, stopping)
 
     def schedule(self, item: UUID, position: int, due: float) -> None:
         """Handle ``item`` (read at log ``position``) again at ``due`` (a Unix time)."""
@@ -195,11 +207,16 @@ class DueQueue:
             self._renew_at = self._write_at = now + LEASE_SECONDS / 3
 
     async def _handle_due(self, stopping: asyncio.Event) -> None:
-        while self._due and self._due[0][0] <= self._clock.time() and not stopping.is_set():
-            _, position, item = heapq.heappop(self._due)
-            if item not in self._waiting:
-                continue
-            await self.handle(item, position, stopping)
+        while not stopping.is_set():
+            due: dict[UUID, int] = {}  # an item scheduled twice is handled once
+            now = self._clock.time()
+            while self._due and self._due[0][0] <= now and len(due) < _HANDLE_BATCH:
+                _, position, item = heapq.heappop(self._due)
+                if item in self._waiting:
+                    due.setdefault(item, position)
+            if not due:
+                return
+            await self.handle_many(list(due.items()), stopping)
 
     def problems(self) -> list[str]:
         return [f"{self.label} failing: {self.error}"] if self.error else []

@@ -10,7 +10,7 @@ from uuid import UUID
 
 import pytest
 
-from hub.domain.errors import CustomerErased, InvalidCommand, SendRefused
+from hub.domain.errors import CustomerErased, InvalidCommand, NotFound, SendRefused
 from hub.domain.inbound import Recorded
 from hub.domain.model import Message
 from hub.domain.policy import Done, Hold, QuietHours, Send
@@ -195,6 +195,69 @@ def test_a_send_in_doubt_is_repeated_where_the_provider_dedupes(
     again = prepare(mid, deduping, NEVER_QUIET, datetime.now(UTC), IN_DOUBT)
     assert isinstance(again, Send)
     assert again.attempt == 2
+
+
+def test_a_rounds_messages_are_decided_and_recorded_together(
+    store: Store, sms: Recorded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dispatcher's round: several decisions in one transaction, then what the
+    providers accepted in one more."""
+    mids = [queued(store, sms) for _ in range(3)]
+    saves = _count_saves(store, monkeypatch)
+    now = T0 + timedelta(minutes=1)
+    decisions = store.app.outbound.prepare_dispatches(
+        [*mids, sms.message_id], OPEN, NEVER_QUIET, now, IN_DOUBT
+    )
+    assert [type(d) for d in decisions] == [Send, Send, Send, Done]
+    assert [d.message_id for d in decisions[:3]] == mids  # type: ignore[union-attr]
+    recorded = store.app.outbound.record_dispatches(
+        [(m, f"SMp{n}", "sent") for n, m in enumerate(mids)]
+    )
+    assert recorded == [None, None, None]
+    assert [message(store, m).provider_ref for m in mids] == ["SMp0", "SMp1", "SMp2"]
+    # Two transactions: the starts of three attempts; three dispatches and their refs.
+    assert saves == [3, 6]
+
+
+def test_one_messages_error_in_a_round_reaches_only_its_own_result(
+    store: Store, sms: Recorded
+) -> None:
+    mid = queued(store, sms)
+    decide(store, mid, T0 + timedelta(minutes=1))
+    unknown = UUID(int=7)
+    recorded = store.app.outbound.record_dispatches(
+        [(unknown, "SMnone", "sent"), (mid, "SMprovider1", "sent")]
+    )
+    assert recorded[1] is None
+    assert isinstance(recorded[0], NotFound)
+    assert message(store, mid).provider_ref == "SMprovider1"
+
+
+def test_two_commands_of_a_round_on_one_message_are_run_one_after_the_other(
+    store: Store, sms: Recorded
+) -> None:
+    """They conflict in one transaction (each read the message as stored): the batch is
+    run again command by command, and the second sees what the first recorded."""
+    mid = queued(store, sms)
+    decide(store, mid, T0 + timedelta(minutes=1))
+    recorded = store.app.outbound.record_dispatches(
+        [(mid, "SMfirst", "sent"), (mid, "SMsecond", "sent")]
+    )
+    assert recorded == [None, None]
+    assert message(store, mid).provider_ref == "SMfirst"  # later ids are ignored
+
+
+def _count_saves(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many events each store transaction of the command runner saved (the list grows)."""
+    runner = store.app.runner
+    save, saves = runner._save, []
+
+    def counting(events: list[Any]) -> None:
+        saves.append(len(events))
+        save(events)
+
+    monkeypatch.setattr(runner, "_save", counting)
+    return saves
 
 
 def test_provider_reports_settle_replies_and_a_bounce_revokes_consent(

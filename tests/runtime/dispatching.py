@@ -75,14 +75,18 @@ class Hub:
         self.running: list[Running] = []
         self.decisions: list[tuple[UUID, Decision]] = []
         outbound = self.store.app.outbound
-        prepare = outbound.prepare_dispatch
+        prepare = outbound.prepare_dispatches
 
-        def spy(mid: UUID, *args: Any) -> Decision:
-            decision = prepare(mid, *args)
-            self.decisions.append((mid, decision))
-            return decision
+        def spy(mids: list[UUID], *args: Any) -> list[Decision | Exception]:
+            decisions = prepare(mids, *args)
+            self.decisions += [
+                (mid, d)
+                for mid, d in zip(mids, decisions, strict=True)
+                if not isinstance(d, Exception)
+            ]
+            return decisions
 
-        monkeypatch.setattr(outbound, "prepare_dispatch", spy)
+        monkeypatch.setattr(outbound, "prepare_dispatches", spy)
 
     async def start(
         self, *, rate: float | None = None, clock: FakeClock | None = None, idle: float = IDLE
@@ -102,11 +106,20 @@ class Hub:
         self.running.append(running)
         return running
 
-    def reply(self, text: str, **options: Any) -> UUID:
+    def reply(self, text: str, conversation: UUID | None = None, **options: Any) -> UUID:
         recorded = self.store.app.outbound.reply(
-            self.conversation, text, author="agent-7", policy=self.policy, **options
+            conversation or self.conversation,
+            text,
+            author="agent-7",
+            policy=self.policy,
+            **options,
         )
         return recorded.message_id
+
+    def conversation_with(self, address: str) -> UUID:
+        """A conversation with another recipient, to reply on."""
+        (first,) = self.store.app.record_interactions([inbound(f"SM-{address}", address=address)])
+        return first.conversation_id
 
     def message(self, mid: UUID) -> Message:
         found: Message = self.store.app.repository.get(mid)

@@ -185,6 +185,59 @@ async def test_the_channels_rate_limit_spaces_the_sends(open_hub: HubFactory) ->
 # -- the lease ---------------------------------------------------------------------------------
 
 
+OTHER = "phone:+4915112345679"
+
+
+async def test_a_rounds_replies_to_different_recipients_are_sent_together(
+    open_hub: HubFactory,
+) -> None:
+    """A provider slow to answer one send does not hold up the next recipient's."""
+    hub = open_hub()
+    first = hub.reply("to the first")
+    second = hub.reply("to another", conversation=hub.conversation_with(OTHER))
+    running = await hub.start()  # its first round has both
+    stall = running.connector.stall_next()
+
+    attempts = await eventually(
+        lambda: len(running.connector.attempts) == 2 and running.connector.attempts
+    )
+    assert [m.message_id for m in attempts] == [first, second]
+    stall.released.set()
+    assert (await hub.settled(first)).provider_ref == f"FK{first.hex}"
+    assert (await hub.settled(second)).provider_ref == f"FK{second.hex}"
+
+
+async def test_one_recipients_replies_are_sent_one_after_the_other_in_order(
+    open_hub: HubFactory,
+) -> None:
+    hub = open_hub()
+    first, second = hub.reply("first"), hub.reply("second")
+    running = await hub.start()
+    stall = running.connector.stall_next()
+
+    await eventually(lambda: running.connector.attempts)
+    await asyncio.sleep(QUIET)
+    assert [m.message_id for m in running.connector.attempts] == [first]  # the second waits
+    stall.released.set()
+    await hub.settled(second)
+    assert [m.message_id for m in running.connector.sent] == [first, second]
+
+
+async def test_no_more_sends_are_under_way_than_allowed(open_hub: HubFactory) -> None:
+    hub = open_hub(max_in_flight=1)
+    first = hub.reply("to the first")
+    second = hub.reply("to another", conversation=hub.conversation_with(OTHER))
+    running = await hub.start()
+    stall = running.connector.stall_next()
+
+    await eventually(lambda: running.connector.attempts)
+    await asyncio.sleep(QUIET)
+    assert [m.message_id for m in running.connector.attempts] == [first]
+    stall.released.set()
+    await hub.settled(second)
+    assert [m.message_id for m in running.connector.sent] == [first, second]
+
+
 async def test_a_dispatcher_whose_lease_was_taken_sends_nothing_more(
     open_hub: HubFactory,
 ) -> None:
@@ -301,15 +354,15 @@ async def test_a_store_error_while_preparing_a_send_is_retried(
 ) -> None:
     hub = open_hub()
     outbound = hub.store.app.outbound
-    prepare = outbound.prepare_dispatch
+    prepare = outbound.prepare_dispatches
     failures = [StoreUnavailable("the event store is unavailable")]
 
-    def failing_once(mid: UUID, *args: Any) -> Decision:
+    def failing_once(mids: list[UUID], *args: Any) -> list[Decision | Exception]:
         if failures:
             raise failures.pop()
-        return prepare(mid, *args)
+        return prepare(mids, *args)
 
-    monkeypatch.setattr(outbound, "prepare_dispatch", failing_once)
+    monkeypatch.setattr(outbound, "prepare_dispatches", failing_once)
     running = await hub.start()
     hub.reply("after a blip")
     await eventually(lambda: running.dispatcher.error)
