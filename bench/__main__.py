@@ -123,18 +123,23 @@ def main(argv: list[str] | None = None) -> int:
         results.append(result)
         state = f"error: {result.error}" if result.error else "done"
         print(f"[bench] {name} {state} in {result.seconds:.0f} s", file=sys.stderr, flush=True)
+        meta["seconds"] = time.perf_counter() - started
+        if args.json:  # after every row: a run stopped later keeps the rows it finished
+            _write_json(args.json, meta, results)
     meta["seconds"] = time.perf_counter() - started
 
     print(table(results))
     print(f"\n{len(results)} benchmark(s) in {meta['seconds']:.0f} s", file=sys.stderr)
-    if args.json:
-        payload = {"meta": meta, "results": [r.as_dict() for r in results]}
-        args.json.write_text(json.dumps(_json_safe(payload), indent=2, default=str) + "\n")
     # A quick run only checks that everything runs: its figures never replace the table.
     if not args.only and not args.no_docs and args.scale != "quick":
         write_docs(args.docs, results, meta)
         print(f"[bench] wrote {args.docs}", file=sys.stderr)
     return 1 if any(r.error for r in results) else 0
+
+
+def _write_json(path: Path, meta: dict[str, Any], results: list[Result]) -> None:
+    payload = {"meta": meta, "results": [r.as_dict() for r in results]}
+    path.write_text(json.dumps(_json_safe(payload), indent=2, default=str) + "\n")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
@@ -189,6 +190,9 @@ class CommandRunner:
         self._save = save
         self._discard_keys = discard_keys
         self._lock = threading.Lock()
+        #: Commands waiting for the lock, and their callers' futures (see :meth:`run`).
+        self._waiting: list[tuple[Callable[[UnitOfWork], Any], Future[Any]]] = []
+        self._waiting_lock = threading.Lock()
 
     def unit(self) -> UnitOfWork:
         """A fresh unit of work (for a read outside :meth:`run` and :meth:`read`)."""
@@ -212,11 +216,44 @@ class CommandRunner:
         Commands of one process run one at a time (the store serialises writers anyway, and
         it lets the cache hand out its own objects); when another process won a race, the
         command runs again on fresh state.
+
+        Commands that arrive while another runs wait together, and the next thread to run
+        takes them all as one batch (:meth:`run_many`): concurrent requests (agents' replies,
+        the dispatcher's bookkeeping) share a transaction instead of queueing for one each.
+        Each caller still gets its own command's result, or its own error.
         """
+        mine: Future[Any] = Future()
+        with self._waiting_lock:
+            self._waiting.append((command, mine))
+        with self._lock:
+            if not mine.done():  # else an earlier thread ran it with its own
+                with self._waiting_lock:
+                    batch, self._waiting = self._waiting, []
+                self._run_waiting(batch)
+        result: T = mine.result()
+        return result
+
+    def _run_waiting(self, batch: list[tuple[Callable[[UnitOfWork], Any], Future[Any]]]) -> None:
+        """Run ``batch`` (the lock held) and settle each waiter's future."""
+        try:
+            outcomes = self._run_group([command for command, _ in batch])
+        except BaseException as exc:  # the store is down, or the process is stopping
+            for _, future in batch:
+                future.set_exception(exc)
+            return
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+
+    def _run_one(self, command: Callable[[UnitOfWork], T]) -> T:
+        """One command in one transaction, run again when another process won a race (the
+        lock held)."""
         for attempt in range(1, MAX_ATTEMPTS + 1):
             uow = self.unit()
             try:
-                with self._lock, self.store_errors():
+                with self.store_errors():
                     result = command(uow)
                     if uow.events:
                         self._save(uow.events)
@@ -241,13 +278,17 @@ class CommandRunner:
         what an earlier one changed. Each command's result, or the exception it raised.
 
         When any command raises, or the transaction fails, nothing of the batch is saved
-        and each command runs again alone (:meth:`run`): one command's failure reaches its
-        own result only, and a conflict between two of them is resolved as for any other."""
+        and each command runs again alone: one command's failure reaches its own result
+        only, and a conflict between two of them is resolved as for any other."""
+        with self._lock:
+            return self._run_group(commands)
+
+    def _run_group(self, commands: Sequence[Callable[[UnitOfWork], T]]) -> list[T | Exception]:
         if len(commands) <= 1:
             return [self._outcome(command) for command in commands]
         units: list[UnitOfWork] = []
         try:
-            with self._lock, self.store_errors():
+            with self.store_errors():
                 results: list[T | Exception] = []
                 for command in commands:
                     uow = self.unit()
@@ -266,11 +307,14 @@ class CommandRunner:
         except Exception as exc:
             self._forget(units)
             log.debug("a batch of %d commands failed (%s); each runs alone", len(commands), exc)
+        except BaseException:
+            self._forget(units)
+            raise
         return [self._outcome(command) for command in commands]
 
     def _outcome(self, command: Callable[[UnitOfWork], T]) -> T | Exception:
         try:
-            return self.run(command)
+            return self._run_one(command)
         except StoreUnavailable:
             raise
         except Exception as exc:
