@@ -55,6 +55,9 @@ INGEST_CONNECTIONS = 32
 WATCH_CONNECTIONS = 16
 POOL_SEED = 300  # chat conversations of seeded customers the agents start with
 DRAIN_TIMEOUT = 30.0
+#: An agent's timeline read and reply unanswered this long fail the row (a run at default
+#: scale once waited for one for good: nothing else bounds the agents).
+AGENT_TIMEOUT = 30.0
 CATCH_UP_TIMEOUT = 120.0
 REPLY = (
     b'{"text": "Thanks for waiting: it ships today, here is the tracking link.", "urgent": true}'
@@ -448,10 +451,13 @@ class Soak:
             minute.replies_due += 1
             conversation, customer = self.rng.choice(self.conversations)
             try:
-                await self._reply(
-                    conn, minute, due, conversation, customer, n % REPLY_SAMPLE_EVERY == 0
+                await asyncio.wait_for(
+                    self._reply(
+                        conn, minute, due, conversation, customer, n % REPLY_SAMPLE_EVERY == 0
+                    ),
+                    AGENT_TIMEOUT,
                 )
-            except (HttpError, OSError) as exc:
+            except (HttpError, OSError) as exc:  # TimeoutError among them: fails the row
                 self.fail(due, f"agent {type(exc).__name__}", str(exc)[:200])
                 await conn.close()  # the next request opens it again
 
