@@ -164,16 +164,25 @@ class Dispatcher(DueQueue):
         self._buckets = {
             channel: _Bucket(c.send_rate, self._clock) for channel, c in connectors.items()
         }
-        self._in_flight = asyncio.Semaphore(d.max_in_flight)
+        self._max_in_flight = d.max_in_flight
 
     async def handle(self, mid: UUID, position: int, stopping: asyncio.Event) -> None:
         await self.handle_many([(mid, position)], stopping)
 
     async def handle_many(self, items: list[tuple[UUID, int]], stopping: asyncio.Event) -> None:
-        """A round of due messages: decided in one transaction, the sends made together
-        (at most ``max_in_flight`` at once, one recipient's in order), and what the providers
-        accepted recorded in one transaction. An error deciding or recording a message is
-        raised once the rest of the round is done (the loop then reads the log again)."""
+        """Due messages, ``max_in_flight`` at a time: no more are started than can be under
+        way together, so a crash leaves at most that many sends in doubt (one, as a lone
+        send would, with ``HUB_DISPATCH__MAX_IN_FLIGHT=1``)."""
+        for start in range(0, len(items), self._max_in_flight):
+            if stopping.is_set():
+                return  # the rest are read again from the log at the next start
+            await self._round(items[start : start + self._max_in_flight])
+
+    async def _round(self, items: list[tuple[UUID, int]]) -> None:
+        """Decided in one transaction, sent together (one recipient's in order), and what
+        the providers accepted recorded while the other sends go on. An error deciding or
+        recording a message is raised once the rest of the round is done (the loop then
+        reads the log again)."""
         decisions = await asyncio.to_thread(
             self._app.outbound.prepare_dispatches,
             [mid for mid, _ in items],
@@ -228,8 +237,7 @@ class Dispatcher(DueQueue):
         async def lane(queue: list[tuple[Send, int]]) -> None:
             nonlocal recording
             for send, position in queue:
-                async with self._in_flight:
-                    result = await self._send(send, position)
+                result = await self._send(send, position)
                 if result is not None:
                     accepted.append((send, result))
                     if recording is None or recording.done():

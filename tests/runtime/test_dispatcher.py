@@ -223,7 +223,9 @@ async def test_one_recipients_replies_are_sent_one_after_the_other_in_order(
     assert [m.message_id for m in running.connector.sent] == [first, second]
 
 
-async def test_no_more_sends_are_under_way_than_allowed(open_hub: HubFactory) -> None:
+async def test_no_more_sends_are_started_than_may_be_under_way(open_hub: HubFactory) -> None:
+    """A message is decided (its attempt recorded as started) only when it may go out at
+    once: a crash leaves no more sends in doubt than ``max_in_flight``."""
     hub = open_hub(max_in_flight=1)
     first = hub.reply("to the first")
     second = hub.reply("to another", conversation=hub.conversation_with(OTHER))
@@ -233,6 +235,7 @@ async def test_no_more_sends_are_under_way_than_allowed(open_hub: HubFactory) ->
     await eventually(lambda: running.connector.attempts)
     await asyncio.sleep(QUIET)
     assert [m.message_id for m in running.connector.attempts] == [first]
+    assert hub.decided(second) == []  # not started: nothing of it is in doubt
     stall.released.set()
     await hub.settled(second)
     assert [m.message_id for m in running.connector.sent] == [first, second]
