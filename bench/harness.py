@@ -48,6 +48,8 @@ class ProcessSample:
     files: int  # of the fds: files (databases, their journals, logs)
     threads: int
     processes: int
+    #: Of ``rss_kib``: the top process's own (``hub serve``'s, without its projection child).
+    top_rss_kib: int = 0
 
 
 def process_tree(pid: int) -> list[int]:
@@ -104,6 +106,7 @@ def sample_processes(pid: int, at: float) -> ProcessSample:
         files=fds["file"],
         threads=sum(proc_status_kib(p, "Threads") for p in pids),  # a count, not kB
         processes=len(pids),
+        top_rss_kib=proc_status_kib(pid, "VmRSS"),
     )
 
 

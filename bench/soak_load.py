@@ -442,11 +442,15 @@ class Soak:
         """Twice a second: a chat customer's timeline, then a reply in their conversation."""
         period = 1 / REPLIES_PER_AGENT
         first = self.started + index * period / len(self.agents)  # the agents take turns
-        for n in range(round((ends - first) / period)):
+        count = round((ends - first) / period)
+        for n in range(count):
             due = first + n * period
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
+            elif time.perf_counter() > ends:  # the hub answered too slowly to keep the pace
+                self.fail(ends - 1.0, "agent behind at the end", "", count - n)
+                return
             minute = self.minute(due)
             minute.replies_due += 1
             conversation, customer = self.rng.choice(self.conversations)
