@@ -16,7 +16,7 @@ from hub.domain.model import Message
 from hub.domain.policy import Done, Hold, QuietHours, Send
 from hub.store import Store
 from tests.domain.fakes import FakeChannels, FakeReport
-from tests.domain.helpers import types
+from tests.domain.helpers import count_saves, types
 from tests.support.store import T0, inbound
 
 PHONE = "phone:+4915112345678"  # Europe/Berlin
@@ -203,7 +203,7 @@ def test_a_rounds_messages_are_decided_and_recorded_together(
     """The dispatcher's round: several decisions in one transaction, then what the
     providers accepted in one more."""
     mids = [queued(store, sms) for _ in range(3)]
-    saves = _count_saves(store, monkeypatch)
+    saves = count_saves(store, monkeypatch)
     now = T0 + timedelta(minutes=1)
     decisions = store.app.outbound.prepare_dispatches(
         [*mids, sms.message_id], OPEN, NEVER_QUIET, now, IN_DOUBT
@@ -245,19 +245,6 @@ def test_two_commands_of_a_round_on_one_message_are_run_one_after_the_other(
     )
     assert recorded == [None, None]
     assert message(store, mid).provider_ref == "SMfirst"  # later ids are ignored
-
-
-def _count_saves(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many events each store transaction of the command runner saved (the list grows)."""
-    runner = store.app.runner
-    save, saves = runner._save, []
-
-    def counting(events: list[Any]) -> None:
-        saves.append(len(events))
-        save(events)
-
-    monkeypatch.setattr(runner, "_save", counting)
-    return saves
 
 
 def test_provider_reports_settle_replies_and_a_bounce_revokes_consent(

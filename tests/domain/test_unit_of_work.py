@@ -15,6 +15,7 @@ import pytest
 from hub.domain.errors import NotFound
 from hub.domain.unit_of_work import UnitOfWork
 from hub.store import Store
+from tests.domain.helpers import count_saves
 from tests.support.store import inbound
 
 
@@ -26,16 +27,7 @@ def backend() -> str:
 
 @pytest.fixture
 def saves(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many events each of the runner's transactions saved (the list grows)."""
-    runner = store.app.runner
-    save, counts = runner._save, []
-
-    def counting(events: list[Any]) -> None:
-        counts.append(len(events))
-        save(events)
-
-    monkeypatch.setattr(runner, "_save", counting)
-    return counts
+    return count_saves(store, monkeypatch)
 
 
 @pytest.fixture
