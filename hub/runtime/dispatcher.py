@@ -166,9 +166,6 @@ class Dispatcher(DueQueue):
         }
         self._max_in_flight = d.max_in_flight
 
-    async def handle(self, mid: UUID, position: int, stopping: asyncio.Event) -> None:
-        await self.handle_many([(mid, position)], stopping)
-
     async def handle_many(self, items: list[tuple[UUID, int]], stopping: asyncio.Event) -> None:
         """Due messages, ``max_in_flight`` at a time: no more are started than can be under
         way together, so a crash leaves at most that many sends in doubt (one, as a lone
@@ -210,8 +207,7 @@ class Dispatcher(DueQueue):
 
     async def _send_all(self, sends: list[tuple[Send, int]]) -> list[Exception]:
         """Send, a lane per recipient; the errors met. What the providers accept is recorded
-        while the other sends go on, in as few transactions as keep up (a crash leaves at
-        most those of one transaction in doubt, as a lone send would)."""
+        while the other sends go on, in as few transactions as keep up."""
         lanes: dict[tuple[str, str], list[tuple[Send, int]]] = {}
         for send, position in sends:
             lanes.setdefault((send.channel, send.address), []).append((send, position))
@@ -245,10 +241,9 @@ class Dispatcher(DueQueue):
 
         outcomes = await asyncio.gather(*(lane(q) for q in lanes.values()), return_exceptions=True)
         errors += [e for e in outcomes if isinstance(e, Exception)]
-        while recording is not None:
-            task, recording = recording, None
+        if recording is not None:  # the last one: no send is left to start another
             try:
-                await task
+                await recording
             except Exception as exc:  # the store failed: the rest stay in flight
                 errors.append(exc)
         return errors
