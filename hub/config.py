@@ -77,8 +77,9 @@ class KafkaSettings(BaseModel):
     )
     transactions: bool = Field(
         default=False,
-        description="Faust's exactly_once guarantee (Kafka transactions for the dead letters "
-        "and offsets). Correctness never depends on it: effects are deduplicated anyway.",
+        description="Kafka transactions: the process worker commits each batch's offsets and "
+        "dead letters in one transaction (the webhooks worker: Faust's exactly_once). "
+        "Correctness never depends on it: effects are deduplicated anyway.",
     )
     commit_interval: float = Field(
         default=1.0, gt=0, description="Seconds between consumer offset commits."

@@ -1,5 +1,4 @@
-"""The Faust workers of the distributed runtime: one Faust app, and so one consumer group, per
-role.
+"""The workers of the distributed runtime: one consumer group per role.
 
 - ``process`` (group ``hub-process``) takes ``hub.inbound`` in batches into the store, one
   transaction per batch, and sends what can never be processed to ``hub.inbound.dlq`` and to
@@ -11,14 +10,16 @@ role.
   queue, not the offset, holds an event until it is delivered or given up, per endpoint: a
   partition is never held back by one customer's failing endpoint, and a replay reads the store.
 
-A role's group is its own, so roles scale apart and ``hub run all`` can host both. Events are
-acknowledged (and so their offsets committed) only after their batch is done: a crash or a
-stop mid-batch redelivers the batch, and the store and the views skip what they already hold.
-While the store is unavailable a batch is retried without end and no offset moves.
+A role's group is its own, so roles scale apart and ``hub run all`` can host them all. The two
+high-rate roles, process and project, are aiokafka consumers that take each fetch as one batch
+(``hub.stream.batch_worker``); webhooks is a Faust agent. Either way a record's offset is
+committed only after its batch is done: a crash or a stop mid-batch redelivers the batch, and
+the store, the views and the webhook queue skip what they already hold. While the store is
+unavailable a batch is retried without end and no offset moves.
 
 A worker takes the next batch while the last one is written (in a thread), and writes batches
-one after the other, in the order taken: per-partition order holds, and Faust's delivery of
-the next records overlaps the database's work instead of waiting for it.
+one after the other, in the order taken: per-partition order holds, and fetching the next
+records overlaps the database's work instead of waiting for it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import faust
 from sqlalchemy.exc import OperationalError
@@ -41,17 +42,19 @@ from hub.events import Envelope, decode_event
 from hub.metrics import Metrics
 from hub.projections import Views, default_projections
 from hub.store import Store
+from hub.stream.batch_worker import BatchWorker, Handler, Outgoing, Record
 from hub.stream.faust_driver import HubFaustApp
 from hub.stream.processor import Processor
 from hub.stream.topics import Topics
 
 log = logging.getLogger(__name__)
 
-#: Records per batch, by role: process writes a batch in one store transaction; project
-#: writes one in one views transaction, and a bigger batch folds more updates of the same
-#: rows together (fewer statements per event).
+#: Records per batch at most, by role: process writes a batch in one store transaction;
+#: project writes one in one views transaction, and a bigger batch folds more updates of the
+#: same rows together (fewer statements per event).
 BATCH_SIZE = {"process": 500, "project": 2000, "webhooks": 500}
-#: How long a batch may wait to fill (s): a stage's latency under a trickle includes it.
+#: How long the webhooks agent's batch may wait to fill (s): its latency under a trickle
+#: includes it (the batch workers take what a fetch returns, without waiting to fill).
 BATCH_WITHIN = 0.05
 #: Back-off while the store is unavailable.
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
@@ -71,7 +74,6 @@ class WorkerHealth:
     role: str
     store_failing_since: float | None = None
     crashed: str | None = None
-    handled: int = 0
 
     def problems(self) -> list[str]:
         found = []
@@ -125,6 +127,39 @@ def _raw_topic(app: Any, name: str) -> Any:
     return app.topic(name, key_type=bytes, value_type=bytes, value_serializer="raw")
 
 
+class Worker(Protocol):
+    """A worker role as the runtime runs it: started and stopped with the process, and
+    ``failed`` once it stopped by itself (readiness says so)."""
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    @property
+    def failed(self) -> bool: ...
+
+
+class FaustWorker:
+    """The Faust app of a low-rate role (``webhooks``) as a :class:`Worker`."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.name: str = app.conf.id
+
+    async def start(self) -> None:
+        self.app.finalize()
+        await self.app.start()
+
+    async def stop(self) -> None:
+        await self.app.stop()
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.app.should_stop or self.app.crashed)
+
+
 def create_worker(
     settings: Settings,
     store: Store,
@@ -133,29 +168,44 @@ def create_worker(
     health: WorkerHealth,
     *,
     queue_webhooks: Callable[[Sequence[Envelope]], int] | None = None,
-) -> Any:
-    """The Faust app of one worker role (``process``, ``project`` or ``webhooks``), not yet
-    started. ``queue_webhooks`` (the ``webhooks`` role): queues a batch of published envelopes
-    for the endpoints, blocking (``WebhookService.queue_envelopes``)."""
+) -> Worker:
+    """One worker role (``process``, ``project`` or ``webhooks``), not yet started.
+    ``queue_webhooks`` (the ``webhooks`` role): queues a batch of published envelopes for the
+    endpoints, blocking (``WebhookService.queue_envelopes``)."""
     kafka = settings.kafka
     topics = Topics.from_settings(kafka)
-    app = _faust_app(settings, role)
+
+    def batch_worker(topic: str, handle: Handler, *, produces: bool = False) -> BatchWorker:
+        def crashed(exc: BaseException) -> None:
+            health.crashed = f"{type(exc).__name__}: {exc}"
+
+        return BatchWorker(
+            kafka,
+            group_id(kafka, role),
+            topic,
+            handle,
+            role=role,
+            batch_size=BATCH_SIZE[role],
+            metrics=metrics,
+            on_crash=crashed,
+            produces=produces,
+        )
+
     if role == "process":
         processor = Processor(store.app, store.dead_letters)
-        dead_letters = _raw_topic(app, topics.dead_letters)
 
-        async def process(records: Sequence[Any]) -> None:
+        async def process(records: Sequence[Record]) -> list[Outgoing]:
             outcome = await _with_retries(
                 processor.process, [(r.key, r.value) for r in records], health
             )
-            for letter in outcome.dead_letters:
-                await dead_letters.send(
-                    key=letter.key, value=letter.value, headers={"reason": letter.reason.encode()}
-                )
             metrics.dead_letters.inc(len(outcome.dead_letters))
+            return [
+                Outgoing(topics.dead_letters, d.key, d.value, {"reason": d.reason.encode()})
+                for d in outcome.dead_letters
+            ]
 
-        _batch_agent(app, _raw_topic(app, topics.inbound), role, process, metrics, health)
-    elif role == "project":
+        return batch_worker(topics.inbound, process, produces=True)
+    if role == "project":
         views = Views(
             store.views_engine,
             default_projections(
@@ -172,19 +222,20 @@ def create_worker(
                 by_topic[topic][partition] = [decode_event(v) for v in values]
             return sum(views.apply_partitions(t, events) for t, events in by_topic.items())
 
-        async def project(records: Sequence[Any]) -> None:
+        async def project(records: Sequence[Record]) -> list[Outgoing]:
             by_partition: dict[tuple[str, int], list[bytes]] = defaultdict(list)
             for record in records:
-                tp = record.message.tp
-                by_partition[(tp.topic, tp.partition)].append(record.value)
-            # Decoding goes to the thread too: the event loop is Faust's, and busy.
+                by_partition[(record.topic, record.partition)].append(record.value)
+            # Decoding goes to the thread too: the event loop also fetches the next batch.
             await _with_retries(decode_and_apply, dict(by_partition), health)
+            return []
 
-        _batch_agent(app, _raw_topic(app, topics.events), role, project, metrics, health)
-    elif role == "webhooks":
+        return batch_worker(topics.events, project)
+    if role == "webhooks":
         if queue_webhooks is None:
             raise ValueError("the webhooks role needs queue_webhooks")
         queue = queue_webhooks
+        app = _faust_app(settings, role)
 
         def decode_and_queue(values: list[bytes]) -> int:
             return queue([decode_event(v) for v in values])
@@ -194,9 +245,8 @@ def create_worker(
             await _with_retries(decode_and_queue, [r.value for r in records], health)
 
         _batch_agent(app, _raw_topic(app, topics.events), role, take, metrics, health)
-    else:
-        raise ValueError(f"no worker role {role!r} (known: {', '.join(WORKER_ROLES)})")
-    return app
+        return FaustWorker(app)
+    raise ValueError(f"no worker role {role!r} (known: {', '.join(WORKER_ROLES)})")
 
 
 def _batch_agent(
@@ -221,7 +271,6 @@ def _batch_agent(
             raise
         for event in batch:
             await stream.ack(event)
-        health.handled += len(batch)
         metrics.role_items.labels(role).inc(len(batch))
 
     @app.agent(topic, name=role)  # type: ignore[untyped-decorator]  # faust is untyped

@@ -5,7 +5,7 @@ Each role is a part of this runtime, started with the process's HTTP server (eve
 
 - ``ingest`` produces new interactions to ``hub.inbound`` with ``acks=all`` and answers once the
   broker acknowledged them; interactions already in the store answer as duplicates at once;
-- ``process`` and ``project`` are Faust workers (``hub.stream.app``), a consumer group each;
+- ``process`` and ``project`` are batch consumers (``hub.stream.app``), a consumer group each;
 - ``relay`` publishes the store's notification log to ``hub.events`` (``hub.stream.relay``);
 - ``webhooks`` queues ``hub.events`` for the outbound webhook endpoints (a Faust worker) and
   delivers from that queue (``hub.runtime.webhooks``); its processes share the deliveries;
@@ -37,7 +37,7 @@ from hub.events import InboundInteraction
 from hub.runtime import Accepted, Runtime
 from hub.runtime.group_commit import Unrecorded, WriteQueue
 from hub.runtime.retention import RetentionKeeper
-from hub.stream.app import WORKER_ROLES, WorkerHealth, create_worker, group_id
+from hub.stream.app import WORKER_ROLES, Worker, WorkerHealth, create_worker, group_id
 from hub.stream.nodes import HEARTBEAT_SECONDS, NodeRegistry, running_nodes
 from hub.stream.nodes import metadata as nodes_metadata
 from hub.stream.relay import LogLease, Relay
@@ -131,7 +131,7 @@ class DistributedRuntime(Runtime):
         self.roles = tuple(r for r in ROLES if r in roles)
         self.topics = Topics.from_settings(settings.kafka)
         self.health = {r: WorkerHealth(r) for r in self.roles if r in WORKER_ROLES}
-        self._workers: list[Any] = []
+        self._workers: list[Worker] = []
         self._producer: AIOKafkaProducer | None = None
         self._relay: Relay | None = None
         self._relay_task: asyncio.Task[None] | None = None
@@ -196,7 +196,6 @@ class DistributedRuntime(Runtime):
                 self.health[role],
                 queue_webhooks=self.webhooks.queue_envelopes,
             )
-            worker.finalize()
             await worker.start()
             self._workers.append(worker)
         if "relay" in self.roles:
@@ -245,7 +244,7 @@ class DistributedRuntime(Runtime):
             if self._relay is not None:
                 log.info("relay stopped after publishing %d events", self._relay.published)
         for worker in reversed(self._workers):
-            await _bounded(worker.stop(), f"worker {worker.conf.id}")
+            await _bounded(worker.stop(), f"worker {worker.name}")
         self._workers.clear()
         if self._producer is not None:
             await _bounded(self._producer.stop(), "ingest producer")
@@ -403,8 +402,8 @@ class DistributedRuntime(Runtime):
         for health in self.health.values():
             found += health.problems()
         for worker in self._workers:
-            if worker.should_stop or worker.crashed:
-                found.append(f"worker {worker.conf.id} stopped")
+            if worker.failed:
+                found.append(f"worker {worker.name} stopped")
         if self._relay_task is not None and self._relay_task.done():
             found.append("relay stopped")
         if self._relay is not None and self._relay.error:
