@@ -1,11 +1,12 @@
-"""The floor of a Faust worker: the hub's own batch agent taking hub.events and doing nothing.
+"""The floor of a Faust worker: the hub's Faust batch agent taking hub.events and doing nothing.
 
 Run as ``python -m bench.faust_floor`` (a process of its own, as ``hub run project`` is) by
-bench.kafka_projection. The Faust app is built as the workers' (``hub.stream.app``: the hub's
-driver, its consumer settings, ``_batch_agent`` with ``noack_take`` batches of project's size
-and one ack per record), in a consumer group of its own, on uvloop as ``hub run`` is; its
+bench.kafka_projection. The Faust app is built as the webhooks worker's (``hub.stream.app``: the
+hub's driver, its consumer settings, ``_batch_agent`` with ``noack_take`` batches of project's
+size and one ack per record), in a consumer group of its own, on uvloop as ``hub run`` is; its
 handler only counts. What it reaches is what any worker built on Faust this way can reach on
-this broker and machine, whatever its handler does: the projection worker's ceiling.
+this broker and machine, whatever its handler does: the ceiling the project worker had until it
+left Faust's stream (issue 20, step 4).
 
 Prints one JSON line: events, rate (from the first batch handled to the last, as the other
 measurements of kafka_projection), and CPU µs per event over the same window.

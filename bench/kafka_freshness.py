@@ -24,7 +24,7 @@ Baseline, same run: the acknowledgement latency of the same requests, measured f
 was due (p99 / p99). A second row: the same measure at a trickle of 100/s (one single POST
 every 10 ms) first, the pipeline's own latency without a backlog (no target); its baseline is
 one produce-consume hop on the same broker with a consumer that waits for data as the hub's
-Faust workers do (``fetch_max_wait_ms``, ``hub.stream.faust_driver.FETCH_MAX_WAIT_MS``):
+workers do (``fetch_max_wait_ms``, ``hub.stream.faust_driver.FETCH_MAX_WAIT_MS``):
 process and project are each such a hop.
 """
 
@@ -55,7 +55,7 @@ TARGET_P99_MS = 1000.0
 TRICKLE = Mode("trickle", 0.010, 1, 1, 4)  # 100 singles/s
 TRICKLE_SECONDS = {"quick": 3.0, "default": 10.0, "full": 20.0}
 HOPS = {"quick": 10, "default": 20, "full": 40}
-FAUST_FETCH_MAX_WAIT_MS = FETCH_MAX_WAIT_MS  # as the workers' consumers wait
+WORKER_FETCH_MAX_WAIT_MS = FETCH_MAX_WAIT_MS  # as the workers' consumers wait
 MESSAGE_EVENTS = ("interaction.received.v1", "interaction.sent.v1")
 #: The last samples took longer than this after the load ended: a backlog was draining.
 DRAIN_BEHIND_SECONDS = 5.0
@@ -188,8 +188,8 @@ def _stages_text(phase: dict[str, Any]) -> str:
 
 async def broker_hop(bootstrap: str, partitions: int, hops: int) -> dict[str, Any]:
     """One record at a time, produced (acks=all) and consumed on a topic with ``partitions``
-    partitions, by a consumer that waits for data as Faust's does (``fetch_max_wait_ms``
-    as the hub's workers set it): the broker's part of each consumer hop."""
+    partitions, by a consumer that waits for data as the hub's workers do
+    (``fetch_max_wait_ms`` as they set it): the broker's part of each consumer hop."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     topic = await new_topic(bootstrap, "bench-hop", partitions)
@@ -198,7 +198,7 @@ async def broker_hop(bootstrap: str, partitions: int, hops: int) -> dict[str, An
         bootstrap_servers=bootstrap,
         group_id=None,
         enable_auto_commit=False,
-        fetch_max_wait_ms=FAUST_FETCH_MAX_WAIT_MS,
+        fetch_max_wait_ms=WORKER_FETCH_MAX_WAIT_MS,
     )
     await producer.start()
     await consumer.start()
@@ -315,7 +315,8 @@ def run(scale: Scale, workdir: Path) -> Result:
             + ")",
             target="- (the pipeline's own latency)",
             baseline=f"one produce-consume hop on the same broker, {PARTITIONS} partitions, "
-            f"consumer waiting as Faust's (fetch_max_wait_ms {FAUST_FETCH_MAX_WAIT_MS:,}): "
+            "consumer waiting as the hub's workers "
+            f"(fetch_max_wait_ms {WORKER_FETCH_MAX_WAIT_MS:,}): "
             f"p50 {hop['p50_ms']:,.0f} / p99 {hop['p99_ms']:,.0f} ms",
             ratio=trickle["fresh_p99_ms"] / hop["p99_ms"],
             ratio_label="p99 / hop p99",

@@ -1,4 +1,5 @@
-"""kafka_projection: how fast the ``project`` worker (Faust) applies hub.events to the views.
+"""kafka_projection: how fast the ``project`` worker (``hub.stream.batch_worker``, an aiokafka
+consumer taking each fetch as a batch) applies hub.events to the views.
 
 hub.events is filled first (untimed): interactions recorded in-process into a new PostgreSQL
 store through the runtime, then published by the relay (``hub.stream.relay.Relay``), exactly
@@ -22,11 +23,12 @@ reported: how long after the views held everything the group's lag reached 0 (of
 committed every ``commit_interval``, 1 s), and the worker's CPU.
 
 The target (ratio >= 0.5) is against the decode-only baseline. The second ratio, against
-decode + apply, separates the worker's own overhead (Faust, the hand-off to a thread) from the
-cost of writing the views, which both share. The third row is Faust's floor on the same topic
-(bench.faust_floor: the workers' own Faust app and batch agent with a handler that does
-nothing, in a process and consumer group of its own): no worker built on Faust that way can be
-faster, so its ratio to decode-only bounds the first row's.
+decode + apply, separates the worker's own overhead (the consumer group, the hand-off to a
+thread) from the cost of writing the views, which both share. The third row is Faust's floor
+on the same topic (bench.faust_floor: a Faust app and batch agent as the workers had them
+until issue 20's step 4, with a handler that does nothing, in a process and consumer group of
+its own): no worker built on Faust's per-record stream can be faster, so its ratio to
+decode-only says what the batch consumer spares.
 """
 
 from __future__ import annotations
@@ -338,7 +340,7 @@ def run(scale: Scale, workdir: Path) -> Result:
             benchmark=NAME,
             figure=f"Faust's floor: the workers' batch agent doing nothing, "
             f"{floor['rate']:,.0f} events/s ({floor['cpu_us_per_event']:.0f} µs/event of CPU)",
-            target="- (bounds the first row: no Faust worker is faster)",
+            target="- (no worker on Faust's stream is faster)",
             baseline=f"the same decode-only consumer: {decode['rate']:,.0f} events/s",
             ratio=floor["rate"] / decode["rate"],
             ratio_label="floor / decode",
