@@ -218,13 +218,14 @@ class BatchWorker(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka 
         if in_flight is None:
             return
         try:
-            await in_flight
+            # shielded: a stop cancels the loop while it waits here, not the batch itself
+            await asyncio.shield(in_flight)
         except Exception as exc:
             if reraise:
                 raise
             log.warning("%s: a batch failed (%s); delivered again", self._role, exc)
         finally:
-            if self._in_flight is in_flight:
+            if self._in_flight is in_flight and in_flight.done():
                 self._in_flight = None
 
     async def _commit(self) -> None:

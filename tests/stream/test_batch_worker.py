@@ -169,6 +169,34 @@ async def test_a_failing_batch_stops_the_worker_and_commits_nothing_of_it(
     assert sorted(taken.values) == list(range(30))
 
 
+async def test_a_stop_finishes_the_batch_in_hand_and_commits_it(
+    kafka_settings: KafkaSettings,
+) -> None:
+    topic = await _topic(kafka_settings, "stopping")
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    # more than a batch: the worker has the next batch fetched, waiting for this one
+    await _produce(kafka_settings, topic, range(500))
+    taken = Taken()
+    started = asyncio.Event()
+
+    async def handle(records: Sequence[Record]) -> list[Outgoing]:
+        started.set()
+        await asyncio.sleep(1.0)  # still under way when the stop comes
+        taken.add(records)
+        return []
+
+    worker = _worker(kafka_settings, group, topic, handle)
+    await worker.start()
+    async with asyncio.timeout(30):
+        await started.wait()
+    await worker.stop()
+
+    assert taken.batches, "the batch in hand was cut short"
+    # a fresh topic: a partition's next offset is how many of its records were handled
+    ends = {p: len(values) for p, values in taken.by_partition.items()}
+    assert await _committed(kafka_settings, group, topic) == ends
+
+
 async def test_a_joining_worker_takes_partitions_after_the_batch_in_hand_is_done(
     kafka_settings: KafkaSettings,
 ) -> None:
