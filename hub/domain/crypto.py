@@ -97,26 +97,26 @@ class PersonalDataCipher:
         clock: Callable[[], datetime] = _now,
     ) -> None:
         self._keys = keys
-        self._cache: dict[UUID, AESGCM | None] = {}
+        #: Raw customer keys by id. Raw bytes, not AESGCM objects: each of those holds an
+        #: OpenSSL context of ~2.4 KB outside Python's heap, which at ``cache_size`` keys was
+        #: most of a busy process's memory; building one per use costs ~1 us.
+        self._cache: dict[UUID, bytes] = {}
         self._cache_size = cache_size
         self._lock = threading.Lock()
         self._periods = periods
         self.retention = retention
         self._clock = clock
-        #: Raw customer keys (the dated keys derive from them), beside ``_cache``.
-        self._raw: dict[UUID, bytes] = {}
         #: The day secrets known alive; destroyed ones are never cached.
         self._secrets: dict[str, bytes] = {}
-        #: Dated keys per customer and day (bounded like ``_cache``, by customers).
-        self._dated: dict[UUID, dict[str, AESGCM]] = {}
+        #: Dated keys per customer and day, raw (bounded like ``_cache``, by customers).
+        self._dated: dict[UUID, dict[str, bytes]] = {}
 
     def new_key(self, key_id: UUID) -> bytes:
         """A fresh key for a new customer, usable at once; the caller saves it with
         :meth:`save_keys` before saving events encrypted with it."""
         raw = AESGCM.generate_key(bit_length=256)
         with self._lock:
-            self._cache[key_id] = AESGCM(raw)
-            self._raw[key_id] = raw
+            self._cache[key_id] = raw
         return raw
 
     def save_keys(self, keys: dict[UUID, bytes]) -> None:
@@ -139,7 +139,6 @@ class PersonalDataCipher:
         """Drop a cached key (after erasure), and the dated keys derived from it."""
         with self._lock:
             self._cache.pop(key_id, None)
-            self._raw.pop(key_id, None)
             self._dated.pop(key_id, None)
 
     def prefetch(self, key_ids: Iterable[UUID]) -> None:
@@ -151,26 +150,26 @@ class PersonalDataCipher:
         with self._lock:
             if len(self._cache) + len(loaded) > self._cache_size:
                 self._cache.clear()
-                self._raw.clear()
-            for key_id, raw in loaded.items():
-                self._cache[key_id] = AESGCM(raw)
-                self._raw[key_id] = raw
+            self._cache.update(loaded)
 
-    def _aead(self, key_id: UUID) -> AESGCM | None:
+    def _raw_key(self, key_id: UUID) -> bytes | None:
+        """The customer's key, from the cache or the key store (None: destroyed, or not yet
+        made)."""
         try:
             return self._cache[key_id]
         except KeyError:
             pass
         raw = self._keys.load(key_id)
-        aead = AESGCM(raw) if raw is not None else None
         if raw is not None:  # a missing key may be created later; do not cache its absence
             with self._lock:
                 if len(self._cache) >= self._cache_size:
                     self._cache.clear()
-                    self._raw.clear()
-                self._cache[key_id] = aead
-                self._raw[key_id] = raw
-        return aead
+                self._cache[key_id] = raw
+        return raw
+
+    def _aead(self, key_id: UUID) -> AESGCM | None:
+        raw = self._raw_key(key_id)
+        return AESGCM(raw) if raw is not None else None
 
     def encrypt(self, key_id: UUID, value: str | None) -> str | None:
         if value is None:
@@ -236,12 +235,6 @@ class PersonalDataCipher:
             return None
         return period_of(self._clock() - self.retention)
 
-    def _raw_key(self, key_id: UUID) -> bytes | None:
-        raw = self._raw.get(key_id)
-        if raw is None and self._aead(key_id) is not None:
-            raw = self._raw.get(key_id) or self._keys.load(key_id)  # cleared meanwhile
-        return raw
-
     def _secret(self, period: str, create: bool) -> bytes | None:
         found = self._secrets.get(period)
         if found is not None or self._periods is None:
@@ -257,7 +250,7 @@ class PersonalDataCipher:
         with the day's secret; None when either is gone."""
         known = self._dated.get(key_id)
         if known is not None and period in known:
-            return known[period]
+            return AESGCM(known[period])
         raw = self._raw_key(key_id)
         if raw is None:
             return None
@@ -266,12 +259,11 @@ class PersonalDataCipher:
             return None
         info = _DATED_INFO + period.encode() + key_id.bytes
         derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=secret, info=info).derive(raw)
-        aead = AESGCM(derived)
         with self._lock:
             if key_id not in self._dated and len(self._dated) >= self._cache_size:
                 self._dated.clear()
-            self._dated.setdefault(key_id, {})[period] = aead
-        return aead
+            self._dated.setdefault(key_id, {})[period] = derived
+        return AESGCM(derived)
 
     def _decrypt_dated(self, key_id: UUID, token: str) -> str | None:
         period, _, body = token[len(_DATED_PREFIX) :].partition(":")
@@ -310,7 +302,7 @@ class PersonalDataCipher:
         return None if self.is_erased(key_id) else value
 
     def is_erased(self, key_id: UUID) -> bool:
-        return self._aead(key_id) is None
+        return self._raw_key(key_id) is None
 
     def encrypt_json(self, key_id: UUID, value: Any) -> str | None:
         if not value:
