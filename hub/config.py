@@ -488,7 +488,10 @@ class Settings(BaseSettings):
         "that recording and projecting each get a core; false: in a thread of the server.",
     )
     aggregate_cache_size: int = Field(
-        default=100_000, ge=0, description="Aggregates kept in memory between commands."
+        default=20_000,
+        ge=0,
+        description="Aggregates kept in memory between commands, the least recently used "
+        "evicted first (about 1 KB each: customers, their addresses, conversations).",
     )
     dead_letter_retention: timedelta = Field(
         default=timedelta(days=30),

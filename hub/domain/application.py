@@ -59,7 +59,7 @@ class HubApplication(Application[UUID]):
         pepper: bytes,
         conversation_window: timedelta,
         transcoder: Transcoder | None = None,
-        cache_size: int = 100_000,
+        cache_size: int = 20_000,
     ) -> None:
         self._transcoder = transcoder  # read by construct_transcoder() during __init__
         super().__init__(env)
