@@ -75,7 +75,7 @@ def _worker(
         on_crash=crashes.append,
         **options,  # type: ignore[arg-type]
     )
-    worker.crashes = crashes  # type: ignore[attr-defined]
+    worker.crashes = crashes
     return worker
 
 
@@ -101,6 +101,20 @@ class Taken:
     def values(self) -> list[int]:
         return [v for values in self.by_partition.values() for v in values]
 
+    async def handle(self, records: Sequence[Record]) -> list[Outgoing]:
+        """A handler that only takes note."""
+        self.add(records)
+        return []
+
+
+@contextlib.asynccontextmanager
+async def _running(worker: BatchWorker) -> AsyncIterator[BatchWorker]:
+    await worker.start()
+    try:
+        yield worker
+    finally:
+        await worker.stop()
+
 
 async def test_every_record_once_in_partition_order_and_offsets_committed(
     kafka_settings: KafkaSettings,
@@ -110,18 +124,10 @@ async def test_every_record_once_in_partition_order_and_offsets_committed(
     await _produce(kafka_settings, topic, range(1000))
     taken = Taken()
 
-    async def handle(records: Sequence[Record]) -> list[Outgoing]:
-        taken.add(records)
-        return []
-
-    worker = _worker(kafka_settings, group, topic, handle)
-    await worker.start()
-    try:
+    async with _running(_worker(kafka_settings, group, topic, taken.handle)) as worker:
         await _until(lambda: len(taken.values) >= 1000)
         await _produce(kafka_settings, topic, range(1000, 1010))  # a trickle after the backlog
         await _until(lambda: len(taken.values) >= 1010)
-    finally:
-        await worker.stop()
 
     assert sorted(taken.values) == list(range(1010))
     for values in taken.by_partition.values():
@@ -143,29 +149,16 @@ async def test_a_failing_batch_stops_the_worker_and_commits_nothing_of_it(
     async def handle(records: Sequence[Record]) -> list[Outgoing]:
         raise ValueError("no such thing")
 
-    worker = _worker(kafka_settings, group, topic, handle)
-    await worker.start()
-    try:
+    async with _running(_worker(kafka_settings, group, topic, handle)) as worker:
         await _until(lambda: worker.failed)
-    finally:
-        await worker.stop()
     assert worker.crashed == "ValueError: no such thing"
-    assert [type(e) for e in worker.crashes] == [ValueError]  # type: ignore[attr-defined]
+    assert [type(e) for e in worker.crashes] == [ValueError]
     assert await _committed(kafka_settings, group, topic) == {}
 
     # the next worker of the group gets the records again
     taken = Taken()
-
-    async def take(records: Sequence[Record]) -> list[Outgoing]:
-        taken.add(records)
-        return []
-
-    again = _worker(kafka_settings, group, topic, take)
-    await again.start()
-    try:
+    async with _running(_worker(kafka_settings, group, topic, taken.handle)):
         await _until(lambda: len(taken.values) >= 30)
-    finally:
-        await again.stop()
     assert sorted(taken.values) == list(range(30))
 
 
@@ -245,12 +238,8 @@ async def test_what_a_batch_produces_is_on_its_topic(kafka_settings: KafkaSettin
             if int(r.value) % 2
         ]
 
-    worker = _worker(kafka_settings, group, topic, handle, produces=True)
-    await worker.start()
-    try:
+    async with _running(_worker(kafka_settings, group, topic, handle, produces=True)):
         found = await read_topic(kafka_settings, letters, 10)
-    finally:
-        await worker.stop()
     assert sorted(int(r.value) for r in found) == list(range(1, 20, 2))
     assert {tuple(r.headers) for r in found} == {(("reason", b"odd"),)}
 
@@ -312,12 +301,8 @@ async def test_with_transactions_a_batchs_letters_and_offsets_commit_together(
         taken.add(records)
         return [Outgoing("letters", r.key, r.value) for r in records if int(r.value) % 2]
 
-    worker = _worker(kafka, group, topic, handle, produces=True)
-    await worker.start()
-    try:
+    async with _running(_worker(kafka, group, topic, handle, produces=True)):
         await _until(lambda: len(taken.values) >= 40)
-    finally:
-        await worker.stop()
 
     assert len(producer.transactions) == len(taken.batches)  # one a batch
     for transaction, batch in zip(producer.transactions, taken.batches, strict=True):
