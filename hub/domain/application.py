@@ -66,7 +66,7 @@ class HubApplication(Application[UUID]):
         self.cache = AggregateCache(cache_size)
         self.cipher = cipher
         # Keyed hashing per address costs more than a dict lookup; addresses recur.
-        self._address_ids = lru_cache(maxsize=200_000)(partial(address_id, pepper=pepper))
+        self._address_ids = lru_cache(maxsize=20_000)(partial(address_id, pepper=pepper))
         self._listeners: list[Callable[[int], None]] = []
         reader: BulkReader = self.recorder  # type: ignore[assignment]
         self.runner = CommandRunner(

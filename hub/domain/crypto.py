@@ -90,7 +90,7 @@ class PersonalDataCipher:
     def __init__(
         self,
         keys: KeyStore,
-        cache_size: int = 100_000,
+        cache_size: int = 20_000,
         *,
         periods: PeriodSecretStore | None = None,
         retention: timedelta | None = None,

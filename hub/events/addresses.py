@@ -65,7 +65,7 @@ class Address:
         return self.value.lstrip("+") if self.kind == "phone" else ""
 
 
-@lru_cache(maxsize=100_000)
+@lru_cache(maxsize=20_000)
 def normalise_address(raw: str, *, default_region: str | None = None) -> Address:
     """Parse ``kind:value`` (or a bare email / ``+``-prefixed phone) into its canonical form.
 

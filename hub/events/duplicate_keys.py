@@ -166,7 +166,7 @@ class PhoneKey:
         return self.national[-7:] if len(self.national) >= 7 else None
 
 
-@lru_cache(maxsize=50_000)
+@lru_cache(maxsize=20_000)
 def phone_key(address: str) -> PhoneKey | None:
     """The :class:`PhoneKey` of ``phone:+E164`` (or a bare ``+E164``); None if unparsable."""
     value = address.removeprefix("phone:")
@@ -181,7 +181,7 @@ def phone_key(address: str) -> PhoneKey | None:
     return PhoneKey(e164, national, number.country_code)
 
 
-@lru_cache(maxsize=50_000)
+@lru_cache(maxsize=20_000)
 def region_of(address: str) -> str | None:
     """The country (ISO code) of a ``phone:`` address, to read numbers its owner writes
     without a country code; None for other addresses."""
@@ -198,7 +198,7 @@ def region_of(address: str) -> str | None:
 # -- names -----------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=50_000)
+@lru_cache(maxsize=20_000)
 def fold_name(name: str | None) -> str | None:
     """A name as compared: accents folded, lowercase, words sorted (``"Jūratė
     Kazlauskienė"`` and ``"kazlauskiene jurate"`` are one). None when it holds no letters
