@@ -23,7 +23,7 @@ from hub.cli.projections import projections_app
 from hub.cli.retention import retention_app
 from hub.cli.schema import schema_app
 from hub.cli.serving import run_app, serve
-from hub.cli.shared import tune_garbage_collector
+from hub.cli.shared import limit_malloc_arenas, tune_garbage_collector
 from hub.cli.status import kafka_app, status
 from hub.cli.store import store_app
 from hub.cli.tokens import tokens_app
@@ -50,6 +50,7 @@ app.add_typer(retention_app, name="retention")
 
 def main() -> None:
     tune_garbage_collector()
+    limit_malloc_arenas()
     try:
         app()
     except ConfigurationError as exc:

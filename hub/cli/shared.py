@@ -4,8 +4,10 @@ stop."""
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
+import os
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -45,6 +47,26 @@ GC_THRESHOLDS = (20_000, 10, 10)
 def tune_garbage_collector() -> None:
     """Set :data:`GC_THRESHOLDS` for this process (the ``hub`` command does, first)."""
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+#: glibc's malloc arenas in a hub process (``mallopt(M_ARENA_MAX)``; ``MALLOC_ARENA_MAX`` in
+#: the environment wins). glibc's default, 8 a core, gives the server's threads (the API's,
+#: the writer's, the dispatcher's) arenas of their own, and what one frees stays in its arena:
+#: in the soak the server's free-but-kept malloc memory grew from 32 to 51 MiB in 10 minutes.
+MALLOC_ARENAS = 2
+_M_ARENA_MAX = -8  # glibc's malloc.h
+
+
+def limit_malloc_arenas() -> None:
+    """Set :data:`MALLOC_ARENAS` for this process, before it starts threads (the ``hub``
+    command does, first). Nothing on a C library other than glibc."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
 
 
 def settings_from(**overrides: Any) -> Settings:
