@@ -42,7 +42,7 @@ from hub.events import Envelope, decode_event
 from hub.metrics import Metrics
 from hub.projections import Views, default_projections
 from hub.store import Store
-from hub.stream.batch_worker import BatchWorker, Handler, Outgoing, Record
+from hub.stream.batch_worker import Batch, BatchWorker, Handler, Outgoing
 from hub.stream.faust_driver import HubFaustApp
 from hub.stream.processor import Processor
 from hub.stream.topics import Topics
@@ -194,10 +194,9 @@ def create_worker(
     if role == "process":
         processor = Processor(store.app, store.dead_letters)
 
-        async def process(records: Sequence[Record]) -> list[Outgoing]:
-            outcome = await _with_retries(
-                processor.process, [(r.key, r.value) for r in records], health
-            )
+        async def process(batch: Batch) -> list[Outgoing]:
+            records = [(r.key, r.value) for rs in batch.values() for r in rs]
+            outcome = await _with_retries(processor.process, records, health)
             metrics.dead_letters.inc(len(outcome.dead_letters))
             return [
                 Outgoing(topics.dead_letters, d.key, d.value, {"reason": d.reason.encode()})
@@ -222,12 +221,10 @@ def create_worker(
                 by_topic[topic][partition] = [decode_event(v) for v in values]
             return sum(views.apply_partitions(t, events) for t, events in by_topic.items())
 
-        async def project(records: Sequence[Record]) -> list[Outgoing]:
-            by_partition: dict[tuple[str, int], list[bytes]] = defaultdict(list)
-            for record in records:
-                by_partition[(record.topic, record.partition)].append(record.value)
+        async def project(batch: Batch) -> list[Outgoing]:
+            values = {(tp.topic, tp.partition): [r.value for r in rs] for tp, rs in batch.items()}
             # Decoding goes to the thread too: the event loop also fetches the next batch.
-            await _with_retries(decode_and_apply, dict(by_partition), health)
+            await _with_retries(decode_and_apply, values, health)
             return []
 
         return batch_worker(topics.events, project)

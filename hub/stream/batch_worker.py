@@ -32,7 +32,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -65,9 +65,11 @@ class Outgoing:
     headers: dict[str, bytes] = field(default_factory=dict)
 
 
-#: A role's handler: the batch's records in fetch order, per partition in offset order;
-#: returns what to produce for them. Runs on the event loop: blocking work goes to a thread.
-Handler = Callable[[Sequence[Record]], Awaitable[Sequence[Outgoing]]]
+#: A batch as fetched: each partition's records in offset order.
+Batch = Mapping[TopicPartition, Sequence[Record]]
+#: A role's handler: takes a batch, returns what to produce for it. Runs on the event loop:
+#: blocking work goes to a thread.
+Handler = Callable[[Batch], Awaitable[Sequence[Outgoing]]]
 
 
 def consumer_options(kafka: KafkaSettings, group: str) -> dict[str, Any]:
@@ -176,19 +178,18 @@ class BatchWorker(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka 
         assert consumer is not None, "start() first"
         try:
             while not self._stopping:
-                fetched = await consumer.getmany(
+                batch = await consumer.getmany(
                     timeout_ms=int(POLL_SECONDS * 1000), max_records=self._batch_size
                 )
-                records = _in_order(fetched)
                 await self._finish_in_flight(reraise=True)  # in order: raises what it raised
-                if records and len(records) < self._batch_size:  # what came in meanwhile
-                    more = await consumer.getmany(max_records=self._batch_size - len(records))
-                    records += _in_order(more)
-                if records:
-                    async with self._handing:
-                        records = [r for r in records if _tp(r) not in self._revoked]
-                        if records:
-                            self._in_flight = asyncio.create_task(self._finish(records))
+                room = self._batch_size - sum(map(len, batch.values()))
+                if batch and room > 0:  # what came in meanwhile
+                    for tp, records in (await consumer.getmany(max_records=room)).items():
+                        batch.setdefault(tp, []).extend(records)
+                async with self._handing:
+                    batch = {tp: rs for tp, rs in batch.items() if tp not in self._revoked}
+                    if batch:
+                        self._in_flight = asyncio.create_task(self._finish(batch))
                 if time.monotonic() - self._last_commit >= self._kafka.commit_interval:
                     await self._commit()
         except asyncio.CancelledError:
@@ -199,17 +200,20 @@ class BatchWorker(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka 
             log.exception("%s worker crashed", self._role)
             raise
 
-    async def _finish(self, records: list[Record]) -> None:
+    async def _finish(self, batch: Batch) -> None:
         """Handle one batch, produce what it asks for, and mark its offsets done (and, with
         transactions, commit them with what it produced)."""
-        outgoing = await self._handle(records)
-        offsets = {_tp(r): r.offset + 1 for r in records}  # fetch order: the last wins
+        outgoing = await self._handle(batch)
+        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
         if self._transactional:
-            await self._send_in_transaction(outgoing, offsets)
+            assert self._producer is not None
+            async with self._producer.transaction():
+                await self._send(outgoing)
+                await self._producer.send_offsets_to_transaction(offsets, self.name)
         elif outgoing:
             await self._send(outgoing)
         self._done.update(offsets)
-        self._metrics.role_items.labels(self._role).inc(len(records))
+        self._metrics.role_items.labels(self._role).inc(sum(map(len, batch.values())))
 
     async def _finish_in_flight(self, *, reraise: bool = False) -> None:
         """Wait for the batch in hand (the loop, a revocation and a stop all may). It stays
@@ -252,18 +256,6 @@ class BatchWorker(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka 
         ]
         await asyncio.gather(*sends)
 
-    async def _send_in_transaction(
-        self, outgoing: Sequence[Outgoing], offsets: dict[TopicPartition, int]
-    ) -> None:
-        producer = self._producer
-        assert producer is not None
-        async with producer.transaction():
-            for o in outgoing:
-                await producer.send(
-                    o.topic, key=o.key, value=o.value, headers=list(o.headers.items())
-                )
-            await producer.send_offsets_to_transaction(offsets, self.name)
-
     # -- rebalances (aiokafka calls these) -------------------------------------------------
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
@@ -282,16 +274,6 @@ class BatchWorker(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka 
         log.info(
             "%s: assigned %s", self._role, sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)
         )
-
-
-def _tp(record: Record) -> TopicPartition:
-    return TopicPartition(record.topic, record.partition)
-
-
-def _in_order(
-    fetched: dict[TopicPartition, list[Record]],
-) -> list[Record]:
-    return [record for records in fetched.values() for record in records]
 
 
 def _transactional_producer(kafka: KafkaSettings, group: str) -> AIOKafkaProducer:

@@ -19,7 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from hub.config import KafkaSettings
 from hub.metrics import Metrics
 from hub.stream import batch_worker
-from hub.stream.batch_worker import BatchWorker, Handler, Outgoing, Record, consumer_options
+from hub.stream.batch_worker import Batch, BatchWorker, Handler, Outgoing, Record, consumer_options
 from tests.support.stream import read_topic
 
 PARTITIONS = 3
@@ -60,6 +60,17 @@ async def _committed(kafka: KafkaSettings, group: str, topic: str) -> dict[int, 
     return {tp.partition: meta.offset for tp, meta in found.items() if meta.offset >= 0}
 
 
+async def _filled(kafka: KafkaSettings, name: str, values: Sequence[int]) -> tuple[str, str]:
+    """A new topic holding ``values`` and a new group's id."""
+    topic = await _topic(kafka, name)
+    await _produce(kafka, topic, values)
+    return topic, f"g-{uuid.uuid4().hex[:8]}"
+
+
+def _records(batch: Batch) -> list[Record]:
+    return [record for records in batch.values() for record in records]
+
+
 def _worker(
     kafka: KafkaSettings, group: str, topic: str, handle: Handler, **options: object
 ) -> BatchWorker:
@@ -92,18 +103,18 @@ class Taken:
         self.batches: list[list[Record]] = []
         self.by_partition: dict[int, list[int]] = defaultdict(list)
 
-    def add(self, records: Sequence[Record]) -> None:
-        self.batches.append(list(records))
-        for record in records:
+    def add(self, batch: Batch) -> None:
+        self.batches.append(_records(batch))
+        for record in self.batches[-1]:
             self.by_partition[record.partition].append(int(record.value))
 
     @property
     def values(self) -> list[int]:
         return [v for values in self.by_partition.values() for v in values]
 
-    async def handle(self, records: Sequence[Record]) -> list[Outgoing]:
+    async def handle(self, batch: Batch) -> list[Outgoing]:
         """A handler that only takes note."""
-        self.add(records)
+        self.add(batch)
         return []
 
 
@@ -119,9 +130,7 @@ async def _running(worker: BatchWorker) -> AsyncIterator[BatchWorker]:
 async def test_every_record_once_in_partition_order_and_offsets_committed(
     kafka_settings: KafkaSettings,
 ) -> None:
-    topic = await _topic(kafka_settings, "batches")
-    group = f"g-{uuid.uuid4().hex[:8]}"
-    await _produce(kafka_settings, topic, range(1000))
+    topic, group = await _filled(kafka_settings, "batches", range(1000))
     taken = Taken()
 
     async with _running(_worker(kafka_settings, group, topic, taken.handle)) as worker:
@@ -142,11 +151,9 @@ async def test_every_record_once_in_partition_order_and_offsets_committed(
 async def test_a_failing_batch_stops_the_worker_and_commits_nothing_of_it(
     kafka_settings: KafkaSettings,
 ) -> None:
-    topic = await _topic(kafka_settings, "failing")
-    group = f"g-{uuid.uuid4().hex[:8]}"
-    await _produce(kafka_settings, topic, range(30))
+    topic, group = await _filled(kafka_settings, "failing", range(30))
 
-    async def handle(records: Sequence[Record]) -> list[Outgoing]:
+    async def handle(batch: Batch) -> list[Outgoing]:
         raise ValueError("no such thing")
 
     async with _running(_worker(kafka_settings, group, topic, handle)) as worker:
@@ -165,17 +172,15 @@ async def test_a_failing_batch_stops_the_worker_and_commits_nothing_of_it(
 async def test_a_stop_finishes_the_batch_in_hand_and_commits_it(
     kafka_settings: KafkaSettings,
 ) -> None:
-    topic = await _topic(kafka_settings, "stopping")
-    group = f"g-{uuid.uuid4().hex[:8]}"
     # more than a batch: the worker has the next batch fetched, waiting for this one
-    await _produce(kafka_settings, topic, range(500))
+    topic, group = await _filled(kafka_settings, "stopping", range(500))
     taken = Taken()
     started = asyncio.Event()
 
-    async def handle(records: Sequence[Record]) -> list[Outgoing]:
+    async def handle(batch: Batch) -> list[Outgoing]:
         started.set()
         await asyncio.sleep(1.0)  # still under way when the stop comes
-        taken.add(records)
+        taken.add(batch)
         return []
 
     worker = _worker(kafka_settings, group, topic, handle)
@@ -196,22 +201,20 @@ async def test_a_joining_worker_takes_partitions_after_the_batch_in_hand_is_done
     """The first worker is slow (each batch takes 0.2 s) and busy when the second joins: its
     batch in hand finishes and is committed before the partitions move, and what it fetched
     for them beyond that is left to the next owner. Nothing is handled twice."""
-    topic = await _topic(kafka_settings, "rebalance")
-    group = f"g-{uuid.uuid4().hex[:8]}"
-    first, second = Taken(), Taken()
     total = 3000
+    topic, group = await _filled(kafka_settings, "rebalance", range(total))
+    first, second = Taken(), Taken()
 
     def handler(taken: Taken, pause: float) -> Handler:
-        async def handle(records: Sequence[Record]) -> list[Outgoing]:
+        async def handle(batch: Batch) -> list[Outgoing]:
             await asyncio.sleep(pause)
-            taken.add(records)
+            taken.add(batch)
             return []
 
         return handle
 
     slow = _worker(kafka_settings, group, topic, handler(first, 0.2))
     joining = _worker(kafka_settings, group, topic, handler(second, 0.0))
-    await _produce(kafka_settings, topic, range(total))
     await slow.start()
     try:
         await _until(lambda: len(first.values) > 0)
@@ -226,15 +229,13 @@ async def test_a_joining_worker_takes_partitions_after_the_batch_in_hand_is_done
 
 
 async def test_what_a_batch_produces_is_on_its_topic(kafka_settings: KafkaSettings) -> None:
-    topic = await _topic(kafka_settings, "source")
+    topic, group = await _filled(kafka_settings, "source", range(20))
     letters = await _topic(kafka_settings, "letters")
-    group = f"g-{uuid.uuid4().hex[:8]}"
-    await _produce(kafka_settings, topic, range(20))
 
-    async def handle(records: Sequence[Record]) -> list[Outgoing]:
+    async def handle(batch: Batch) -> list[Outgoing]:
         return [
             Outgoing(letters, r.key, r.value, {"reason": b"odd"})
-            for r in records
+            for r in _records(batch)
             if int(r.value) % 2
         ]
 
@@ -274,9 +275,14 @@ class TransactionalProducer:
         self.transactions.append(self._open)
         self._open = None
 
-    async def send(self, topic: str, *, key: bytes, value: bytes, headers: object) -> None:
+    async def send(
+        self, topic: str, *, key: bytes, value: bytes, headers: object
+    ) -> asyncio.Future[None]:
         assert self._open is not None, "sent outside a transaction"
         self._open["sent"].append(int(value))  # type: ignore[attr-defined]
+        acknowledged: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        acknowledged.set_result(None)
+        return acknowledged
 
     async def send_offsets_to_transaction(
         self, offsets: dict[TopicPartition, int], group: str
@@ -290,16 +296,14 @@ async def test_with_transactions_a_batchs_letters_and_offsets_commit_together(
     kafka_settings: KafkaSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     kafka = kafka_settings.model_copy(update={"transactions": True})
-    topic = await _topic(kafka, "tx")
-    group = f"g-{uuid.uuid4().hex[:8]}"
-    await _produce(kafka, topic, range(40))
+    topic, group = await _filled(kafka, "tx", range(40))
     producer = TransactionalProducer()
     monkeypatch.setattr(batch_worker, "_transactional_producer", lambda kafka, group: producer)
     taken = Taken()
 
-    async def handle(records: Sequence[Record]) -> list[Outgoing]:
-        taken.add(records)
-        return [Outgoing("letters", r.key, r.value) for r in records if int(r.value) % 2]
+    async def handle(batch: Batch) -> list[Outgoing]:
+        taken.add(batch)
+        return [Outgoing("letters", r.key, r.value) for r in _records(batch) if int(r.value) % 2]
 
     async with _running(_worker(kafka, group, topic, handle, produces=True)):
         await _until(lambda: len(taken.values) >= 40)
