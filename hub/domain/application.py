@@ -67,7 +67,8 @@ class HubApplication(Application[UUID]):
         self.cipher = cipher
         # Keyed hashing per address costs more than a dict lookup; addresses recur.
         self._address_ids = lru_cache(maxsize=20_000)(partial(address_id, pepper=pepper))
-        self._listeners: list[Callable[[int], None]] = []
+        #: Who is told of each commit in this process, and of which topics (None: all).
+        self._listeners: list[tuple[Callable[[int], None], frozenset[str] | None]] = []
         reader: BulkReader = self.recorder  # type: ignore[assignment]
         self.runner = CommandRunner(
             cache=self.cache,
@@ -93,15 +94,22 @@ class HubApplication(Application[UUID]):
 
     # -- notification of followers ---------------------------------------------------------
 
-    def add_listener(self, listener: Callable[[int], None]) -> None:
-        """Call ``listener(max_position)`` after every successful save in this process."""
-        self._listeners.append(listener)
+    def add_listener(
+        self, listener: Callable[[int], None], topics: Sequence[str] | None = None
+    ) -> None:
+        """Call ``listener(max_position)`` after every successful save in this process, or
+        only after those that stored an event of one of ``topics``: a queue that reads a
+        few topics of the log is not woken (a round, its reads, thread hops and the
+        interpreter lock they take) by every interaction recorded."""
+        self._listeners.append((listener, frozenset(topics) if topics is not None else None))
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         if recordings and self._listeners:
             top = max(r.notification.id for r in recordings)
-            for listener in self._listeners:
-                listener(top)
+            saved = {r.notification.topic for r in recordings}
+            for listener, topics in self._listeners:
+                if topics is None or not topics.isdisjoint(saved):
+                    listener(top)
 
     def _save_events(self, events: list[Any]) -> None:
         """``Application.save`` for events already collected in causal order (it would

@@ -185,7 +185,7 @@ class Runtime:
             )
             queues.append(self.scheduler)
         for queue in queues:
-            self.store.app.add_listener(queue.wake)
+            self.store.app.add_listener(queue.wake, queue.topics)
             self._dispatch_tasks.append(asyncio.create_task(queue.run(self._dispatch_stopping)))
 
     async def stop_channels(self) -> None:

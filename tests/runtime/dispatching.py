@@ -98,7 +98,7 @@ class Hub:
         dispatcher = Dispatcher(
             self.store, {"sms": connector}, self.policy, self.settings, metrics, clock=clock
         )
-        self.store.app.add_listener(dispatcher.wake)
+        self.store.app.add_listener(dispatcher.wake, dispatcher.topics)
         clock.on_advance(dispatcher.wake)
         stopping = asyncio.Event()
         task = asyncio.create_task(dispatcher.run(stopping, idle=idle))

@@ -90,7 +90,7 @@ class Hub:
         )
         side = Side(store, self.clock, connector, metrics, scheduler, asyncio.Event())
         for queue in (scheduler, dispatcher):
-            store.app.add_listener(queue.wake)
+            store.app.add_listener(queue.wake, queue.topics)
             self.clock.on_advance(queue.wake)
             side.tasks.append(asyncio.create_task(queue.run(side.stopping, idle=IDLE)))
         self.sides.append(side)
