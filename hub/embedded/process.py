@@ -3,16 +3,22 @@
 get a core instead of sharing one interpreter lock.
 
 The child opens the same store and views and runs a :class:`~hub.embedded.follower.LogFollower`
-in its main thread. The server wakes it after each commit (a byte down a pipe) and supervises
+in its main thread. The server wakes it after a commit (a byte down a pipe) and supervises
 it: :class:`FollowerProcess` starts it and waits until it has caught up, starts it again
 (after a pause) if it dies, and stops it with the server. The child tells the server over a
 second pipe when it has caught up and when it starts or stops failing; positions and lag are
 read from the views database, as with the thread.
 
+A commit while a wake-up is still pending writes nothing: the two share one byte of memory
+(a mapped temporary file), set by the server when it writes and cleared by the child just
+before each read of the log, so what was committed while it was set is in that read. Under
+load the server writes once a round of the child instead of once a commit (each write gave
+the interpreter lock away, and the child's reader thread took its own to take the byte).
+
 The wake-up pipe is also how the child learns that it should stop: its end of file, which
-comes when the server closes it or when the server dies however it died. Nothing is shared
-but the pipes, so a child killed at any moment cannot leave a lock held that the server
-would wait on.
+comes when the server closes it or when the server dies however it died. Nothing else is
+shared but that byte, so a child killed at any moment cannot leave a lock held that the
+server would wait on.
 """
 
 from __future__ import annotations
@@ -20,11 +26,13 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import mmap
 import os
 import pickle
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from multiprocessing.connection import Connection
 from typing import Any
@@ -61,6 +69,8 @@ class FollowerProcess:
         #: The server's end of the child's wake-up pipe (a file descriptor; -1: none),
         #: written and replaced under ``_wake_lock`` (a closed number may be reused at once).
         self._wake_fd = -1
+        #: The byte the server and the child share: 1 while a wake-up is pending.
+        self._pending: mmap.mmap | None = None
         self._wake_lock = threading.Lock()
         self._supervisor: threading.Thread | None = None
         #: Why the projections are not being applied, if they are not (for /readyz).
@@ -72,8 +82,13 @@ class FollowerProcess:
 
     def wake(self, _position: int = 0) -> None:
         """Something was recorded: the child applies it now (called from any thread). A
-        full pipe means a wake-up is waiting already; a closed one, a child being replaced."""
+        pending wake-up covers it (the child clears the flag before it reads); a full pipe
+        means one is waiting already; a closed one, a child being replaced."""
         with self._wake_lock, contextlib.suppress(OSError):
+            if self._pending is not None:
+                if self._pending[0]:
+                    return
+                self._pending[0] = 1
             os.write(self._wake_fd, b"\0")
 
     def start(self) -> None:
@@ -127,30 +142,39 @@ class FollowerProcess:
             if self._wake_fd >= 0:
                 os.close(self._wake_fd)
                 self._wake_fd = -1
+            if self._pending is not None:
+                self._pending.close()
+                self._pending = None
 
     def _spawn(self) -> tuple[subprocess.Popen[bytes], Connection]:
         """Start a child (a new interpreter: the server's threads and connections are not
         inherited), with its two pipes; its settings go down its standard input."""
         woken, wake_fd = os.pipe()
         receiving, sending = os.pipe()
-        try:
-            process = subprocess.Popen(  # noqa: S603 (this interpreter, this module)
-                [sys.executable, "-m", __name__, str(woken), str(sending)],
-                stdin=subprocess.PIPE,
-                pass_fds=(woken, sending),
-            )
-        except OSError:
-            for fd in (wake_fd, receiving):
-                os.close(fd)
-            raise
-        finally:
-            # The child's ends: each side sees the end of file once the other is gone.
-            os.close(woken)
-            os.close(sending)
+        with tempfile.TemporaryFile() as flag:  # owner-only, and no name once created
+            flag.write(b"\0")
+            flag.flush()
+            pending = mmap.mmap(flag.fileno(), 1)
+            try:
+                process = subprocess.Popen(  # noqa: S603 (this interpreter, this module)
+                    [sys.executable, "-m", __name__, str(woken), str(sending), str(flag.fileno())],
+                    stdin=subprocess.PIPE,
+                    pass_fds=(woken, sending, flag.fileno()),
+                )
+            except OSError:
+                pending.close()
+                for fd in (wake_fd, receiving):
+                    os.close(fd)
+                raise
+            finally:
+                # The child's ends: each side sees the end of file once the other is gone.
+                os.close(woken)
+                os.close(sending)
         os.set_blocking(wake_fd, False)
         self._close_wake()
         with self._wake_lock:
             self._wake_fd = wake_fd
+            self._pending = pending
         if self._child is not None:
             self._child[1].close()
         self._child = process, Connection(receiving, writable=False)
@@ -214,14 +238,29 @@ def _wait(process: subprocess.Popen[bytes], timeout: float) -> bool:
 # -- the child's side ----------------------------------------------------------------------
 
 
-def follow(settings: Settings, woken: int, report: Connection) -> None:
+class _Wakeup(threading.Event):
+    """The follower's wake-up in the child: clearing it (the follower does, before each read
+    of the log) also clears the byte it shares with the server, which then writes again for
+    the next commit."""
+
+    def __init__(self, pending: mmap.mmap) -> None:
+        super().__init__()
+        self._pending = pending
+
+    def clear(self) -> None:
+        self._pending[0] = 0
+        super().clear()
+
+
+def follow(settings: Settings, woken: int, report: Connection, pending: mmap.mmap) -> None:
     """The projection process: catch up, say so, then follow the log until the wake-up
-    pipe (file descriptor ``woken``) ends: the server closed it, or is gone."""
+    pipe (file descriptor ``woken``) ends: the server closed it, or is gone. ``pending`` is
+    the byte shared with the server (see the module's docstring)."""
     # A stop signal to the whole process group (Ctrl-C in a terminal, a service manager)
     # is the server's to act on: it stops the child in turn, after the child's batch.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    wakeup, stopping = threading.Event(), threading.Event()
+    wakeup, stopping = _Wakeup(pending), threading.Event()
     threading.Thread(
         target=_listen, args=(woken, wakeup, stopping), name="wake-ups", daemon=True
     ).start()
@@ -265,13 +304,15 @@ def _listen(woken: int, wakeup: threading.Event, stopping: threading.Event) -> N
 
 
 def _main() -> None:
-    """``python -m hub.embedded.process WAKE_FD REPORT_FD``, settings pickled on stdin (only
-    :class:`FollowerProcess` starts it)."""
-    woken, report = (int(arg) for arg in sys.argv[1:3])
+    """``python -m hub.embedded.process WAKE_FD REPORT_FD FLAG_FD``, settings pickled on
+    stdin (only :class:`FollowerProcess` starts it)."""
+    woken, report, flag = (int(arg) for arg in sys.argv[1:4])
     settings, gc_thresholds, log_level = pickle.load(sys.stdin.buffer)  # noqa: S301 (our parent)
     gc.set_threshold(*gc_thresholds)
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    follow(settings, woken, Connection(report, readable=False))
+    pending = mmap.mmap(flag, 1)
+    os.close(flag)  # the mapping stays
+    follow(settings, woken, Connection(report, readable=False), pending)
 
 
 if __name__ == "__main__":

@@ -116,3 +116,38 @@ def test_a_child_stops_by_itself_when_its_server_is_killed(
     finally:
         server.kill()
         server.wait(10)
+
+
+def test_commits_while_a_wake_up_is_pending_write_nothing_and_none_is_missed(
+    make_settings: SettingsFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The child polls once a minute here: only the wake-ups can make it apply in time.
+    rt = EmbeddedRuntime(
+        make_settings("sqlite", projection_process=True, projection_poll_interval=60.0)
+    )
+    rt.start()
+    try:
+        follower = rt.follower
+        assert isinstance(follower, FollowerProcess)
+        writes: list[int] = []
+        real_write = os.write
+
+        def counting(fd: int, data: bytes) -> int:
+            if fd == follower._wake_fd:
+                writes.append(fd)
+            return real_write(fd, data)
+
+        monkeypatch.setattr(os, "write", counting)
+        commits = 300
+        for n in range(commits):
+            position = record(rt, f"SM-burst-{n}")
+        assert rt.wait_visible(position, timeout=10)
+        assert 0 < len(writes) < commits / 2  # once a round of the child, not once a commit
+        writes.clear()
+        # A lone commit after the burst: applied at once, by a wake-up of its own or by
+        # the round a wake-up still pending from the burst brings.
+        position = record(rt, "SM-after")
+        assert rt.wait_visible(position, timeout=5)
+        assert len(writes) <= 1
+    finally:
+        rt.stop()
