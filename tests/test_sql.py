@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, select
+from sqlalchemy import Column, DateTime, Engine, Integer, MetaData, String, Table, Uuid, select
 
 from hub.config import Settings
 from hub.sql import insert, insert_ignoring_duplicates, lock_keys, upsert, write_transaction
@@ -97,3 +100,40 @@ def test_lock_keys_holds_other_transactions_until_commit(engine: Engine) -> None
         assert not second_done.wait(0.5), "the second transaction got the lock while held"
     thread.join(10)
     assert second_done.is_set()
+
+
+typed = Table(
+    "sql_seam_typed",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("note", String(16)),
+    Column("tries", Integer, nullable=False, default=0),  # filled in Python when left out
+)
+
+
+def test_the_writes_are_compiled_once_and_bind_values_by_the_columns_types(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    # SQLAlchemy 2.0 compiles its dialects' ON CONFLICT inserts on every execution; the
+    # helpers' statements come from its cache after the first.
+    ids = [uuid.uuid4() for _ in range(4)]
+    at = datetime(2026, 12, 5, 10, 30, tzinfo=UTC)
+    with (
+        caplog.at_level(logging.INFO, logger="sqlalchemy.engine.Engine"),
+        write_transaction(engine) as conn,
+    ):
+        for n in range(2):
+            row = {"id": ids[n], "at": at, "note": "é", "tries": 1}
+            insert_ignoring_duplicates(conn, typed, [row])
+            upsert(conn, typed, [row | {"note": "ž"}])
+    inserts = [r.getMessage() for r in caplog.records if "[cached since" in r.getMessage()]
+    assert len(inserts) == 2  # the second insert and the second upsert
+    with write_transaction(engine) as conn:  # a Python default left out: still filled in
+        insert_ignoring_duplicates(conn, typed, [{"id": ids[2], "at": at}])
+        upsert(conn, typed, [{"id": ids[3], "at": at, "note": None}])
+    with engine.connect() as conn:
+        rows = {r.id: r for r in conn.execute(select(typed))}
+    expected = [("ž", 1), ("ž", 1), (None, 0), (None, 0)]
+    assert [(rows[i].note, rows[i].tries) for i in ids] == expected
+    assert all(r.at.replace(tzinfo=UTC) == at for r in rows.values())
