@@ -121,9 +121,16 @@ def test_a_child_stops_by_itself_when_its_server_is_killed(
 def test_commits_while_a_wake_up_is_pending_write_nothing_and_none_is_missed(
     make_settings: SettingsFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The child polls once a minute here: only the wake-ups can make it apply in time.
+    # The child polls once a minute here: only the wake-ups can make it apply in time. It
+    # waits 300 ms after each wake-up for more writes, so a round spans many commits however
+    # slow the machine is.
     rt = EmbeddedRuntime(
-        make_settings("sqlite", projection_process=True, projection_poll_interval=60.0)
+        make_settings(
+            "sqlite",
+            projection_process=True,
+            projection_poll_interval=60.0,
+            projection_coalesce_ms=300,
+        )
     )
     rt.start()
     try:
