@@ -57,41 +57,51 @@ def insert_ignoring_duplicates(
 ) -> None:
     """Insert rows; a row whose key (or unique constraint) is already there is left as it is:
     replays and retries are normal."""
-    if not rows:
-        return
-    cached = _cached_insert(conn.dialect, table, tuple(rows[0]), update=False)
-    if cached is not None and _plain(rows[0]):
-        conn.execute(cached, list(rows))
-    else:
-        conn.execute(insert(conn, table).on_conflict_do_nothing(), list(rows))
+    if rows:
+        _insert(conn, table, rows, update=False)
 
 
 def upsert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert rows, or overwrite the row with the same primary key (the latest fact wins)."""
-    if not rows:
-        return
-    cached = _cached_insert(conn.dialect, table, tuple(rows[0]), update=True)
-    if cached is not None and _plain(rows[0]):
-        conn.execute(cached, list(rows))
-        return
-    statement = insert(conn, table)
+    if rows:
+        _insert(conn, table, rows, update=True)
+
+
+def _insert(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *, update: bool
+) -> None:
+    """``INSERT .. ON CONFLICT`` of ``rows``: ``DO UPDATE`` of every column but the primary
+    key's when ``update``, else ``DO NOTHING``. The cached text statement of
+    :func:`_text_insert` when the rows allow, else SQLAlchemy's."""
+    plain = not any(isinstance(value, ClauseElement) for value in rows[0].values())
+    statement: Executable | None = (
+        _text_insert(conn.dialect, table, tuple(rows[0]), update=update) if plain else None
+    )
+    if statement is None:
+        on_conflict = insert(conn, table)
+        keys, others = _key_and_others(table)
+        statement = (
+            on_conflict.on_conflict_do_update(
+                index_elements=keys, set_={c: on_conflict.excluded[c] for c in others}
+            )
+            if update
+            else on_conflict.on_conflict_do_nothing()
+        )
+    conn.execute(statement, list(rows))
+
+
+def _key_and_others(table: Table) -> tuple[list[str], list[str]]:
+    """The names of ``table``'s primary key columns, and of the others."""
     keys = [c.name for c in table.primary_key.columns]
-    changes = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
-    conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes), list(rows))
-
-
-def _plain(row: Mapping[str, Any]) -> bool:
-    """Whether a row holds values only (no SQL expression to inline in the statement)."""
-    return not any(isinstance(value, ClauseElement) for value in row.values())
+    return keys, [c.name for c in table.columns if c.name not in keys]
 
 
 @lru_cache(maxsize=512)
-def _cached_insert(
+def _text_insert(
     dialect: Dialect, table: Table, names: tuple[str, ...], *, update: bool
 ) -> TextClause | None:
-    """The ``INSERT .. ON CONFLICT`` of :func:`insert_ignoring_duplicates` (``update``
-    false) or :func:`upsert` as a text statement with typed parameters, built once per
-    table and set of columns.
+    """The statement of :func:`_insert` as a text statement with typed parameters, built
+    once per table and set of columns.
 
     SQLAlchemy 2.0 does not cache the statements its dialects' ``insert`` builds (their
     ``inherit_cache`` is false), so each execution compiled one again: a tenth of the
@@ -110,11 +120,10 @@ def _cached_insert(
         f"({', '.join(quote(name) for name in names)}) "
         f"VALUES ({', '.join(f':{name}' for name in names)}) ON CONFLICT"
     )
-    keys = [c.name for c in table.primary_key.columns]
-    changes = [c.name for c in columns if c.name not in keys]
-    if update and changes:
+    keys, others = _key_and_others(table)
+    if update and others:
         sql += f" ({', '.join(quote(k) for k in keys)}) DO UPDATE SET " + ", ".join(
-            f"{quote(name)} = excluded.{quote(name)}" for name in changes
+            f"{quote(name)} = excluded.{quote(name)}" for name in others
         )
     else:
         sql += " DO NOTHING"
