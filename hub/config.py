@@ -487,11 +487,13 @@ class Settings(BaseSettings):
         description="`hub serve` applies the projections in a child process of its own, so "
         "that recording and projecting each get a core; false: in a thread of the server.",
     )
-    aggregate_cache_size: int = Field(
-        default=20_000,
+    cache_mib: float = Field(
+        default=32.0,
         ge=0,
-        description="Aggregates kept in memory between commands, the least recently used "
-        "evicted first (about 1 KB each: customers, their addresses, conversations).",
+        description="Memory (MiB) each process of the hub gives its caches, which share it "
+        "in fixed parts: the aggregates commands load, the view rows a projection batch keeps "
+        "for the next, customers' keys, parsed addresses. Larger saves reads when many "
+        "customers write at once; 0 turns the caches off (hub/memory.py).",
     )
     dead_letter_retention: timedelta = Field(
         default=timedelta(days=30),

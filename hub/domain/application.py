@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from functools import lru_cache, partial
+from functools import partial
 from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import Recording, Transcoder
 
+from hub import memory
 from hub.domain.activities import ActivityCommands
 from hub.domain.automations import AutomationCommands
 from hub.domain.crypto import PersonalDataCipher
@@ -43,6 +44,12 @@ __all__ = ["CONVERSATION_STATUSES", "HubApplication", "Recorded"]
 
 T = TypeVar("T")
 
+#: Aggregates between commands (customers, their addresses, conversations), least recently
+#: used evicted first.
+AGGREGATES = memory.Part("aggregates", share=0.35, entry_bytes=900)
+#: Addresses' keyed hashes (the address in clear, its id).
+ADDRESS_IDS = memory.Part("address ids", share=0.03, entry_bytes=260)
+
 CONVERSATION_STATUSES = ("open", "pending", "resolved")
 
 
@@ -59,14 +66,14 @@ class HubApplication(Application[UUID]):
         pepper: bytes,
         conversation_window: timedelta,
         transcoder: Transcoder | None = None,
-        cache_size: int = 20_000,
+        cache_size: int | None = None,
     ) -> None:
         self._transcoder = transcoder  # read by construct_transcoder() during __init__
         super().__init__(env)
-        self.cache = AggregateCache(cache_size)
+        self.cache = AggregateCache(AGGREGATES.entries if cache_size is None else cache_size)
         self.cipher = cipher
         # Keyed hashing per address costs more than a dict lookup; addresses recur.
-        self._address_ids = lru_cache(maxsize=20_000)(partial(address_id, pepper=pepper))
+        self._address_ids = memory.Lru(partial(address_id, pepper=pepper), ADDRESS_IDS)
         #: Who is told of each commit in this process, and of which topics (None: all).
         self._listeners: list[tuple[Callable[[int], None], frozenset[str] | None]] = []
         reader: BulkReader = self.recorder  # type: ignore[assignment]

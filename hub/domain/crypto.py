@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from hub import memory
 from hub.events.common import scrub_json
 
 _PREFIX = "pd1:"
@@ -75,6 +76,10 @@ def period_of(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y%m%d")
 
 
+#: Customers' data keys (and their dated keys), raw.
+KEYS = memory.Part("customer keys", share=0.05, entry_bytes=220)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -90,7 +95,7 @@ class PersonalDataCipher:
     def __init__(
         self,
         keys: KeyStore,
-        cache_size: int = 20_000,
+        cache_size: int | None = None,
         *,
         periods: PeriodSecretStore | None = None,
         retention: timedelta | None = None,
@@ -101,7 +106,7 @@ class PersonalDataCipher:
         #: OpenSSL context of ~2.4 KB outside Python's heap, which at ``cache_size`` keys was
         #: most of a busy process's memory; building one per use costs ~1 us.
         self._cache: dict[UUID, bytes] = {}
-        self._cache_size = cache_size
+        self._cache_size = KEYS.entries if cache_size is None else cache_size
         self._lock = threading.Lock()
         self._periods = periods
         self.retention = retention

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 import email_validator
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+from hub import memory
 from hub.events.common import AddressKind
 
 __all__ = [
@@ -65,7 +65,11 @@ class Address:
         return self.value.lstrip("+") if self.kind == "phone" else ""
 
 
-@lru_cache(maxsize=20_000)
+#: Parsed addresses (the raw text, its parse).
+ADDRESSES = memory.Part("addresses", share=0.05, entry_bytes=280)
+
+
+@memory.lru(ADDRESSES)
 def normalise_address(raw: str, *, default_region: str | None = None) -> Address:
     """Parse ``kind:value`` (or a bare email / ``+``-prefixed phone) into its canonical form.
 

@@ -14,10 +14,10 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import translate
-from functools import lru_cache
 
 import phonenumbers
 
+from hub import memory
 from hub.events.addresses import AddressError, normalise_address
 
 __all__ = [
@@ -166,7 +166,11 @@ class PhoneKey:
         return self.national[-7:] if len(self.national) >= 7 else None
 
 
-@lru_cache(maxsize=20_000)
+#: Phone numbers parsed for comparison (the address, its key).
+PHONE_KEYS = memory.Part("phone keys", share=0.03, entry_bytes=360)
+
+
+@memory.lru(PHONE_KEYS)
 def phone_key(address: str) -> PhoneKey | None:
     """The :class:`PhoneKey` of ``phone:+E164`` (or a bare ``+E164``); None if unparsable."""
     value = address.removeprefix("phone:")
@@ -181,7 +185,11 @@ def phone_key(address: str) -> PhoneKey | None:
     return PhoneKey(e164, national, number.country_code)
 
 
-@lru_cache(maxsize=20_000)
+#: The country of a phone address.
+REGIONS = memory.Part("regions", share=0.02, entry_bytes=160)
+
+
+@memory.lru(REGIONS)
 def region_of(address: str) -> str | None:
     """The country (ISO code) of a ``phone:`` address, to read numbers its owner writes
     without a country code; None for other addresses."""
@@ -198,7 +206,11 @@ def region_of(address: str) -> str | None:
 # -- names -----------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=20_000)
+#: Names as compared.
+NAMES = memory.Part("names", share=0.02, entry_bytes=290)
+
+
+@memory.lru(NAMES)
 def fold_name(name: str | None) -> str | None:
     """A name as compared: accents folded, lowercase, words sorted (``"Jūratė
     Kazlauskienė"`` and ``"kazlauskiene jurate"`` are one). None when it holds no letters

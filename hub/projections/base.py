@@ -81,7 +81,7 @@ class Projection(ABC):
 class KeptRows(Generic[K, V]):
     """What a projection keeps in memory from one batch for the next batch of the same
     follower (``Projection.batch_begins``): rows by key as the batch wrote them, the latest
-    last, at most ``limit`` (20,000 rows of two dozen columns: about 26 MB). Valid only
+    last, at most ``limit`` (the projection's part of the cache budget: hub/memory.py). Valid only
     while the tables stand at the position the batch that kept them committed; a batch that
     does not commit, or a write by any other path, leaves nothing kept.
 

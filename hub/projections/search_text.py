@@ -18,11 +18,12 @@ Query syntax (like a web search engine's):
 
 from __future__ import annotations
 
-import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+
+from hub import memory
 
 __all__ = [
     "Marker",
@@ -121,7 +122,11 @@ def indexed_words(*texts: str | None) -> str:
     return " ".join(w for text in texts for w in words(text))
 
 
-@functools.lru_cache(maxsize=1 << 16)
+#: Words as a search compares them.
+WORDS = memory.Part("search words", share=0.02, entry_bytes=240)
+
+
+@memory.lru(WORDS)
 def fold(word: str) -> str:
     """A word without case and accents (to mark the words a search matched)."""
     decomposed = unicodedata.normalize("NFKD", word.translate(_UNSTROKED))

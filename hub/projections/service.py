@@ -58,6 +58,7 @@ from sqlalchemy import (
     union_all,
 )
 
+from hub import memory
 from hub.events import (
     ConversationAssigned,
     ConversationOpened,
@@ -84,6 +85,10 @@ __all__ = [
     "responses",
     "service_conversations",
 ]
+
+
+#: The conversations' rows a batch keeps for the next (``ServiceProjection.kept``).
+KEPT_ROWS = memory.Part("service rows kept", share=0.20, entry_bytes=1200)
 
 
 class ServiceLevels(Protocol):
@@ -228,7 +233,7 @@ class ServiceProjection(KeepingProjection):
         #: The rows of the conversations the last committed batch touched, as it wrote them:
         #: the next batch of the same follower starts from these instead of reading them
         #: back (a conversation's events usually span batches in a rebuild).
-        self.kept: KeptRows[UUID, dict[str, Any]] = KeptRows()
+        self.kept: KeptRows[UUID, dict[str, Any]] = KeptRows(KEPT_ROWS.entries)
 
     def purge(self, conn: Connection, customer_ids: Sequence[UUID]) -> None:
         """Keep the figures; forget whose they were."""

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from hub import memory
 from hub.config import ConfigurationError, Settings
 from hub.domain.application import HubApplication
 from hub.domain.consent import ConsentRules
@@ -168,7 +169,9 @@ def make_private(settings: Settings) -> None:
 
 
 def open_store(settings: Settings) -> Store:
-    """Open the event store, key store and view database the settings describe."""
+    """Open the event store, key store and view database the settings describe (and set
+    this process's cache budget first: the caches made here and after size themselves by it)."""
+    memory.configure(settings.cache_mib)
     env = eventsourcing_env(settings)
     make_private(settings)
     views_url = settings.resolved_views_url()
@@ -202,7 +205,6 @@ def open_store(settings: Settings) -> Store:
         pepper=pepper,
         conversation_window=settings.conversation_window,
         transcoder=OrjsonTranscoder(),
-        cache_size=settings.aggregate_cache_size,
     )
     app.inbound.use_endpoint_sources(settings.acquisition.endpoints)
     app.identity.configure(

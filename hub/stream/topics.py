@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
@@ -10,10 +9,14 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import BrokerResponseError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
+from hub import memory
 from hub.config import ConfigurationError, KafkaSettings
 
+#: Record keys hashed to partitions.
+KEY_HASHES = memory.Part("partition hashes", share=0.05, entry_bytes=220)
 
-@functools.lru_cache(maxsize=100_000)
+
+@memory.lru(KEY_HASHES)
 def _key_hash(key: bytes) -> int:
     return int(murmur2(key)) & 0x7FFFFFFF
 
