@@ -33,6 +33,9 @@ class Scale:
     console_requests: int  # timed loads of each page
     erase_messages: int  # the erased customer's messages in bench.erase (and as many others')
     soak_seconds: float  # how long bench.soak and bench.kafka_soak hold their load
+    #: What they offer, interactions/s (new ones and agents' replies): ``--soak-rate`` lowers
+    #: it on an instance too slow for the machine kind's figure, which a row then names.
+    soak_rate: float = 200.0
 
 
 SCALES: dict[str, Scale] = {

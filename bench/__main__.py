@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import math
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import SCALES, Result
+from bench import SCALES, Result, Scale
 from bench.harness import TempDir, machine
 from bench.report import table, write_docs
 from hub.cli.shared import tune_garbage_collector
@@ -68,12 +69,12 @@ def _commit() -> str:
     return head + ("+hub changes" if dirty else "")
 
 
-def run_one(name: str, scale_name: str, keep: bool) -> Result:
+def run_one(name: str, scale: Scale, keep: bool) -> Result:
     module = importlib.import_module(f"bench.{name}")
     started = time.perf_counter()
     with TempDir(name, keep=keep) as workdir:
         try:
-            result: Result = module.run(SCALES[scale_name], workdir)
+            result: Result = module.run(scale, workdir)
         except Exception as exc:  # one broken benchmark must not hide the others
             traceback.print_exc()
             result = Result(name, [], error=f"{type(exc).__name__}: {exc}")
@@ -103,11 +104,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-docs", action="store_true", help="leave the docs alone")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dirs")
+    parser.add_argument(
+        "--soak-rate",
+        type=float,
+        help="interactions/s the soaks offer (default 200; lower on an instance too slow for "
+        "it, and say so: the growth depends on how many customers arrive)",
+    )
     args = parser.parse_args(argv)
     # What runs in this process (a rebuild, the recorders) runs as under the `hub` command.
     tune_garbage_collector()
 
     names = [n for n in BENCHMARKS if not args.only or n in args.only]
+    scale = SCALES[args.scale]
+    if args.soak_rate is not None:
+        scale = dataclasses.replace(scale, soak_rate=args.soak_rate)
     meta: dict[str, Any] = {
         "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "scale": args.scale,
@@ -119,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     for name in names:
         print(f"[bench] {name} ({args.scale})...", file=sys.stderr, flush=True)
-        result = run_one(name, args.scale, args.keep)
+        result = run_one(name, scale, args.keep)
         results.append(result)
         state = f"error: {result.error}" if result.error else "done"
         print(f"[bench] {name} {state} in {result.seconds:.0f} s", file=sys.stderr, flush=True)

@@ -67,7 +67,11 @@ def run(scale: Scale, workdir: Path) -> Result:
             )
             conversations = asyncio.run(seed(hub, workload, scale.seed_customers))
             sign_in_agents(server.base_url, agents)
-            soak = asyncio.run(Soak(hub, workload, agents, conversations, scale.soak_seconds).run())
+            soak = asyncio.run(
+                Soak(
+                    hub, workload, agents, conversations, scale.soak_seconds, scale.soak_rate
+                ).run()
+            )
             soak["vm_hwm_mib"] = server.peak_rss_kib() / 1024
     soak["idle"] = idle
     soak["broker"] = broker.kind

@@ -3,7 +3,8 @@ open files grow, do its latencies drift, does anything fail?
 
 ``python -m bench --only soak`` (10 min at the default scale, 1 min at ``quick``, 30 min at
 ``full``: ``Scale.soak_seconds``). The load, offered open-loop (paced by the clock, never by the
-answers) at 200 interactions/s:
+answers) at 200 interactions/s (``--soak-rate`` lowers it, and the row then says so; on
+an instance too slow for it, for runs of two commits in turns):
 
 - 180 new interactions/s, one POST /v1/interactions each, one due every 1/180 s: bench.workload's
   mix of SMS, WhatsApp, email and web chat, 10% first contacts, the rest from customers seeded
@@ -53,7 +54,6 @@ from bench.client import install_uvloop
 from bench.harness import hub_server, open_fds
 from bench.soak_load import (
     AGENTS,
-    INGEST_RATE,
     REPLIES_PER_AGENT,
     SAMPLE_INTERVAL,
     Hub,
@@ -135,7 +135,7 @@ def rows(name: str, label: str, soak: dict[str, Any], idle: dict[str, float]) ->
         Row(
             benchmark=name,
             figure=f"{soak['offered_rate']:,.0f} interactions/s offered for {span} "
-            f"({INGEST_RATE:,.0f}/s new on SMS, WhatsApp, email and chat + "
+            f"({soak['ingest_rate']:,.0f}/s new on SMS, WhatsApp, email and chat + "
             f"{AGENTS * REPLIES_PER_AGENT:,.0f} chat replies/s from {AGENTS} agents, each after "
             f"a timeline read, with a live feed open), {soak['achieved_rate']:,.0f}/s "
             f"acknowledged; ingest p99 by minute {_per_minute(minutes, 'ack_p99_ms')} ms, "
@@ -193,7 +193,9 @@ def run(scale: Scale, workdir: Path) -> Result:
         )
         conversations = asyncio.run(seed(hub, workload, scale.seed_customers))
         sign_in_agents(server.base_url, agents)
-        soak = asyncio.run(Soak(hub, workload, agents, conversations, scale.soak_seconds).run())
+        soak = asyncio.run(
+            Soak(hub, workload, agents, conversations, scale.soak_seconds, scale.soak_rate).run()
+        )
         soak["vm_hwm_mib"] = server.peak_rss_kib() / 1024
     soak["idle"] = idle
     return Result(NAME, rows(NAME, hub.label, soak, idle), soak)

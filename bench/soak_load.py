@@ -1,11 +1,12 @@
 """The load of bench.soak and bench.kafka_soak, from one asyncio client, and what it saw.
 
 Offered open-loop (paced by the clock, never by the answers): new interactions one POST each,
-due every 1 / INGEST_RATE s, a sample of them followed until visible; AGENTS agents, each with a
-token and a console session of its own and the queue's live feed open, reading a chat customer's
-timeline and replying in their conversation REPLIES_PER_AGENT times a second, a sample of the
-replies followed until sent. Everything is counted by the minute of the run it was due in;
-every 10 s the server's RSS and open files are sampled. bench.soak describes the row.
+due every 1 / ``Soak.ingest_rate`` s, a sample of them followed until visible; AGENTS agents,
+each with a token and a console session of its own and the queue's live feed open, reading a
+chat customer's timeline and replying in their conversation REPLIES_PER_AGENT times a second, a
+sample of the replies followed until sent. Everything is counted by the minute of the run it
+was due in; every 10 s the server's RSS and open files are sampled. bench.soak describes the
+row.
 """
 
 from __future__ import annotations
@@ -38,10 +39,8 @@ from bench.workload import Workload
 from tests.support.console import sign_in
 from tests.support.processes import HOST
 
-RATE = 200  # interactions/s offered: new ones and agents' replies
 AGENTS = 10
 REPLIES_PER_AGENT = 2.0  # a second, each after a timeline read
-INGEST_RATE = RATE - AGENTS * REPLIES_PER_AGENT  # 180 new interactions/s
 FRESH_SAMPLES_PER_SECOND = 2.0
 REPLY_SAMPLE_EVERY = 10  # of an agent's replies: followed until sent (2 a second in all)
 #: A sampled reply not sent this many times the sample timeout after its 202 is given up on
@@ -288,8 +287,13 @@ class Soak:
         agents: list[Agent],
         conversations: list[tuple[str, str]],
         seconds: float,
+        rate: float = 200.0,
     ) -> None:
         self.hub, self.workload, self.agents, self.seconds = hub, workload, agents, seconds
+        #: New interactions a second: the offered ``rate`` less the agents' replies (180/s).
+        self.ingest_rate = rate - AGENTS * REPLIES_PER_AGENT
+        if self.ingest_rate <= 0:
+            raise ValueError(f"a soak offers more than its agents' {AGENTS * REPLIES_PER_AGENT}/s")
         self.minutes = [Minute() for _ in range(max(1, round(seconds / 60)))]
         #: Recent chat conversations (conversation id, customer id) the agents reply in.
         self.conversations: deque[tuple[str, str]] = deque(conversations, maxlen=1000)
@@ -373,10 +377,10 @@ class Soak:
         return self.figures(drained)
 
     async def _ingest(self, ends: float) -> None:
-        """One POST /v1/interactions due every 1 / INGEST_RATE s until ``ends``."""
-        interval = 1 / INGEST_RATE
-        sample_every = round(INGEST_RATE / FRESH_SAMPLES_PER_SECOND)
-        for n in range(round(self.seconds * INGEST_RATE)):
+        """One POST /v1/interactions due every 1 / ``ingest_rate`` s until ``ends``."""
+        interval = 1 / self.ingest_rate
+        sample_every = max(1, round(self.ingest_rate / FRESH_SAMPLES_PER_SECOND))
+        for n in range(round(self.seconds * self.ingest_rate)):
             due = self.started + n * interval
             minute = self.minute(due)
             delay = due - time.perf_counter()
@@ -624,6 +628,7 @@ class Soak:
             "seconds": self.seconds,
             "warmup_seconds": warmup,
             "offered_rate": offered / self.seconds,
+            "ingest_rate": self.ingest_rate,
             "achieved_rate": acked / self.seconds,
             "ingest_offered": sum(m.offered for m in minutes),
             "ingest_acked": sum(m.acked for m in minutes),
