@@ -4,10 +4,12 @@ entry costs, weighed on real entries (the bounds are only as honest as these fig
 from __future__ import annotations
 
 import gc
+import sqlite3
 import sys
 import tracemalloc
 import types
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +26,7 @@ from hub.events.duplicate_keys import NAMES, PHONE_KEYS, REGIONS, fold_name, pho
 from hub.projections import business, service
 from hub.projections.search_text import WORDS, fold
 from hub.runtime.views import open_views
+from hub.store.sqlite import PAGES, memory_pragmas
 from hub.stream.topics import KEY_HASHES, _key_hash
 from tests.support.store import opened
 
@@ -34,9 +37,13 @@ CUSTOMERS = 400
 
 @pytest.fixture
 def budget() -> Iterator[None]:
-    """The default budget again after the test, for the tests that run after it here."""
+    """The default budget again after the test, for the tests that run after it here (and
+    SQLite's limit, which is the process's, with it)."""
     yield
     memory.configure(memory.DEFAULT_MIB)
+    with closing(sqlite3.connect(":memory:")) as conn:
+        for pragma in memory_pragmas():
+            conn.execute(pragma)
 
 
 def test_a_part_is_its_share_of_the_budget_in_entries(budget: None) -> None:
@@ -47,7 +54,7 @@ def test_a_part_is_its_share_of_the_budget_in_entries(budget: None) -> None:
 
 
 def test_the_shares_add_up_to_at_most_the_budget() -> None:
-    assert {"aggregates", "customer keys", "service rows kept", "partition hashes"} <= set(
+    assert {"aggregates", "sqlite pages", "service rows kept", "partition hashes"} <= set(
         memory.parts()
     )
     assert sum(p.share for p in memory.parts().values()) <= 1
@@ -75,6 +82,17 @@ def test_the_settings_set_the_budget(make_settings: Any, budget: None) -> None:
         assert memory.budget_bytes() == 2 * memory.MIB
         assert store.app.cache._maxsize == AGGREGATES.entries
         assert store.cipher._cache_size == KEYS.entries
+        # SQLite's page caches: one limit for the process, its part of the budget in pages.
+        with store.views_engine.connect() as conn:
+            limit = conn.exec_driver_sql("PRAGMA soft_heap_limit").scalar()
+        assert limit == PAGES.entries * 4096 == int(2 * memory.MIB * PAGES.share) // 4096 * 4096
+
+
+def test_no_budget_is_no_cache_and_sqlite_at_its_least(make_settings: Any, budget: None) -> None:
+    with opened(make_settings(cache_mib=0)) as store:
+        assert store.app.cache._maxsize == 0
+        with store.views_engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA soft_heap_limit").scalar() == 1  # 0: unlimited
 
 
 # -- what an entry costs ---------------------------------------------------------------------

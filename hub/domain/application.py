@@ -46,7 +46,7 @@ T = TypeVar("T")
 
 #: Aggregates between commands (customers, their addresses, conversations), least recently
 #: used evicted first.
-AGGREGATES = memory.Part("aggregates", share=0.35, entry_bytes=900)
+AGGREGATES = memory.Part("aggregates", share=0.30, entry_bytes=900)
 #: Addresses' keyed hashes (the address in clear, its id).
 ADDRESS_IDS = memory.Part("address ids", share=0.03, entry_bytes=260)
 

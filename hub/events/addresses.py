@@ -66,7 +66,7 @@ class Address:
 
 
 #: Parsed addresses (the raw text, its parse).
-ADDRESSES = memory.Part("addresses", share=0.05, entry_bytes=280)
+ADDRESSES = memory.Part("addresses", share=0.04, entry_bytes=280)
 
 
 @memory.lru(ADDRESSES)

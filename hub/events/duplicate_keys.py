@@ -167,7 +167,7 @@ class PhoneKey:
 
 
 #: Phone numbers parsed for comparison (the address, its key).
-PHONE_KEYS = memory.Part("phone keys", share=0.03, entry_bytes=360)
+PHONE_KEYS = memory.Part("phone keys", share=0.02, entry_bytes=360)
 
 
 @memory.lru(PHONE_KEYS)
@@ -186,7 +186,7 @@ def phone_key(address: str) -> PhoneKey | None:
 
 
 #: The country of a phone address.
-REGIONS = memory.Part("regions", share=0.02, entry_bytes=160)
+REGIONS = memory.Part("regions", share=0.01, entry_bytes=160)
 
 
 @memory.lru(REGIONS)

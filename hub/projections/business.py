@@ -134,7 +134,7 @@ def amount_units(text: str | None) -> int | None:
 
 
 #: The customers' rows a batch keeps for the next (``BusinessProjection.kept``).
-KEPT_ROWS = memory.Part("business rows kept", share=0.08, entry_bytes=470)
+KEPT_ROWS = memory.Part("business rows kept", share=0.06, entry_bytes=470)
 
 
 @dataclass(slots=True)

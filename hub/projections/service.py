@@ -88,7 +88,7 @@ __all__ = [
 
 
 #: The conversations' rows a batch keeps for the next (``ServiceProjection.kept``).
-KEPT_ROWS = memory.Part("service rows kept", share=0.20, entry_bytes=1200)
+KEPT_ROWS = memory.Part("service rows kept", share=0.15, entry_bytes=1200)
 
 
 class ServiceLevels(Protocol):

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
 from hub.config import ConfigurationError, Settings
-from hub.store.sqlite import PAGE_CACHE_KIB, SECURE_DELETE, private_files
+from hub.store.sqlite import SECURE_DELETE, memory_pragmas, private_files
 
 
 def eventsourcing_env(settings: Settings) -> dict[str, str]:
@@ -122,7 +122,8 @@ def create_db_engine(url: str, *, synchronous: str = "NORMAL", **kwargs: Any) ->
             dbapi_conn.execute("PRAGMA journal_mode=WAL")
             dbapi_conn.execute(f"PRAGMA synchronous={synchronous}")
             dbapi_conn.execute("PRAGMA busy_timeout=10000")
-            dbapi_conn.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
+            for pragma in memory_pragmas():
+                dbapi_conn.execute(pragma)
             dbapi_conn.execute("PRAGMA foreign_keys=ON")
             dbapi_conn.execute(SECURE_DELETE)
             # Let SQLAlchemy, not the driver, open transactions (next hook).

@@ -12,14 +12,28 @@ from contextlib import contextmanager
 from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteFactory
 from eventsourcing.utils import Environment, EnvType
 
+from hub import memory
+
 SYNCHRONOUS = "HUB_SQLITE_SYNCHRONOUS"
 #: Page cache per connection (SQLite's default is 2 MiB): big stores keep their index pages.
 PAGE_CACHE_KIB = 16 * 1024
+#: SQLite's memory in this process, its connections' page caches mostly, under one soft limit
+#: (``PRAGMA soft_heap_limit`` is process-wide): past it SQLite reuses its least recently used
+#: pages instead of taking more, however many connections the pools hold. An entry is a page.
+PAGES = memory.Part("sqlite pages", share=0.25, entry_bytes=4096)
 #: Deleted rows are overwritten with zeros, so an erased customer's view rows, chat mailbox
 #: or dead letters, or a destroyed data key, do not linger in free pages of the file.
 SECURE_DELETE = "PRAGMA secure_delete=ON"
 
 _umask_lock = threading.RLock()
+
+
+def memory_pragmas() -> tuple[str, str]:
+    """The page cache of a new connection, and SQLite's limit for the whole process (set on
+    every connection, so the budget :func:`hub.memory.configure` set last holds; 0 would
+    lift the limit, so no budget is one byte)."""
+    limit = max(1, PAGES.entries * PAGES.entry_bytes)
+    return f"PRAGMA cache_size=-{PAGE_CACHE_KIB}", f"PRAGMA soft_heap_limit={limit}"
 
 
 @contextmanager
@@ -45,7 +59,8 @@ class _Pool(SQLiteConnectionPool):
             connection = super()._create_connection()
         raw: sqlite3.Connection = connection._sqlite_conn
         raw.execute(f"PRAGMA synchronous={self.synchronous}")
-        raw.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
+        for pragma in memory_pragmas():
+            raw.execute(pragma)
         raw.execute(SECURE_DELETE)
         return connection
 

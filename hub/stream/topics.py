@@ -13,7 +13,7 @@ from hub import memory
 from hub.config import ConfigurationError, KafkaSettings
 
 #: Record keys hashed to partitions.
-KEY_HASHES = memory.Part("partition hashes", share=0.05, entry_bytes=220)
+KEY_HASHES = memory.Part("partition hashes", share=0.04, entry_bytes=220)
 
 
 @memory.lru(KEY_HASHES)
