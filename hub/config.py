@@ -491,9 +491,10 @@ class Settings(BaseSettings):
         default=32.0,
         ge=0,
         description="Memory (MiB) each process of the hub gives its caches, which share it "
-        "in fixed parts: the aggregates commands load, the view rows a projection batch keeps "
-        "for the next, customers' keys, parsed addresses. Larger saves reads when many "
-        "customers write at once; 0 turns the caches off (hub/memory.py).",
+        "in fixed parts: the aggregates commands load, SQLite's page caches (its soft heap "
+        "limit), the view rows a projection batch keeps for the next, customers' keys, "
+        "parsed addresses. Larger saves reads when many customers write at once; 0 turns "
+        "the caches off (hub/memory.py).",
     )
     dead_letter_retention: timedelta = Field(
         default=timedelta(days=30),

@@ -14,7 +14,7 @@ plateau early: caches of 20,000 entries each filled for as long as new customers
 arriving (docs/performance.md, "Issue 20, step 6").
 
 :func:`configure` sets the budget before the caches are made (``open_store`` does, from
-the settings); caches made by :func:`lru` are resized by it too. A leaf module: the
+the settings); every :class:`Lru` is resized by it too. A leaf module: the
 standard library only.
 """
 
@@ -79,8 +79,9 @@ def budget_bytes() -> int:
 
 
 def configure(mib: float) -> None:
-    """Set this process's budget (MiB; 0: no caching) and resize the :func:`lru` caches.
-    Caches made earlier by other means keep their bound: call this before making them."""
+    """Set this process's budget (MiB; 0: no caching) and resize every :class:`Lru`. Caches
+    bounded otherwise (aggregates, kept rows, SQLite's pages) read their bound when they are
+    made: call this before making them."""
     global _budget
     if mib < 0:
         raise ValueError("the cache budget cannot be negative")
@@ -95,13 +96,16 @@ def configure(mib: float) -> None:
 
 
 class Lru(Generic[P, R]):
-    """``functools.lru_cache`` whose size follows its part of the budget (:func:`lru`)."""
+    """``functools.lru_cache`` whose size follows its part of the budget: :func:`configure`
+    resizes every one made (:func:`lru` is the decorator form)."""
 
     def __init__(self, function: Callable[P, R], part: Part) -> None:
         functools.update_wrapper(self, function)
         self._function = function
         self.part = part
         self._cached = functools.lru_cache(maxsize=part.entries)(function)
+        with _lock:
+            _resizable.add(self)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         call: Callable[..., R] = self._cached  # its arguments must be hashable
@@ -121,10 +125,4 @@ class Lru(Generic[P, R]):
 def lru(part: Part) -> Callable[[Callable[P, R]], Lru[P, R]]:
     """Decorate a pure function with a least-recently-used cache bounded by ``part``."""
 
-    def decorate(function: Callable[P, R]) -> Lru[P, R]:
-        cache = Lru(function, part)
-        with _lock:
-            _resizable.add(cache)
-        return cache
-
-    return decorate
+    return lambda function: Lru(function, part)

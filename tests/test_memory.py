@@ -77,6 +77,16 @@ def test_configure_resizes_the_lru_caches(budget: None) -> None:
         memory.configure(-1)
 
 
+def test_an_lru_made_directly_follows_the_budget_too(budget: None) -> None:
+    """The application builds its address-id cache with ``memory.Lru`` (it binds a pepper):
+    a later ``configure`` resizes it like the decorated ones."""
+    cache = memory.Lru(str.upper, ADDRESS_IDS)
+    memory.configure(1)
+    assert cache.cache_info().maxsize == ADDRESS_IDS.entries > 0
+    memory.configure(0)
+    assert cache.cache_info().maxsize == 0
+
+
 def test_the_settings_set_the_budget(make_settings: Any, budget: None) -> None:
     with opened(make_settings(cache_mib=2)) as store:
         assert memory.budget_bytes() == 2 * memory.MIB

@@ -81,9 +81,9 @@ class Projection(ABC):
 class KeptRows(Generic[K, V]):
     """What a projection keeps in memory from one batch for the next batch of the same
     follower (``Projection.batch_begins``): rows by key as the batch wrote them, the latest
-    last, at most ``limit`` (the projection's part of the cache budget: hub/memory.py). Valid only
-    while the tables stand at the position the batch that kept them committed; a batch that
-    does not commit, or a write by any other path, leaves nothing kept.
+    last, at most ``limit`` (the projection's part of the cache budget: hub/memory.py). Valid
+    only while the tables stand at the position the batch that kept them committed; a batch
+    that does not commit, or a write by any other path, leaves nothing kept.
 
     :meth:`forget` may come from another thread (an erasure's ``purge`` in an API thread)
     while a batch is under way: that batch then keeps nothing when it ends, since what it
