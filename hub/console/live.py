@@ -61,9 +61,7 @@ async def queue_live(request: Request, agent: AgentDep) -> AsyncIterator[ServerS
     runtime = runtime_of(request)
     stopping: asyncio.Event = request.app.state.stopping
 
-    def moved() -> dict[str, int]:
-        return runtime.views.positions() | {"store": runtime.store_position()}
-
+    moved = runtime.shared_positions  # one read for all of this process's feeds
     credential = _live_credential(request)
     seen = await run_in_threadpool(moved)
     yield ServerSentEvent(comment="connected", retry=2000)

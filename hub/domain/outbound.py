@@ -99,10 +99,16 @@ class OutboundCommands:
         at = now or datetime.now(UTC)
 
         def command(uow: UnitOfWork) -> Recorded:
+            # One read for the three when the conversation is cached, else two.
+            uow.load_with(
+                Conversation,
+                conversation_id,
+                lambda c: [message_id(channel or c.channel, REPLY_PREFIX + key), c.customer_id],
+            )
             conversation = uow.require(Conversation, conversation_id, "conversation")
             target = channel or conversation.channel
             mid = message_id(target, REPLY_PREFIX + key)
-            uow.load([mid, conversation.customer_id])  # one read for both
+            uow.load([mid, conversation.customer_id])
             earlier = uow.get(Message, mid)
             if earlier is not None:
                 return Recorded(mid, earlier.customer_id, earlier.conversation_id, True)
@@ -398,12 +404,15 @@ class OutboundCommands:
         rules: ConsentRules,
         uow: UnitOfWork,
     ) -> Decision:
+        # One read for the three while the message is cached (it is, from the reply
+        # command, until it is settled), else two.
+        uow.load_with(Message, mid, lambda m: [m.conversation_id, m.customer_id])
         message = uow.get(Message, mid)
         if message is None or message.dispatch is None:
             return Done("not_a_reply")
         if message.settled:
             return Done("settled")
-        uow.load([message.conversation_id, message.customer_id])  # one read for both
+        uow.load([message.conversation_id, message.customer_id])
         cid = message.customer_id
         purpose = message.dispatch.get("purpose", "service")
         if self._cipher.is_erased(cid):
@@ -500,6 +509,8 @@ class OutboundCommands:
         transaction; for each, None or the error recording it raised."""
 
         def command(mid: UUID, provider_message_id: str, status: str, uow: UnitOfWork) -> None:
+            # The message and its provider reference (to be) in one read while it is cached.
+            uow.load_with(Message, mid, lambda m: [message_id(m.channel, provider_message_id)])
             message = uow.require(Message, mid, "message")
             self._remember(uow, message, provider_message_id, status, datetime.now(UTC))
 

@@ -116,6 +116,17 @@ class UnitOfWork:
             current[oid] = event.mutate(current[oid])  # type: ignore[attr-defined]
         self._aggregates.update(current)
 
+    def load_with(
+        self, cls: type[A], aggregate_id: UUID, related: Callable[[A], Iterable[UUID | None]]
+    ) -> None:
+        """Load ``aggregate_id`` and, in the same query, the ids ``related`` names on its
+        cached copy (a conversation's customer, a message's conversation): one round trip
+        to the store where two would follow one another. Nothing is trusted from the copy
+        but ids to read; an id the fresh aggregate names otherwise is read when asked for."""
+        cached = self._cache.get(aggregate_id)
+        named = related(cached) if isinstance(cached, cls) else ()
+        self.load([aggregate_id, *named])
+
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
         if aggregate_id not in self._aggregates:
             self.load([aggregate_id])
@@ -157,10 +168,15 @@ class UnitOfWork:
                 self.events.extend(aggregate.collect_events())
 
     def cacheable(self) -> list[Aggregate]:
+        """What is worth keeping for the next command: customers, their address claims and
+        conversations (read again by every interaction), and the hub's own messages while the
+        dispatcher still has work on them (read again within milliseconds). Received
+        messages are rarely read again, and would push those out."""
         return [
             a
             for a in self._aggregates.values()
             if isinstance(a, Customer | AddressClaim | Conversation)
+            or (isinstance(a, Message) and not a.settled)
         ]
 
     def ids(self) -> list[UUID]:

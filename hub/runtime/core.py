@@ -12,6 +12,7 @@ import contextlib
 import functools
 import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -60,6 +61,10 @@ class Accepted:
     message_id: UUID
 
 
+#: How old the positions :meth:`Runtime.shared_positions` hands out may be, in seconds.
+POSITIONS_MAX_AGE = 0.05
+
+
 class Runtime:
     """Commands, queries and change notification over one store and its views."""
 
@@ -74,6 +79,8 @@ class Runtime:
         self.access_log: AccessLog  # who read whose personal data (``hub.store.access_log``)
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self._waiters_lock = threading.Lock()
+        self._positions_lock = threading.Lock()
+        self._positions: tuple[float, dict[str, int]] = (-POSITIONS_MAX_AGE, {})
         self.started = False
         self._open_channels: set[str] = set()  # channels the open-conversations gauge named
 
@@ -370,6 +377,21 @@ class Runtime:
 
     def store_position(self) -> int:
         return self.store.app.recorder.max_notification_id() or 0
+
+    def shared_positions(self) -> dict[str, int]:
+        """Each view's position and the store's (``"store"``), read at most once every
+        :data:`POSITIONS_MAX_AGE` seconds however many callers ask: the console's live feeds
+        poll them while the views catch up, and a hundred open consoles each reading on its
+        own would take a hundred pooled connections every 50 ms from the commands that need
+        them. A caller that finds the snapshot stale reads it for everyone; the others wait
+        for that read rather than making their own."""
+        with self._positions_lock:
+            at, positions = self._positions
+            now = time.monotonic()
+            if now - at >= POSITIONS_MAX_AGE:
+                positions = self.views.positions() | {"store": self.store_position()}
+                self._positions = (now, positions)
+            return dict(positions)
 
     def status(self) -> dict[str, Any]:
         """Positions and lag, for /readyz, /metrics and ``hub status``."""

@@ -6,6 +6,7 @@ EventSource reads them."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ import pytest
 
 from hub.config import Settings
 from hub.runtime import Runtime
+from hub.runtime.core import POSITIONS_MAX_AGE
 from hub.store.sessions import console_sessions
 from tests.support.api import ADMIN, ADMIN_TOKEN, LiveServer, interaction, serving
 from tests.support.console import csrf_of, sign_in
@@ -172,3 +174,39 @@ def test_a_scheduled_messages_new_status_reaches_the_customers_feed(server: Live
             assert cancelled.status_code == 204
             opened.wait_for("event: update")
             opened.wait_for("cancelled")
+
+
+def test_the_queue_feeds_share_one_read_of_the_positions(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every open queue feed polls the positions while the views catch up: they share one
+    read every 50 ms however many feeds poll, and a read after that sees what was recorded."""
+    runtime = _runtime(server)
+    reads: list[float] = []
+    store_position = runtime.store_position
+
+    def counting() -> int:
+        reads.append(time.monotonic())
+        return store_position()
+
+    monkeypatch.setattr(runtime, "store_position", counting)
+    calls = 0
+    stop = time.monotonic() + 0.5
+
+    def poll() -> None:
+        nonlocal calls
+        while time.monotonic() < stop:
+            runtime.shared_positions()
+            calls += 1
+
+    pollers = [threading.Thread(target=poll) for _ in range(8)]
+    for poller in pollers:
+        poller.start()
+    for poller in pollers:
+        poller.join()
+    assert calls > 100  # eight feeds polling without pause
+    assert 1 <= len(reads) <= 0.5 / POSITIONS_MAX_AGE + 2  # one read per 50 ms at most
+    before = runtime.shared_positions()["store"]
+    _record(server, address="phone:+15550116009", text="new")
+    time.sleep(POSITIONS_MAX_AGE)
+    assert runtime.shared_positions()["store"] > before

@@ -146,6 +146,31 @@ def decide(store: Store, mid: UUID, now: datetime, quiet: QuietHours = NEVER_QUI
     return store.app.outbound.prepare_dispatch(mid, OPEN, quiet, now, IN_DOUBT)
 
 
+def test_a_reply_and_its_dispatch_read_the_store_once_each(
+    store: Store, sms: Recorded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every command reads its aggregates fresh from the store (another process may have
+    written); with the conversation and the queued message cached, the ids they name go in
+    the same read: the reply, the dispatcher's decision and its record of the send take one
+    read each (two each without the cache: the aggregate, then what it names)."""
+    runner = store.app.runner
+    reads: list[int] = []
+    select = runner._reader.select_events_after
+
+    def counting(versions: Any) -> Any:
+        reads.append(len(versions))
+        return select(versions)
+
+    monkeypatch.setattr(runner._reader, "select_events_after", counting)
+    mid = queued(store, sms)
+    assert reads == [3]  # the conversation, the new message's id, the customer
+    assert isinstance(decide(store, mid, T0 + timedelta(minutes=1)), Send)
+    assert reads == [3, 3]  # the message, its conversation, its customer
+    store.app.outbound.record_dispatched(mid, "SMprovider1", "sent")
+    assert reads == [3, 3, 2]  # the message, the provider's id as a reference
+    assert message(store, mid).provider_ref == "SMprovider1"
+
+
 def test_a_queued_reply_is_sent_and_then_settled(store: Store, sms: Recorded) -> None:
     mid = queued(store, sms)
     decision = decide(store, mid, T0 + timedelta(minutes=1))
