@@ -98,17 +98,15 @@ class OutboundCommands:
         key = idempotency_key or str(uuid7())
         at = now or datetime.now(UTC)
 
+        def reply_and_customer(conversation: Conversation) -> list[UUID]:
+            reply_id = message_id(channel or conversation.channel, REPLY_PREFIX + key)
+            return [reply_id, conversation.customer_id]
+
         def command(uow: UnitOfWork) -> Recorded:
-            # One read for the three when the conversation is cached, else two.
-            uow.load_with(
-                Conversation,
-                conversation_id,
-                lambda c: [message_id(channel or c.channel, REPLY_PREFIX + key), c.customer_id],
-            )
+            uow.load_with(Conversation, conversation_id, reply_and_customer)
             conversation = uow.require(Conversation, conversation_id, "conversation")
             target = channel or conversation.channel
-            mid = message_id(target, REPLY_PREFIX + key)
-            uow.load([mid, conversation.customer_id])
+            [mid, _] = reply_and_customer(conversation)
             earlier = uow.get(Message, mid)
             if earlier is not None:
                 return Recorded(mid, earlier.customer_id, earlier.conversation_id, True)
@@ -404,15 +402,13 @@ class OutboundCommands:
         rules: ConsentRules,
         uow: UnitOfWork,
     ) -> Decision:
-        # One read for the three while the message is cached (it is, from the reply
-        # command, until it is settled), else two.
+        # The message is cached from the reply command until it is settled.
         uow.load_with(Message, mid, lambda m: [m.conversation_id, m.customer_id])
         message = uow.get(Message, mid)
         if message is None or message.dispatch is None:
             return Done("not_a_reply")
         if message.settled:
             return Done("settled")
-        uow.load([message.conversation_id, message.customer_id])
         cid = message.customer_id
         purpose = message.dispatch.get("purpose", "service")
         if self._cipher.is_erased(cid):
@@ -509,7 +505,7 @@ class OutboundCommands:
         transaction; for each, None or the error recording it raised."""
 
         def command(mid: UUID, provider_message_id: str, status: str, uow: UnitOfWork) -> None:
-            # The message and its provider reference (to be) in one read while it is cached.
+            # The message and its provider reference (to be).
             uow.load_with(Message, mid, lambda m: [message_id(m.channel, provider_message_id)])
             message = uow.require(Message, mid, "message")
             self._remember(uow, message, provider_message_id, status, datetime.now(UTC))

@@ -119,13 +119,15 @@ class UnitOfWork:
     def load_with(
         self, cls: type[A], aggregate_id: UUID, related: Callable[[A], Iterable[UUID | None]]
     ) -> None:
-        """Load ``aggregate_id`` and, in the same query, the ids ``related`` names on its
-        cached copy (a conversation's customer, a message's conversation): one round trip
-        to the store where two would follow one another. Nothing is trusted from the copy
-        but ids to read; an id the fresh aggregate names otherwise is read when asked for."""
+        """Load ``aggregate_id`` and the ids ``related`` names on it (a conversation's
+        customer, a message's conversation): in one query when the cache holds a copy to
+        read the ids from, else in two, one after the other. Nothing is trusted from the
+        copy but which ids to read: the ids the fresh aggregate names are the ones loaded."""
         cached = self._cache.get(aggregate_id)
-        named = related(cached) if isinstance(cached, cls) else ()
-        self.load([aggregate_id, *named])
+        self.load([aggregate_id, *(related(cached) if isinstance(cached, cls) else ())])
+        fresh = self._aggregates[aggregate_id]
+        if isinstance(fresh, cls):
+            self.load(related(fresh))  # nothing left to read when the copy named the same
 
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
         if aggregate_id not in self._aggregates:
