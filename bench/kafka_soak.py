@@ -12,8 +12,8 @@ differs from ``hub serve``:
   sample is visible when GET /v1/messages/{id} answers 200 (bench.kafka_freshness's check,
   polled as it polls: every 20 ms at first, then every 5-10% of the sample's age), and may take
   30 s;
-- the RSS and open files are those of the ``hub run all`` process (and its children, if any); the
-  broker and PostgreSQL are not counted.
+- the RSS and open files are those of ``hub run all``'s two processes (the server and its
+  stream roles' child, ``HUB_STREAM_ROLES_PROCESS``); the broker and PostgreSQL are not counted.
 """
 
 from __future__ import annotations

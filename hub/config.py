@@ -487,6 +487,13 @@ class Settings(BaseSettings):
         description="`hub serve` applies the projections in a child process of its own, so "
         "that recording and projecting each get a core; false: in a thread of the server.",
     )
+    stream_roles_process: bool = Field(
+        default=True,
+        description="`hub run all` runs the roles that follow the topics and the log (process, "
+        "relay, project, webhooks) in a child process of its own, so that they and the roles "
+        "that answer requests (ingest, api, dispatch) each get a core; false: all in one "
+        "process.",
+    )
     cache_mib: float = Field(
         default=32.0,
         ge=0,

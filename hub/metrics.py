@@ -1,8 +1,12 @@
-"""Prometheus metrics of one hub process (one registry per runtime, so tests stay apart)."""
+"""Prometheus metrics of one hub process (one registry per runtime, so tests stay apart), and
+how a process that runs roles in a child adds the child's to its own (:func:`combine`)."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Metric, generate_latest
+from prometheus_client.samples import Sample
 
 
 class Metrics:
@@ -157,3 +161,45 @@ class Metrics:
             "Store positions the embedded runtime's webhook intake has not yet queued.",
             registry=self.registry,
         )
+
+
+def combine(*processes: Iterable[Metric]) -> list[Metric]:
+    """The metric families of several processes as one process's: a sample (same name and
+    labels) adds up across them, counters, histograms and gauges alike (each gauge is set in
+    one process; the others hold its zero), except its ``_created`` time: the earliest."""
+    families: dict[str, Metric] = {}
+    samples: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], Sample]] = {}
+    for family in (family for process in processes for family in process):
+        if family.name not in families:
+            families[family.name] = Metric(family.name, family.documentation, family.type)
+            samples[family.name] = {}
+        kept = samples[family.name]
+        for sample in family.samples:
+            key = sample.name, tuple(sorted(sample.labels.items()))
+            before = kept.get(key)
+            if before is None:
+                kept[key] = sample
+            elif sample.name.endswith("_created"):
+                kept[key] = sample._replace(value=min(before.value, sample.value))
+            else:
+                kept[key] = sample._replace(value=before.value + sample.value)
+    for name, family in families.items():
+        family.samples = list(samples[name].values())
+    return list(families.values())
+
+
+def exposition(families: Iterable[Metric]) -> bytes:
+    """``families`` in Prometheus text format."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(list(families)))
+    return generate_latest(registry)
+
+
+class _Families:
+    """A collector of families collected already."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> list[Metric]:
+        return self._families

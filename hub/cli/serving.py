@@ -85,16 +85,19 @@ Port = Annotated[int | None, typer.Option(help="Port of the probes (and routes).
 
 def _run_roles(roles: tuple[str, ...], host: str | None, port: int | None) -> None:
     """One process of the distributed runtime: ``roles`` behind one HTTP server that serves
-    the probes, /metrics and the routes of the roles, until SIGTERM."""
+    the probes, /metrics and the routes of the roles, until SIGTERM. Every role (``hub run
+    all``) runs the stream roles in a child process (``HUB_STREAM_ROLES_PROCESS``)."""
     from hub.server import build_app
 
     # hub.stream brings Faust and aiokafka: only the distributed runtime's commands import
     # it, so `hub serve` and the embedded commands never load them.
-    from hub.stream.runtime import DistributedRuntime
+    from hub.stream.roles_process import STREAM_ROLES
+    from hub.stream.runtime import ROLES, DistributedRuntime
 
     settings = settings_from(host=host, port=port)
     configure_logging(settings)
-    runtime = DistributedRuntime(settings, roles)
+    split = settings.stream_roles_process and set(roles) == set(ROLES)
+    runtime = DistributedRuntime(settings, roles, child_roles=STREAM_ROLES if split else ())
     serve_http(settings, build_app(runtime))
 
 
@@ -141,7 +144,8 @@ def run_api(host: Host = None, port: Port = None) -> None:
 
 @run_app.command("all")
 def run_all(host: Host = None, port: Port = None) -> None:
-    """Every role in one process: a single node on Kafka."""
+    """Every role: a single node on Kafka (the stream roles in a child process it
+    supervises, unless HUB_STREAM_ROLES_PROCESS=false)."""
     from hub.stream.runtime import ROLES  # Faust and aiokafka: see _run_roles
 
     _run_roles(ROLES, host, port)

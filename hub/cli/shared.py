@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ctypes
 import gc
-import logging
 import os
 import signal
 from pathlib import Path
@@ -75,13 +74,9 @@ def settings_from(**overrides: Any) -> Settings:
 
 
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # httpx logs every request's URL at INFO: a webhook endpoint's URL may carry its
-    # receiver's credentials in the path or query. The hub logs its own outcomes, by id.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+    from hub.runtime.children import configure_logging as configure
+
+    configure(settings.log_level.upper())
 
 
 def open_runtime(data_dir: Path | None) -> Runtime:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from prometheus_client import Metric
 from sqlalchemy import Connection
 
 from hub.config import Settings
@@ -414,6 +415,10 @@ class Runtime:
             "set_aside": set_aside,
             "dead_letters": dead_letters,
         }
+
+    def metric_families(self) -> list[Metric]:
+        """The metrics of this process (for /metrics), collected now."""
+        return list(self.metrics.registry.collect())
 
     def refresh_service_gauges(self) -> None:
         """Open conversations, SLA targets passing soon or passed, the longest wait: the

@@ -29,11 +29,13 @@ from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client import Metric
 
 from hub.config import Settings
 from hub.domain.application import Recorded
 from hub.domain.ids import message_id
 from hub.events import InboundInteraction
+from hub.metrics import combine
 from hub.runtime import Accepted, Runtime
 from hub.runtime.group_commit import Unrecorded, WriteQueue
 from hub.runtime.retention import RetentionKeeper
@@ -42,6 +44,7 @@ from hub.stream.nodes import HEARTBEAT_SECONDS, NodeRegistry, running_nodes
 from hub.stream.nodes import metadata as nodes_metadata
 from hub.stream.relay import LogLease, Relay
 from hub.stream.relay import metadata as relay_metadata
+from hub.stream.roles_process import RolesProcess
 from hub.stream.topics import Topics, start_producer
 
 log = logging.getLogger(__name__)
@@ -123,12 +126,18 @@ class DistributedRuntime(Runtime):
 
     kind = "distributed"
 
-    def __init__(self, settings: Settings, roles: Sequence[str]) -> None:
+    def __init__(
+        self, settings: Settings, roles: Sequence[str], *, child_roles: Sequence[str] = ()
+    ) -> None:
+        """``roles`` run in this process; ``child_roles`` in a child process it supervises
+        (``hub.stream.roles_process``)."""
         super().__init__(settings)
-        unknown = set(roles) - set(ROLES)
+        unknown = {*roles, *child_roles} - set(ROLES)
         if unknown:
             raise ValueError(f"unknown roles {sorted(unknown)} (known: {', '.join(ROLES)})")
-        self.roles = tuple(r for r in ROLES if r in roles)
+        self.roles = tuple(r for r in ROLES if r in roles and r not in child_roles)
+        self.child_roles = tuple(r for r in ROLES if r in child_roles)
+        self._child = RolesProcess(settings, self.child_roles) if self.child_roles else None
         self.topics = Topics.from_settings(settings.kafka)
         self.health = {r: WorkerHealth(r) for r in self.roles if r in WORKER_ROLES}
         self._workers: list[Worker] = []
@@ -170,9 +179,13 @@ class DistributedRuntime(Runtime):
         nodes_metadata.create_all(self.store.state_engine)
 
     async def start_async(self) -> None:
-        """Start the Kafka side of the roles, on the server's event loop."""
+        """Start the Kafka side of the roles, on the server's event loop, and the child
+        process's roles alongside; return once both have started."""
         try:
-            await self._start_roles()
+            if self._child is not None:
+                await asyncio.gather(asyncio.to_thread(self._child.start), self._start_roles())
+            else:
+                await self._start_roles()
         except BaseException:
             await self.stop_async()
             raise
@@ -234,6 +247,11 @@ class DistributedRuntime(Runtime):
             with contextlib.suppress(Exception):  # the row ages out anyway
                 await asyncio.to_thread(self._node.leave)
             self._node = None
+        child_stopped = (  # the child's roles finish their batches while these stop
+            asyncio.create_task(asyncio.to_thread(self._child.stop, 2 * STOP_SECONDS))
+            if self._child is not None
+            else None
+        )
         await _bounded(self.retention.stop(), "message retention")
         await _bounded(self.stop_webhooks(), "webhook deliverer")
         await _bounded(self.stop_channels(), "connectors and dispatcher")
@@ -250,6 +268,8 @@ class DistributedRuntime(Runtime):
             await _bounded(self._producer.stop(), "ingest producer")
             self._producer = None
         await _bounded(self._probe.stop(), "broker probe")
+        if child_stopped is not None:
+            await child_stopped
 
     async def _heartbeat(self, node: NodeRegistry) -> None:
         while True:
@@ -378,7 +398,7 @@ class DistributedRuntime(Runtime):
         lag = self.kafka_lag()
         return {
             "runtime": self.kind,
-            "roles": list(self.roles),
+            "roles": [r for r in ROLES if r in self.roles or r in self.child_roles],
             "nodes": running_nodes(self.store.state_engine),
             "store_position": top,
             "relay": LogLease.read(self.store.state_engine),
@@ -399,6 +419,14 @@ class DistributedRuntime(Runtime):
         silent = time.monotonic() - self._broker_answered
         if self._broker_error or silent > BROKER_TIMEOUT + 2 * BROKER_CHECK_SECONDS:
             found.append(f"broker unreachable: {self._broker_error or 'no answer'}")
+        found += self.role_problems()
+        if self._child is not None:
+            found += self._child_problems(self._child)
+        return found + self.channel_problems()
+
+    def role_problems(self) -> list[str]:
+        """What keeps the workers and the relay of this process from their work."""
+        found = []
         for health in self.health.values():
             found += health.problems()
         for worker in self._workers:
@@ -408,7 +436,23 @@ class DistributedRuntime(Runtime):
             found.append("relay stopped")
         if self._relay is not None and self._relay.error:
             found.append(f"relay failing, retrying: {self._relay.error}")
-        return found + self.channel_problems()
+        return found
+
+    @staticmethod
+    def _child_problems(child: RolesProcess) -> list[str]:
+        if child.error:  # it died, and is being started again
+            return [child.error]
+        answer: list[str] | None = child.ask("problems", BROKER_TIMEOUT)
+        if answer is None:
+            return [f"the {child.name} did not answer within {BROKER_TIMEOUT}s"]
+        return answer
+
+    def metric_families(self) -> list[Metric]:
+        """This process's metrics and, with a child process, its roles' (added up)."""
+        own = super().metric_families()
+        if self._child is None:
+            return own
+        return combine(own, self._child.ask("metrics", BROKER_TIMEOUT) or [])
 
 
 async def _bounded(step: Awaitable[Any], what: str) -> None:

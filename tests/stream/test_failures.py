@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -239,3 +241,58 @@ def test_a_poison_record_goes_to_the_dead_letters_and_its_partition_keeps_flowin
     retried = node.http.post(f"/v1/dead-letters/{listed[0]['id']}/retry")
     assert retried.status_code == 422, retried.text  # still not a valid interaction
     assert retried.json()["error"]["details"]["attempts"] == 1
+
+
+def _children(pid: int) -> list[int]:
+    """The processes ``pid`` started (and that still run)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def _problems(node: RoleProcess) -> list[str]:
+    status, body = node.readyz()
+    problems: list[str] = body["error"]["details"]["problems"] if status == 503 else []
+    return problems
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"
+
+
+def test_hub_run_all_starts_its_stream_roles_again_when_their_process_is_killed_under_load(
+    cluster: Cluster,
+) -> None:
+    (node,) = cluster.start("all")
+    body = cluster.wait_ready(node)
+    assert body["roles"] == ["ingest", "process", "relay", "project", "dispatch", "webhooks", "api"]
+    assert node.process is not None
+    (child,) = _children(node.process.pid)  # the stream roles (HUB_STREAM_ROLES_PROCESS)
+    feeder = _feed(cluster)
+    wait_for(
+        lambda: (
+            feeder.progress >= TOTAL // 4
+            and node.metric("hub_role_items_total", role="process") > 0  # the child's, on /metrics
+            and node.metric("hub_role_items_total", role="ingest") > 0
+        ),
+        90,
+        "the stream roles to handle records of the feed",
+    )
+    os.kill(child, signal.SIGKILL)  # mid-batch
+    said = "the stream roles process exited with code -9"
+    wait_for(lambda: said in _problems(node), 10, f"/readyz to say {said!r}")
+    feeder.release()
+    sent = feeder.finish()
+    assert_outcome(cluster, sent)
+    cluster.wait_ready(node)
+    (restarted,) = _children(node.process.pid)
+    assert restarted != child
+    assert node.metric("hub_role_items_total", role="process") > 0  # the new child's work
+
+    node.kill()  # the server, however it dies: its child stops by itself
+    wait_for(lambda: _gone(restarted), 30, "the stream roles process to stop")

@@ -6,11 +6,12 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from hub import __version__
 from hub.api.auth import RuntimeDep
 from hub.api.openapi import errors
+from hub.metrics import exposition
 from hub.runtime import Runtime
 from hub.web.errors import error_response
 
@@ -74,4 +75,5 @@ async def metrics(runtime: RuntimeDep) -> Response:
     if await _bounded(runtime) is not None:  # refreshes the position gauges
         with anyio.move_on_after(PROBE_SECONDS):
             await anyio.to_thread.run_sync(runtime.refresh_service_gauges, abandon_on_cancel=True)
-    return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    families = await anyio.to_thread.run_sync(runtime.metric_families)
+    return Response(exposition(families), media_type=CONTENT_TYPE_LATEST)
