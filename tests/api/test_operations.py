@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from hub import __version__
 from hub.projections import default_projections
 from tests.support.api import Api
@@ -139,3 +141,19 @@ def test_openapi_lists_the_v1_paths(sqlite_api: Api) -> None:
     }
     assert set(paths["/v1/interactions"]["post"]["responses"]) >= {"200", "202"}
     assert "bearer" in str(response.json()["components"]["securitySchemes"]).lower()
+
+
+def test_readyz_says_not_ready_when_the_status_cannot_be_read(
+    sqlite_api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As the distributed runtime's status when its event loop is too busy to ask the broker
+    # in time (its problems did not find it): a 503 that says so, not a 500.
+    def busy() -> dict[str, object]:
+        raise TimeoutError
+
+    monkeypatch.setattr(sqlite_api.runtime, "problems", list)
+    monkeypatch.setattr(sqlite_api.runtime, "status", busy)
+    response = sqlite_api.client.get("/readyz")
+    assert response.status_code == 503, response.text
+    assert response.json()["error"]["details"]["problems"] == ["status unavailable: TimeoutError"]
+    assert sqlite_api.client.get("/metrics").status_code == 200

@@ -28,7 +28,12 @@ async def _bounded(runtime: Runtime) -> tuple[list[str], dict[str, Any]] | None:
 
     def check() -> tuple[list[str], dict[str, Any]]:
         problems = runtime.problems()
-        return problems, ({} if problems else runtime.status())
+        if problems:
+            return problems, {}
+        try:
+            return [], runtime.status()
+        except Exception as exc:  # a probe reports, it does not raise (a busy broker probe)
+            return [f"status unavailable: {type(exc).__name__}: {exc}".rstrip(": ")], {}
 
     with anyio.move_on_after(PROBE_SECONDS):
         return await anyio.to_thread.run_sync(check, abandon_on_cancel=True)
