@@ -201,7 +201,7 @@ def record_survey_history(
             if outcome.message_id is None:
                 continue  # refused (no consent on that channel...): as it would be
             # Sent back then: the dispatcher has nothing to do now.
-            app.outbound.record_dispatched(outcome.message_id, f"demo-{survey_id}", "sent")
+            app.dispatch.record_dispatched(outcome.message_id, f"demo-{survey_id}", "sent")
             if rng.random() < 0.7:
                 weights = _CSAT_WEIGHTS if csat else _NPS_WEIGHTS
                 low = 1 if csat else 0

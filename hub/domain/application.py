@@ -2,7 +2,8 @@
 
 It wires the collaborators that hold the rules - :class:`InboundCommands` (recording
 interactions), :class:`IdentityCommands` (links, merges), :class:`OutboundCommands` (replies,
-consent, dispatch), :class:`ErasureCommands` (erasure) - to one :class:`CommandRunner`, which
+consent), :class:`DispatchCommands` (the dispatcher's decisions and records),
+:class:`ErasureCommands` (erasure) - to one :class:`CommandRunner`, which
 runs each command in a unit of work and saves its events in ONE store transaction, and holds
 the agents' conversation and profile commands itself.
 """
@@ -22,6 +23,7 @@ from hub import memory
 from hub.domain.activities import ActivityCommands
 from hub.domain.automations import AutomationCommands
 from hub.domain.crypto import PersonalDataCipher
+from hub.domain.dispatching import DispatchCommands
 from hub.domain.duplicates import DuplicateCommands
 from hub.domain.erasure import ErasureCommands
 from hub.domain.errors import CustomerErased, InvalidCommand
@@ -86,6 +88,7 @@ class HubApplication(Application[UUID]):
         )
         self.inbound = InboundCommands(self.runner, cipher, self.address_id, conversation_window)
         self.outbound = OutboundCommands(self.runner, cipher)
+        self.dispatch = DispatchCommands(self.runner, cipher)
         self.identity = IdentityCommands(self.runner, cipher, self.address_id)
         self.duplicates = DuplicateCommands(self.runner, cipher, self.identity)
         self.erasure = ErasureCommands(self.runner, cipher)

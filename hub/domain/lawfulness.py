@@ -1,7 +1,7 @@
 """Was this message lawful when it was sent? The basis of each dispatch decision, recorded
 in the message's own events when the decision is made, and the answer read back from them.
 
-When the dispatcher decides a queued message (``OutboundCommands.prepare_dispatch``), it
+When the dispatcher decides a queued message (``DispatchCommands.prepare_dispatch``), it
 records with the decision (on ``DispatchStarted`` for a send, ``DispatchDeferred`` for a hold,
 ``DeliveryUpdated`` for a refusal) what it decided on, as the :func:`dispatch_basis` dict:
 

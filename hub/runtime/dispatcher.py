@@ -2,7 +2,7 @@
 the connectors, in both runtimes (embedded: a task of ``hub serve``; distributed: ``hub run
 dispatch``, one active at a time by a lease).
 
-Every decision is the domain's (``HubApplication.outbound``) and is recorded before anything is
+Every decision is the domain's (``HubApplication.dispatch``) and is recorded before anything is
 sent; this module only schedules: a heap of messages by due time, per-channel rate limits,
 back-off for retryable failures. Its position in the log moves only past messages that are
 settled, so a restart finds every reply still waiting (held ones included) again.
@@ -181,7 +181,7 @@ class Dispatcher(DueQueue):
         recording a message is raised once the rest of the round is done (the loop then
         reads the log again)."""
         decisions = await asyncio.to_thread(
-            self._app.outbound.prepare_dispatches,
+            self._app.dispatch.prepare_dispatches,
             [mid for mid, _ in items],
             self._policy,
             self._quiet,
@@ -220,7 +220,7 @@ class Dispatcher(DueQueue):
                 batch = accepted[:]
                 accepted.clear()
                 recorded = await asyncio.to_thread(
-                    self._app.outbound.record_dispatches,
+                    self._app.dispatch.record_dispatches,
                     [(s.message_id, r.provider_message_id, r.status) for s, r in batch],
                 )
                 for (send, _), error in zip(batch, recorded, strict=True):
@@ -275,7 +275,7 @@ class Dispatcher(DueQueue):
             return None
 
     async def _failed(self, send: Send, exc: ConnectorError, position: int) -> str:
-        app = self._app.outbound
+        app = self._app.dispatch
         code = exc.provider_code
         if exc.retryable and send.attempt < self._max_attempts:
             delay = self._retry_base * 2 ** (send.attempt - 1)

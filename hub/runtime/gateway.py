@@ -224,7 +224,7 @@ class Gateway:
                         )
                     )
         if outcome.reports:
-            await asyncio.to_thread(self._app.outbound.apply_provider_reports, outcome.reports)
+            await asyncio.to_thread(self._app.dispatch.apply_provider_reports, outcome.reports)
         if outcome.set_aside:
             letters += _set_aside_letters(name, outcome.set_aside, request)
         if letters:
@@ -248,7 +248,7 @@ class Gateway:
                 raise RetryFailed("; ".join(item.reason for item in outcome.set_aside))
             results = await asyncio.to_thread(self._record_now, list(outcome.interactions))
             if outcome.reports:
-                await asyncio.to_thread(self._app.outbound.apply_provider_reports, outcome.reports)
+                await asyncio.to_thread(self._app.dispatch.apply_provider_reports, outcome.reports)
         except Exception as exc:
             if is_outage(exc):
                 raise

@@ -52,7 +52,7 @@ def queued(store: Store, sms: Recorded, policy: Any = OPEN, **options: Any) -> U
 def decide(
     store: Store, mid: UUID, now: datetime, quiet: QuietHours = NIGHTS, policy: Any = OPEN
 ) -> object:
-    return store.app.outbound.prepare_dispatch(mid, policy, quiet, now, IN_DOUBT)
+    return store.app.dispatch.prepare_dispatch(mid, policy, quiet, now, IN_DOUBT)
 
 
 def answer(store: Store, mid: UUID) -> Lawfulness:
@@ -68,7 +68,7 @@ def test_a_sent_reply_names_purpose_consent_quiet_hours_and_window(
     assert answer(store, mid).outcome == "queued"
     assert isinstance(decide(store, mid, MORNING), Send)
     assert answer(store, mid).outcome == "sending"
-    store.app.outbound.record_dispatched(mid, "SMprovider1", "sent")
+    store.app.dispatch.record_dispatched(mid, "SMprovider1", "sent")
 
     found = answer(store, mid)
     assert (found.outcome, found.sent_by_hub, found.purpose) == ("sent", True, "service")
@@ -104,7 +104,7 @@ def test_the_answer_names_the_ledger_entry_and_survives_later_changes(
     outbound.change_consent(sms.customer_id, "sms", True, purposes=["service"], actor="bob")
     mid = queued(store, sms)
     assert isinstance(decide(store, mid, MORNING), Send)
-    outbound.record_dispatched(mid, "SMprovider2", "sent")
+    store.app.dispatch.record_dispatched(mid, "SMprovider2", "sent")
     before = answer(store, mid)
 
     consent = before.decided.consent if before.decided else None

@@ -90,7 +90,7 @@ def test_a_new_conversation_is_opened_with_its_message_queued(store: Store, mail
     sent = store.app.read(lambda uow: uow.require(Message, first.message_id, "m"))
     assert sent.delivery_status == "queued"
     assert types(store)["interaction.queued.v1"] == 1
-    decision = store.app.outbound.prepare_dispatch(
+    decision = store.app.dispatch.prepare_dispatch(
         first.message_id, OPEN, NEVER_QUIET, T0 + timedelta(minutes=1), IN_DOUBT
     )
     assert isinstance(decision, Send)

@@ -143,7 +143,7 @@ def queued(store: Store, sms: Recorded, **options: Any) -> UUID:
 
 
 def decide(store: Store, mid: UUID, now: datetime, quiet: QuietHours = NEVER_QUIET) -> object:
-    return store.app.outbound.prepare_dispatch(mid, OPEN, quiet, now, IN_DOUBT)
+    return store.app.dispatch.prepare_dispatch(mid, OPEN, quiet, now, IN_DOUBT)
 
 
 def test_a_reply_and_its_dispatch_read_the_store_once_each(
@@ -166,7 +166,7 @@ def test_a_reply_and_its_dispatch_read_the_store_once_each(
     assert reads == [3]  # the conversation, the new message's id, the customer
     assert isinstance(decide(store, mid, T0 + timedelta(minutes=1)), Send)
     assert reads == [3, 3]  # the message, its conversation, its customer
-    store.app.outbound.record_dispatched(mid, "SMprovider1", "sent")
+    store.app.dispatch.record_dispatched(mid, "SMprovider1", "sent")
     assert reads == [3, 3, 2]  # the message, the provider's id as a reference
     assert message(store, mid).provider_ref == "SMprovider1"
 
@@ -179,7 +179,7 @@ def test_a_queued_reply_is_sent_and_then_settled(store: Store, sms: Recorded) ->
     assert decision.attempt == 1
     assert decision.in_reply_to == "SM1"
     assert decision.status_callback_url == f"https://hub.test/status/sms/{mid}"
-    store.app.outbound.record_dispatched(mid, "SMprovider1", "sent")
+    store.app.dispatch.record_dispatched(mid, "SMprovider1", "sent")
     assert decide(store, mid, T0 + timedelta(minutes=2)) == Done("settled")
     assert decide(store, sms.message_id, T0) == Done("not_a_reply")
 
@@ -215,7 +215,7 @@ def test_a_send_in_doubt_is_repeated_where_the_provider_dedupes(
 ) -> None:
     mid = queued(store, sms)
     deduping = FakeChannels(deduping=frozenset({"sms"}))
-    prepare = store.app.outbound.prepare_dispatch
+    prepare = store.app.dispatch.prepare_dispatch
     assert isinstance(prepare(mid, deduping, NEVER_QUIET, datetime.now(UTC), IN_DOUBT), Send)
     again = prepare(mid, deduping, NEVER_QUIET, datetime.now(UTC), IN_DOUBT)
     assert isinstance(again, Send)
@@ -230,12 +230,12 @@ def test_a_rounds_messages_are_decided_and_recorded_together(
     mids = [queued(store, sms) for _ in range(3)]
     saves = count_saves(store, monkeypatch)
     now = T0 + timedelta(minutes=1)
-    decisions = store.app.outbound.prepare_dispatches(
+    decisions = store.app.dispatch.prepare_dispatches(
         [*mids, sms.message_id], OPEN, NEVER_QUIET, now, IN_DOUBT
     )
     assert [type(d) for d in decisions] == [Send, Send, Send, Done]
     assert [d.message_id for d in decisions[:3]] == mids  # type: ignore[union-attr]
-    recorded = store.app.outbound.record_dispatches(
+    recorded = store.app.dispatch.record_dispatches(
         [(m, f"SMp{n}", "sent") for n, m in enumerate(mids)]
     )
     assert recorded == [None, None, None]
@@ -250,7 +250,7 @@ def test_one_messages_error_in_a_round_reaches_only_its_own_result(
     mid = queued(store, sms)
     decide(store, mid, T0 + timedelta(minutes=1))
     unknown = UUID(int=7)
-    recorded = store.app.outbound.record_dispatches(
+    recorded = store.app.dispatch.record_dispatches(
         [(unknown, "SMnone", "sent"), (mid, "SMprovider1", "sent")]
     )
     assert recorded[1] is None
@@ -265,7 +265,7 @@ def test_two_commands_of_a_round_on_one_message_are_run_one_after_the_other(
     run again command by command, and the second sees what the first recorded."""
     mid = queued(store, sms)
     decide(store, mid, T0 + timedelta(minutes=1))
-    recorded = store.app.outbound.record_dispatches(
+    recorded = store.app.dispatch.record_dispatches(
         [(mid, "SMfirst", "sent"), (mid, "SMsecond", "sent")]
     )
     assert recorded == [None, None]
@@ -278,7 +278,7 @@ def test_provider_reports_settle_replies_and_a_bounce_revokes_consent(
     mid = queued(store, sms)
     decide(store, mid, T0 + timedelta(minutes=1))
     at = T0 + timedelta(minutes=2)
-    found = store.app.outbound.apply_provider_reports(
+    found = store.app.dispatch.apply_provider_reports(
         [
             # the send whose answer a crash lost: the callback names the hub's message
             FakeReport("sms", "SMprovider1", "delivered", at, message_id=mid),
@@ -288,7 +288,7 @@ def test_provider_reports_settle_replies_and_a_bounce_revokes_consent(
     )
     assert found == [mid, None, mid]
     assert message(store, mid).delivery_status == "delivered"  # statuses only move forward
-    store.app.outbound.apply_provider_reports(
+    store.app.dispatch.apply_provider_reports(
         [FakeReport("sms", "SMprovider1", "failed", at, error_code="21610", revoke_consent=True)]
     )
     assert store.app.outbound.consent_of(sms.customer_id)["sms:service"] is False
@@ -298,10 +298,10 @@ def test_retries_are_deferred_and_a_final_failure_settles(store: Store, sms: Rec
     mid = queued(store, sms)
     decide(store, mid, T0 + timedelta(minutes=1))
     until = T0 + timedelta(minutes=5)
-    store.app.outbound.retry_dispatch_later(mid, until, "timeout", "the provider timed out")
+    store.app.dispatch.retry_dispatch_later(mid, until, "timeout", "the provider timed out")
     assert message(store, mid).in_flight is False
     assert isinstance(decide(store, mid, until), Send)
-    store.app.outbound.fail_dispatch(mid, "21211", "invalid number")
+    store.app.dispatch.fail_dispatch(mid, "21211", "invalid number")
     found = message(store, mid)
     assert (found.delivery_status, found.error_code) == ("failed", "21211")
     assert decide(store, mid, until) == Done("settled")

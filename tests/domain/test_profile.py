@@ -314,7 +314,7 @@ def _queued_email_reply(store: Store, address: str) -> tuple[Any, Any]:
 
 
 def _decide(store: Store, mid: Any, now: datetime) -> object:
-    return store.app.outbound.prepare_dispatch(
+    return store.app.dispatch.prepare_dispatch(
         mid, FakeChannels(), NIGHTS, now, timedelta(minutes=10)
     )
 

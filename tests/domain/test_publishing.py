@@ -91,7 +91,7 @@ def test_every_kind_of_envelope_is_what_validation_makes_of_it(tmp_path: Path) -
         reply = runtime.store.app.outbound.reply(
             first.conversation_id, "On its way", author="agent", policy=_AllOpen()
         )
-        runtime.store.app.outbound.record_dispatched(reply.message_id, "<r@example.com>", "sent")
+        runtime.store.app.dispatch.record_dispatched(reply.message_id, "<r@example.com>", "sent")
         runtime.store.app.outbound.change_consent(
             first.customer_id, "email", False, purposes=("marketing",), actor="agent"
         )

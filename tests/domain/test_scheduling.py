@@ -355,7 +355,7 @@ def test_the_lawfulness_answer_names_what_planned_the_message(store: Store, sms:
     [(oid, _)] = store.app.schedules.schedule([rule], None)
     mid = fire(store, oid).message_id
     quiet = QuietHours(None, time(8), None, timedelta(minutes=30))
-    decision = store.app.outbound.prepare_dispatch(mid, OPEN, quiet, LATER, timedelta(minutes=10))
+    decision = store.app.dispatch.prepare_dispatch(mid, OPEN, quiet, LATER, timedelta(minutes=10))
     assert decision.channel == "sms"  # type: ignore[union-attr]
     answer = lawfulness_in(store.app.events, mid)
     assert answer is not None

@@ -74,8 +74,8 @@ class Hub:
         self.conversation = first.conversation_id
         self.running: list[Running] = []
         self.decisions: list[tuple[UUID, Decision]] = []
-        outbound = self.store.app.outbound
-        prepare = outbound.prepare_dispatches
+        dispatch = self.store.app.dispatch
+        prepare = dispatch.prepare_dispatches
 
         def spy(mids: list[UUID], *args: Any) -> list[Decision | Exception]:
             decisions = prepare(mids, *args)
@@ -86,7 +86,7 @@ class Hub:
             ]
             return decisions
 
-        monkeypatch.setattr(outbound, "prepare_dispatches", spy)
+        monkeypatch.setattr(dispatch, "prepare_dispatches", spy)
 
     async def start(
         self, *, rate: float | None = None, clock: FakeClock | None = None, idle: float = IDLE

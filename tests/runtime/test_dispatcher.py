@@ -314,7 +314,7 @@ async def test_a_status_callback_settles_a_send_in_doubt(open_hub: HubFactory) -
         occurred_at=hub.clock.now(),
         message_id=mid,  # the status callback URL carries it
     )
-    assert hub.store.app.outbound.apply_provider_reports([report]) == [mid]
+    assert hub.store.app.dispatch.apply_provider_reports([report]) == [mid]
     hub.clock.advance(601)
     assert await eventually(lambda: hub.decided(mid)[2:]) == [Done("settled")]
     message = hub.message(mid)
@@ -356,8 +356,8 @@ async def test_a_store_error_while_preparing_a_send_is_retried(
     open_hub: HubFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hub = open_hub()
-    outbound = hub.store.app.outbound
-    prepare = outbound.prepare_dispatches
+    dispatch = hub.store.app.dispatch
+    prepare = dispatch.prepare_dispatches
     failures = [StoreUnavailable("the event store is unavailable")]
 
     def failing_once(mids: list[UUID], *args: Any) -> list[Decision | Exception]:
@@ -365,7 +365,7 @@ async def test_a_store_error_while_preparing_a_send_is_retried(
             raise failures.pop()
         return prepare(mids, *args)
 
-    monkeypatch.setattr(outbound, "prepare_dispatches", failing_once)
+    monkeypatch.setattr(dispatch, "prepare_dispatches", failing_once)
     running = await hub.start()
     hub.reply("after a blip")
     await eventually(lambda: running.dispatcher.error)
