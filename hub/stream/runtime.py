@@ -343,7 +343,12 @@ class DistributedRuntime(Runtime):
                 return await make()
 
         future: Future[T] = asyncio.run_coroutine_threadsafe(bounded(), self._loop)
-        return future.result(timeout + 1)
+        try:
+            return future.result(timeout + 1)
+        except TimeoutError:  # what readiness reports: say who did not answer
+            raise TimeoutError(
+                f"no answer from the broker within {timeout}s (or this process too busy to ask)"
+            ) from None
 
     async def _group_lags(self) -> tuple[dict[int, int], dict[int, int]]:
         kafka = self.settings.kafka
