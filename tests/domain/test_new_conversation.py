@@ -14,7 +14,7 @@ from hub.domain.policy import Send
 from hub.store import Store
 from tests.domain.fakes import FakeChannels
 from tests.domain.helpers import types
-from tests.domain.test_outbound import IN_DOUBT, NEVER_QUIET, NIGHTS, OPEN
+from tests.domain.outbound_support import IN_DOUBT, NEVER_QUIET, NIGHTS, OPEN
 from tests.support.store import T0, inbound
 
 PHONE = "phone:+4915112345678"
