@@ -67,11 +67,6 @@ class FollowerProcess(ChildProcess):
         self._pending: mmap.mmap | None = None
         self._wake_lock = threading.Lock()
 
-    @property
-    def caught_up(self) -> int:
-        """Events the child applied to catch up when it started (the first time)."""
-        return int(self.ready_value or 0)
-
     def wake(self, _position: int = 0) -> None:
         """Something was recorded: the child applies it now (called from any thread). A
         pending wake-up covers it (the child clears the flag before it reads); a full pipe

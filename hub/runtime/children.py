@@ -57,8 +57,6 @@ class ChildProcess:
         self.error: str | None = None
         #: How many times the child was started again after it died.
         self.restarts = 0
-        #: The value of the child's first "ready".
-        self.ready_value: Any = None
 
     # -- what subclasses say -----------------------------------------------------------------
 
@@ -161,8 +159,6 @@ class ChildProcess:
             self.error = value and f"{self.name}: {value}"
             return False
         if kind == "ready":
-            if not self.restarts:
-                self.ready_value = value
             self.error = None
             return True
         raise ValueError(f"unknown message from the {self.name}: {kind!r}")

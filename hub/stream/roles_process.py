@@ -41,7 +41,6 @@ class RolesProcess(ChildProcess):
         super().__init__(
             (settings, tuple(roles), logging.getLogger().level), restart_seconds=restart_seconds
         )
-        self.roles = tuple(roles)
         #: The server's end of the pipe (None between two children), and the number of the
         #: last question asked on it: an answer that comes after its asker gave up is
         #: dropped by the next asker.
