@@ -64,6 +64,7 @@ def run(scale: Scale, workdir: Path) -> Result:
                 visible=by_message,
                 pause=_pause,
                 sample_timeout=SAMPLE_TIMEOUT,
+                peers={"broker": broker.pid} if broker.pid is not None else {},
             )
             conversations = asyncio.run(seed(hub, workload, scale.seed_customers))
             sign_in_agents(server.base_url, agents)

@@ -78,6 +78,18 @@ def _per_minute(minutes: list[dict[str, Any]], key: str) -> str:
     return ", ".join(f"{m[key]:,.0f}" if math.isfinite(m[key]) else "-" for m in minutes)
 
 
+def _cpu_by_minute(minutes: list[dict[str, Any]]) -> str:
+    """The CPU the soak sampled, as "; CPU by minute, % of a core: hub a, b; broker c, d"."""
+    names = list(minutes[0].get("cpu_percent") or {})
+    if not names:
+        return ""
+    parts = [
+        f"{name} " + ", ".join(str(m["cpu_percent"].get(name, "-")) for m in minutes)
+        for name in names
+    ]
+    return "; CPU by minute, % of a core: " + "; ".join(parts)
+
+
 def _drift(minutes: list[dict[str, Any]], key: str) -> float | None:
     """The worst minute's figure over the first minute's (None without both)."""
     values: list[float] = [m[key] for m in minutes if math.isfinite(m[key])]
@@ -97,7 +109,11 @@ def rows(name: str, label: str, soak: dict[str, Any], idle: dict[str, float]) ->
     after = f"after {soak['warmup_seconds']:.0f} s"
     load_problems = []
     if soak["achieved_rate"] < soak["offered_rate"] * 0.95:
-        load_problems.append(f"fell behind: {soak['achieved_rate']:,.0f}/s acknowledged")
+        late = soak.get("ingest_acked_late", 0)
+        load_problems.append(
+            f"fell behind: {soak['achieved_rate']:,.0f}/s acknowledged while the load ran"
+            + (f" ({late:,} more after it)" if late else "")
+        )
     if soak["errors"]:
         shown = ", ".join(f"{k} {v:,}" for k, v in sorted(soak["errors_by_kind"].items()))
         load_problems.append(f"{soak['errors']:,} errors: {shown}")
@@ -140,6 +156,7 @@ def rows(name: str, label: str, soak: dict[str, Any], idle: dict[str, float]) ->
             f"a timeline read, with a live feed open), {soak['achieved_rate']:,.0f}/s "
             f"acknowledged; ingest p99 by minute {_per_minute(minutes, 'ack_p99_ms')} ms, "
             f"replies p99 by minute {_per_minute(minutes, 'reply_ack_p99_ms')} ms"
+            + _cpu_by_minute(minutes)
             + ("; " + "; ".join(load_problems) if load_problems else "; no error"),
             target="no error; the offered rate acknowledged",
             baseline=f"the first minute: ingest p99 {minutes[0]['ack_p99_ms']:,.0f} ms",

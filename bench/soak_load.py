@@ -31,6 +31,7 @@ from bench.freshness import POLL_SECONDS, SAMPLE_TIMEOUT, _Pool, poll_visible
 from bench.harness import (
     ProcessSample,
     auth_headers,
+    cpu_seconds,
     proc_status_kib,
     process_tree,
     sample_processes,
@@ -117,6 +118,8 @@ class Hub:
     #: Seconds between polls of a sample of this age, and how long a sample may take.
     pause: Callable[[float], float] = lambda _age: POLL_SECONDS
     sample_timeout: float = SAMPLE_TIMEOUT
+    #: Other processes whose CPU is reported by minute beside the hub's (the test broker).
+    peers: dict[str, int] = field(default_factory=dict)
 
 
 def on_timeline(outcome: dict[str, Any]) -> tuple[str, Callable[[bytes], bool]]:
@@ -242,6 +245,7 @@ class Minute:
 
     offered: int = 0  # ingest requests due
     acked: int = 0
+    acked_late: int = 0  # of those, acknowledged only after the load had ended
     replies_due: int = 0
     replies: int = 0
     acks: list[float] = field(default_factory=list)  # seconds from due to the 202
@@ -253,11 +257,13 @@ class Minute:
     feed_events: Counter[int] = field(default_factory=Counter)  # by agent
     errors: Counter[str] = field(default_factory=Counter)
     late_max: float = 0.0  # the generator's worst lateness (its own lag behind the clock)
+    cpu: dict[str, float] = field(default_factory=dict)  # % of a core, the hub's and peers'
 
     def summary(self) -> dict[str, Any]:
         return {
             "offered": self.offered,
             "acked": self.acked,
+            "acked_late": self.acked_late,
             "replies_due": self.replies_due,
             "replies": self.replies,
             "ack_p50_ms": percentile(self.acks, 50) * 1000,
@@ -274,6 +280,7 @@ class Minute:
             "feed_events": sum(self.feed_events.values()),
             "errors": dict(self.errors),
             "generator_late_max_ms": self.late_max * 1000,
+            "cpu_percent": self.cpu,
         }
 
 
@@ -301,6 +308,7 @@ class Soak:
         self.lags: list[tuple[float, int]] = []
         self.error_examples: list[str] = []
         self.started = 0.0
+        self.ends = 0.0
         self.replies_acked = 0
         self.unsent = 0
         self.log_errors: list[str] = []
@@ -341,7 +349,7 @@ class Soak:
         ):
             await asyncio.gather(*(pool.request("GET", "/healthz", None) for _ in range(size)))
         self.started = time.perf_counter() + 0.5  # the feeds open meanwhile
-        ends = self.started + self.seconds
+        ends = self.ends = self.started + self.seconds
         feeds = [asyncio.create_task(self._feed(n, a)) for n, a in enumerate(self.agents)]
         sampler = asyncio.create_task(self._sample(ends))
         peak = asyncio.create_task(self._peak(ends))
@@ -407,6 +415,7 @@ class Soak:
         minute = self.minute(due)
         minute.acks.append(acked - due)
         minute.acked += 1
+        minute.acked_late += acked > self.ends
         if sample:
             self._spawn(self._fresh(orjson.loads(answer), due, acked, _replyable(body)))
 
@@ -548,11 +557,19 @@ class Soak:
     async def _sample(self, ends: float) -> None:
         """The server's RSS and open files every SAMPLE_INTERVAL s, and the projections' lag."""
         control = await Connection(self.hub.api_port, auth_headers()).open()
+        per_minute = round(60 / SAMPLE_INTERVAL)
+        cpu = self._cpu_seconds()
         try:
             for n in range(round(self.seconds / SAMPLE_INTERVAL) + 1):
                 at = self.started + n * SAMPLE_INTERVAL
                 await asyncio.sleep(max(0.0, at - time.perf_counter()))
                 self.samples.append(sample_processes(self.hub.pid, n * SAMPLE_INTERVAL))
+                if n and n % per_minute == 0:  # the minute that just ended
+                    now = self._cpu_seconds()
+                    self.minutes[n // per_minute - 1].cpu = {
+                        k: round(100 * (now[k] - cpu[k]) / 60) for k in now
+                    }
+                    cpu = now
                 try:
                     status = await readyz(control)
                 except (HttpError, OSError) as exc:
@@ -562,6 +579,13 @@ class Soak:
                     self.lags.append((n * SAMPLE_INTERVAL, int(status["lag"])))
         finally:
             await control.close()
+
+    def _cpu_seconds(self) -> dict[str, float]:
+        """CPU time so far: the hub's processes together, then each peer's."""
+        return {
+            "hub": sum(cpu_seconds(p) for p in process_tree(self.hub.pid)),
+            **{name: cpu_seconds(pid) for name, pid in self.hub.peers.items()},
+        }
 
     async def _peak(self, ends: float) -> None:
         while not self._checked.is_set():
@@ -620,7 +644,9 @@ class Soak:
                         self.error_examples.append(f"minute {n + 1}: {agent.name}'s feed silent")
         warmup = min(WARMUP, self.seconds / 3)
         offered = sum(m.offered for m in minutes) + sum(m.replies_due for m in minutes)
-        acked = sum(m.acked for m in minutes) + sum(m.replies for m in minutes)
+        # What the hub acknowledged while the load ran: answers that came after its end were
+        # queued behind it, and count as falling behind, not as keeping pace.
+        acked = sum(m.acked - m.acked_late for m in minutes) + sum(m.replies for m in minutes)
         errors: Counter[str] = Counter()
         for minute in minutes:
             errors.update(minute.errors)
@@ -632,6 +658,7 @@ class Soak:
             "achieved_rate": acked / self.seconds,
             "ingest_offered": sum(m.offered for m in minutes),
             "ingest_acked": sum(m.acked for m in minutes),
+            "ingest_acked_late": sum(m.acked_late for m in minutes),
             "replies_offered": sum(m.replies_due for m in minutes),
             "replies_acked": self.replies_acked,
             "replies_unsent": self.unsent,
