@@ -111,9 +111,13 @@ def serve_http(settings: Settings, application: FastAPI) -> None:
         ws_max_size=settings.max_body_bytes,  # a chat frame, bounded like a body (not 16 MiB)
     )
     server = Server(config)
+    # The port before the runtime: a port in use fails the command at once (uvicorn logs
+    # why and exits 3), not after the runtime has opened the store, met the broker and
+    # started its child process, only to stop them all again.
+    listener = config.bind_socket()
     signal.signal(signal.SIGTERM, _stop_cleanly)
     try:
-        server.run()
+        server.run(sockets=[listener])
     except SystemExit:
         if startup.error is not None:  # uvicorn exits 3 on any failed start-up
             raise startup.error from None  # main() prints it

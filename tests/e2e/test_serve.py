@@ -275,13 +275,18 @@ def test_sigterm_with_an_event_subscriber_connected_stops_promptly(hub_server: S
 
 
 def test_second_server_on_a_taken_port_exits_3(hub_server: Server, tmp_path: Any) -> None:
+    """At once: the port is taken before the runtime starts (no data directory made, no
+    store opened, no broker met, no child process started and stopped again)."""
     first = hub_server().start()
-    command = ["serve", "--data-dir", str(tmp_path / "other")]
+    other = tmp_path / "other"
+    command = ["serve", "--data-dir", str(other)]
     if first.runtime == "kafka":
         command = ["run", "all"]
     result = run_hub(*command, "--port", str(first.port), env=first.child_env(), timeout=60)
     assert result.returncode == 3
-    assert "address already in use" in result.stderr
+    assert "address already in use" in result.stderr.lower()
+    assert not other.exists()
+    assert "runtime started" not in result.stderr
 
 
 def test_an_erasure_reaches_every_view_and_the_event_feed(hub_server: Server) -> None:
