@@ -43,6 +43,7 @@ BENCHMARKS = (
     "kafka_ingest",
     "kafka_projection",
     "kafka_freshness",
+    "kafka_broker_soak",
     "kafka_soak",
 )
 ROOT = Path(__file__).resolve().parents[1]
