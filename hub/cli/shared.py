@@ -123,7 +123,7 @@ def serve_http(settings: Settings, application: FastAPI) -> None:
             raise startup.error from None  # main() prints it
         raise
     if not server.started:
-        raise typer.Exit(3)  # as uvicorn.run: could not start (port taken, startup failed)
+        raise typer.Exit(3)  # as uvicorn.run: could not start (start-up failed)
 
 
 class _StartupConfiguration:
